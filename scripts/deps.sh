@@ -1,0 +1,46 @@
+# Sourced by scripts/test.sh and scripts/run.sh: the Debian packages vklars
+# needs, and their installation when missing.
+#   vkl_ensure_packages PKG...   installs what is missing with apt-get when
+#                                running as root on Debian; otherwise prints
+#                                the exact list and exits 2.
+
+# Build and run: compiler, CMake, GLSL compiler, Vulkan loader and headers,
+# Mesa's drivers (lavapipe runs Vulkan on the CPU where there is no GPU).
+VKL_BUILD_PACKAGES=(gcc libc6-dev make cmake pkg-config glslc libvulkan-dev
+  mesa-vulkan-drivers libcjson-dev)
+# Tests add Criterion, spirv-val and the Khronos validation layer.
+VKL_TEST_PACKAGES=("${VKL_BUILD_PACKAGES[@]}" libcriterion-dev spirv-tools
+  vulkan-validationlayers)
+
+vkl_missing_packages() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+
+vkl_ensure_packages() {
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    echo "vklars: not a Debian system; make sure the equivalents of these Debian packages are installed:" >&2
+    echo "  $*" >&2
+    command -v cmake >/dev/null && command -v glslc >/dev/null && return 0
+    exit 2
+  fi
+  local missing
+  missing=$(vkl_missing_packages "$@" | tr '\n' ' ')
+  [ -z "${missing// /}" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "vklars: installing $missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -q --no-install-recommends $missing >/dev/null
+    missing=$(vkl_missing_packages "$@" | tr '\n' ' ')
+    [ -z "${missing// /}" ] && return 0
+    echo "vklars: error: apt-get did not install: $missing" >&2
+    exit 1
+  fi
+  echo "vklars: error: missing Debian packages. Install them with:" >&2
+  echo "  sudo apt-get install $missing" >&2
+  exit 2
+}

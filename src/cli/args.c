@@ -1,0 +1,62 @@
+/* Option parsing shared by the subcommands (see args.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/cli.h"
+
+static const cli_opt *find(const cli_opt *opts, int n, const char *name, size_t len) {
+  for (int i = 0; i < n; i++) {
+    if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0) return &opts[i];
+    if (opts[i].alias && strlen(opts[i].alias) == len && strncmp(opts[i].alias, name, len) == 0)
+      return &opts[i];
+  }
+  return NULL;
+}
+
+int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, int nopts,
+              const char **positional, int max_positional, int *npositional, int *help) {
+  *help = 0;
+  if (npositional) *npositional = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+      *help = 1;
+      return 0;
+    }
+    if (arg[0] != '-' || arg[1] == '\0') {
+      if (!npositional || *npositional >= max_positional)
+        return cli_usage_error(cmd, "unexpected argument '%s'", arg);
+      positional[(*npositional)++] = arg;
+      continue;
+    }
+    const char *eq = strchr(arg, '=');
+    size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+    const cli_opt *o = find(opts, nopts, arg, len);
+    if (!o) return cli_usage_error(cmd, "unknown option '%.*s'", (int)len, arg);
+    if (!o->metavar) {
+      if (eq) return cli_usage_error(cmd, "option '%s' takes no value", o->name);
+      *o->flag = 1;
+    } else if (eq) {
+      *o->value = eq + 1;
+    } else {
+      if (i + 1 >= argc) return cli_usage_error(cmd, "option '%s' needs a value (%s)", o->name, o->metavar);
+      *o->value = argv[++i];
+    }
+  }
+  return 0;
+}
+
+void cli_print_help(const char *cmd, const char *synopsis, const char *summary,
+                    const cli_opt *opts, int nopts) {
+  printf("usage: vklars %s %s\n\n%s\n\noptions:\n", cmd, synopsis, summary);
+  for (int i = 0; i < nopts; i++) {
+    char left[64];
+    snprintf(left, sizeof left, "%s%s%s", opts[i].name, opts[i].metavar ? " " : "",
+             opts[i].metavar ? opts[i].metavar : "");
+    printf("  %-24s %s", left, opts[i].help);
+    if (opts[i].alias) printf(" (alias %s)", opts[i].alias);
+    putchar('\n');
+  }
+  printf("  %-24s %s\n", "--help", "show this help");
+}

@@ -1,0 +1,18 @@
+/* The vklars command line: subcommands and shared helpers. Only src/cli
+ * prints to users or exits. Exit codes: 0 ok, 1 failure, 2 usage error. */
+#ifndef VKLARS_CLI_H
+#define VKLARS_CLI_H
+
+#define VKL_EXIT_OK 0
+#define VKL_EXIT_FAILURE 1
+#define VKL_EXIT_USAGE 2
+
+/* "vklars: error: <message>\n" on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Usage error: the message, then "Try 'vklars <cmd> --help'", returns 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+int cmd_devices(int argc, char **argv);
+
+#endif

@@ -1,0 +1,61 @@
+/* vklars: entry point and subcommand dispatch. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "vklars/vklars.h"
+
+static const char usage[] =
+    "usage: vklars [--help] [--version] <command> [options]\n"
+    "\n"
+    "Large-batch training of convolutional networks with TVLARS on any\n"
+    "Vulkan 1.2 device.\n"
+    "\n"
+    "commands:\n"
+    "  devices    list Vulkan devices, their limits and optional features\n"
+    "\n"
+    "Run 'vklars <command> --help' for a command's options.\n"
+    "\n"
+    "environment:\n"
+    "  VKLARS_DEVICE=N|NAME  device to use (same as --device)\n"
+    "  VKLARS_VALIDATION=1   load the Khronos validation layer\n";
+
+void cli_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("vklars: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("vklars: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  if (cmd)
+    fprintf(stderr, "Try 'vklars %s --help'.\n", cmd);
+  else
+    fputs(usage, stderr);
+  return VKL_EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return cli_usage_error(NULL, "no command given");
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return VKL_EXIT_OK;
+  }
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+    printf("vklars %s\n", vkl_version());
+    return VKL_EXIT_OK;
+  }
+  if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
+  if (cmd[0] == '-') return cli_usage_error(NULL, "unknown option '%s'", cmd);
+  return cli_usage_error(NULL, "unknown command '%s'", cmd);
+}

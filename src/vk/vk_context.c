@@ -1,0 +1,137 @@
+/* The context: instance, chosen device, one compute queue, a timeline
+ * semaphore that orders submissions, and the runtime's shared objects. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk/vk_internal.h"
+
+static vkl_status create_device(vkl_ctx *ctx) {
+  vkl_status st = VKL_OK;
+  const vkl_device_info *info = &ctx->info;
+  int family = vkl_compute_queue_family(ctx->physical, NULL);
+  ctx->queue_family = (uint32_t)family;
+  float priority = 1.0f;
+  VkDeviceQueueCreateInfo queue = {
+      .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+      .queueFamilyIndex = ctx->queue_family,
+      .queueCount = 1,
+      .pQueuePriorities = &priority,
+  };
+  /* Required: timeline semaphores. Optional features are enabled when
+   * present so that kernels may use them after checking vkl_device_info. */
+  VkPhysicalDeviceSubgroupSizeControlFeaturesEXT sizectl = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+      .subgroupSizeControl = VK_TRUE,
+      .computeFullSubgroups = VK_TRUE,
+  };
+  VkPhysicalDeviceVulkan12Features f12 = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+      .pNext = info->subgroup_size_control ? &sizectl : NULL,
+      .timelineSemaphore = VK_TRUE,
+      .shaderFloat16 = info->fp16 ? VK_TRUE : VK_FALSE,
+      .shaderInt8 = info->int8 ? VK_TRUE : VK_FALSE,
+      .storageBuffer8BitAccess = info->storage8 ? VK_TRUE : VK_FALSE,
+  };
+  VkPhysicalDeviceVulkan11Features f11 = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
+      .pNext = &f12,
+      .storageBuffer16BitAccess = info->storage16 ? VK_TRUE : VK_FALSE,
+  };
+  const char *extensions[1];
+  uint32_t extension_count = 0;
+  if (info->subgroup_size_control && info->api_version < VK_API_VERSION_1_3)
+    extensions[extension_count++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+  VkDeviceCreateInfo dci = {
+      .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+      .pNext = &f11,
+      .queueCreateInfoCount = 1,
+      .pQueueCreateInfos = &queue,
+      .enabledExtensionCount = extension_count,
+      .ppEnabledExtensionNames = extensions,
+  };
+  VK_TRY(vkCreateDevice(ctx->physical, &dci, NULL, &ctx->device));
+  vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
+  vkGetPhysicalDeviceMemoryProperties(ctx->physical, &ctx->mem_props);
+
+  VkSemaphoreTypeCreateInfo type = {
+      .sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
+      .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE,
+      .initialValue = 0,
+  };
+  VkSemaphoreCreateInfo sci = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO,
+                               .pNext = &type};
+  VK_TRY(vkCreateSemaphore(ctx->device, &sci, NULL, &ctx->timeline));
+  return VKL_OK;
+fail:
+  return st;
+}
+
+static vkl_status choose_device(vkl_ctx *ctx, const char *selector) {
+  VkPhysicalDevice *pds = NULL;
+  vkl_device_info *infos = NULL;
+  uint32_t count = 0;
+  vkl_status st = vkl_describe_all(ctx->instance, &pds, &infos, &count,
+                                   ctx->errmsg, sizeof ctx->errmsg);
+  if (st) return st;
+  int chosen = vkl_device_choose(infos, count, selector, ctx->errmsg,
+                                 sizeof ctx->errmsg);
+  if (chosen < 0) {
+    st = VKL_ERR_NO_DEVICE;
+  } else {
+    ctx->physical = pds[chosen];
+    ctx->info = infos[chosen];
+  }
+  free(pds);
+  free(infos);
+  return st;
+}
+
+vkl_status vkl_ctx_create(const vkl_ctx_config *cfg, vkl_ctx **out) {
+  vkl_ctx_config defaults = {0};
+  if (!cfg) cfg = &defaults;
+  vkl_ctx *ctx = calloc(1, sizeof *ctx);
+  *out = ctx;
+  if (!ctx) return VKL_ERR_OUT_OF_HOST_MEMORY;
+  pthread_mutex_init(&ctx->vlog.lock, NULL);
+  ctx->vlog.hook = cfg->on_validation;
+  ctx->vlog.hook_user = cfg->on_validation_user;
+  const char *env = getenv("VKLARS_VALIDATION");
+  int validation = cfg->validation || (env && strcmp(env, "1") == 0);
+  vkl_status st = VKL_OK;
+  VKL_TRY(vkl_instance_create(ctx, validation));
+  VKL_TRY(choose_device(ctx, cfg->device));
+  VKL_TRY(create_device(ctx));
+  VKL_TRY(vkl_pipelines_init(ctx));
+  VKL_TRY(vkl_staging_init(ctx));
+  ctx->errmsg[0] = '\0';
+  return VKL_OK;
+fail:
+  return st;
+}
+
+void vkl_ctx_destroy(vkl_ctx *ctx) {
+  if (!ctx) return;
+  if (ctx->device) vkDeviceWaitIdle(ctx->device);
+  vkl_staging_destroy(ctx);
+  vkl_pipelines_destroy(ctx);
+  if (ctx->timeline) vkDestroySemaphore(ctx->device, ctx->timeline, NULL);
+  if (ctx->device) vkDestroyDevice(ctx->device, NULL);
+  vkl_instance_destroy(ctx);
+  for (uint32_t i = 0; i < ctx->vlog.kept; i++) free(ctx->vlog.messages[i]);
+  pthread_mutex_destroy(&ctx->vlog.lock);
+  free(ctx);
+}
+
+const char *vkl_ctx_errmsg(const vkl_ctx *ctx) {
+  return ctx ? ctx->errmsg : "out of host memory creating the context";
+}
+
+const vkl_device_info *vkl_ctx_device(const vkl_ctx *ctx) { return &ctx->info; }
+
+VkDevice vkl_ctx_vkdevice(const vkl_ctx *ctx) { return ctx->device; }
+
+void vkl_ctx_lower_workgroup_count(vkl_ctx *ctx, const uint32_t limit[3]) {
+  for (int d = 0; d < 3; d++)
+    if (limit[d] && limit[d] < ctx->info.max_workgroup_count[d])
+      ctx->info.max_workgroup_count[d] = limit[d];
+}

@@ -1,0 +1,64 @@
+/* Private to src/vk: the context's fields, shared by the runtime's files. */
+#ifndef VKLARS_VK_INTERNAL_H
+#define VKLARS_VK_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "vk/vk.h"
+
+typedef struct vkl_validation_log {
+  pthread_mutex_t lock;
+  atomic_uint count;
+  uint32_t kept;
+  char *messages[VKL_MAX_KEPT_MESSAGES];
+  void (*hook)(void *user, const char *message);
+  void *hook_user;
+} vkl_validation_log;
+
+struct vkl_ctx {
+  char errmsg[1024];
+  VkInstance instance;
+  VkDebugUtilsMessengerEXT messenger;
+  int validation;
+  vkl_validation_log vlog;
+  VkPhysicalDevice physical;
+  vkl_device_info info;
+  VkPhysicalDeviceMemoryProperties mem_props;
+  VkDevice device;
+  uint32_t queue_family;
+  VkQueue queue;
+  VkSemaphore timeline;
+  uint64_t timeline_value;
+  VkDescriptorSetLayout set_layout; /* the one shared layout */
+  VkPipelineLayout pipeline_layout; /* set layout + 128 push bytes */
+  VkPipelineCache pipeline_cache;
+  char pipeline_cache_path[512];
+  vkl_pipeline **pipelines; /* cache, searched linearly: built at record time */
+  uint32_t pipeline_count, pipeline_cap;
+  VkShaderModule modules[VKL_SHADER_COUNT];
+  vkl_arena *upload;   /* staging for vkl_upload */
+  vkl_arena *readback; /* staging for vkl_download */
+  vkl_cmd *transfer;   /* command buffer for the synchronous copies */
+};
+
+/* src/vk/vk_instance.c */
+vkl_status vkl_instance_create(vkl_ctx *ctx, int validation);
+void vkl_instance_destroy(vkl_ctx *ctx);
+/* src/vk/vk_devices.c */
+void vkl_device_describe(VkPhysicalDevice pd, uint32_t index,
+                         vkl_device_info *info);
+int vkl_device_choose(const vkl_device_info *infos, uint32_t count,
+                      const char *selector, char *err, size_t errlen);
+int vkl_compute_queue_family(VkPhysicalDevice pd, uint32_t *timestamp_bits);
+vkl_status vkl_describe_all(VkInstance instance, VkPhysicalDevice **pds,
+                            vkl_device_info **out, uint32_t *count, char *err,
+                            size_t errlen);
+/* src/vk/vk_pipeline.c */
+vkl_status vkl_pipelines_init(vkl_ctx *ctx);
+void vkl_pipelines_destroy(vkl_ctx *ctx);
+/* src/vk/vk_memory.c */
+vkl_status vkl_staging_init(vkl_ctx *ctx);
+void vkl_staging_destroy(vkl_ctx *ctx);
+
+#endif

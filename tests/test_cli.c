@@ -1,0 +1,118 @@
+/* The vklars command line as a user meets it: help, version, usage errors
+ * with exit code 2, and `devices --json` that parses. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test_util.h"
+
+typedef struct run_result {
+  int code;
+  char out[1 << 16];
+  char err[1 << 14];
+} run_result;
+
+static void slurp(const char *path, char *buf, size_t n) {
+  FILE *f = fopen(path, "rb");
+  size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+  buf[got] = '\0';
+  if (f) fclose(f);
+}
+
+/* Runs `vklars <args>` and captures exit code, stdout and stderr. */
+static run_result *run(const char *args) {
+  static run_result r;
+  char out[] = "/tmp/vklars-out-XXXXXX", err[] = "/tmp/vklars-err-XXXXXX";
+  int fo = mkstemp(out), fe = mkstemp(err);
+  cr_assert(fo >= 0 && fe >= 0);
+  close(fo);
+  close(fe);
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", VKLARS_EXE, args, out, err);
+  int rc = system(cmd);
+  cr_assert(WIFEXITED(rc), "vklars %s did not exit normally", args);
+  r.code = WEXITSTATUS(rc);
+  slurp(out, r.out, sizeof r.out);
+  slurp(err, r.err, sizeof r.err);
+  unlink(out);
+  unlink(err);
+  return &r;
+}
+
+Test(cli, help_and_version) {
+  run_result *r = run("--help");
+  cr_assert_eq(r->code, 0);
+  cr_assert(strstr(r->out, "usage: vklars") && strstr(r->out, "devices"), "%s", r->out);
+  r = run("--version");
+  cr_assert_eq(r->code, 0);
+  char want[64];
+  snprintf(want, sizeof want, "vklars %s\n", vkl_version());
+  cr_assert_str_eq(r->out, want);
+  r = run("devices --help");
+  cr_assert_eq(r->code, 0);
+  cr_assert(strstr(r->out, "--json"), "%s", r->out);
+}
+
+Test(cli, usage_errors_exit_2) {
+  const char *bad[] = {"", "frobnicate", "--frobnicate", "devices --frobnicate",
+                       "devices --device", "devices --json=yes", "devices extra"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    run_result *r = run(bad[i]);
+    cr_assert_eq(r->code, 2, "'vklars %s' exited %d", bad[i], r->code);
+    cr_assert(strstr(r->err, "vklars: error: "), "'vklars %s' stderr: %s", bad[i], r->err);
+    cr_assert(strstr(r->err, "usage") || strstr(r->err, "--help"), "no usage hint: %s", r->err);
+    cr_assert_eq(r->out[0], '\0', "usage errors print nothing on stdout");
+  }
+}
+
+Test(cli, devices_json_parses) {
+  unsetenv("VKLARS_DEVICE");
+  run_result *r = run("devices --json");
+  cr_assert_eq(r->code, 0, "stderr: %s", r->err);
+  cJSON *root = cJSON_Parse(r->out);
+  cr_assert(root, "not JSON: %s", r->out);
+  cJSON *devices = cJSON_GetObjectItem(root, "devices");
+  cr_assert(cJSON_IsArray(devices) && cJSON_GetArraySize(devices) >= 1);
+  cJSON *selected = cJSON_GetObjectItem(root, "selected");
+  cr_assert(cJSON_IsNumber(selected) && selected->valueint >= 0 &&
+            selected->valueint < cJSON_GetArraySize(devices));
+  cJSON *dev;
+  cJSON_ArrayForEach(dev, devices) {
+    const char *keys[] = {"name", "vendor", "type", "driver_name", "driver_version", "api_version"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+      cr_assert(cJSON_IsString(cJSON_GetObjectItem(dev, keys[k])), "missing %s", keys[k]);
+    cr_assert(cJSON_IsArray(cJSON_GetObjectItem(dev, "memory_heaps")));
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(dev, "subgroup_size")));
+    cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(dev, "max_shared_memory")));
+    cr_assert(cJSON_GetObjectItem(dev, "max_storage_buffer_range")->valuedouble > 0);
+    cJSON *features = cJSON_GetObjectItem(dev, "features");
+    cr_assert(cJSON_IsBool(cJSON_GetObjectItem(features, "fp16")));
+    cr_assert(cJSON_IsBool(cJSON_GetObjectItem(features, "cooperative_matrix")));
+    cr_assert(cJSON_IsBool(cJSON_GetObjectItem(features, "timestamps")));
+  }
+  /* the text listing names the same devices */
+  const char *first = cJSON_GetObjectItem(cJSON_GetArrayItem(devices, 0), "name")->valuestring;
+  char name[256];
+  snprintf(name, sizeof name, "%s", first);
+  cJSON_Delete(root);
+  r = run("devices");
+  cr_assert_eq(r->code, 0);
+  cr_assert(strstr(r->out, name) && strstr(r->out, "(selected)"), "%s", r->out);
+}
+
+Test(cli, devices_selector) {
+  run_result *r = run("devices --json --device 0");
+  cr_assert_eq(r->code, 0);
+  cJSON *root = cJSON_Parse(r->out);
+  cr_assert(root);
+  cr_assert_eq(cJSON_GetObjectItem(root, "selected")->valueint, 0);
+  cJSON_Delete(root);
+  r = run("devices --device 99");
+  cr_assert_eq(r->code, 1);
+  cr_assert(strstr(r->err, "vklars: error: devices: --device 99: device 99 does not exist"), "%s", r->err);
+  r = run("devices --device no-such-gpu");
+  cr_assert_eq(r->code, 1);
+  cr_assert(strstr(r->err, "no device name contains 'no-such-gpu'"), "%s", r->err);
+}

@@ -1,0 +1,86 @@
+/* Helpers shared by the Criterion tests: a validated context whose every
+ * validation message fails the test, a seeded RNG, and tolerance checks. */
+#ifndef VKLARS_TEST_UTIL_H
+#define VKLARS_TEST_UTIL_H
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vk/vk.h"
+
+static atomic_uint test_validation_count;
+static char test_validation_first[2048];
+
+static void test_on_validation(void *user, const char *message) {
+  (void)user;
+  if (atomic_fetch_add(&test_validation_count, 1) == 0)
+    snprintf(test_validation_first, sizeof test_validation_first, "%s", message);
+  fprintf(stderr, "validation: %s\n", message);
+}
+
+/* A context on the default device (or VKLARS_DEVICE), validation on. A
+ * missing device fails the test: CI never skips. */
+static inline vkl_ctx *test_ctx_create(void) {
+  vkl_ctx_config cfg = {
+      .validation = VKLARS_TEST_VALIDATION,
+      .on_validation = test_on_validation,
+  };
+  vkl_ctx *ctx = NULL;
+  vkl_status st = vkl_ctx_create(&cfg, &ctx);
+  cr_assert_eq(st, VKL_OK, "vkl_ctx_create: %s: %s", vkl_status_str(st),
+               vkl_ctx_errmsg(ctx));
+  return ctx;
+}
+
+/* Destroys the context, then fails if any validation message arrived,
+ * including those reported during teardown (leaked objects). */
+static inline void test_ctx_destroy(vkl_ctx *ctx) {
+  vkl_ctx_destroy(ctx);
+  unsigned n = atomic_load(&test_validation_count);
+  cr_assert_eq(n, 0, "%u validation message(s); first: %s", n, test_validation_first);
+}
+
+/* Forgets the messages seen so far (for tests that provoke them). */
+static inline unsigned test_validation_take(void) {
+  return atomic_exchange(&test_validation_count, 0);
+}
+
+#define TEST_OK(ctx, expr)                                                      \
+  do {                                                                          \
+    vkl_status test_st_ = (expr);                                               \
+    cr_assert_eq(test_st_, VKL_OK, "%s: %s: %s", #expr, vkl_status_str(test_st_), \
+                 vkl_ctx_errmsg(ctx));                                          \
+  } while (0)
+
+/* splitmix64: small, seedable, good enough for test data */
+typedef struct test_rng {
+  uint64_t s;
+} test_rng;
+
+static inline uint64_t test_rng_next(test_rng *r) {
+  uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* uniform in [-1, 1) */
+static inline float test_rng_float(test_rng *r) {
+  return (float)((double)(test_rng_next(r) >> 11) * 0x1.0p-52 - 1.0);
+}
+
+/* |got - ref| <= atol + rtol * |ref|, reporting the first failure. */
+static inline void test_assert_close(const float *got, const double *ref, size_t n,
+                                     double atol, double rtol, const char *what) {
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs((double)got[i] - ref[i]);
+    if (!(d <= atol + rtol * fabs(ref[i])))
+      cr_assert_fail("%s: element %zu: got %.9g, reference %.9g (|d| = %.3g)", what, i,
+                     (double)got[i], ref[i], d);
+  }
+}
+
+#endif
