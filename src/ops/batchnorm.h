@@ -1,0 +1,59 @@
+/*
+ * Batch normalisation reference for 4-D (N,C,H,W) and 2-D (N,C) inputs; a 2-D input is
+ * the 4-D case with H = W = 1. Statistics are per channel c over the M = N*H*W values
+ * x[:,c,:,:].
+ *
+ * Training: mean and biased variance of the batch normalise x; the running statistics
+ * move towards the batch's mean and UNBIASED variance, as PyTorch does:
+ *   running = (1 - momentum) running + momentum batch.
+ * Evaluation: the running statistics normalise x.
+ * gamma and beta may be NULL (affine=False): gamma = 1, beta = 0.
+ * https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm2d.html
+ * https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm1d.html
+ * Ioffe & Szegedy 2015, https://arxiv.org/abs/1502.03167
+ */
+#ifndef VKLARS_OPS_BATCHNORM_H
+#define VKLARS_OPS_BATCHNORM_H
+
+#include <stdint.h>
+
+typedef struct vkl_batchnorm_shape {
+    uint32_t N, C, H, W; /* H = W = 1 for a 2-D (N,C) input */
+} vkl_batchnorm_shape;
+
+/* Returns 0, or -1 when a size is 0 or, with training nonzero, when N*H*W < 2 (the
+ * unbiased variance needs two values per channel; PyTorch refuses this case too). */
+int vkl_batchnorm_shape_check(const vkl_batchnorm_shape *sh, int training);
+
+/* mean = E[x], var = E[(x - mean)^2] (biased), invstd = 1 / sqrt(var + eps),
+ * y = gamma (x - mean) invstd + beta.
+ * mean and invstd are saved for the backward pass. running_mean and running_var are
+ * updated in place (may be NULL: track_running_stats=False). */
+void vkl_batchnorm_forward_train_ref(double *y /* (N,C,H,W) */, double *mean /* (C) */,
+                                     double *invstd /* (C) */,
+                                     double *running_mean /* (C) or NULL */,
+                                     double *running_var /* (C) or NULL */,
+                                     const double *x /* (N,C,H,W) */,
+                                     const double *gamma /* (C) or NULL */,
+                                     const double *beta /* (C) or NULL */,
+                                     const vkl_batchnorm_shape *sh, double eps,
+                                     double momentum);
+
+/* y = gamma (x - running_mean) / sqrt(running_var + eps) + beta. */
+void vkl_batchnorm_forward_eval_ref(double *y /* (N,C,H,W) */, const double *x /* (N,C,H,W) */,
+                                    const double *running_mean /* (C) */,
+                                    const double *running_var /* (C) */,
+                                    const double *gamma /* (C) or NULL */,
+                                    const double *beta /* (C) or NULL */,
+                                    const vkl_batchnorm_shape *sh, double eps);
+
+/* Training-mode gradients given dy and the mean and invstd saved by the training forward.
+ * dx, dgamma, dbeta may each be NULL to skip; accumulate = 1 adds into them. */
+void vkl_batchnorm_backward_ref(double *dx /* (N,C,H,W) or NULL */,
+                                double *dgamma /* (C) or NULL */, double *dbeta /* (C) or NULL */,
+                                const double *dy /* (N,C,H,W) */, const double *x /* (N,C,H,W) */,
+                                const double *mean /* (C) */, const double *invstd /* (C) */,
+                                const double *gamma /* (C) or NULL */,
+                                const vkl_batchnorm_shape *sh, int accumulate);
+
+#endif

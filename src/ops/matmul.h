@@ -1,0 +1,42 @@
+/*
+ * Matrix product reference: C = op(A) op(B) (+ bias per column), op = identity or
+ * transpose, all matrices row-major double.
+ *
+ * Letters: C is (rows,cols) and the product sums over `inner`; op(A) is (rows,inner) and
+ * op(B) is (inner,cols). A transposed operand is stored the other way round: with
+ * trans_a, A is stored (inner,rows); with trans_b, B is stored (cols,inner).
+ * (Plain words instead of GEMM's M, N, K, which would clash with the layer letters.)
+ *
+ * A linear layer y = x W^T + b (x (N,C), W (K,C), b (K), y (N,K)) is
+ * rows = N, inner = C, cols = K, trans_b = 1. A convolution lowered to a product
+ * (im2col) is one too: a 1x1 convolution of sample n is x[n]^T w^T with both transposed.
+ */
+#ifndef VKLARS_OPS_MATMUL_H
+#define VKLARS_OPS_MATMUL_H
+
+#include <stdint.h>
+
+typedef struct vkl_matmul_shape {
+    uint32_t rows, cols, inner;
+    uint32_t trans_a, trans_b; /* nonzero: that operand is stored transposed */
+} vkl_matmul_shape;
+
+/* c[i][j] = bias[j] + sum_k op(A)[i][k] op(B)[k][j].
+ * https://pytorch.org/docs/stable/generated/torch.nn.Linear.html
+ * https://pytorch.org/docs/stable/generated/torch.matmul.html */
+void vkl_matmul_forward_ref(double *c /* (rows,cols) */,
+                            const double *a /* (rows,inner), (inner,rows) if trans_a */,
+                            const double *b /* (inner,cols), (cols,inner) if trans_b */,
+                            const double *bias /* (cols) or NULL */,
+                            const vkl_matmul_shape *sh);
+
+/* Gradients of the forward given dc; each of da, db, dbias may be NULL to skip it, and
+ * each comes out in its operand's stored layout. accumulate = 1 adds into them. */
+void vkl_matmul_backward_ref(double *da /* like a, or NULL */, double *db /* like b, or NULL */,
+                             double *dbias /* (cols) or NULL */,
+                             const double *dc /* (rows,cols) */,
+                             const double *a /* (rows,inner), (inner,rows) if trans_a */,
+                             const double *b /* (inner,cols), (cols,inner) if trans_b */,
+                             const vkl_matmul_shape *sh, int accumulate);
+
+#endif
