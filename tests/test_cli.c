@@ -56,8 +56,13 @@ Test(cli, help_and_version) {
 }
 
 Test(cli, usage_errors_exit_2) {
-  const char *bad[] = {"", "frobnicate", "--frobnicate", "devices --frobnicate",
-                       "devices --device", "devices --json=yes", "devices extra"};
+  const char *bad[] = {"",
+                       "frobnicate",
+                       "--frobnicate",
+                       "devices --frobnicate",
+                       "devices --device",
+                       "devices --json=yes",
+                       "devices extra"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     run_result *r = run(bad[i]);
     cr_assert_eq(r->code, 2, "'vklars %s' exited %d", bad[i], r->code);
@@ -111,7 +116,8 @@ Test(cli, devices_selector) {
   cJSON_Delete(root);
   r = run("devices --device 99");
   cr_assert_eq(r->code, 1);
-  cr_assert(strstr(r->err, "vklars: error: devices: --device 99: device 99 does not exist"), "%s", r->err);
+  cr_assert(strstr(r->err, "vklars: error: devices: --device 99: device 99 does not exist"), "%s",
+            r->err);
   r = run("devices --device no-such-gpu");
   cr_assert_eq(r->code, 1);
   cr_assert(strstr(r->err, "no device name contains 'no-such-gpu'"), "%s", r->err);

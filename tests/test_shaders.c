@@ -25,8 +25,8 @@ Test(shaders, spirv_val_accepts_every_embedded_shader) {
     cr_assert_eq(write(fd, b->code, b->size), (ssize_t)b->size);
     close(fd);
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "'%s' --target-env %s '%s' 2>&1", SPIRV_VAL,
-             VKLARS_SHADER_TARGET_ENV, path);
+    snprintf(cmd, sizeof cmd, "'%s' --target-env %s '%s' 2>&1", SPIRV_VAL, VKLARS_SHADER_TARGET_ENV,
+             path);
     int rc = system(cmd);
     unlink(path);
     cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "spirv-val rejects %s", b->name);

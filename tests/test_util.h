@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -30,8 +31,7 @@ static inline vkl_ctx *test_ctx_create(void) {
   };
   vkl_ctx *ctx = NULL;
   vkl_status st = vkl_ctx_create(&cfg, &ctx);
-  cr_assert_eq(st, VKL_OK, "vkl_ctx_create: %s: %s", vkl_status_str(st),
-               vkl_ctx_errmsg(ctx));
+  cr_assert_eq(st, VKL_OK, "vkl_ctx_create: %s: %s", vkl_status_str(st), vkl_ctx_errmsg(ctx));
   return ctx;
 }
 
@@ -48,11 +48,11 @@ static inline unsigned test_validation_take(void) {
   return atomic_exchange(&test_validation_count, 0);
 }
 
-#define TEST_OK(ctx, expr)                                                      \
-  do {                                                                          \
-    vkl_status test_st_ = (expr);                                               \
+#define TEST_OK(ctx, expr)                                                        \
+  do {                                                                            \
+    vkl_status test_st_ = (expr);                                                 \
     cr_assert_eq(test_st_, VKL_OK, "%s: %s: %s", #expr, vkl_status_str(test_st_), \
-                 vkl_ctx_errmsg(ctx));                                          \
+                 vkl_ctx_errmsg(ctx));                                            \
   } while (0)
 
 /* splitmix64: small, seedable, good enough for test data */
@@ -73,8 +73,8 @@ static inline float test_rng_float(test_rng *r) {
 }
 
 /* |got - ref| <= atol + rtol * |ref|, reporting the first failure. */
-static inline void test_assert_close(const float *got, const double *ref, size_t n,
-                                     double atol, double rtol, const char *what) {
+static inline void test_assert_close(const float *got, const double *ref, size_t n, double atol,
+                                     double rtol, const char *what) {
   for (size_t i = 0; i < n; i++) {
     double d = fabs((double)got[i] - ref[i]);
     if (!(d <= atol + rtol * fabs(ref[i])))
@@ -82,5 +82,82 @@ static inline void test_assert_close(const float *got, const double *ref, size_t
                      (double)got[i], ref[i], d);
   }
 }
+
+/* ---- device tensors for op tests ------------------------------------- */
+
+/* A validated context with one arena and one command buffer. */
+typedef struct test_dev {
+  vkl_ctx *ctx;
+  vkl_arena *arena;
+  vkl_cmd *cmd;
+} test_dev;
+
+static inline test_dev test_dev_create(size_t arena_bytes) {
+  test_dev d;
+  d.ctx = test_ctx_create();
+  TEST_OK(d.ctx, vkl_arena_create(d.ctx, VKL_MEM_DEVICE, arena_bytes, "test", &d.arena));
+  TEST_OK(d.ctx, vkl_cmd_create(d.ctx, &d.cmd));
+  return d;
+}
+
+static inline void test_dev_destroy(test_dev *d) {
+  vkl_cmd_destroy(d->cmd);
+  vkl_arena_destroy(d->arena);
+  test_ctx_destroy(d->ctx);
+}
+
+/* n doubles in [-scale, scale), each exactly representable as a float, so
+ * the reference and the device see identical inputs. malloc'ed. */
+static inline double *test_random(test_rng *r, size_t n, double scale) {
+  double *x = malloc((n ? n : 1) * sizeof *x);
+  cr_assert(x);
+  for (size_t i = 0; i < n; i++) x[i] = (double)(float)(scale * test_rng_float(r));
+  return x;
+}
+
+/* A device tensor holding x (converted to float). */
+static inline vkl_buf test_upload(test_dev *d, const double *x, size_t n) {
+  vkl_buf b;
+  TEST_OK(d->ctx, vkl_arena_alloc(d->arena, (n ? n : 1) * sizeof(float), &b));
+  float *f = malloc((n ? n : 1) * sizeof *f);
+  cr_assert(f);
+  for (size_t i = 0; i < n; i++) f[i] = (float)x[i];
+  TEST_OK(d->ctx, vkl_upload(d->ctx, b, f, n * sizeof(float)));
+  free(f);
+  return b;
+}
+
+/* A device tensor of n floats, poisoned with NaN so unwritten elements show. */
+static inline vkl_buf test_alloc_poisoned(test_dev *d, size_t n) {
+  double *nan = malloc((n ? n : 1) * sizeof *nan);
+  cr_assert(nan);
+  for (size_t i = 0; i < n; i++) nan[i] = NAN;
+  vkl_buf b = test_upload(d, nan, n);
+  free(nan);
+  return b;
+}
+
+/* Runs the recording made by `record`, between begin/end, and waits. */
+#define TEST_RECORD_AND_RUN(d, record)              \
+  do {                                              \
+    TEST_OK((d)->ctx, vkl_cmd_begin((d)->cmd));     \
+    TEST_OK((d)->ctx, (record));                    \
+    TEST_OK((d)->ctx, vkl_cmd_end((d)->cmd));       \
+    TEST_OK((d)->ctx, vkl_run((d)->ctx, (d)->cmd)); \
+  } while (0)
+
+/* Downloads n floats and compares them with ref (see test_assert_close). */
+static inline void test_expect_close(test_dev *d, vkl_buf b, const double *ref, size_t n,
+                                     double atol, double rtol, const char *what) {
+  float *f = malloc((n ? n : 1) * sizeof *f);
+  cr_assert(f);
+  TEST_OK(d->ctx, vkl_download(d->ctx, f, b, n * sizeof(float)));
+  test_assert_close(f, ref, n, atol, rtol, what);
+  free(f);
+}
+
+/* The standard fp32 tolerance: |d| <= 1e-5 + 1e-4*|ref|. */
+#define TEST_ATOL 1e-5
+#define TEST_RTOL 1e-4
 
 #endif

@@ -27,7 +27,9 @@ static const vkl_pipeline *get_scale(vkl_ctx *ctx) {
   return p;
 }
 
-static uint32_t groups_for(uint64_t n) { return (uint32_t)((n + WG - 1) / WG); }
+static uint32_t groups_for(uint64_t n) {
+  return (uint32_t)((n + WG - 1) / WG);
+}
 
 Test(vk, context_has_device_and_validation) {
   vkl_ctx *ctx = test_ctx_create();
@@ -130,8 +132,8 @@ Test(vk, buffer_beyond_storage_range_by_windows) {
     vkl_buf binds[2] = {w, w};
     vkl_scale_push push = {.n = (uint32_t)(bytes / sizeof(float)), .alpha = 2.0f};
     vkl_cmd_barrier(cmd); /* upload before the first window (RAW) */
-    TEST_OK(ctx, vkl_cmd_dispatch(cmd, scale, binds, 2, &push, sizeof push,
-                                  groups_for(push.n), 1, 1));
+    TEST_OK(ctx,
+            vkl_cmd_dispatch(cmd, scale, binds, 2, &push, sizeof push, groups_for(push.n), 1, 1));
   }
   TEST_OK(ctx, vkl_cmd_end(cmd));
   TEST_OK(ctx, vkl_run(ctx, cmd));
@@ -172,7 +174,8 @@ static void check_split_fill(vkl_ctx *ctx, uint32_t groups) {
   TEST_OK(ctx, vkl_download(ctx, host, buf, (n + WG) * sizeof(float)));
   for (uint64_t i = 0; i < n + WG; i++) {
     float want = i < n ? 1.5f : -7.0f;
-    if (host[i] != want) cr_assert_fail("element %llu: got %g, want %g", (unsigned long long)i, host[i], want);
+    if (host[i] != want)
+      cr_assert_fail("element %llu: got %g, want %g", (unsigned long long)i, host[i], want);
   }
   free(host);
   vkl_cmd_destroy(cmd);
@@ -207,11 +210,11 @@ Test(vk, dispatch_checks_bindings_push_and_alignment) {
   vkl_buf two[2] = {buf, buf};
   cr_assert_eq(vkl_cmd_dispatch(cmd, scale, two, 1, &push, sizeof push, 1, 1, 1),
                VKL_ERR_INVALID_ARGUMENT);
-  cr_assert(strstr(vkl_ctx_errmsg(ctx), "dispatch scale: 1 buffers bound, the shader uses 2"),
-            "%s", vkl_ctx_errmsg(ctx));
+  cr_assert(strstr(vkl_ctx_errmsg(ctx), "dispatch scale: 1 buffers bound, the shader uses 2"), "%s",
+            vkl_ctx_errmsg(ctx));
   cr_assert_eq(vkl_cmd_dispatch(cmd, scale, two, 2, &push, 4, 1, 1, 1), VKL_ERR_INVALID_ARGUMENT);
-  cr_assert(strstr(vkl_ctx_errmsg(ctx), "4 push-constant bytes, the shader declares 8"),
-            "%s", vkl_ctx_errmsg(ctx));
+  cr_assert(strstr(vkl_ctx_errmsg(ctx), "4 push-constant bytes, the shader declares 12"), "%s",
+            vkl_ctx_errmsg(ctx));
   if (ctx->info.min_storage_offset_alignment > 4) {
     two[1] = vkl_buf_sub(buf, 4, 16);
     cr_assert_eq(vkl_cmd_dispatch(cmd, scale, two, 2, &push, sizeof push, 1, 1, 1),
@@ -303,8 +306,8 @@ Test(vk, missing_barrier_is_reported) {
   cr_assert_eq(run_write_then_read(ctx, 1), 0, "the correct recording was flagged");
   unsigned flagged = run_write_then_read(ctx, 0);
   cr_assert_gt(flagged, 0, "synchronization validation missed a RAW hazard");
-  cr_assert(strstr(test_validation_first, "SYNC-HAZARD-READ"),
-            "unexpected message: %s", test_validation_first);
+  cr_assert(strstr(test_validation_first, "SYNC-HAZARD-READ"), "unexpected message: %s",
+            test_validation_first);
   test_ctx_destroy(ctx);
 }
 
@@ -320,13 +323,15 @@ Test(vk, timeline_orders_submissions) {
   vkl_fill_push fp = {.n = 1000, .value = 1.25f};
   TEST_OK(ctx, vkl_cmd_begin(fill));
   vkl_cmd_barrier(fill); /* earlier submissions' accesses of buf (WAR/WAW) */
-  TEST_OK(ctx, vkl_cmd_dispatch(fill, get_fill(ctx), &buf, 1, &fp, sizeof fp, groups_for(1000), 1, 1));
+  TEST_OK(ctx,
+          vkl_cmd_dispatch(fill, get_fill(ctx), &buf, 1, &fp, sizeof fp, groups_for(1000), 1, 1));
   TEST_OK(ctx, vkl_cmd_end(fill));
   vkl_scale_push sp = {.n = 1000, .alpha = 2};
   vkl_buf bb[2] = {buf, buf};
   TEST_OK(ctx, vkl_cmd_begin(scale));
   vkl_cmd_barrier(scale); /* the fill submission's writes (RAW) */
-  TEST_OK(ctx, vkl_cmd_dispatch(scale, get_scale(ctx), bb, 2, &sp, sizeof sp, groups_for(1000), 1, 1));
+  TEST_OK(ctx,
+          vkl_cmd_dispatch(scale, get_scale(ctx), bb, 2, &sp, sizeof sp, groups_for(1000), 1, 1));
   TEST_OK(ctx, vkl_cmd_end(scale));
   /* pre-recorded buffers submitted back to back, several times */
   uint64_t t1 = 0, t2 = 0, t3 = 0;
@@ -376,8 +381,8 @@ Test(vk, timestamp_regions) {
   TEST_OK(ctx, vkl_profiler_read(prof, r1, &name, &fill_ns));
   cr_assert_str_eq(name, "fill 16 MiB");
   cr_assert_gt(fill_ns, 0.0);
-  cr_assert_gt(fill_ns, empty_ns, "16 MiB fill (%g ns) not slower than nothing (%g ns)",
-               fill_ns, empty_ns);
+  cr_assert_gt(fill_ns, empty_ns, "16 MiB fill (%g ns) not slower than nothing (%g ns)", fill_ns,
+               empty_ns);
   cr_assert_lt(fill_ns, 10e9);
   vkl_cmd_destroy(cmd);
   vkl_arena_destroy(arena);
@@ -410,12 +415,14 @@ Test(vk, device_choice_order_and_selectors) {
   cr_assert_eq(vkl_device_choose(devs, 4, "9", err, sizeof err), -1);
   cr_assert(strstr(err, "device 9 does not exist"), "%s", err);
   cr_assert_eq(vkl_device_choose(devs, 4, "geforce", err, sizeof err), -1);
-  cr_assert(strstr(err, "no device name contains 'geforce'") && strstr(err, "[3] AMD Radeon"), "%s", err);
+  cr_assert(strstr(err, "no device name contains 'geforce'") && strstr(err, "[3] AMD Radeon"), "%s",
+            err);
   cr_assert_eq(vkl_device_choose(devs, 4, "2", err, sizeof err), -1);
   cr_assert(strstr(err, "not usable: Vulkan 1.1"), "%s", err);
   setenv("VKLARS_DEVICE", "llvm", 1);
   cr_assert_eq(vkl_device_choose(devs, 4, NULL, err, sizeof err), 0);
-  cr_assert_eq(vkl_device_choose(devs, 4, "1", err, sizeof err), 1, "--device beats the environment");
+  cr_assert_eq(vkl_device_choose(devs, 4, "1", err, sizeof err), 1,
+               "--device beats the environment");
 }
 
 Test(vk, shader_cache_directory) {
@@ -453,7 +460,9 @@ Test(vk, errors_name_call_file_and_line) {
   vkl_status st = vkl_vk_fail(ctx, VK_ERROR_OUT_OF_DEVICE_MEMORY,
                               "vkAllocateMemory(dev, &info, NULL, &mem)", "src/x.c", 42);
   cr_assert_eq(st, VKL_ERR_OUT_OF_DEVICE_MEMORY);
-  cr_assert_str_eq(vkl_ctx_errmsg(ctx), "src/x.c:42: vkAllocateMemory -> VK_ERROR_OUT_OF_DEVICE_MEMORY");
-  cr_assert_eq(vkl_vk_fail(ctx, VK_ERROR_DEVICE_LOST, "vkQueueSubmit(q)", "a.c", 1), VKL_ERR_DEVICE_LOST);
+  cr_assert_str_eq(vkl_ctx_errmsg(ctx),
+                   "src/x.c:42: vkAllocateMemory -> VK_ERROR_OUT_OF_DEVICE_MEMORY");
+  cr_assert_eq(vkl_vk_fail(ctx, VK_ERROR_DEVICE_LOST, "vkQueueSubmit(q)", "a.c", 1),
+               VKL_ERR_DEVICE_LOST);
   test_ctx_destroy(ctx);
 }

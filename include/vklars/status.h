@@ -6,24 +6,24 @@
 #ifndef VKLARS_STATUS_H
 #define VKLARS_STATUS_H
 
-#define VKL_STATUS_LIST(X)                                                   \
-  X(VKL_OK, "ok")                                                            \
-  X(VKL_ERR_INVALID_ARGUMENT, "invalid argument")                            \
-  X(VKL_ERR_OUT_OF_HOST_MEMORY, "out of host memory")                        \
-  X(VKL_ERR_OUT_OF_DEVICE_MEMORY, "out of device memory")                    \
-  X(VKL_ERR_NO_DEVICE, "no usable Vulkan device")                            \
-  X(VKL_ERR_UNSUPPORTED, "not supported by this device or driver")           \
-  X(VKL_ERR_VULKAN, "Vulkan call failed")                                    \
-  X(VKL_ERR_DEVICE_LOST, "Vulkan device lost")                               \
-  X(VKL_ERR_TIMEOUT, "timed out")                                            \
-  X(VKL_ERR_IO, "input/output error")                                        \
+#define VKL_STATUS_LIST(X)                                         \
+  X(VKL_OK, "ok")                                                  \
+  X(VKL_ERR_INVALID_ARGUMENT, "invalid argument")                  \
+  X(VKL_ERR_OUT_OF_HOST_MEMORY, "out of host memory")              \
+  X(VKL_ERR_OUT_OF_DEVICE_MEMORY, "out of device memory")          \
+  X(VKL_ERR_NO_DEVICE, "no usable Vulkan device")                  \
+  X(VKL_ERR_UNSUPPORTED, "not supported by this device or driver") \
+  X(VKL_ERR_VULKAN, "Vulkan call failed")                          \
+  X(VKL_ERR_DEVICE_LOST, "Vulkan device lost")                     \
+  X(VKL_ERR_TIMEOUT, "timed out")                                  \
+  X(VKL_ERR_IO, "input/output error")                              \
   X(VKL_ERR_FORMAT, "malformed input")
 
 typedef enum vkl_status {
 #define VKL_STATUS_ENUM(name, text) name,
   VKL_STATUS_LIST(VKL_STATUS_ENUM)
 #undef VKL_STATUS_ENUM
-  VKL_STATUS_COUNT
+      VKL_STATUS_COUNT
 } vkl_status;
 
 /* Short fixed text of a status ("out of device memory"); never NULL. */

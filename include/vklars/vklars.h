@@ -47,9 +47,9 @@ typedef struct vkl_device_info {
   uint64_t heap_size[VKL_MAX_HEAPS];
   int heap_device_local[VKL_MAX_HEAPS];
   /* compute limits */
-  uint32_t subgroup_size;         /* default subgroup size; never assumed by kernels */
+  uint32_t subgroup_size; /* default subgroup size; never assumed by kernels */
   uint32_t min_subgroup_size, max_subgroup_size; /* with subgroup size control */
-  uint32_t max_shared_memory;     /* maxComputeSharedMemorySize, bytes */
+  uint32_t max_shared_memory;                    /* maxComputeSharedMemorySize, bytes */
   uint64_t max_storage_buffer_range;
   uint64_t max_allocation_size;
   uint32_t min_storage_offset_alignment;
@@ -59,17 +59,17 @@ typedef struct vkl_device_info {
   uint32_t max_workgroup_invocations;
   float timestamp_period_ns;
   /* optional features (1 = present) */
-  int fp16;                 /* shaderFloat16 */
-  int int8;                 /* shaderInt8 */
-  int storage16;            /* storageBuffer16BitAccess */
-  int storage8;             /* storageBuffer8BitAccess */
-  int subgroup_basic;       /* subgroup basic ops in compute shaders */
-  int subgroup_arithmetic;  /* subgroup arithmetic ops in compute shaders */
+  int fp16;                /* shaderFloat16 */
+  int int8;                /* shaderInt8 */
+  int storage16;           /* storageBuffer16BitAccess */
+  int storage8;            /* storageBuffer8BitAccess */
+  int subgroup_basic;      /* subgroup basic ops in compute shaders */
+  int subgroup_arithmetic; /* subgroup arithmetic ops in compute shaders */
   int subgroup_size_control;
-  int cooperative_matrix;   /* VK_KHR_cooperative_matrix */
-  int timestamps;           /* timestamp queries on the compute queue */
+  int cooperative_matrix; /* VK_KHR_cooperative_matrix */
+  int timestamps;         /* timestamp queries on the compute queue */
   /* requirements */
-  int usable;               /* Vulkan >= 1.2, compute queue, timeline semaphores */
+  int usable; /* Vulkan >= 1.2, compute queue, timeline semaphores */
   char unusable_reason[128];
 } vkl_device_info;
 
@@ -78,9 +78,8 @@ const char *vkl_device_kind_str(vkl_device_kind kind);
 /* Lists every physical device. *out is malloc'ed (free() it); *selected is
  * the index vkl_ctx_create would choose for `selector` (see below), or -1
  * with the reason in err. On failure, err receives a message. */
-vkl_status vkl_list_devices(const char *selector, vkl_device_info **out,
-                            uint32_t *count, int *selected, char *err,
-                            size_t errlen);
+vkl_status vkl_list_devices(const char *selector, vkl_device_info **out, uint32_t *count,
+                            int *selected, char *err, size_t errlen);
 
 /* ---- context ----------------------------------------------------------- */
 

@@ -40,15 +40,16 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, int n
     } else if (eq) {
       *o->value = eq + 1;
     } else {
-      if (i + 1 >= argc) return cli_usage_error(cmd, "option '%s' needs a value (%s)", o->name, o->metavar);
+      if (i + 1 >= argc)
+        return cli_usage_error(cmd, "option '%s' needs a value (%s)", o->name, o->metavar);
       *o->value = argv[++i];
     }
   }
   return 0;
 }
 
-void cli_print_help(const char *cmd, const char *synopsis, const char *summary,
-                    const cli_opt *opts, int nopts) {
+void cli_print_help(const char *cmd, const char *synopsis, const char *summary, const cli_opt *opts,
+                    int nopts) {
   printf("usage: vklars %s %s\n\n%s\n\noptions:\n", cmd, synopsis, summary);
   for (int i = 0; i < nopts; i++) {
     char left[64];

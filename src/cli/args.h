@@ -9,18 +9,17 @@ typedef struct cli_opt {
   const char *alias;   /* another accepted spelling, or NULL */
   const char *metavar; /* NULL for a flag, else the value's name: "N|NAME" */
   const char *help;
-  const char **value;  /* set for options with a value */
-  int *flag;           /* set to 1 for flags */
+  const char **value; /* set for options with a value */
+  int *flag;          /* set to 1 for flags */
 } cli_opt;
 
 /* Parses argv[1..argc-1] (argv[0] is the command name). Positional
  * arguments go to positional[0..*npositional-1] (at most max_positional).
  * Returns 0, or 2 after printing a usage error. *help is set for --help. */
-int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts,
-              int nopts, const char **positional, int max_positional,
-              int *npositional, int *help);
+int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, int nopts,
+              const char **positional, int max_positional, int *npositional, int *help);
 /* Prints "usage: vklars <cmd> <synopsis>", the summary and the options. */
-void cli_print_help(const char *cmd, const char *synopsis, const char *summary,
-                    const cli_opt *opts, int nopts);
+void cli_print_help(const char *cmd, const char *synopsis, const char *summary, const cli_opt *opts,
+                    int nopts);
 
 #endif

@@ -10,8 +10,7 @@
 /* "vklars: error: <message>\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error: the message, then "Try 'vklars <cmd> --help'", returns 2. */
-int cli_usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int cmd_devices(int argc, char **argv);
 

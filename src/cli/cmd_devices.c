@@ -43,8 +43,8 @@ static void print_text(const vkl_device_info *devs, uint32_t n, int selected) {
     printf("[%u] %s%s\n", d->index, d->name, (int)i == selected ? "  (selected)" : "");
     printf("    vendor %s (0x%04x), device 0x%04x, type %s\n", d->vendor, d->vendor_id,
            d->device_id, vkl_device_kind_str(d->kind));
-    printf("    driver %s %s (%s), Vulkan %s\n", d->driver_name, d->driver_version,
-           d->driver_info, api);
+    printf("    driver %s %s (%s), Vulkan %s\n", d->driver_name, d->driver_version, d->driver_info,
+           api);
     for (uint32_t h = 0; h < d->heap_count; h++)
       printf("    heap %u: %.1f GiB%s\n", h, (double)d->heap_size[h] / (1 << 30),
              d->heap_device_local[h] ? " device-local" : "");
@@ -99,11 +99,13 @@ static cJSON *device_json(const vkl_device_info *d) {
   cJSON_AddItemToObject(o, "max_workgroup_count",
                         cJSON_CreateIntArray((const int[]){(int)d->max_workgroup_count[0],
                                                            (int)d->max_workgroup_count[1],
-                                                           (int)d->max_workgroup_count[2]}, 3));
+                                                           (int)d->max_workgroup_count[2]},
+                                             3));
   cJSON_AddItemToObject(o, "max_workgroup_size",
                         cJSON_CreateIntArray((const int[]){(int)d->max_workgroup_size[0],
                                                            (int)d->max_workgroup_size[1],
-                                                           (int)d->max_workgroup_size[2]}, 3));
+                                                           (int)d->max_workgroup_size[2]},
+                                             3));
   cJSON_AddNumberToObject(o, "max_workgroup_invocations", d->max_workgroup_invocations);
   cJSON *features = cJSON_AddObjectToObject(o, "features");
   feature f[16];

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 typedef struct vkl_batchnorm_shape {
-    uint32_t N, C, H, W; /* H = W = 1 for a 2-D (N,C) input */
+  uint32_t N, C, H, W; /* H = W = 1 for a 2-D (N,C) input */
 } vkl_batchnorm_shape;
 
 /* Returns 0, or -1 when a size is 0 or, with training nonzero, when N*H*W < 2 (the
@@ -36,8 +36,7 @@ void vkl_batchnorm_forward_train_ref(double *y /* (N,C,H,W) */, double *mean /* 
                                      const double *x /* (N,C,H,W) */,
                                      const double *gamma /* (C) or NULL */,
                                      const double *beta /* (C) or NULL */,
-                                     const vkl_batchnorm_shape *sh, double eps,
-                                     double momentum);
+                                     const vkl_batchnorm_shape *sh, double eps, double momentum);
 
 /* y = gamma (x - running_mean) / sqrt(running_var + eps) + beta. */
 void vkl_batchnorm_forward_eval_ref(double *y /* (N,C,H,W) */, const double *x /* (N,C,H,W) */,

@@ -12,10 +12,10 @@
 #include <stdint.h>
 
 typedef struct vkl_conv2d_shape {
-    uint32_t N, C, H, W;    /* input */
-    uint32_t K, R, S;       /* out-channels, kernel height and width */
-    uint32_t stride_h, stride_w, pad_h, pad_w;
-    uint32_t P, Q;          /* output size, filled by vkl_conv2d_shape_finish */
+  uint32_t N, C, H, W; /* input */
+  uint32_t K, R, S;    /* out-channels, kernel height and width */
+  uint32_t stride_h, stride_w, pad_h, pad_w;
+  uint32_t P, Q; /* output size, filled by vkl_conv2d_shape_finish */
 } vkl_conv2d_shape;
 
 /* Fills P and Q. Returns 0, or -1 (P, Q untouched) when a size or stride is 0, the
@@ -37,7 +37,7 @@ void vkl_conv2d_backward_data_ref(double *dx /* (N,C,H,W) */, const double *dy /
 /* dw = dL/dw and dbias = dL/dbias given dy; accumulate = 1 adds into them. */
 void vkl_conv2d_backward_weight_ref(double *dw /* (K,C,R,S) */, double *dbias /* (K) or NULL */,
                                     const double *dy /* (N,K,P,Q) */,
-                                    const double *x /* (N,C,H,W) */,
-                                    const vkl_conv2d_shape *sh, int accumulate);
+                                    const double *x /* (N,C,H,W) */, const vkl_conv2d_shape *sh,
+                                    int accumulate);
 
 #endif

@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 typedef struct vkl_matmul_shape {
-    uint32_t rows, cols, inner;
-    uint32_t trans_a, trans_b; /* nonzero: that operand is stored transposed */
+  uint32_t rows, cols, inner;
+  uint32_t trans_a, trans_b; /* nonzero: that operand is stored transposed */
 } vkl_matmul_shape;
 
 /* c[i][j] = bias[j] + sum_k op(A)[i][k] op(B)[k][j].
@@ -27,14 +27,12 @@ typedef struct vkl_matmul_shape {
 void vkl_matmul_forward_ref(double *c /* (rows,cols) */,
                             const double *a /* (rows,inner), (inner,rows) if trans_a */,
                             const double *b /* (inner,cols), (cols,inner) if trans_b */,
-                            const double *bias /* (cols) or NULL */,
-                            const vkl_matmul_shape *sh);
+                            const double *bias /* (cols) or NULL */, const vkl_matmul_shape *sh);
 
 /* Gradients of the forward given dc; each of da, db, dbias may be NULL to skip it, and
  * each comes out in its operand's stored layout. accumulate = 1 adds into them. */
 void vkl_matmul_backward_ref(double *da /* like a, or NULL */, double *db /* like b, or NULL */,
-                             double *dbias /* (cols) or NULL */,
-                             const double *dc /* (rows,cols) */,
+                             double *dbias /* (cols) or NULL */, const double *dc /* (rows,cols) */,
                              const double *a /* (rows,inner), (inner,rows) if trans_a */,
                              const double *b /* (inner,cols), (cols,inner) if trans_b */,
                              const vkl_matmul_shape *sh, int accumulate);

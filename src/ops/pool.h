@@ -14,10 +14,10 @@
 #include <stdint.h>
 
 typedef struct vkl_pool2d_shape {
-    uint32_t N, C, H, W;
-    uint32_t R, S;          /* window height and width */
-    uint32_t stride_h, stride_w, pad_h, pad_w;
-    uint32_t P, Q;          /* output size, filled by vkl_pool2d_shape_finish */
+  uint32_t N, C, H, W;
+  uint32_t R, S; /* window height and width */
+  uint32_t stride_h, stride_w, pad_h, pad_w;
+  uint32_t P, Q; /* output size, filled by vkl_pool2d_shape_finish */
 } vkl_pool2d_shape;
 
 /* Fills P and Q. Returns 0, or -1 (P, Q untouched) when a size or stride is 0, the

@@ -15,12 +15,12 @@
 #include <stdint.h>
 
 typedef enum vkl_reduction {
-    VKL_REDUCTION_MEAN = 0, /* PyTorch's default */
-    VKL_REDUCTION_SUM = 1,
+  VKL_REDUCTION_MEAN = 0, /* PyTorch's default */
+  VKL_REDUCTION_SUM = 1,
 } vkl_reduction;
 
 typedef struct vkl_softmax_xent_shape {
-    uint32_t N, K; /* samples, classes */
+  uint32_t N, K; /* samples, classes */
 } vkl_softmax_xent_shape;
 
 /* loss as above, computed with the max-shifted logsumexp so large logits cannot overflow.
@@ -40,8 +40,7 @@ void vkl_softmax_xent_forward_ref(double *loss /* (1) */, uint32_t *top1 /* (1) 
  * MEAN and 1 for SUM. scale stands in for the upstream gradient of the loss: e.g. SUM
  * with scale = 1/B makes the micro-batch gradients of a batch of B samples add up to
  * the gradient of the batch mean. accumulate = 1 adds into dlogits. */
-void vkl_softmax_xent_backward_ref(double *dlogits /* (N,K) */,
-                                   const double *logits /* (N,K) */,
+void vkl_softmax_xent_backward_ref(double *dlogits /* (N,K) */, const double *logits /* (N,K) */,
                                    const uint32_t *labels /* (N) */,
                                    const vkl_softmax_xent_shape *sh, vkl_reduction reduction,
                                    double label_smoothing, double scale, int accumulate);

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 typedef struct vkl_sumsq_segment {
-    uint32_t offset, count; /* in elements of the buffer */
+  uint32_t offset, count; /* in elements of the buffer */
 } vkl_sumsq_segment;
 
 void vkl_sumsq_forward_ref(double *out /* (T) */, const double *x /* (buffer length) */,

@@ -31,23 +31,22 @@ vkl_status vkl_set_error(vkl_ctx *ctx, vkl_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Maps a failed VkResult to a status and records
  * "file:line: vkFoo -> VK_ERROR_..." on ctx. */
-vkl_status vkl_vk_fail(vkl_ctx *ctx, VkResult r, const char *expr,
-                       const char *file, int line);
+vkl_status vkl_vk_fail(vkl_ctx *ctx, VkResult r, const char *expr, const char *file, int line);
 const char *vkl_vkresult_str(VkResult r);
 
 /* In a function with locals `ctx` and `vkl_status st` and a `fail:` label. */
-#define VK_TRY(expr)                                                   \
-  do {                                                                 \
-    VkResult vk_try_r_ = (expr);                                       \
-    if (vk_try_r_ != VK_SUCCESS) {                                     \
-      st = vkl_vk_fail(ctx, vk_try_r_, #expr, __FILE__, __LINE__);     \
-      goto fail;                                                       \
-    }                                                                  \
+#define VK_TRY(expr)                                               \
+  do {                                                             \
+    VkResult vk_try_r_ = (expr);                                   \
+    if (vk_try_r_ != VK_SUCCESS) {                                 \
+      st = vkl_vk_fail(ctx, vk_try_r_, #expr, __FILE__, __LINE__); \
+      goto fail;                                                   \
+    }                                                              \
   } while (0)
-#define VKL_TRY(expr)                                                  \
-  do {                                                                 \
-    st = (expr);                                                       \
-    if (st != VKL_OK) goto fail;                                       \
+#define VKL_TRY(expr)            \
+  do {                           \
+    st = (expr);                 \
+    if (st != VKL_OK) goto fail; \
   } while (0)
 
 /* ---- memory ------------------------------------------------------------ */
@@ -70,9 +69,8 @@ typedef struct vkl_buf {
  * pointer: allocations are freed together by reset or destroy. */
 typedef struct vkl_arena vkl_arena;
 
-vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind,
-                            VkDeviceSize capacity, const char *name,
-                            vkl_arena **out);
+vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind, VkDeviceSize capacity,
+                            const char *name, vkl_arena **out);
 void vkl_arena_destroy(vkl_arena *arena);
 /* Aligned to minStorageBufferOffsetAlignment (and at least 16 bytes). */
 vkl_status vkl_arena_alloc(vkl_arena *arena, VkDeviceSize size, vkl_buf *out);
@@ -91,10 +89,8 @@ VkDeviceSize vkl_max_window(const vkl_ctx *ctx, VkDeviceSize elem_size);
 /* Synchronous copies between host memory and a device buffer, through the
  * context's staging memory in chunks. Barriers: earlier device accesses of
  * dst/src are ordered before the copy, and the copy before later ones. */
-vkl_status vkl_upload(vkl_ctx *ctx, vkl_buf dst, const void *src,
-                      VkDeviceSize size);
-vkl_status vkl_download(vkl_ctx *ctx, void *dst, vkl_buf src,
-                        VkDeviceSize size);
+vkl_status vkl_upload(vkl_ctx *ctx, vkl_buf dst, const void *src, VkDeviceSize size);
+vkl_status vkl_download(vkl_ctx *ctx, void *dst, vkl_buf src, VkDeviceSize size);
 
 /* ---- pipelines --------------------------------------------------------- */
 
@@ -104,10 +100,10 @@ vkl_status vkl_download(vkl_ctx *ctx, void *dst, vkl_buf src,
 
 /* What the runtime read from a shader's SPIR-V. */
 typedef struct vkl_shader_layout {
-  uint32_t binding_count;   /* highest binding used + 1, set 0 */
-  uint32_t push_size;       /* bytes of the push-constant block, 0 if none */
-  uint32_t spec_count;      /* distinct SpecIds, which must be 0..n-1 */
-  uint32_t local_size[3];   /* after specialization */
+  uint32_t binding_count; /* highest binding used + 1, set 0 */
+  uint32_t push_size;     /* bytes of the push-constant block, 0 if none */
+  uint32_t spec_count;    /* distinct SpecIds, which must be 0..n-1 */
+  uint32_t local_size[3]; /* after specialization */
 } vkl_shader_layout;
 
 typedef struct vkl_pipeline {
@@ -121,14 +117,11 @@ typedef struct vkl_pipeline {
 /* The pipeline of `shader` specialized with `spec`, a struct of uint32
  * fields whose i-th field is constant_id i (see shaders/common/iface.h).
  * Built once and cached by (shader, spec); owned by ctx. */
-vkl_status vkl_pipeline_get(vkl_ctx *ctx, vkl_shader_id shader,
-                            const void *spec, size_t spec_size,
+vkl_status vkl_pipeline_get(vkl_ctx *ctx, vkl_shader_id shader, const void *spec, size_t spec_size,
                             const vkl_pipeline **out);
 /* Reads binding count, push size, SpecIds and workgroup size from SPIR-V. */
-vkl_status vkl_spirv_reflect(const uint32_t *code, size_t words,
-                             const uint32_t *spec, uint32_t spec_count,
-                             vkl_shader_layout *out, char *err,
-                             size_t errlen);
+vkl_status vkl_spirv_reflect(const uint32_t *code, size_t words, const uint32_t *spec,
+                             uint32_t spec_count, vkl_shader_layout *out, char *err, size_t errlen);
 
 /* ---- command buffers --------------------------------------------------- */
 
@@ -147,10 +140,9 @@ VkCommandBuffer vkl_cmd_handle(const vkl_cmd *cmd);
  * maxStorageBufferRange and the offset alignment; splits a grid beyond
  * maxComputeWorkGroupCount into several vkCmdDispatchBase calls, so shaders
  * see the same gl_WorkGroupID either way. */
-vkl_status vkl_cmd_dispatch(vkl_cmd *cmd, const vkl_pipeline *pipe,
-                            const vkl_buf *bufs, uint32_t buf_count,
-                            const void *push, uint32_t push_size,
-                            uint32_t gx, uint32_t gy, uint32_t gz);
+vkl_status vkl_cmd_dispatch(vkl_cmd *cmd, const vkl_pipeline *pipe, const vkl_buf *bufs,
+                            uint32_t buf_count, const void *push, uint32_t push_size, uint32_t gx,
+                            uint32_t gy, uint32_t gz);
 
 /* Global memory barrier: all earlier compute-shader and transfer reads and
  * writes happen before all later ones (RAW, WAR, WAW). */
@@ -174,19 +166,16 @@ typedef struct vkl_profiler vkl_profiler;
 
 /* Up to max_regions named regions per recording. Fails with
  * VKL_ERR_UNSUPPORTED where the queue has no timestamps. */
-vkl_status vkl_profiler_create(vkl_ctx *ctx, uint32_t max_regions,
-                               vkl_profiler **out);
+vkl_status vkl_profiler_create(vkl_ctx *ctx, uint32_t max_regions, vkl_profiler **out);
 void vkl_profiler_destroy(vkl_profiler *prof);
 /* Resets the queries; record once per recording, before any region. */
 void vkl_profiler_reset(vkl_cmd *cmd, vkl_profiler *prof);
 /* Returns the region index, or a status on overflow. */
-vkl_status vkl_profiler_begin(vkl_cmd *cmd, vkl_profiler *prof,
-                              const char *name, uint32_t *region);
+vkl_status vkl_profiler_begin(vkl_cmd *cmd, vkl_profiler *prof, const char *name, uint32_t *region);
 void vkl_profiler_end(vkl_cmd *cmd, vkl_profiler *prof, uint32_t region);
 /* After the recording ran: region count, and each region's name and time. */
 uint32_t vkl_profiler_count(const vkl_profiler *prof);
-vkl_status vkl_profiler_read(vkl_profiler *prof, uint32_t region,
-                             const char **name, double *ns);
+vkl_status vkl_profiler_read(vkl_profiler *prof, uint32_t region, const char **name, double *ns);
 
 /* ---- internal access for the runtime's own modules --------------------- */
 

@@ -43,6 +43,5 @@ int vkl_cache_dir(const char *sub, char *out, size_t n) {
 void vkl_shader_cache_setup(void) {
   if (getenv("MESA_SHADER_CACHE_DIR")) return; /* the user's choice wins */
   char dir[512];
-  if (vkl_cache_dir("mesa", dir, sizeof dir) == 0)
-    setenv("MESA_SHADER_CACHE_DIR", dir, 0);
+  if (vkl_cache_dir("mesa", dir, sizeof dir) == 0) setenv("MESA_SHADER_CACHE_DIR", dir, 0);
 }

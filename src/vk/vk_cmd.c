@@ -27,8 +27,7 @@ static vkl_status add_descriptor_pool(vkl_cmd *cmd) {
   VkDescriptorPool *grown = realloc(cmd->dpools, (cmd->dpool_count + 1) * sizeof *grown);
   if (!grown) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "descriptor pools");
   cmd->dpools = grown;
-  VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                               SETS_PER_POOL * VKL_MAX_BINDINGS};
+  VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, SETS_PER_POOL * VKL_MAX_BINDINGS};
   VkDescriptorPoolCreateInfo dpi = {
       .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
       .maxSets = SETS_PER_POOL,
@@ -79,8 +78,12 @@ void vkl_cmd_destroy(vkl_cmd *cmd) {
   free(cmd);
 }
 
-vkl_ctx *vkl_cmd_ctx(const vkl_cmd *cmd) { return cmd->ctx; }
-VkCommandBuffer vkl_cmd_handle(const vkl_cmd *cmd) { return cmd->cb; }
+vkl_ctx *vkl_cmd_ctx(const vkl_cmd *cmd) {
+  return cmd->ctx;
+}
+VkCommandBuffer vkl_cmd_handle(const vkl_cmd *cmd) {
+  return cmd->cb;
+}
 
 vkl_status vkl_cmd_begin(vkl_cmd *cmd) {
   vkl_ctx *ctx = cmd->ctx;
@@ -127,23 +130,22 @@ fail:
   return st;
 }
 
-static vkl_status check_dispatch(vkl_ctx *ctx, const vkl_pipeline *pipe,
-                                 const vkl_buf *bufs, uint32_t buf_count,
-                                 uint32_t push_size) {
+static vkl_status check_dispatch(vkl_ctx *ctx, const vkl_pipeline *pipe, const vkl_buf *bufs,
+                                 uint32_t buf_count, uint32_t push_size) {
   const char *name = vkl_shader_registry[pipe->shader].name;
   if (buf_count != pipe->layout.binding_count)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "dispatch %s: %u buffers bound, the shader uses %u", name,
-                         buf_count, pipe->layout.binding_count);
+                         "dispatch %s: %u buffers bound, the shader uses %u", name, buf_count,
+                         pipe->layout.binding_count);
   if (push_size != pipe->layout.push_size)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "dispatch %s: %u push-constant bytes, the shader declares %u",
-                         name, push_size, pipe->layout.push_size);
+                         "dispatch %s: %u push-constant bytes, the shader declares %u", name,
+                         push_size, pipe->layout.push_size);
   VkDeviceSize align = ctx->info.min_storage_offset_alignment;
   for (uint32_t i = 0; i < buf_count; i++) {
     if (!bufs[i].buffer || bufs[i].size == 0)
-      return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                           "dispatch %s: binding %u is empty", name, i);
+      return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "dispatch %s: binding %u is empty", name,
+                           i);
     if (bufs[i].size > ctx->info.max_storage_buffer_range)
       return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
                            "dispatch %s: binding %u spans %llu bytes, beyond "
@@ -154,16 +156,14 @@ static vkl_status check_dispatch(vkl_ctx *ctx, const vkl_pipeline *pipe,
       return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
                            "dispatch %s: binding %u offset %llu is not a multiple "
                            "of minStorageBufferOffsetAlignment %llu",
-                           name, i, (unsigned long long)bufs[i].offset,
-                           (unsigned long long)align);
+                           name, i, (unsigned long long)bufs[i].offset, (unsigned long long)align);
   }
   return VKL_OK;
 }
 
-vkl_status vkl_cmd_dispatch(vkl_cmd *cmd, const vkl_pipeline *pipe,
-                            const vkl_buf *bufs, uint32_t buf_count,
-                            const void *push, uint32_t push_size,
-                            uint32_t gx, uint32_t gy, uint32_t gz) {
+vkl_status vkl_cmd_dispatch(vkl_cmd *cmd, const vkl_pipeline *pipe, const vkl_buf *bufs,
+                            uint32_t buf_count, const void *push, uint32_t push_size, uint32_t gx,
+                            uint32_t gy, uint32_t gz) {
   vkl_ctx *ctx = cmd->ctx;
   vkl_status st = check_dispatch(ctx, pipe, bufs, buf_count, push_size);
   if (st) return st;
@@ -185,11 +185,11 @@ vkl_status vkl_cmd_dispatch(vkl_cmd *cmd, const vkl_pipeline *pipe,
   }
   vkUpdateDescriptorSets(ctx->device, buf_count, writes, 0, NULL);
   vkCmdBindPipeline(cmd->cb, VK_PIPELINE_BIND_POINT_COMPUTE, pipe->pipeline);
-  vkCmdBindDescriptorSets(cmd->cb, VK_PIPELINE_BIND_POINT_COMPUTE,
-                          ctx->pipeline_layout, 0, 1, &set, 0, NULL);
+  vkCmdBindDescriptorSets(cmd->cb, VK_PIPELINE_BIND_POINT_COMPUTE, ctx->pipeline_layout, 0, 1, &set,
+                          0, NULL);
   if (push_size)
-    vkCmdPushConstants(cmd->cb, ctx->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT,
-                       0, push_size, push);
+    vkCmdPushConstants(cmd->cb, ctx->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size,
+                       push);
   /* Split the grid into pieces within maxComputeWorkGroupCount; the base
    * offsets gl_WorkGroupID, so the shader indexes as for one dispatch. */
   const uint32_t *lim = ctx->info.max_workgroup_count;

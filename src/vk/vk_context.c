@@ -58,8 +58,7 @@ static vkl_status create_device(vkl_ctx *ctx) {
       .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE,
       .initialValue = 0,
   };
-  VkSemaphoreCreateInfo sci = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO,
-                               .pNext = &type};
+  VkSemaphoreCreateInfo sci = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, .pNext = &type};
   VK_TRY(vkCreateSemaphore(ctx->device, &sci, NULL, &ctx->timeline));
   return VKL_OK;
 fail:
@@ -70,11 +69,10 @@ static vkl_status choose_device(vkl_ctx *ctx, const char *selector) {
   VkPhysicalDevice *pds = NULL;
   vkl_device_info *infos = NULL;
   uint32_t count = 0;
-  vkl_status st = vkl_describe_all(ctx->instance, &pds, &infos, &count,
-                                   ctx->errmsg, sizeof ctx->errmsg);
+  vkl_status st =
+      vkl_describe_all(ctx->instance, &pds, &infos, &count, ctx->errmsg, sizeof ctx->errmsg);
   if (st) return st;
-  int chosen = vkl_device_choose(infos, count, selector, ctx->errmsg,
-                                 sizeof ctx->errmsg);
+  int chosen = vkl_device_choose(infos, count, selector, ctx->errmsg, sizeof ctx->errmsg);
   if (chosen < 0) {
     st = VKL_ERR_NO_DEVICE;
   } else {
@@ -126,9 +124,13 @@ const char *vkl_ctx_errmsg(const vkl_ctx *ctx) {
   return ctx ? ctx->errmsg : "out of host memory creating the context";
 }
 
-const vkl_device_info *vkl_ctx_device(const vkl_ctx *ctx) { return &ctx->info; }
+const vkl_device_info *vkl_ctx_device(const vkl_ctx *ctx) {
+  return &ctx->info;
+}
 
-VkDevice vkl_ctx_vkdevice(const vkl_ctx *ctx) { return ctx->device; }
+VkDevice vkl_ctx_vkdevice(const vkl_ctx *ctx) {
+  return ctx->device;
+}
 
 void vkl_ctx_lower_workgroup_count(vkl_ctx *ctx, const uint32_t limit[3]) {
   for (int d = 0; d < 3; d++)

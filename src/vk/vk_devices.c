@@ -52,17 +52,15 @@ static void vendor_name(uint32_t id, char *out, size_t n) {
 /* NVIDIA packs 10.8.8.6 bits; the rest use VK_MAKE_API_VERSION. */
 static void driver_version_str(uint32_t vendor, uint32_t v, char *out, size_t n) {
   if (vendor == 0x10DE)
-    snprintf(out, n, "%u.%u.%u.%u", v >> 22, (v >> 14) & 0xff, (v >> 6) & 0xff,
-             v & 0x3f);
+    snprintf(out, n, "%u.%u.%u.%u", v >> 22, (v >> 14) & 0xff, (v >> 6) & 0xff, v & 0x3f);
   else
-    snprintf(out, n, "%u.%u.%u", VK_API_VERSION_MAJOR(v),
-             VK_API_VERSION_MINOR(v), VK_API_VERSION_PATCH(v));
+    snprintf(out, n, "%u.%u.%u", VK_API_VERSION_MAJOR(v), VK_API_VERSION_MINOR(v),
+             VK_API_VERSION_PATCH(v));
 }
 
 static int has_device_extension(VkPhysicalDevice pd, const char *name) {
   uint32_t n = 0;
-  if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS)
-    return 0;
+  if (vkEnumerateDeviceExtensionProperties(pd, NULL, &n, NULL) != VK_SUCCESS) return 0;
   VkExtensionProperties *props = calloc(n ? n : 1, sizeof *props);
   if (!props) return 0;
   int found = 0;
@@ -91,22 +89,19 @@ int vkl_compute_queue_family(VkPhysicalDevice pd, uint32_t *timestamp_bits) {
   return best;
 }
 
-void vkl_device_describe(VkPhysicalDevice pd, uint32_t index,
-                         vkl_device_info *info) {
+void vkl_device_describe(VkPhysicalDevice pd, uint32_t index, vkl_device_info *info) {
   memset(info, 0, sizeof *info);
   VkPhysicalDeviceDriverProperties driver = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
   VkPhysicalDeviceSubgroupProperties subgroup = {
-      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
-      .pNext = &driver};
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES, .pNext = &driver};
   VkPhysicalDeviceMaintenance3Properties maint3 = {
-      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
-      .pNext = &subgroup};
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES, .pNext = &subgroup};
   VkPhysicalDeviceSubgroupSizeControlPropertiesEXT sizectl = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT,
       .pNext = &maint3};
-  VkPhysicalDeviceProperties2 props = {
-      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &maint3};
+  VkPhysicalDeviceProperties2 props = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                                       .pNext = &maint3};
 
   VkPhysicalDeviceProperties base;
   vkGetPhysicalDeviceProperties(pd, &base);
@@ -130,16 +125,15 @@ void vkl_device_describe(VkPhysicalDevice pd, uint32_t index,
     snprintf(info->driver_name, sizeof info->driver_name, "%s", driver.driverName);
     snprintf(info->driver_info, sizeof info->driver_info, "%s", driver.driverInfo);
   }
-  driver_version_str(info->vendor_id, props.properties.driverVersion,
-                     info->driver_version, sizeof info->driver_version);
+  driver_version_str(info->vendor_id, props.properties.driverVersion, info->driver_version,
+                     sizeof info->driver_version);
 
   VkPhysicalDeviceMemoryProperties mem;
   vkGetPhysicalDeviceMemoryProperties(pd, &mem);
   info->heap_count = mem.memoryHeapCount < VKL_MAX_HEAPS ? mem.memoryHeapCount : VKL_MAX_HEAPS;
   for (uint32_t i = 0; i < info->heap_count; i++) {
     info->heap_size[i] = mem.memoryHeaps[i].size;
-    info->heap_device_local[i] =
-        (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) != 0;
+    info->heap_device_local[i] = (mem.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) != 0;
   }
 
   info->subgroup_size = subgroup.subgroupSize;
@@ -161,8 +155,8 @@ void vkl_device_describe(VkPhysicalDevice pd, uint32_t index,
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &f12};
   VkPhysicalDeviceSubgroupSizeControlFeaturesEXT fsize = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT};
-  VkPhysicalDeviceFeatures2 feats = {
-      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &f11};
+  VkPhysicalDeviceFeatures2 feats = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                     .pNext = &f11};
   if (has_sizectl) f12.pNext = &fsize;
   if (api12) vkGetPhysicalDeviceFeatures2(pd, &feats);
 
@@ -175,8 +169,8 @@ void vkl_device_describe(VkPhysicalDevice pd, uint32_t index,
       compute_sg && (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT);
   info->subgroup_arithmetic =
       compute_sg && (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
-  info->subgroup_size_control = has_sizectl && fsize.subgroupSizeControl &&
-                                fsize.computeFullSubgroups;
+  info->subgroup_size_control =
+      has_sizectl && fsize.subgroupSizeControl && fsize.computeFullSubgroups;
   if (info->subgroup_size_control) {
     info->min_subgroup_size = sizectl.minSubgroupSize;
     info->max_subgroup_size = sizectl.maxSubgroupSize;
@@ -191,15 +185,12 @@ void vkl_device_describe(VkPhysicalDevice pd, uint32_t index,
 
   info->usable = 1;
   if (!api12)
-    snprintf(info->unusable_reason, sizeof info->unusable_reason,
-             "Vulkan %u.%u < 1.2", VK_API_VERSION_MAJOR(info->api_version),
-             VK_API_VERSION_MINOR(info->api_version));
+    snprintf(info->unusable_reason, sizeof info->unusable_reason, "Vulkan %u.%u < 1.2",
+             VK_API_VERSION_MAJOR(info->api_version), VK_API_VERSION_MINOR(info->api_version));
   else if (family < 0)
-    snprintf(info->unusable_reason, sizeof info->unusable_reason,
-             "no compute queue");
+    snprintf(info->unusable_reason, sizeof info->unusable_reason, "no compute queue");
   else if (!f12.timelineSemaphore)
-    snprintf(info->unusable_reason, sizeof info->unusable_reason,
-             "no timeline semaphores");
+    snprintf(info->unusable_reason, sizeof info->unusable_reason, "no timeline semaphores");
   info->usable = info->unusable_reason[0] == '\0';
 }
 
@@ -217,8 +208,7 @@ static int contains_nocase(const char *hay, const char *needle) {
   size_t n = strlen(needle);
   for (; *hay; hay++) {
     size_t i = 0;
-    while (i < n && hay[i] &&
-           tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
+    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i]))
       i++;
     if (i == n) return 1;
   }
@@ -232,15 +222,15 @@ static int all_digits(const char *s) {
   return 1;
 }
 
-int vkl_device_choose(const vkl_device_info *infos, uint32_t count,
-                      const char *selector, char *err, size_t errlen) {
+int vkl_device_choose(const vkl_device_info *infos, uint32_t count, const char *selector, char *err,
+                      size_t errlen) {
   if (!selector || !*selector) selector = getenv("VKLARS_DEVICE");
   int chosen = -1;
   if (selector && *selector && all_digits(selector)) {
     unsigned long i = strtoul(selector, NULL, 10);
     if (i >= count) {
-      snprintf(err, errlen, "device %lu does not exist (%u device%s found)", i,
-               count, count == 1 ? "" : "s");
+      snprintf(err, errlen, "device %lu does not exist (%u device%s found)", i, count,
+               count == 1 ? "" : "s");
       return -1;
     }
     chosen = (int)i;
@@ -248,38 +238,35 @@ int vkl_device_choose(const vkl_device_info *infos, uint32_t count,
     for (uint32_t i = 0; i < count && chosen < 0; i++)
       if (contains_nocase(infos[i].name, selector)) chosen = (int)i;
     if (chosen < 0) {
-      int len = snprintf(err, errlen, "no device name contains '%s'; devices:",
-                         selector);
+      int len = snprintf(err, errlen, "no device name contains '%s'; devices:", selector);
       for (uint32_t i = 0; i < count && len > 0 && (size_t)len < errlen; i++)
-        len += snprintf(err + len, errlen - (size_t)len, " [%u] %s", i,
-                        infos[i].name);
+        len += snprintf(err + len, errlen - (size_t)len, " [%u] %s", i, infos[i].name);
       return -1;
     }
   } else {
     for (uint32_t i = 0; i < count; i++) {
       if (!infos[i].usable) continue;
-      if (chosen < 0 || rank_of(infos[i].kind) < rank_of(infos[chosen].kind))
-        chosen = (int)i;
+      if (chosen < 0 || rank_of(infos[i].kind) < rank_of(infos[chosen].kind)) chosen = (int)i;
     }
     if (chosen < 0) {
-      snprintf(err, errlen, "none of the %u Vulkan device%s is usable "
+      snprintf(err, errlen,
+               "none of the %u Vulkan device%s is usable "
                "(vklars needs Vulkan 1.2 with a compute queue)",
                count, count == 1 ? "" : "s");
       return -1;
     }
   }
   if (!infos[chosen].usable) {
-    snprintf(err, errlen, "device %d (%s) is not usable: %s", chosen,
-             infos[chosen].name, infos[chosen].unusable_reason);
+    snprintf(err, errlen, "device %d (%s) is not usable: %s", chosen, infos[chosen].name,
+             infos[chosen].unusable_reason);
     return -1;
   }
   return chosen;
 }
 
 /* Describes every device of an instance; *out is malloc'ed. */
-vkl_status vkl_describe_all(VkInstance instance, VkPhysicalDevice **pds,
-                            vkl_device_info **out, uint32_t *count,
-                            char *err, size_t errlen) {
+vkl_status vkl_describe_all(VkInstance instance, VkPhysicalDevice **pds, vkl_device_info **out,
+                            uint32_t *count, char *err, size_t errlen) {
   uint32_t n = 0;
   VkResult r = vkEnumeratePhysicalDevices(instance, &n, NULL);
   if (r != VK_SUCCESS) {
@@ -287,7 +274,8 @@ vkl_status vkl_describe_all(VkInstance instance, VkPhysicalDevice **pds,
     return VKL_ERR_VULKAN;
   }
   if (n == 0) {
-    snprintf(err, errlen, "no Vulkan device found (is a driver installed? "
+    snprintf(err, errlen,
+             "no Vulkan device found (is a driver installed? "
              "on Debian without a GPU: apt-get install mesa-vulkan-drivers)");
     return VKL_ERR_NO_DEVICE;
   }
@@ -316,9 +304,8 @@ vkl_status vkl_describe_all(VkInstance instance, VkPhysicalDevice **pds,
   return VKL_OK;
 }
 
-vkl_status vkl_list_devices(const char *selector, vkl_device_info **out,
-                            uint32_t *count, int *selected, char *err,
-                            size_t errlen) {
+vkl_status vkl_list_devices(const char *selector, vkl_device_info **out, uint32_t *count,
+                            int *selected, char *err, size_t errlen) {
   *out = NULL;
   *count = 0;
   *selected = -1;

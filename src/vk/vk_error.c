@@ -17,8 +17,7 @@ vkl_status vkl_set_error(vkl_ctx *ctx, vkl_status st, const char *fmt, ...) {
 const char *vkl_vkresult_str(VkResult r) {
   switch (r) {
 #define VKR(x) \
-  case x:      \
-    return #x;
+  case x: return #x;
     VKR(VK_SUCCESS)
     VKR(VK_NOT_READY)
     VKR(VK_TIMEOUT)
@@ -44,13 +43,11 @@ const char *vkl_vkresult_str(VkResult r) {
     VKR(VK_ERROR_INVALID_OPAQUE_CAPTURE_ADDRESS)
     VKR(VK_PIPELINE_COMPILE_REQUIRED)
 #undef VKR
-    default:
-      return "VK_RESULT_UNKNOWN";
+    default: return "VK_RESULT_UNKNOWN";
   }
 }
 
-vkl_status vkl_vk_fail(vkl_ctx *ctx, VkResult r, const char *expr,
-                       const char *file, int line) {
+vkl_status vkl_vk_fail(vkl_ctx *ctx, VkResult r, const char *expr, const char *file, int line) {
   vkl_status st = VKL_ERR_VULKAN;
   if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY) st = VKL_ERR_OUT_OF_DEVICE_MEMORY;
   if (r == VK_ERROR_OUT_OF_HOST_MEMORY) st = VKL_ERR_OUT_OF_HOST_MEMORY;
@@ -58,6 +55,5 @@ vkl_status vkl_vk_fail(vkl_ctx *ctx, VkResult r, const char *expr,
   if (r == VK_TIMEOUT) st = VKL_ERR_TIMEOUT;
   /* Name the call, not its arguments: "vkAllocateMemory". */
   size_t n = strcspn(expr, "(");
-  return vkl_set_error(ctx, st, "%s:%d: %.*s -> %s", file, line, (int)n, expr,
-                       vkl_vkresult_str(r));
+  return vkl_set_error(ctx, st, "%s:%d: %.*s -> %s", file, line, (int)n, expr, vkl_vkresult_str(r));
 }

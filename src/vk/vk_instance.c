@@ -13,10 +13,9 @@
 
 #define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
 
-static VKAPI_ATTR VkBool32 VKAPI_CALL
-on_debug_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
-                 VkDebugUtilsMessageTypeFlagsEXT types,
-                 const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
+static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug_message(
+    VkDebugUtilsMessageSeverityFlagBitsEXT severity, VkDebugUtilsMessageTypeFlagsEXT types,
+    const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
   (void)types;
   vkl_validation_log *log = user;
   if (!(severity & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
@@ -50,8 +49,7 @@ static int layer_present(const char *name) {
 
 static int extension_present(const char *layer, const char *name) {
   uint32_t n = 0;
-  if (vkEnumerateInstanceExtensionProperties(layer, &n, NULL) != VK_SUCCESS)
-    return 0;
+  if (vkEnumerateInstanceExtensionProperties(layer, &n, NULL) != VK_SUCCESS) return 0;
   VkExtensionProperties *props = calloc(n ? n : 1, sizeof *props);
   if (!props) return 0;
   int found = 0;
@@ -73,17 +71,15 @@ vkl_status vkl_instance_create(vkl_ctx *ctx, int validation) {
   if (validation &&
       (!extension_present(VALIDATION_LAYER, VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME) ||
        !extension_present(NULL, VK_EXT_DEBUG_UTILS_EXTENSION_NAME)))
-    return vkl_set_error(ctx, VKL_ERR_UNSUPPORTED,
-                         "validation layer lacks %s or %s",
+    return vkl_set_error(ctx, VKL_ERR_UNSUPPORTED, "validation layer lacks %s or %s",
                          VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME,
                          VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
 
   VkApplicationInfo app = {
       .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
       .pApplicationName = "vklars",
-      .applicationVersion = VK_MAKE_API_VERSION(0, VKLARS_VERSION_MAJOR,
-                                                VKLARS_VERSION_MINOR,
-                                                VKLARS_VERSION_PATCH),
+      .applicationVersion =
+          VK_MAKE_API_VERSION(0, VKLARS_VERSION_MAJOR, VKLARS_VERSION_MINOR, VKLARS_VERSION_PATCH),
       .pEngineName = "vklars",
       .apiVersion = VK_API_VERSION_1_2,
   };
@@ -121,11 +117,10 @@ vkl_status vkl_instance_create(vkl_ctx *ctx, int validation) {
   ctx->validation = validation;
   if (validation) {
     PFN_vkCreateDebugUtilsMessengerEXT create =
-        (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
-            ctx->instance, "vkCreateDebugUtilsMessengerEXT");
+        (PFN_vkCreateDebugUtilsMessengerEXT)vkGetInstanceProcAddr(ctx->instance,
+                                                                  "vkCreateDebugUtilsMessengerEXT");
     if (!create)
-      return vkl_set_error(ctx, VKL_ERR_UNSUPPORTED,
-                           "vkCreateDebugUtilsMessengerEXT not found");
+      return vkl_set_error(ctx, VKL_ERR_UNSUPPORTED, "vkCreateDebugUtilsMessengerEXT not found");
     VK_TRY(create(ctx->instance, &messenger_info, NULL, &ctx->messenger));
   }
   return VKL_OK;

@@ -46,14 +46,12 @@ struct vkl_ctx {
 vkl_status vkl_instance_create(vkl_ctx *ctx, int validation);
 void vkl_instance_destroy(vkl_ctx *ctx);
 /* src/vk/vk_devices.c */
-void vkl_device_describe(VkPhysicalDevice pd, uint32_t index,
-                         vkl_device_info *info);
-int vkl_device_choose(const vkl_device_info *infos, uint32_t count,
-                      const char *selector, char *err, size_t errlen);
+void vkl_device_describe(VkPhysicalDevice pd, uint32_t index, vkl_device_info *info);
+int vkl_device_choose(const vkl_device_info *infos, uint32_t count, const char *selector, char *err,
+                      size_t errlen);
 int vkl_compute_queue_family(VkPhysicalDevice pd, uint32_t *timestamp_bits);
-vkl_status vkl_describe_all(VkInstance instance, VkPhysicalDevice **pds,
-                            vkl_device_info **out, uint32_t *count, char *err,
-                            size_t errlen);
+vkl_status vkl_describe_all(VkInstance instance, VkPhysicalDevice **pds, vkl_device_info **out,
+                            uint32_t *count, char *err, size_t errlen);
 /* src/vk/vk_pipeline.c */
 vkl_status vkl_pipelines_init(vkl_ctx *ctx);
 void vkl_pipelines_destroy(vkl_ctx *ctx);

@@ -29,9 +29,8 @@ static const char *kind_str(vkl_mem_kind kind) {
 
 /* First memory type allowed by `bits` with all `required` flags, preferring
  * one that also has `preferred`; -1 if none. */
-static int find_memory_type(const VkPhysicalDeviceMemoryProperties *mp,
-                            uint32_t bits, VkMemoryPropertyFlags required,
-                            VkMemoryPropertyFlags preferred) {
+static int find_memory_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t bits,
+                            VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred) {
   int fallback = -1;
   for (uint32_t i = 0; i < mp->memoryTypeCount; i++) {
     VkMemoryPropertyFlags f = mp->memoryTypes[i].propertyFlags;
@@ -51,19 +50,17 @@ static VkDeviceSize round_up(VkDeviceSize x, VkDeviceSize a) {
   return (x + a - 1) / a * a;
 }
 
-vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind,
-                            VkDeviceSize capacity, const char *name,
-                            vkl_arena **out) {
+vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind, VkDeviceSize capacity,
+                            const char *name, vkl_arena **out) {
   vkl_status st = VKL_OK;
   *out = NULL;
   if (capacity == 0)
-    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "arena '%s': capacity is 0", name);
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "arena '%s': capacity is 0", name);
   if (ctx->info.max_allocation_size && capacity > ctx->info.max_allocation_size)
     return vkl_set_error(ctx, VKL_ERR_OUT_OF_DEVICE_MEMORY,
                          "arena '%s': %llu bytes exceed this device's largest "
-                         "allocation (%llu bytes)", name,
-                         (unsigned long long)capacity,
+                         "allocation (%llu bytes)",
+                         name, (unsigned long long)capacity,
                          (unsigned long long)ctx->info.max_allocation_size);
   vkl_arena *a = calloc(1, sizeof *a);
   if (!a) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "arena '%s'", name);
@@ -75,8 +72,8 @@ vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind,
   VkBufferCreateInfo bci = {
       .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
       .size = capacity,
-      .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
-               VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+      .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+               VK_BUFFER_USAGE_TRANSFER_DST_BIT,
       .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
   };
   VK_TRY(vkCreateBuffer(ctx->device, &bci, NULL, &a->buffer));
@@ -89,9 +86,8 @@ vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind,
   if (kind == VKL_MEM_READBACK) preferred = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
   int type = find_memory_type(&ctx->mem_props, req.memoryTypeBits, required, preferred);
   if (type < 0) {
-    st = vkl_set_error(ctx, VKL_ERR_UNSUPPORTED,
-                       "arena '%s': no %s memory type for its buffer", name,
-                       kind_str(kind));
+    st = vkl_set_error(ctx, VKL_ERR_UNSUPPORTED, "arena '%s': no %s memory type for its buffer",
+                       name, kind_str(kind));
     goto fail;
   }
   VkMemoryAllocateInfo mai = {
@@ -102,9 +98,8 @@ vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind,
   VkResult r = vkAllocateMemory(ctx->device, &mai, NULL, &a->memory);
   if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) {
     st = vkl_set_error(ctx, VKL_ERR_OUT_OF_DEVICE_MEMORY,
-                       "arena '%s': cannot allocate %.1f MiB of %s memory (%s)",
-                       name, (double)capacity / (1 << 20), kind_str(kind),
-                       vkl_vkresult_str(r));
+                       "arena '%s': cannot allocate %.1f MiB of %s memory (%s)", name,
+                       (double)capacity / (1 << 20), kind_str(kind), vkl_vkresult_str(r));
     goto fail;
   }
   VK_TRY(r);
@@ -130,9 +125,9 @@ vkl_status vkl_arena_alloc(vkl_arena *a, VkDeviceSize size, vkl_buf *out) {
   VkDeviceSize offset = round_up(a->used, storage_alignment(a->ctx));
   if (size == 0 || offset + size > a->capacity)
     return vkl_set_error(a->ctx, size ? VKL_ERR_OUT_OF_DEVICE_MEMORY : VKL_ERR_INVALID_ARGUMENT,
-                         "arena '%s': cannot allocate %llu bytes (%llu of %llu used)",
-                         a->name, (unsigned long long)size,
-                         (unsigned long long)a->used, (unsigned long long)a->capacity);
+                         "arena '%s': cannot allocate %llu bytes (%llu of %llu used)", a->name,
+                         (unsigned long long)size, (unsigned long long)a->used,
+                         (unsigned long long)a->capacity);
   out->buffer = a->buffer;
   out->offset = offset;
   out->size = size;
@@ -141,13 +136,18 @@ vkl_status vkl_arena_alloc(vkl_arena *a, VkDeviceSize size, vkl_buf *out) {
   return VKL_OK;
 }
 
-void vkl_arena_reset(vkl_arena *a) { a->used = 0; }
-VkDeviceSize vkl_arena_used(const vkl_arena *a) { return a->used; }
-VkDeviceSize vkl_arena_capacity(const vkl_arena *a) { return a->capacity; }
+void vkl_arena_reset(vkl_arena *a) {
+  a->used = 0;
+}
+VkDeviceSize vkl_arena_used(const vkl_arena *a) {
+  return a->used;
+}
+VkDeviceSize vkl_arena_capacity(const vkl_arena *a) {
+  return a->capacity;
+}
 
 vkl_buf vkl_buf_sub(vkl_buf b, VkDeviceSize offset, VkDeviceSize size) {
-  vkl_buf s = {b.buffer, b.offset + offset, size,
-               b.host ? (char *)b.host + offset : NULL};
+  vkl_buf s = {b.buffer, b.offset + offset, size, b.host ? (char *)b.host + offset : NULL};
   return s;
 }
 
@@ -164,7 +164,8 @@ VkDeviceSize vkl_max_window(const vkl_ctx *ctx, VkDeviceSize elem_size) {
 vkl_status vkl_staging_init(vkl_ctx *ctx) {
   vkl_status st = VKL_OK;
   VKL_TRY(vkl_arena_create(ctx, VKL_MEM_UPLOAD, STAGING_BYTES, "upload staging", &ctx->upload));
-  VKL_TRY(vkl_arena_create(ctx, VKL_MEM_READBACK, STAGING_BYTES, "readback staging", &ctx->readback));
+  VKL_TRY(
+      vkl_arena_create(ctx, VKL_MEM_READBACK, STAGING_BYTES, "readback staging", &ctx->readback));
   VKL_TRY(vkl_cmd_create(ctx, &ctx->transfer));
   return VKL_OK;
 fail:
@@ -179,8 +180,7 @@ void vkl_staging_destroy(vkl_ctx *ctx) {
   ctx->upload = ctx->readback = NULL;
 }
 
-static vkl_status check_range(vkl_ctx *ctx, const char *what, vkl_buf b,
-                              VkDeviceSize size) {
+static vkl_status check_range(vkl_ctx *ctx, const char *what, vkl_buf b, VkDeviceSize size) {
   if (size > b.size)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
                          "%s: %llu bytes requested from a %llu-byte buffer", what,

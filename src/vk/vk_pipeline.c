@@ -18,11 +18,12 @@ static void cache_path(vkl_ctx *ctx) {
   VkPhysicalDeviceProperties p;
   vkGetPhysicalDeviceProperties(ctx->physical, &p);
   char dir[400], uuid[2 * VK_UUID_SIZE + 1];
-  for (unsigned i = 0; i < VK_UUID_SIZE; i++) snprintf(uuid + 2 * i, 3, "%02x", p.pipelineCacheUUID[i]);
+  for (unsigned i = 0; i < VK_UUID_SIZE; i++)
+    snprintf(uuid + 2 * i, 3, "%02x", p.pipelineCacheUUID[i]);
   ctx->pipeline_cache_path[0] = '\0';
   if (vkl_cache_dir("pipelines", dir, sizeof dir) == 0)
-    snprintf(ctx->pipeline_cache_path, sizeof ctx->pipeline_cache_path,
-             "%s/%08x-%08x-%s.bin", dir, p.vendorID, p.deviceID, uuid);
+    snprintf(ctx->pipeline_cache_path, sizeof ctx->pipeline_cache_path, "%s/%08x-%08x-%s.bin", dir,
+             p.vendorID, p.deviceID, uuid);
 }
 
 /* Reads the saved cache; a missing or foreign file just means a cold start
@@ -34,8 +35,8 @@ static void *read_cache_file(const char *path, size_t *size) {
   void *data = NULL;
   if (fseek(f, 0, SEEK_END) == 0) {
     long n = ftell(f);
-    if (n > 0 && n < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 &&
-        (data = malloc((size_t)n)) && fread(data, 1, (size_t)n, f) == (size_t)n)
+    if (n > 0 && n < (64L << 20) && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)n)) &&
+        fread(data, 1, (size_t)n, f) == (size_t)n)
       *size = (size_t)n;
   }
   fclose(f);
@@ -144,18 +145,17 @@ static const vkl_pipeline *find_cached(const vkl_ctx *ctx, vkl_shader_id shader,
   return NULL;
 }
 
-static vkl_status check_layout(vkl_ctx *ctx, const char *name,
-                               const vkl_shader_layout *l, uint32_t spec_count) {
+static vkl_status check_layout(vkl_ctx *ctx, const char *name, const vkl_shader_layout *l,
+                               uint32_t spec_count) {
   const vkl_device_info *d = &ctx->info;
   if (spec_count != l->spec_count)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "shader %s: %u specialization constants given, it declares %u",
-                         name, spec_count, l->spec_count);
+                         "shader %s: %u specialization constants given, it declares %u", name,
+                         spec_count, l->spec_count);
   if (l->binding_count > VKL_MAX_BINDINGS || l->push_size > VKL_PUSH_BYTES)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "shader %s: %u bindings / %u push bytes exceed %d / %d",
-                         name, l->binding_count, l->push_size, VKL_MAX_BINDINGS,
-                         VKL_PUSH_BYTES);
+                         "shader %s: %u bindings / %u push bytes exceed %d / %d", name,
+                         l->binding_count, l->push_size, VKL_MAX_BINDINGS, VKL_PUSH_BYTES);
   uint64_t inv = (uint64_t)l->local_size[0] * l->local_size[1] * l->local_size[2];
   for (int i = 0; i < 3; i++)
     if (l->local_size[i] == 0 || l->local_size[i] > d->max_workgroup_size[i] ||
@@ -181,36 +181,35 @@ static vkl_status build(vkl_ctx *ctx, vkl_pipeline *p) {
     VK_TRY(vkCreateShaderModule(ctx->device, &smi, NULL, &ctx->modules[p->shader]));
   }
   VkSpecializationMapEntry entries[VKL_MAX_SPEC];
-  for (uint32_t i = 0; i < p->spec_count; i++)
-    entries[i] = (VkSpecializationMapEntry){i, i * 4, 4};
+  for (uint32_t i = 0; i < p->spec_count; i++) entries[i] = (VkSpecializationMapEntry){i, i * 4, 4};
   VkSpecializationInfo spec = {p->spec_count, entries, p->spec_count * 4, p->spec};
   VkComputePipelineCreateInfo cpi = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT,
-      .stage = {
-          .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
-          .stage = VK_SHADER_STAGE_COMPUTE_BIT,
-          .module = ctx->modules[p->shader],
-          .pName = "main",
-          .pSpecializationInfo = p->spec_count ? &spec : NULL,
-      },
+      .stage =
+          {
+              .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+              .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+              .module = ctx->modules[p->shader],
+              .pName = "main",
+              .pSpecializationInfo = p->spec_count ? &spec : NULL,
+          },
       .layout = ctx->pipeline_layout,
   };
-  VK_TRY(vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &cpi, NULL,
-                                  &p->pipeline));
+  VK_TRY(vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &cpi, NULL, &p->pipeline));
   return VKL_OK;
 fail:
   return st;
 }
 
-vkl_status vkl_pipeline_get(vkl_ctx *ctx, vkl_shader_id shader, const void *spec,
-                            size_t spec_size, const vkl_pipeline **out) {
+vkl_status vkl_pipeline_get(vkl_ctx *ctx, vkl_shader_id shader, const void *spec, size_t spec_size,
+                            const vkl_pipeline **out) {
   *out = NULL;
-  if ((unsigned)shader >= VKL_SHADER_COUNT || spec_size % 4 ||
-      spec_size / 4 > VKL_MAX_SPEC || (spec_size && !spec))
+  if ((unsigned)shader >= VKL_SHADER_COUNT || spec_size % 4 || spec_size / 4 > VKL_MAX_SPEC ||
+      (spec_size && !spec))
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "vkl_pipeline_get: bad shader id %d or spec size %zu",
-                         (int)shader, spec_size);
+                         "vkl_pipeline_get: bad shader id %d or spec size %zu", (int)shader,
+                         spec_size);
   uint32_t count = (uint32_t)(spec_size / 4);
   uint32_t values[VKL_MAX_SPEC] = {0};
   if (count) memcpy(values, spec, spec_size);
@@ -223,8 +222,8 @@ vkl_status vkl_pipeline_get(vkl_ctx *ctx, vkl_shader_id shader, const void *spec
   p->spec_count = count;
   memcpy(p->spec, values, sizeof values);
   char err[256];
-  vkl_status st = vkl_spirv_reflect(blob->code, blob->size / 4, values, count,
-                                    &p->layout, err, sizeof err);
+  vkl_status st =
+      vkl_spirv_reflect(blob->code, blob->size / 4, values, count, &p->layout, err, sizeof err);
   if (st) st = vkl_set_error(ctx, st, "shader %s: %s", blob->name, err);
   if (!st) st = check_layout(ctx, blob->name, &p->layout, count);
   if (!st && ctx->pipeline_count == ctx->pipeline_cap) {

@@ -60,34 +60,33 @@ void vkl_profiler_reset(vkl_cmd *cmd, vkl_profiler *p) {
   p->count = 0;
 }
 
-vkl_status vkl_profiler_begin(vkl_cmd *cmd, vkl_profiler *p, const char *name,
-                              uint32_t *region) {
+vkl_status vkl_profiler_begin(vkl_cmd *cmd, vkl_profiler *p, const char *name, uint32_t *region) {
   if (p->count == p->max_regions)
     return vkl_set_error(p->ctx, VKL_ERR_INVALID_ARGUMENT,
                          "profiler: more than %u regions (at '%s')", p->max_regions, name);
   *region = p->count++;
   snprintf(p->names[*region], sizeof p->names[*region], "%s", name);
-  vkCmdWriteTimestamp(vkl_cmd_handle(cmd), VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT,
-                      p->pool, 2 * *region);
+  vkCmdWriteTimestamp(vkl_cmd_handle(cmd), VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, p->pool,
+                      2 * *region);
   return VKL_OK;
 }
 
 void vkl_profiler_end(vkl_cmd *cmd, vkl_profiler *p, uint32_t region) {
-  vkCmdWriteTimestamp(vkl_cmd_handle(cmd), VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT,
-                      p->pool, 2 * region + 1);
+  vkCmdWriteTimestamp(vkl_cmd_handle(cmd), VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, p->pool,
+                      2 * region + 1);
 }
 
-uint32_t vkl_profiler_count(const vkl_profiler *p) { return p->count; }
+uint32_t vkl_profiler_count(const vkl_profiler *p) {
+  return p->count;
+}
 
-vkl_status vkl_profiler_read(vkl_profiler *p, uint32_t region, const char **name,
-                             double *ns) {
+vkl_status vkl_profiler_read(vkl_profiler *p, uint32_t region, const char **name, double *ns) {
   vkl_ctx *ctx = p->ctx;
   vkl_status st = VKL_OK;
   if (region >= p->count)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "profiler: no region %u", region);
   uint64_t t[2];
-  VK_TRY(vkGetQueryPoolResults(ctx->device, p->pool, 2 * region, 2, sizeof t, t,
-                               sizeof t[0],
+  VK_TRY(vkGetQueryPoolResults(ctx->device, p->pool, 2 * region, 2, sizeof t, t, sizeof t[0],
                                VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT));
   uint64_t ticks = ((t[1] & p->valid_mask) - (t[0] & p->valid_mask)) & p->valid_mask;
   *ns = (double)ticks * ctx->info.timestamp_period_ns;

@@ -15,52 +15,72 @@
 
 enum {
   SPV_MAGIC = 0x07230203,
-  OP_EXECUTION_MODE = 16, OP_TYPE_INT = 21, OP_TYPE_FLOAT = 22,
-  OP_TYPE_VECTOR = 23, OP_TYPE_ARRAY = 28, OP_TYPE_STRUCT = 30,
-  OP_TYPE_POINTER = 32, OP_CONSTANT = 43, OP_SPEC_CONSTANT = 50,
-  OP_SPEC_CONSTANT_COMPOSITE = 51, OP_CONSTANT_COMPOSITE = 44,
-  OP_VARIABLE = 59, OP_DECORATE = 71, OP_MEMBER_DECORATE = 72,
-  DEC_SPEC_ID = 1, DEC_ARRAY_STRIDE = 6, DEC_BUILTIN = 11, DEC_BINDING = 33,
-  DEC_DESCRIPTOR_SET = 34, DEC_OFFSET = 35, BUILTIN_WORKGROUP_SIZE = 25,
-  MODE_LOCAL_SIZE = 17, STORAGE_PUSH_CONSTANT = 9
+  OP_EXECUTION_MODE = 16,
+  OP_TYPE_INT = 21,
+  OP_TYPE_FLOAT = 22,
+  OP_TYPE_VECTOR = 23,
+  OP_TYPE_ARRAY = 28,
+  OP_TYPE_STRUCT = 30,
+  OP_TYPE_POINTER = 32,
+  OP_CONSTANT = 43,
+  OP_SPEC_CONSTANT = 50,
+  OP_SPEC_CONSTANT_COMPOSITE = 51,
+  OP_CONSTANT_COMPOSITE = 44,
+  OP_VARIABLE = 59,
+  OP_DECORATE = 71,
+  OP_MEMBER_DECORATE = 72,
+  DEC_SPEC_ID = 1,
+  DEC_ARRAY_STRIDE = 6,
+  DEC_BUILTIN = 11,
+  DEC_BINDING = 33,
+  DEC_DESCRIPTOR_SET = 34,
+  DEC_OFFSET = 35,
+  BUILTIN_WORKGROUP_SIZE = 25,
+  MODE_LOCAL_SIZE = 17,
+  STORAGE_PUSH_CONSTANT = 9
 };
 
 typedef struct reader {
   const uint32_t *code;
   size_t words;
   uint32_t bound;
-  uint32_t *def;        /* id -> word index of its defining instruction */
-  int32_t *spec_id;     /* id -> SpecId or -1 */
-  uint32_t *stride;     /* id -> ArrayStride */
+  uint32_t *def;    /* id -> word index of its defining instruction */
+  int32_t *spec_id; /* id -> SpecId or -1 */
+  uint32_t *stride; /* id -> ArrayStride */
   char *err;
   size_t errlen;
 } reader;
 
-static uint32_t opcode(const reader *r, uint32_t at) { return r->code[at] & 0xffff; }
+static uint32_t opcode(const reader *r, uint32_t at) {
+  return r->code[at] & 0xffff;
+}
 
 /* Word index of the result id for the opcodes we index. */
 static int result_word(uint32_t op) {
   switch (op) {
-    case OP_TYPE_INT: case OP_TYPE_FLOAT: case OP_TYPE_VECTOR:
-    case OP_TYPE_ARRAY: case OP_TYPE_STRUCT: case OP_TYPE_POINTER:
-      return 1;
-    case OP_CONSTANT: case OP_SPEC_CONSTANT: case OP_SPEC_CONSTANT_COMPOSITE:
-    case OP_CONSTANT_COMPOSITE: case OP_VARIABLE:
-      return 2;
-    default:
-      return 0;
+    case OP_TYPE_INT:
+    case OP_TYPE_FLOAT:
+    case OP_TYPE_VECTOR:
+    case OP_TYPE_ARRAY:
+    case OP_TYPE_STRUCT:
+    case OP_TYPE_POINTER: return 1;
+    case OP_CONSTANT:
+    case OP_SPEC_CONSTANT:
+    case OP_SPEC_CONSTANT_COMPOSITE:
+    case OP_CONSTANT_COMPOSITE:
+    case OP_VARIABLE: return 2;
+    default: return 0;
   }
 }
 
 /* Value of a 32-bit scalar constant or spec constant (specialized). */
-static int constant_value(const reader *r, uint32_t id, const uint32_t *spec,
-                          uint32_t spec_count, uint32_t *value) {
+static int constant_value(const reader *r, uint32_t id, const uint32_t *spec, uint32_t spec_count,
+                          uint32_t *value) {
   if (id >= r->bound || !r->def[id]) return -1;
   uint32_t at = r->def[id], op = opcode(r, at);
   if (op != OP_CONSTANT && op != OP_SPEC_CONSTANT) return -1;
   *value = r->code[at + 3];
-  if (op == OP_SPEC_CONSTANT && r->spec_id[id] >= 0 &&
-      (uint32_t)r->spec_id[id] < spec_count)
+  if (op == OP_SPEC_CONSTANT && r->spec_id[id] >= 0 && (uint32_t)r->spec_id[id] < spec_count)
     *value = spec[r->spec_id[id]];
   return 0;
 }
@@ -71,9 +91,7 @@ static int type_size(const reader *r, uint32_t id, uint32_t *size) {
   uint32_t at = r->def[id];
   switch (opcode(r, at)) {
     case OP_TYPE_INT:
-    case OP_TYPE_FLOAT:
-      *size = r->code[at + 2] / 8;
-      return 0;
+    case OP_TYPE_FLOAT: *size = r->code[at + 2] / 8; return 0;
     case OP_TYPE_VECTOR: {
       uint32_t c;
       if (type_size(r, r->code[at + 2], &c)) return -1;
@@ -86,8 +104,7 @@ static int type_size(const reader *r, uint32_t id, uint32_t *size) {
       *size = n * r->stride[id];
       return 0;
     }
-    default:
-      return -1;
+    default: return -1;
   }
 }
 
@@ -169,9 +186,9 @@ static int read_layout(reader *r, const uint32_t *spec, uint32_t spec_count,
   return 0;
 }
 
-vkl_status vkl_spirv_reflect(const uint32_t *code, size_t words,
-                             const uint32_t *spec, uint32_t spec_count,
-                             vkl_shader_layout *out, char *err, size_t errlen) {
+vkl_status vkl_spirv_reflect(const uint32_t *code, size_t words, const uint32_t *spec,
+                             uint32_t spec_count, vkl_shader_layout *out, char *err,
+                             size_t errlen) {
   memset(out, 0, sizeof *out);
   if (words < 5 || code[0] != SPV_MAGIC) {
     snprintf(err, errlen, "SPIR-V reflection: not a SPIR-V module");
@@ -187,8 +204,7 @@ vkl_status vkl_spirv_reflect(const uint32_t *code, size_t words,
     st = VKL_ERR_OUT_OF_HOST_MEMORY;
   } else {
     for (uint32_t i = 0; i < r.bound; i++) r.spec_id[i] = -1;
-    if (index_module(&r, out) || read_spec_ids(&r, out) ||
-        read_layout(&r, spec, spec_count, out))
+    if (index_module(&r, out) || read_spec_ids(&r, out) || read_layout(&r, spec, spec_count, out))
       st = VKL_ERR_FORMAT;
   }
   free(r.def);
