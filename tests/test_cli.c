@@ -122,3 +122,25 @@ Test(cli, devices_selector) {
   cr_assert_eq(r->code, 1);
   cr_assert(strstr(r->err, "no device name contains 'no-such-gpu'"), "%s", r->err);
 }
+
+Test(cli, bench_ops_json) {
+  run_result *r = run("bench ops --json --batch 2 --repeats 1");
+  cr_assert_eq(r->code, 0, "stderr: %s", r->err);
+  cJSON *root = cJSON_Parse(r->out);
+  cr_assert(root, "not JSON: %s", r->out);
+  cr_assert_gt(cJSON_GetObjectItem(root, "baseline_gemm_gflops")->valuedouble, 0);
+  cr_assert_gt(cJSON_GetObjectItem(root, "baseline_copy_gbs")->valuedouble, 0);
+  cJSON *ops = cJSON_GetObjectItem(root, "ops"), *op;
+  cr_assert_gt(cJSON_GetArraySize(ops), 2);
+  cJSON_ArrayForEach(op, ops) {
+    cr_assert(cJSON_IsString(cJSON_GetObjectItem(op, "name")));
+    cr_assert_gt(cJSON_GetObjectItem(op, "median_ms")->valuedouble, 0);
+    cr_assert_gt(cJSON_GetObjectItem(op, "rate")->valuedouble, 0);
+  }
+  cJSON_Delete(root);
+  r = run("bench");
+  cr_assert_eq(r->code, 2);
+  r = run("bench ops --batch 0");
+  cr_assert_eq(r->code, 2);
+  cr_assert(strstr(r->err, "--batch wants a positive integer"), "%s", r->err);
+}

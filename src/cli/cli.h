@@ -13,5 +13,6 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int cmd_devices(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

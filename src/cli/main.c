@@ -14,6 +14,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  devices    list Vulkan devices, their limits and optional features\n"
+    "  bench      time ops against GEMM and copy baselines (bench ops)\n"
     "\n"
     "Run 'vklars <command> --help' for a command's options.\n"
     "\n"
@@ -56,6 +57,7 @@ int main(int argc, char **argv) {
     return VKL_EXIT_OK;
   }
   if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
+  if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
   if (cmd[0] == '-') return cli_usage_error(NULL, "unknown option '%s'", cmd);
   return cli_usage_error(NULL, "unknown command '%s'", cmd);
 }

@@ -1,0 +1,178 @@
+/* `vklars bench ops`: each op on ResNet-18 CIFAR layer shapes at batch 64,
+ * beside the GEMM and copy baselines timed in the same run. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench.h"
+#include "copy_vec4.h"
+#include "gemm_baseline.h"
+#include "ops/elementwise.h"
+#include "ops/op_util.h"
+
+#define BENCH_ARENA_BYTES (400ull << 20)
+
+typedef struct bench {
+  vkl_ctx *ctx;
+  vkl_arena *arena;
+  const vkl_bench_config *cfg;
+  vkl_bench_report *report;
+  uint64_t rng;
+} bench;
+
+/* A device tensor of n floats with pseudo-random values in [-1, 1):
+ * timing on zeros can flatter data-dependent kernels. */
+static vkl_status bench_tensor(bench *b, uint64_t n, vkl_buf *out) {
+  vkl_status st = vkl_arena_alloc(b->arena, n * sizeof(float), out);
+  if (st) return st;
+  float *host = malloc(n * sizeof *host);
+  if (!host)
+    return vkl_set_error(b->ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "bench: %llu floats",
+                         (unsigned long long)n);
+  for (uint64_t i = 0; i < n; i++) {
+    b->rng = b->rng * 6364136223846793005ull + 1442695040888963407ull;
+    host[i] = (float)((double)(b->rng >> 40) / (double)(1ull << 23) - 1.0);
+  }
+  st = vkl_upload(b->ctx, *out, host, n * sizeof(float));
+  free(host);
+  return st;
+}
+
+/* Times `record` and appends a row; work is FLOPs or bytes per run. */
+static vkl_status bench_row(bench *b, const char *name, vkl_bench_unit unit, double work,
+                            vkl_bench_record_fn record, void *user) {
+  vkl_bench_report *r = b->report;
+  if (r->count == sizeof r->rows / sizeof r->rows[0])
+    return vkl_set_error(b->ctx, VKL_ERR_INVALID_ARGUMENT, "bench: too many rows");
+  double ns;
+  vkl_status st = vkl_bench_median_ns(b->ctx, record, user, 1, b->cfg->repeats, &ns);
+  if (st) return st;
+  vkl_bench_row *row = &r->rows[r->count++];
+  snprintf(row->name, sizeof row->name, "%s", name);
+  row->unit = unit;
+  row->ms = ns * 1e-6;
+  row->rate = work / ns; /* FLOP/ns = GFLOP/s, B/ns = GB/s */
+  double base = unit == VKL_BENCH_GFLOPS ? r->gemm_gflops : r->copy_gbs;
+  row->vs_base = base > 0 ? row->rate / base : 1.0;
+  if (b->cfg->on_row) b->cfg->on_row(b->cfg->user, row);
+  return VKL_OK;
+}
+
+/* ---- baselines ----------------------------------------------------------- */
+
+typedef struct gemm_case {
+  vkl_buf a, b, c;
+  uint32_t n;
+} gemm_case;
+
+static vkl_status record_gemm(vkl_cmd *cmd, void *user) {
+  gemm_case *g = user;
+  vkl_gemm_baseline_spec spec = {.wg_x = 8, .wg_y = 8};
+  const vkl_pipeline *p;
+  vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_gemm_baseline, &spec, sizeof spec, &p);
+  if (st) return st;
+  vkl_gemm_baseline_push push = {g->n, g->n, g->n};
+  vkl_buf bufs[3] = {g->a, g->b, g->c};
+  vkl_cmd_barrier(cmd); /* the previous repeat's reads and writes */
+  return vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push,
+                          vkl_div_up(g->n, 8 * GEMM_BASELINE_TN),
+                          vkl_div_up(g->n, 8 * GEMM_BASELINE_TM), 1);
+}
+
+typedef struct copy_case {
+  vkl_buf x, y;
+  uint32_t n4;
+} copy_case;
+
+static vkl_status record_copy(vkl_cmd *cmd, void *user) {
+  copy_case *c = user;
+  vkl_copy_vec4_spec spec = {.wg_size = 256};
+  const vkl_pipeline *p;
+  vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_copy_vec4, &spec, sizeof spec, &p);
+  if (st) return st;
+  vkl_copy_vec4_push push = {c->n4};
+  vkl_buf bufs[2] = {c->x, c->y};
+  vkl_cmd_barrier(cmd); /* the previous repeat's reads and writes */
+  return vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_div_up(c->n4, 256), 1, 1);
+}
+
+static vkl_status bench_baselines(bench *b) {
+  vkl_status st;
+  gemm_case g = {.n = 1024};
+  uint64_t nn = (uint64_t)g.n * g.n;
+  if ((st = bench_tensor(b, nn, &g.a)) || (st = bench_tensor(b, nn, &g.b)) ||
+      (st = vkl_arena_alloc(b->arena, nn * sizeof(float), &g.c)))
+    return st;
+  if ((st = bench_row(b, "baseline gemm 1024x1024x1024", VKL_BENCH_GFLOPS, 2.0 * g.n * (double)nn,
+                      record_gemm, &g)))
+    return st;
+  b->report->gemm_gflops = b->report->rows[b->report->count - 1].rate;
+  b->report->rows[b->report->count - 1].vs_base = 1.0;
+  vkl_arena_reset(b->arena);
+
+  VkDeviceSize bytes = vkl_max_window(b->ctx, 16);
+  if (bytes > (128u << 20)) bytes = 128u << 20;
+  copy_case c = {.n4 = (uint32_t)(bytes / 16)};
+  if ((st = bench_tensor(b, bytes / 4, &c.x)) || (st = vkl_arena_alloc(b->arena, bytes, &c.y)))
+    return st;
+  char name[96];
+  snprintf(name, sizeof name, "baseline copy vec4 %.0f MiB", (double)bytes / (1 << 20));
+  if ((st = bench_row(b, name, VKL_BENCH_GBS, 2.0 * (double)bytes, record_copy, &c))) return st;
+  b->report->copy_gbs = b->report->rows[b->report->count - 1].rate;
+  b->report->rows[b->report->count - 1].vs_base = 1.0;
+  vkl_arena_reset(b->arena);
+  return VKL_OK;
+}
+
+/* ---- element-wise ops ------------------------------------------------------ */
+
+typedef struct ew_case {
+  vkl_buf a, b, y;
+  uint64_t n;
+} ew_case;
+
+static vkl_status record_add(vkl_cmd *cmd, void *user) {
+  ew_case *e = user;
+  return vkl_add_forward(cmd, e->y, e->a, e->b, e->n);
+}
+
+static vkl_status record_add_backward(vkl_cmd *cmd, void *user) {
+  ew_case *e = user;
+  return vkl_add_backward(cmd, &e->y, NULL, e->a, e->n, 1);
+}
+
+static vkl_status record_fill(vkl_cmd *cmd, void *user) {
+  ew_case *e = user;
+  return vkl_fill(cmd, e->y, 0.5f, e->n);
+}
+
+static vkl_status bench_elementwise(bench *b, uint32_t batch) {
+  vkl_status st;
+  ew_case e = {.n = (uint64_t)batch * 64 * 32 * 32}; /* layer1 activations */
+  if ((st = bench_tensor(b, e.n, &e.a)) || (st = bench_tensor(b, e.n, &e.b)) ||
+      (st = bench_tensor(b, e.n, &e.y)))
+    return st;
+  double f = (double)e.n * sizeof(float);
+  char name[96];
+  snprintf(name, sizeof name, "add %ux64x32x32", batch);
+  if ((st = bench_row(b, name, VKL_BENCH_GBS, 3 * f, record_add, &e))) return st;
+  snprintf(name, sizeof name, "add backward (+=) %ux64x32x32", batch);
+  if ((st = bench_row(b, name, VKL_BENCH_GBS, 3 * f, record_add_backward, &e))) return st;
+  snprintf(name, sizeof name, "fill %ux64x32x32", batch);
+  if ((st = bench_row(b, name, VKL_BENCH_GBS, f, record_fill, &e))) return st;
+  vkl_arena_reset(b->arena);
+  return VKL_OK;
+}
+
+vkl_status vkl_bench_ops(vkl_ctx *ctx, const vkl_bench_config *cfg_in, vkl_bench_report *out) {
+  vkl_bench_config cfg = *cfg_in;
+  if (!cfg.batch) cfg.batch = 64;
+  if (!cfg.repeats) cfg.repeats = 5;
+  memset(out, 0, sizeof *out);
+  bench b = {.ctx = ctx, .cfg = &cfg, .report = out, .rng = 12345};
+  vkl_status st = vkl_arena_create(ctx, VKL_MEM_DEVICE, BENCH_ARENA_BYTES, "bench", &b.arena);
+  if (st) return st;
+  if (!(st = bench_baselines(&b))) st = bench_elementwise(&b, cfg.batch);
+  vkl_arena_destroy(b.arena);
+  return st;
+}
