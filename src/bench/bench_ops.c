@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/bench.h"
+#include "bench/bench_internal.h"
 #include "copy_vec4.h"
 #include "gemm_baseline.h"
 #include "ops/elementwise.h"
@@ -12,17 +12,7 @@
 
 #define BENCH_ARENA_BYTES (400ull << 20)
 
-typedef struct bench {
-  vkl_ctx *ctx;
-  vkl_arena *arena;
-  const vkl_bench_config *cfg;
-  vkl_bench_report *report;
-  uint64_t rng;
-} bench;
-
-/* A device tensor of n floats with pseudo-random values in [-1, 1):
- * timing on zeros can flatter data-dependent kernels. */
-static vkl_status bench_tensor(bench *b, uint64_t n, vkl_buf *out) {
+vkl_status bench_tensor(bench *b, uint64_t n, vkl_buf *out) {
   vkl_status st = vkl_arena_alloc(b->arena, n * sizeof(float), out);
   if (st) return st;
   float *host = malloc(n * sizeof *host);
@@ -38,8 +28,7 @@ static vkl_status bench_tensor(bench *b, uint64_t n, vkl_buf *out) {
   return st;
 }
 
-/* Times `record` and appends a row; work is FLOPs or bytes per run. */
-static vkl_status bench_row(bench *b, const char *name, vkl_bench_unit unit, double work,
+vkl_status bench_row(bench *b, const char *name, vkl_bench_unit unit, double work,
                             vkl_bench_record_fn record, void *user) {
   vkl_bench_report *r = b->report;
   if (r->count == sizeof r->rows / sizeof r->rows[0])
@@ -146,7 +135,7 @@ static vkl_status record_fill(vkl_cmd *cmd, void *user) {
   return vkl_fill(cmd, e->y, 0.5f, e->n);
 }
 
-static vkl_status bench_elementwise(bench *b, uint32_t batch) {
+vkl_status bench_elementwise(bench *b, uint32_t batch) {
   vkl_status st;
   ew_case e = {.n = (uint64_t)batch * 64 * 32 * 32}; /* layer1 activations */
   if ((st = bench_tensor(b, e.n, &e.a)) || (st = bench_tensor(b, e.n, &e.b)) ||
