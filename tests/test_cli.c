@@ -1,6 +1,7 @@
 /* The vklars command line as a user meets it: help, version, usage errors
  * with exit code 2, and `devices --json` that parses. */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -143,4 +144,35 @@ Test(cli, bench_ops_json) {
   r = run("bench ops --batch 0");
   cr_assert_eq(r->code, 2);
   cr_assert(strstr(r->err, "--batch wants a positive integer"), "%s", r->err);
+}
+
+Test(cli, schedule_csv) {
+  run_result *r = run("schedule --opt tvlars-official --lmbda 1e-2 --steps 300 --every 100");
+  cr_assert_eq(r->code, 0, "%s", r->err);
+  cr_assert(strncmp(r->out, "step,epoch,lr,phi,lr_x_phi\n", 27) == 0, "%s", r->out);
+  unsigned long step, epoch;
+  double lr, phi, prod;
+  const char *line = strchr(r->out, '\n') + 1;
+  int rows = 0;
+  for (; *line; line = strchr(line, '\n') + 1, rows++) {
+    cr_assert_eq(sscanf(line, "%lu,%lu,%lf,%lf,%lf", &step, &epoch, &lr, &phi, &prod), 5);
+    cr_assert_float_eq(phi, 1.0 / (0.1 + exp(1e-2 * (step + 1.0))), 1e-8);
+    cr_assert_float_eq(lr, 1.0, 1e-12);
+  }
+  cr_assert_eq(rows, 4, "steps 0, 100, 200 and the last, 299");
+  cr_assert_eq(step, 299);
+  r =
+      run("schedule --opt lars --sd lars-warm --bs 1024 --lr 0.5 --steps 100 --epochs 10 "
+          "--warmup-epochs 2");
+  cr_assert_eq(r->code, 0, "%s", r->err);
+  cr_assert(strstr(r->out, "\n20,2,2,1,2\n"), "peak lr*B/256 = 2 at the end of warm-up: %s",
+            r->out);
+  r = run("schedule --opt adam");
+  cr_assert_eq(r->code, 2);
+  cr_assert(strstr(r->err, "unknown optimizer 'adam'"), "%s", r->err);
+  r = run("schedule --momentum 1.5");
+  cr_assert_eq(r->code, 2);
+  cr_assert(strstr(r->err, "momentum must be in [0, 1)"), "%s", r->err);
+  r = run("schedule --lr abc");
+  cr_assert_eq(r->code, 2);
 }

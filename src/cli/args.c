@@ -1,5 +1,8 @@
 /* Option parsing shared by the subcommands (see args.h). */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
@@ -60,4 +63,26 @@ void cli_print_help(const char *cmd, const char *synopsis, const char *summary, 
     putchar('\n');
   }
   printf("  %-24s %s\n", "--help", "show this help");
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *text, double *out) {
+  if (!text) return 0;
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (*text == '\0' || *end != '\0' || errno || !isfinite(v))
+    return cli_usage_error(cmd, "%s wants a number, not '%s'", opt, text);
+  *out = v;
+  return 0;
+}
+
+int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out) {
+  if (!text) return 0;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (*text == '\0' || *text == '-' || *end != '\0' || errno)
+    return cli_usage_error(cmd, "%s wants a non-negative integer, not '%s'", opt, text);
+  *out = v;
+  return 0;
 }

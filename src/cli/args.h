@@ -4,6 +4,8 @@
 #ifndef VKLARS_CLI_ARGS_H
 #define VKLARS_CLI_ARGS_H
 
+#include <stdint.h>
+
 typedef struct cli_opt {
   const char *name;    /* "--json" */
   const char *alias;   /* another accepted spelling, or NULL */
@@ -21,5 +23,10 @@ int cli_parse(const char *cmd, int argc, char **argv, const cli_opt *opts, int n
 /* Prints "usage: vklars <cmd> <synopsis>", the summary and the options. */
 void cli_print_help(const char *cmd, const char *synopsis, const char *summary, const cli_opt *opts,
                     int nopts);
+
+/* Numbers from option values; NULL text leaves *out unchanged and returns 0.
+ * Returns 2 after a usage error naming the option. */
+int cli_parse_double(const char *cmd, const char *opt, const char *text, double *out);
+int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out);
 
 #endif
