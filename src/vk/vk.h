@@ -150,6 +150,9 @@ void vkl_cmd_barrier(vkl_cmd *cmd);
 /* Barrier making earlier device writes visible to host reads after the
  * submission's wait (for buffers read through `host`). */
 void vkl_cmd_barrier_to_host(vkl_cmd *cmd);
+/* Fills b (size a multiple of 4) with a 32-bit pattern: a transfer write
+ * (no barrier of its own). */
+void vkl_cmd_fill_u32(vkl_cmd *cmd, vkl_buf b, uint32_t value);
 /* Copies size bytes between buffers (no barrier of its own). */
 void vkl_cmd_copy(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, VkDeviceSize size);
 

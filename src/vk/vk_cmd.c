@@ -236,6 +236,10 @@ void vkl_cmd_barrier_to_host(vkl_cmd *cmd) {
                        VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
+void vkl_cmd_fill_u32(vkl_cmd *cmd, vkl_buf b, uint32_t value) {
+  vkCmdFillBuffer(cmd->cb, b.buffer, b.offset, b.size & ~(VkDeviceSize)3, value);
+}
+
 void vkl_cmd_copy(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, VkDeviceSize size) {
   VkBufferCopy region = {src.offset, dst.offset, size};
   vkCmdCopyBuffer(cmd->cb, src.buffer, dst.buffer, 1, &region);

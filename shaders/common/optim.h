@@ -1,0 +1,76 @@
+/* Interface of optim_norms.comp and optim_update.comp, the fused optimizer
+ * step over every parameter tensor of a model (src/optim/optim_step.c).
+ *
+ * Buffers (the same seven bindings for both kernels):
+ *   0 w        parameters, one arena            (floats)
+ *   1 g        gradients, same layout           (floats)
+ *   2 m        momentum / first moment          (floats)
+ *   3 v        second moment (LAMB, AdamW; else any buffer, unread)
+ *   4 tables   tensor table then chunk table    (uints, see below)
+ *   5 scratch  state words then per-chunk partial sums
+ *   6 ring     host-visible ring of step slots: params in, stats out
+ * Tensor entry (OPTIM_TENSOR_UINTS): first chunk, chunk count, flags, count.
+ * Chunk entry (OPTIM_CHUNK_UINTS): tensor, start (float offset), count, 0.
+ * A chunk never spans two tensors; one workgroup handles one chunk. */
+#ifndef VKLARS_OPTIM_IFACE_H
+#define VKLARS_OPTIM_IFACE_H
+#include "iface.h"
+
+#define OPTIM_TENSOR_UINTS 4
+#define OPTIM_CHUNK_UINTS 4
+#define OPTIM_PARTIALS 3 /* sum w^2, sum d^2 (or u^2), sum g^2 per chunk */
+#define OPTIM_STATE_UINTS 4 /* [0] cursor: next step t; [1] t of the step in flight */
+
+/* tensor flags */
+#define OPTIM_TENSOR_EXCLUDED 1u /* no weight decay, no adaptation */
+
+/* spec `mode` */
+#define OPTIM_MODE_MOMENTUM 0u /* SGD, LARS, TVLARS */
+#define OPTIM_MODE_ADAM 1u     /* LAMB, AdamW */
+
+/* push `flags` bits */
+#define OPTIM_ADAPT 1u        /* layer-wise trust ratio (LARS family, LAMB) */
+#define OPTIM_NESTEROV 2u
+#define OPTIM_SUM_OF_NORMS 4u /* LARS denominator ||g|| + wd*||w|| + eps */
+#define OPTIM_LARC 8u         /* q = min(q / lr, 1) */
+#define OPTIM_DECOUPLED 16u   /* LAMB/AdamW: u += wd*w instead of g += wd*w */
+
+/* ring slot layout, in 32-bit words: a header the host writes (t, lr, phi,
+ * bias corrections) and the kernels' flags, then OPTIM_STAT_FLOATS per
+ * tensor written by the update */
+#define OPTIM_SLOT_HEADER 8
+#define OPTIM_SLOT_T 0       /* uint: the step this slot was written for */
+#define OPTIM_SLOT_FLAGS 1   /* uint: OPTIM_NONFINITE_* set by the kernels */
+#define OPTIM_SLOT_LR 2      /* float */
+#define OPTIM_SLOT_PHI 3     /* float */
+#define OPTIM_SLOT_C1 4      /* float: 1 - beta1^(t+1), or 1 */
+#define OPTIM_SLOT_C2 5      /* float: 1 - beta2^(t+1), or 1 */
+#define OPTIM_SLOT_SKIP 6    /* uint: 1 leaves w, m, v alone when a norm is not finite */
+#define OPTIM_NONFINITE_NORM 1u   /* a weight or gradient norm is NaN or inf */
+#define OPTIM_NONFINITE_UPDATE 2u /* an updated weight is NaN or inf */
+#define OPTIM_STAT_FLOATS 8 /* wnorm, dnorm, lnr, trust, eff_lr, 3 spare */
+
+VKL_SPEC_BEGIN(vkl_optim_spec)
+VKL_SPEC_LOCAL_X(0, wg_size)
+VKL_SPEC_U32(1, mode, 0)
+VKL_SPEC_U32(2, ring_slots, 4)
+VKL_SPEC_END(vkl_optim_spec)
+
+VKL_PUSH_BEGIN(vkl_optim_push)
+VKL_U32 chunk_count;
+VKL_U32 tensor_count;
+VKL_U32 slot_words; /* OPTIM_SLOT_HEADER + OPTIM_STAT_FLOATS * tensor_count */
+VKL_U32 flags;      /* OPTIM_ADAPT | ... */
+VKL_F32 momentum;
+VKL_F32 weight_decay;
+VKL_F32 eta;
+VKL_F32 lars_eps;
+VKL_F32 beta1;
+VKL_F32 beta2;
+VKL_F32 eps;
+VKL_F32 norm_clamp;   /* 0: off */
+VKL_F32 lamb_clamp_w; /* 0: off */
+VKL_F32 trust_clip;   /* 0: off */
+VKL_PUSH_END(vkl_optim_push)
+
+#endif

@@ -1,0 +1,243 @@
+/* The fused optimizer step on the device (see optim_step.h). */
+#include "optim/optim_step.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/op_util.h"
+#include "optim.h"
+
+#define CHUNK 4096 /* elements per workgroup: enough work per group, many groups */
+#define WG 256
+
+struct vkl_optimizer {
+  vkl_ctx *ctx;
+  vkl_optim_config cfg;
+  uint32_t tensor_count, chunk_count, slot_words;
+  vkl_buf w, g, m, v, tables, scratch, ring;
+  vkl_arena *device, *host;
+};
+
+static int adam_mode(vkl_opt_kind k) {
+  return k == VKL_OPT_LAMB || k == VKL_OPT_ADAMW;
+}
+
+static uint32_t push_flags(const vkl_optim_config *c) {
+  uint32_t f = 0;
+  if (c->kind != VKL_OPT_SGD && c->kind != VKL_OPT_ADAMW) f |= OPTIM_ADAPT;
+  if (c->nesterov) f |= OPTIM_NESTEROV;
+  if (c->denominator == VKL_LARS_DENOM_SUM_OF_NORMS) f |= OPTIM_SUM_OF_NORMS;
+  if (c->larc_clip) f |= OPTIM_LARC;
+  if (c->decoupled_decay) f |= OPTIM_DECOUPLED;
+  return f;
+}
+
+/* Tensor table then chunk table (shaders/common/optim.h). */
+static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32_t n,
+                               uint64_t arena_floats) {
+  vkl_ctx *ctx = o->ctx;
+  uint64_t chunks = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (p[i].count == 0 || p[i].offset + p[i].count > arena_floats)
+      return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                           "optimizer: parameter %u (offset %llu, %llu floats) lies outside "
+                           "the %llu-float arena or is empty",
+                           i, (unsigned long long)p[i].offset, (unsigned long long)p[i].count,
+                           (unsigned long long)arena_floats);
+    chunks += (p[i].count + CHUNK - 1) / CHUNK;
+  }
+  o->chunk_count = (uint32_t)chunks;
+  size_t words = (size_t)OPTIM_TENSOR_UINTS * n + (size_t)OPTIM_CHUNK_UINTS * chunks;
+  uint32_t *t = calloc(words, sizeof *t);
+  if (!t) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "optimizer tables");
+  uint32_t *c = t + OPTIM_TENSOR_UINTS * n, chunk = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t nch = (uint32_t)((p[i].count + CHUNK - 1) / CHUNK);
+    t[OPTIM_TENSOR_UINTS * i + 0] = chunk;
+    t[OPTIM_TENSOR_UINTS * i + 1] = nch;
+    t[OPTIM_TENSOR_UINTS * i + 2] =
+        vkl_optim_excluded(&o->cfg, (int)p[i].ndim) ? OPTIM_TENSOR_EXCLUDED : 0;
+    t[OPTIM_TENSOR_UINTS * i + 3] = (uint32_t)p[i].count;
+    for (uint32_t k = 0; k < nch; k++, chunk++) {
+      uint64_t start = (uint64_t)k * CHUNK;
+      c[OPTIM_CHUNK_UINTS * chunk + 0] = i;
+      c[OPTIM_CHUNK_UINTS * chunk + 1] = (uint32_t)(p[i].offset + start);
+      c[OPTIM_CHUNK_UINTS * chunk + 2] =
+          (uint32_t)(p[i].count - start < CHUNK ? p[i].count - start : CHUNK);
+    }
+  }
+  vkl_status st = vkl_arena_alloc(o->device, words * 4, &o->tables);
+  if (!st) st = vkl_upload(ctx, o->tables, t, words * 4);
+  free(t);
+  return st;
+}
+
+vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
+                                const vkl_param_desc *params, uint32_t count, vkl_buf w, vkl_buf g,
+                                vkl_optimizer **out) {
+  vkl_status st = VKL_OK;
+  *out = NULL;
+  char err[256];
+  if (vkl_optim_validate(cfg, NULL, err, sizeof err))
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "optimizer: %s", err);
+  if (count == 0 || w.size != g.size || w.size % 4 || w.size / 4 > UINT32_MAX)
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "optimizer: %u tensors, weights %llu bytes, gradients %llu bytes", count,
+                         (unsigned long long)w.size, (unsigned long long)g.size);
+  vkl_optimizer *o = calloc(1, sizeof *o);
+  if (!o) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "optimizer");
+  o->ctx = ctx;
+  o->cfg = *cfg;
+  o->w = w;
+  o->g = g;
+  o->tensor_count = count;
+  o->slot_words = OPTIM_SLOT_HEADER + OPTIM_STAT_FLOATS * count;
+  uint64_t floats = w.size / 4;
+  uint64_t chunks_max = floats / CHUNK + count; /* an upper bound for the scratch size */
+  VkDeviceSize bytes = 2 * w.size + 4096 * 4 +
+                       4 * ((uint64_t)OPTIM_TENSOR_UINTS * count + OPTIM_CHUNK_UINTS * chunks_max) +
+                       4 * (OPTIM_STATE_UINTS + OPTIM_PARTIALS * chunks_max);
+  VKL_TRY(vkl_arena_create(ctx, VKL_MEM_DEVICE, bytes, "optimizer state", &o->device));
+  VKL_TRY(vkl_arena_create(ctx, VKL_MEM_READBACK, 4ull * VKL_OPTIM_RING * o->slot_words,
+                           "optimizer ring", &o->host));
+  VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->m));
+  if (adam_mode(cfg->kind))
+    VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->v));
+  else
+    o->v = o->m; /* bound but never read in the momentum family */
+  VKL_TRY(build_tables(o, params, count, floats));
+  VKL_TRY(vkl_arena_alloc(o->device, 4ull * (OPTIM_STATE_UINTS + OPTIM_PARTIALS * o->chunk_count),
+                          &o->scratch));
+  VKL_TRY(vkl_arena_alloc(o->host, 4ull * VKL_OPTIM_RING * o->slot_words, &o->ring));
+  memset(o->ring.host, 0, o->ring.size);
+  /* zero moments and the cursor */
+  vkl_cmd *cmd = NULL;
+  VKL_TRY(vkl_cmd_create(ctx, &cmd));
+  st = vkl_cmd_begin(cmd);
+  if (!st) {
+    vkl_cmd_barrier(cmd); /* earlier use of this memory (WAW) */
+    vkl_cmd_fill_u32(cmd, o->m, 0);
+    if (o->v.offset != o->m.offset) vkl_cmd_fill_u32(cmd, o->v, 0);
+    vkl_cmd_fill_u32(cmd, o->scratch, 0);
+    vkl_cmd_barrier(cmd); /* the fills before the first step (RAW) */
+    st = vkl_cmd_end(cmd);
+  }
+  if (!st) st = vkl_run(ctx, cmd);
+  vkl_cmd_destroy(cmd);
+  if (st) goto fail;
+  *out = o;
+  return VKL_OK;
+fail:
+  vkl_optimizer_destroy(o);
+  return st;
+}
+
+void vkl_optimizer_destroy(vkl_optimizer *o) {
+  if (!o) return;
+  vkl_arena_destroy(o->device);
+  vkl_arena_destroy(o->host);
+  free(o);
+}
+
+vkl_buf vkl_optimizer_moment(const vkl_optimizer *o, int which) {
+  vkl_buf none = {0};
+  if (which == 0) return o->m;
+  return adam_mode(o->cfg.kind) ? o->v : none;
+}
+
+vkl_status vkl_optimizer_set_step(vkl_optimizer *o, uint64_t t) {
+  if (t > UINT32_MAX)
+    return vkl_set_error(o->ctx, VKL_ERR_INVALID_ARGUMENT, "optimizer: step %llu too large",
+                         (unsigned long long)t);
+  uint32_t state[OPTIM_STATE_UINTS] = {(uint32_t)t, (uint32_t)t, 0, 0};
+  return vkl_upload(o->ctx, vkl_buf_sub(o->scratch, 0, sizeof state), state, sizeof state);
+}
+
+static uint32_t *slot_of(vkl_optimizer *o, uint64_t t) {
+  return (uint32_t *)o->ring.host + (t % VKL_OPTIM_RING) * o->slot_words;
+}
+
+static void put_float(uint32_t *word, float f) {
+  memcpy(word, &f, sizeof f);
+}
+static float get_float(const uint32_t *word) {
+  float f;
+  memcpy(&f, word, sizeof f);
+  return f;
+}
+
+vkl_status vkl_optimizer_prepare(vkl_optimizer *o, uint64_t t, double lr, double phi,
+                                 int skip_nonfinite) {
+  uint32_t *s = slot_of(o, t);
+  double c1 = 1.0, c2 = 1.0;
+  if (adam_mode(o->cfg.kind) && o->cfg.bias_correction) {
+    c1 = 1.0 - pow(o->cfg.beta1, (double)t + 1);
+    c2 = 1.0 - pow(o->cfg.beta2, (double)t + 1);
+  }
+  s[OPTIM_SLOT_T] = (uint32_t)t;
+  s[OPTIM_SLOT_FLAGS] = 0;
+  put_float(&s[OPTIM_SLOT_LR], (float)lr);
+  put_float(&s[OPTIM_SLOT_PHI], (float)phi);
+  put_float(&s[OPTIM_SLOT_C1], (float)c1);
+  put_float(&s[OPTIM_SLOT_C2], (float)c2);
+  s[OPTIM_SLOT_SKIP] = skip_nonfinite ? 1u : 0u;
+  return VKL_OK;
+}
+
+vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
+  vkl_status st;
+  vkl_optim_spec spec = {.wg_size = WG,
+                         .mode = adam_mode(o->cfg.kind) ? OPTIM_MODE_ADAM : OPTIM_MODE_MOMENTUM,
+                         .ring_slots = VKL_OPTIM_RING};
+  const vkl_pipeline *norms, *update;
+  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_optim_norms, &spec, sizeof spec, &norms)) ||
+      (st = vkl_op_pipeline(cmd, VKL_SHADER_optim_update, &spec, sizeof spec, &update)))
+    return st;
+  const vkl_optim_config *c = &o->cfg;
+  vkl_optim_push push = {
+      .chunk_count = o->chunk_count,
+      .tensor_count = o->tensor_count,
+      .slot_words = o->slot_words,
+      .flags = push_flags(c),
+      .momentum = (float)c->momentum,
+      .weight_decay = (float)c->weight_decay,
+      .eta = (float)c->eta,
+      .lars_eps = (float)c->lars_eps,
+      .beta1 = (float)c->beta1,
+      .beta2 = (float)c->beta2,
+      .eps = (float)c->eps,
+      .norm_clamp = (float)c->norm_clamp,
+      .lamb_clamp_w = (float)c->lamb_clamp_w,
+      .trust_clip = (float)c->trust_clip,
+  };
+  vkl_buf bufs[7] = {o->w, o->g, o->m, o->v, o->tables, o->scratch, o->ring};
+  vkl_cmd_barrier(cmd); /* gradients from the backward pass; w read by forward (WAR) */
+  if ((st = vkl_cmd_dispatch(cmd, norms, bufs, 7, &push, sizeof push, o->chunk_count, 1, 1)))
+    return st;
+  vkl_cmd_barrier(cmd); /* partials, state[1] and the norm flag, read by the update */
+  if ((st = vkl_cmd_dispatch(cmd, update, bufs, 7, &push, sizeof push, o->chunk_count, 1, 1)))
+    return st;
+  vkl_cmd_barrier_to_host(cmd); /* the slot's statistics, read by the host later */
+  return VKL_OK;
+}
+
+vkl_status vkl_optimizer_read(vkl_optimizer *o, uint64_t t, vkl_optim_step_info *info,
+                              vkl_optim_stats *stats) {
+  const uint32_t *s = slot_of(o, t);
+  if (s[OPTIM_SLOT_T] != (uint32_t)t)
+    return vkl_set_error(o->ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "optimizer: step %llu is no longer in the ring (slot holds step %u)",
+                         (unsigned long long)t, s[OPTIM_SLOT_T]);
+  info->t = t;
+  info->lr = get_float(&s[OPTIM_SLOT_LR]);
+  info->phi = get_float(&s[OPTIM_SLOT_PHI]);
+  info->nonfinite_norm = (s[OPTIM_SLOT_FLAGS] & OPTIM_NONFINITE_NORM) != 0;
+  info->nonfinite_update = (s[OPTIM_SLOT_FLAGS] & OPTIM_NONFINITE_UPDATE) != 0;
+  for (uint32_t i = 0; stats && i < o->tensor_count; i++) {
+    const uint32_t *x = s + OPTIM_SLOT_HEADER + OPTIM_STAT_FLOATS * i;
+    stats[i] = (vkl_optim_stats){get_float(&x[0]), get_float(&x[1]), get_float(&x[2]),
+                                 get_float(&x[3]), get_float(&x[4])};
+  }
+  return VKL_OK;
+}
