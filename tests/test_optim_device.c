@@ -7,6 +7,11 @@
 #include "optim/optim_step.h"
 #include "test_util.h"
 
+/* Weights start near 0.5 and move by float updates: each step may round by
+ * 2^-24 * 0.5 = 3e-8, so after 50 steps a weight that cancelled towards 0
+ * keeps up to 1.5e-6 of absolute error that no relative bound can absorb. */
+#define W_ATOL 1.5e-6
+
 typedef struct layout {
   uint32_t count;
   vkl_param_desc p[8];
@@ -14,13 +19,14 @@ typedef struct layout {
 } layout;
 
 static layout mixed_layout(void) {
-  static const uint64_t sizes[] = {216, 8, 8, 1152, 9000, 16, 5000, 1};
+  /* tails of 0..3 elements past whole vec4s; 40001 spans three chunks */
+  static const uint64_t sizes[] = {218, 8, 9, 1151, 40001, 16, 5000, 1};
   static const uint32_t ndims[] = {4, 1, 1, 4, 2, 1, 4, 1};
   layout l = {.count = 8};
-  uint64_t off = 3; /* gaps show that offsets are honoured */
+  uint64_t off = 4; /* gaps show that offsets are honoured */
   for (uint32_t i = 0; i < l.count; i++) {
     l.p[i] = (vkl_param_desc){off, sizes[i], ndims[i]};
-    off += sizes[i] + 5;
+    off += (sizes[i] + 5 + 3) / 4 * 4;
   }
   l.floats = off;
   return l;
@@ -114,14 +120,16 @@ static void check_trajectory(const char *what, vkl_optim_config cfg, const vkl_s
     cr_assert(!info.nonfinite_norm && !info.nonfinite_update);
     cr_assert_eq(info.t, t);
     for (uint32_t i = 0; i < tr.l.count; i++) {
-      cr_assert(rel(dev[i].wnorm, ref[i].wnorm) < 1e-5, "%s t=%llu tensor %u: wnorm %g vs %g", what,
-                (unsigned long long)t, i, dev[i].wnorm, ref[i].wnorm);
+      cr_assert(fabs(dev[i].wnorm - ref[i].wnorm) <= 1e-5 * ref[i].wnorm + W_ATOL,
+                "%s t=%llu tensor %u: wnorm %g vs %g", what, (unsigned long long)t, i, dev[i].wnorm,
+                ref[i].wnorm);
       cr_assert(rel(dev[i].dnorm, ref[i].dnorm) < stol, "%s t=%llu tensor %u: dnorm %g vs %g", what,
                 (unsigned long long)t, i, dev[i].dnorm, ref[i].dnorm);
       cr_assert(rel(dev[i].trust, ref[i].trust) < stol, "%s t=%llu tensor %u: trust %g vs %g", what,
                 (unsigned long long)t, i, dev[i].trust, ref[i].trust);
       cr_assert(rel(dev[i].eff_lr, ref[i].eff_lr) < stol || ref[i].eff_lr == 0.0);
-      cr_assert(rel(dev[i].lnr, ref[i].lnr) < stol || ref[i].lnr == 0.0);
+      cr_assert(fabs(dev[i].lnr - ref[i].lnr) <= stol * ref[i].lnr + W_ATOL / ref[i].dnorm ||
+                ref[i].lnr == 0.0);
     }
   }
   float *w = malloc(tr.l.floats * sizeof *w);
@@ -134,8 +142,8 @@ static void check_trajectory(const char *what, vkl_optim_config cfg, const vkl_s
       num += (w[j] - tr.hw[j]) * (w[j] - tr.hw[j]);
       den += tr.hw[j] * tr.hw[j];
     }
-    cr_assert(sqrt(num) <= 1e-5 * sqrt(den), "%s: tensor %u after 50 steps: relative error %g",
-              what, i, sqrt(num / den));
+    cr_assert(sqrt(num) <= 1e-5 * sqrt(den) + W_ATOL,
+              "%s: tensor %u after 50 steps: relative error %g", what, i, sqrt(num / den));
   }
   /* the gaps between tensors are untouched */
   for (uint32_t i = 0; i + 1 < tr.l.count; i++) {
@@ -247,6 +255,11 @@ Test(optim_device, resumes_at_a_given_step) {
   trajectory tr;
   trajectory_init(&tr, &cfg, 12);
   TEST_OK(tr.d.ctx, vkl_optimizer_set_step(tr.opt, 1001));
+  vkl_param_desc odd = {2, 8, 1};
+  vkl_optimizer *bad = NULL;
+  cr_assert_eq(vkl_optimizer_create(tr.d.ctx, &cfg, &odd, 1, tr.w, tr.g, &bad),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(vkl_ctx_errmsg(tr.d.ctx), "4-float boundaries"), "%s", vkl_ctx_errmsg(tr.d.ctx));
   vkl_optim_stats ref[8], dev[8];
   vkl_optim_step_info info;
   test_rng rng = {6};

@@ -29,7 +29,7 @@ vkl_status bench_tensor(bench *b, uint64_t n, vkl_buf *out) {
 }
 
 vkl_status bench_row(bench *b, const char *name, vkl_bench_unit unit, double work,
-                            vkl_bench_record_fn record, void *user) {
+                     vkl_bench_record_fn record, void *user) {
   vkl_bench_report *r = b->report;
   if (r->count == sizeof r->rows / sizeof r->rows[0])
     return vkl_set_error(b->ctx, VKL_ERR_INVALID_ARGUMENT, "bench: too many rows");
@@ -153,7 +153,15 @@ vkl_status bench_elementwise(bench *b, uint32_t batch) {
   return VKL_OK;
 }
 
-vkl_status vkl_bench_ops(vkl_ctx *ctx, const vkl_bench_config *cfg_in, vkl_bench_report *out) {
+typedef vkl_status (*bench_suite)(bench *b, uint32_t batch);
+
+static vkl_status bench_optim_suite(bench *b, uint32_t batch) {
+  (void)batch;
+  return bench_optim(b);
+}
+
+static vkl_status run_suites(vkl_ctx *ctx, const vkl_bench_config *cfg_in, vkl_bench_report *out,
+                             const bench_suite *suites, size_t count, int baselines) {
   vkl_bench_config cfg = *cfg_in;
   if (!cfg.batch) cfg.batch = 64;
   if (!cfg.repeats) cfg.repeats = 5;
@@ -161,7 +169,21 @@ vkl_status vkl_bench_ops(vkl_ctx *ctx, const vkl_bench_config *cfg_in, vkl_bench
   bench b = {.ctx = ctx, .cfg = &cfg, .report = out, .rng = 12345};
   vkl_status st = vkl_arena_create(ctx, VKL_MEM_DEVICE, BENCH_ARENA_BYTES, "bench", &b.arena);
   if (st) return st;
-  if (!(st = bench_baselines(&b))) st = bench_elementwise(&b, cfg.batch);
+  if (baselines) st = bench_baselines(&b);
+  for (size_t i = 0; i < count && !st; i++) {
+    vkl_arena_reset(b.arena);
+    st = suites[i](&b, cfg.batch);
+  }
   vkl_arena_destroy(b.arena);
   return st;
+}
+
+vkl_status vkl_bench_ops(vkl_ctx *ctx, const vkl_bench_config *cfg, vkl_bench_report *out) {
+  static const bench_suite suites[] = {bench_elementwise};
+  return run_suites(ctx, cfg, out, suites, sizeof suites / sizeof suites[0], 1);
+}
+
+vkl_status vkl_bench_optim(vkl_ctx *ctx, const vkl_bench_config *cfg, vkl_bench_report *out) {
+  static const bench_suite suites[] = {bench_optim_suite};
+  return run_suites(ctx, cfg, out, suites, 1, 0);
 }

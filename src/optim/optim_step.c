@@ -8,7 +8,10 @@
 #include "ops/op_util.h"
 #include "optim.h"
 
-#define CHUNK 4096 /* elements per workgroup: enough work per group, many groups */
+/* Elements per workgroup, and workgroup size. Few, large chunks keep the
+ * per-workgroup fixed cost (barriers, the partial sums) small; 11M
+ * parameters still make ~700 workgroups. */
+#define CHUNK 16384
 #define WG 256
 
 struct vkl_optimizer {
@@ -39,6 +42,11 @@ static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32
   vkl_ctx *ctx = o->ctx;
   uint64_t chunks = 0;
   for (uint32_t i = 0; i < n; i++) {
+    if (p[i].offset % 4)
+      return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                           "optimizer: parameter %u starts at float %llu; tensors must start on "
+                           "4-float boundaries (the update reads vec4s)",
+                           i, (unsigned long long)p[i].offset);
     if (p[i].count == 0 || p[i].offset + p[i].count > arena_floats)
       return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
                            "optimizer: parameter %u (offset %llu, %llu floats) lies outside "
