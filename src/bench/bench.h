@@ -46,9 +46,9 @@ typedef struct vkl_bench_config {
 
 /* Times each op on ResNet-18 CIFAR layer shapes, beside the baselines. */
 vkl_status vkl_bench_ops(vkl_ctx *ctx, const vkl_bench_config *cfg, vkl_bench_report *out);
-/* Times the optimizer step over ResNet-18's parameters; each step row is
- * followed by a copy of the same bytes whose vs_base is step time / copy
- * time. */
+/* Times the optimizer step over ResNet-18's parameters; each step row
+ * follows a copy of the same bytes, and its vs_base is copy time / step
+ * time (>= 0.5 means the step takes at most twice the copy). */
 vkl_status vkl_bench_optim(vkl_ctx *ctx, const vkl_bench_config *cfg, vkl_bench_report *out);
 
 #endif

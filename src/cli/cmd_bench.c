@@ -80,8 +80,8 @@ int cmd_bench(int argc, char **argv) {
                    "(1024^3) for compute-bound ops and a vec4 copy (128 MiB) for memory-bound\n"
                    "ones. Bytes count each tensor read and written once.\n"
                    "optim: times the fused optimizer step (SGD, LARS, TVLARS, LAMB) over\n"
-                   "ResNet-18's 11.2M parameters, each beside a copy of the same bytes; the\n"
-                   "ratio shown on the copy row is step time / copy time.",
+                   "ResNet-18's 11.2M parameters, each after a copy of the same bytes (the\n"
+                   "step's minimum traffic); the step's ratio is copy time / step time.",
                    opts, nopts);
     return VKL_EXIT_OK;
   }
