@@ -1,11 +1,16 @@
 /*
  * Softmax cross-entropy reference: logits (N,K), labels (N) -> loss, top-1/top-5
- * counts, dlogits (N,K). Each row of the logits is one sample.
+ * counts, dlogits (N,K). Each row of the logits is one sample. The double reference
+ * first, then the recording of softmax_xent_fwd.comp and softmax_xent_bwd.comp.
  */
 #include "ops/softmax_xent.h"
 
 #include <math.h>
 #include <stddef.h>
+
+#include "ops/op_util.h"
+#include "softmax_xent_bwd.h"
+#include "softmax_xent_fwd.h"
 
 /* log sum_k exp(z_k), shifted by the row maximum so every exp is <= 1. */
 static double logsumexp(const double *z, uint32_t K) {
@@ -61,4 +66,105 @@ void vkl_softmax_xent_backward_ref(double *dlogits, const double *logits, const 
       dz[k] = accumulate ? dz[k] + g : g;
     }
   }
+}
+
+/* ---- device recording ---- */
+
+#define XENT_WG 128
+
+/* Invocations per row: a power of two giving each about 16 logits, at most a group. */
+static uint32_t xent_tpr(uint32_t K) {
+  uint32_t t = 1;
+  while (t < XENT_WG && (uint64_t)t * 16 < K) t *= 2;
+  return t;
+}
+
+static uint32_t xent_groups(const vkl_softmax_xent_shape *sh) {
+  return vkl_div_up(sh->N, XENT_WG / xent_tpr(sh->K));
+}
+
+uint64_t vkl_softmax_xent_workspace_floats(const vkl_softmax_xent_shape *sh) {
+  return 1 + 3ull * xent_groups(sh);
+}
+
+static vkl_status check_settings(vkl_cmd *cmd, const char *op, const vkl_softmax_xent_shape *sh,
+                                 vkl_reduction reduction, float label_smoothing) {
+  vkl_ctx *ctx = vkl_cmd_ctx(cmd);
+  if (!sh->N || !sh->K)
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "%s: empty shape (N = %u, K = %u)", op,
+                         sh->N, sh->K);
+  if (reduction != VKL_REDUCTION_MEAN && reduction != VKL_REDUCTION_SUM)
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "%s: unknown reduction %d", op,
+                         (int)reduction);
+  if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "%s: label_smoothing %g is outside [0, 1]",
+                         op, (double)label_smoothing);
+  return VKL_OK;
+}
+
+vkl_status vkl_softmax_xent_forward(vkl_cmd *cmd, vkl_buf loss, const vkl_buf *correct,
+                                    vkl_buf logits, vkl_buf labels,
+                                    const vkl_softmax_xent_shape *sh, vkl_reduction reduction,
+                                    float label_smoothing, int accumulate, vkl_buf workspace) {
+  const char *op = "softmax_xent forward";
+  vkl_status st;
+  if ((st = check_settings(cmd, op, sh, reduction, label_smoothing))) return st;
+  uint64_t ws_words = vkl_softmax_xent_workspace_floats(sh);
+  if ((st = vkl_op_check_tensor(cmd, op, "loss", loss, 1)) ||
+      (correct && (st = vkl_op_check_tensor(cmd, op, "correct", *correct, 2))) ||
+      (st = vkl_op_check_tensor(cmd, op, "logits", logits, (uint64_t)sh->N * sh->K)) ||
+      (st = vkl_op_check_tensor(cmd, op, "labels", labels, sh->N)) ||
+      (st = vkl_op_check_tensor(cmd, op, "workspace", workspace, ws_words)))
+    return st;
+  uint32_t tpr = xent_tpr(sh->K), groups = xent_groups(sh);
+  vkl_softmax_xent_fwd_spec spec = {.wg_size = XENT_WG, .tpr = tpr};
+  const vkl_pipeline *p;
+  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_softmax_xent_fwd, &spec, sizeof spec, &p))) return st;
+  vkl_softmax_xent_fwd_push push = {
+      .N = sh->N,
+      .K = sh->K,
+      .groups = groups,
+      .keep = (float)(1.0 - (double)label_smoothing),
+      .smooth_k = (float)((double)label_smoothing / sh->K),
+      .divisor = reduction == VKL_REDUCTION_MEAN ? (float)sh->N : 1.0f,
+      .accumulate = accumulate ? 1u : 0u,
+      .has_correct = correct ? 1u : 0u,
+  };
+  /* Without `correct`, loss stands in for its binding; the shader never touches it. */
+  vkl_buf bufs[5] = {logits, labels, workspace, loss, correct ? *correct : loss};
+  vkl_cmd_barrier(cmd); /* logits, labels written by earlier work; outputs, workspace used by it */
+  if (groups > 1) {
+    vkCmdFillBuffer(vkl_cmd_handle(cmd), workspace.buffer, workspace.offset, sizeof(uint32_t), 0);
+    vkl_cmd_barrier(cmd); /* the zeroed counter before the dispatch's atomics (RAW, WAW) */
+  }
+  return vkl_cmd_dispatch(cmd, p, bufs, 5, &push, sizeof push, groups, 1, 1);
+}
+
+vkl_status vkl_softmax_xent_backward(vkl_cmd *cmd, vkl_buf dlogits, vkl_buf logits, vkl_buf labels,
+                                     const vkl_softmax_xent_shape *sh, vkl_reduction reduction,
+                                     float label_smoothing, float scale, int accumulate) {
+  const char *op = "softmax_xent backward";
+  vkl_status st;
+  if ((st = check_settings(cmd, op, sh, reduction, label_smoothing))) return st;
+  uint64_t nk = (uint64_t)sh->N * sh->K;
+  if ((st = vkl_op_check_tensor(cmd, op, "dlogits", dlogits, nk)) ||
+      (st = vkl_op_check_tensor(cmd, op, "logits", logits, nk)) ||
+      (st = vkl_op_check_tensor(cmd, op, "labels", labels, sh->N)))
+    return st;
+  uint32_t tpr = xent_tpr(sh->K);
+  vkl_softmax_xent_bwd_spec spec = {.wg_size = XENT_WG, .tpr = tpr};
+  const vkl_pipeline *p;
+  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_softmax_xent_bwd, &spec, sizeof spec, &p))) return st;
+  double eps = label_smoothing;
+  vkl_softmax_xent_bwd_push push = {
+      .N = sh->N,
+      .K = sh->K,
+      .factor = (float)(reduction == VKL_REDUCTION_MEAN ? (double)scale / sh->N : scale),
+      .target_label = (float)(1.0 - eps + eps / sh->K),
+      .target_other = (float)(eps / sh->K),
+      .accumulate = accumulate ? 1u : 0u,
+  };
+  vkl_buf bufs[3] = {logits, labels, dlogits};
+  vkl_cmd_barrier(cmd); /* logits, labels written by earlier work; dlogits used by it */
+  return vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push, xent_groups(sh), 1, 1);
 }

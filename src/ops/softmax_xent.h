@@ -8,11 +8,23 @@
  * loss = sum_i loss_i (VKL_REDUCTION_SUM) or that sum / N (VKL_REDUCTION_MEAN).
  * https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html
  * (label_smoothing=eps; ignore_index and class weights are not supported.)
+ *
+ * The device ops (shaders/softmax_xent_fwd.comp, softmax_xent_bwd.comp) are one dispatch
+ * each. tpr = 1..128 invocations share a row (about 16 logits each), a workgroup holds
+ * 128 / tpr rows. Every exp takes a max-subtracted argument. The forward sums the batch
+ * in a fixed order (a tree per workgroup, then the last workgroup to finish adds the
+ * workgroup partials in order), so its loss is bit-identical run to run; it can add into
+ * its outputs, so k micro-batches sum their losses and counts on the device.
+ * Labels outside [0, K) are FLAGGED, not clamped: the device never reads the logit they
+ * name; such a sample's loss is NaN (so is the batch loss), it counts as wrong, and its
+ * gradient row is NaN. Host-side loaders validate labels; the flag makes a slip visible.
  */
 #ifndef VKLARS_OPS_SOFTMAX_XENT_H
 #define VKLARS_OPS_SOFTMAX_XENT_H
 
 #include <stdint.h>
+
+#include "vk/vk.h"
 
 typedef enum vkl_reduction {
   VKL_REDUCTION_MEAN = 0, /* PyTorch's default */
@@ -44,5 +56,30 @@ void vkl_softmax_xent_backward_ref(double *dlogits /* (N,K) */, const double *lo
                                    const uint32_t *labels /* (N) */,
                                    const vkl_softmax_xent_shape *sh, vkl_reduction reduction,
                                    double label_smoothing, double scale, int accumulate);
+
+/* ---- device recording (see ops/op_util.h for the conventions) ---- */
+
+/* Scratch of the forward, in 32-bit words: a counter and 3 per workgroup.
+ * The op initialises what it needs; the contents need no initialisation. */
+uint64_t vkl_softmax_xent_workspace_floats(const vkl_softmax_xent_shape *sh);
+
+/* loss[0] = the loss of the reference (float). correct (may be NULL) receives the top-1
+ * and top-5 counts as uint32 [top1, top5]. accumulate = 1 adds into loss and correct
+ * instead of writing them: across the k micro-batches of a global batch, write on the
+ * first and accumulate on the others (with VKL_REDUCTION_SUM the loss is then the sum
+ * over the global batch). labels are uint32. Records one dispatch (plus a 4-byte fill
+ * of the counter when the batch spans several workgroups). */
+vkl_status vkl_softmax_xent_forward(vkl_cmd *cmd, vkl_buf loss /* (1) */,
+                                    const vkl_buf *correct /* (2) uint32, or NULL */,
+                                    vkl_buf logits /* (N,K) */, vkl_buf labels /* (N) uint32 */,
+                                    const vkl_softmax_xent_shape *sh, vkl_reduction reduction,
+                                    float label_smoothing, int accumulate, vkl_buf workspace);
+
+/* dlogits = scale * d(loss)/d(logits) as in the reference (accumulate = 1 adds into
+ * dlogits). One dispatch, no workspace. */
+vkl_status vkl_softmax_xent_backward(vkl_cmd *cmd, vkl_buf dlogits /* (N,K) */,
+                                     vkl_buf logits /* (N,K) */, vkl_buf labels /* (N) uint32 */,
+                                     const vkl_softmax_xent_shape *sh, vkl_reduction reduction,
+                                     float label_smoothing, float scale, int accumulate);
 
 #endif
