@@ -4,13 +4,19 @@
 // of a tensor list. See common/sumsq_seg.h for the tables and the workspace.
 //
 // Workgroup c reduces chunk c, the elements [i*chunk, (i+1)*chunk) of its
-// segment (i = the chunk's index within the segment): invocation t sums the
-// squares of elements t, t + WG, t + 2 WG, ... in that order, then a
-// shared-memory tree adds the WG sums. A segment of one chunk writes its
+// segment (i = the chunk's index within the segment): vec4 loads over the
+// chunk's 16-byte-aligned middle, split into one contiguous span per tile of
+// TILE invocations, scalar loads for the up to 3 elements at each end; each
+// invocation adds its values in a fixed order, then a fixed two-level
+// shared-memory sum adds the invocations. A segment of one chunk writes its
 // result at once. Otherwise each group stores its partial and counts itself
 // on the segment's counter; the group that counts last adds the segment's
-// partials in chunk order (the same tree), so the result never depends on
-// which group finishes last: fixed order, bit-identical run to run.
+// partials in chunk order (the same fixed sum), so the result never depends on
+// which group finishes last: bit-identical run to run.
+//
+// On lavapipe barriers are costly (a workgroup with barriers runs as
+// coroutines): 8 tree levels cost more than the loads, hence fan-in 16, 64
+// invocations and 16384-element chunks (measured; see common/sumsq_seg.h).
 //
 // Memory model (core Vulkan 1.2 without the vulkanMemoryModel feature, which
 // the runtime does not enable): the workspace is `coherent`, so its stores
@@ -24,7 +30,9 @@
 #include "sumsq_seg.h"
 
 layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 0) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 1) readonly buffer Y { float y[]; };
+layout(std430, binding = 1) readonly buffer Y4 { vec4 y4[]; };
 layout(std430, binding = 2) readonly buffer Seg { uvec2 seg[]; };
 layout(std430, binding = 3) readonly buffer Chunks { uvec2 chunks[]; };
 layout(std430, binding = 4) coherent buffer Work { uint work[]; };
@@ -32,15 +40,26 @@ layout(std430, binding = 5) writeonly buffer OutX { float out_x[]; };
 layout(std430, binding = 6) writeonly buffer OutY { float out_y[]; };
 
 shared vec2 part[gl_WorkGroupSize.x];
+const uint TILE = VKL_SUMSQ_TILE;
 shared bool last;
 
-// Adds part[0..WG) into part[0] in a fixed tree; every invocation calls it.
+// Adds part[0..WG) into part[0] in a fixed order; every invocation calls it.
+// Fan-in 16 per level (WG <= 256: two levels): few barriers, which cost much more
+// than shared-memory additions on CPU implementations, and short serial sums.
 void tree_sum(uint t) {
-  for (uint stride = gl_WorkGroupSize.x / 2; stride > 0; stride >>= 1) {
-    barrier(); // part[t + stride] written before it is read (RAW in shared)
-    if (t < stride) part[t] += part[t + stride];
+  barrier(); // part[] written (RAW in shared)
+  if (t < gl_WorkGroupSize.x / 16u) {
+    vec2 z = part[16u * t];
+    for (uint k = 1u; k < 16u; k++) z += part[16u * t + k];
+    part[16u * t] = z;
   }
-  barrier(); // part[0] complete before invocation 0 or anyone reads it
+  barrier(); // the level's sums written
+  if (t == 0u) {
+    vec2 z = part[0];
+    for (uint k = 16u; k < gl_WorkGroupSize.x; k += 16u) z += part[k];
+    part[0] = z;
+  }
+  barrier(); // part[0] complete before anyone reads it
 }
 
 void main() {
@@ -48,22 +67,54 @@ void main() {
   uint c = gl_WorkGroupID.x;
   uvec2 ch = chunks[c];
   uint s = ch.x;
+  // a table that does not match the segments is ignored, never followed out of range
+  if (s >= pc.T || ch.y > c) return;
   uvec2 sg = seg[s];
-  uint begin = ch.y * pc.chunk;
-  uint len = sg.y > begin ? min(pc.chunk, sg.y - begin) : 0u;
-  uint base = sg.x + begin;
-  // never read past the bound range, whatever the tables say
-  uint avail = pc.n > base ? pc.n - base : 0u;
-  len = min(len, avail);
   uint nchunks = max(1u, (sg.y + pc.chunk - 1u) / pc.chunk);
+  if (c - ch.y + nchunks > pc.chunks) return;
+  // this chunk's elements [b, e) of the buffer, cut at n so nothing is read past it
+  uint b = sg.x + min(ch.y * pc.chunk, sg.y);
+  uint e = min(sg.x + min((ch.y + 1u) * pc.chunk, sg.y), max(pc.n, b));
 
+  // vec4 loads over the 16-byte-aligned middle [b4, e4), scalars for the up to 3
+  // elements before it and the up to 3 after it (one invocation each)
+  uint b4 = min((b + 3u) & ~3u, e);
+  uint e4 = max(e & ~3u, b4);
+  // The body's vec4s are split into one contiguous span per tile of TILE
+  // invocations; lane l of a tile reads span elements l, l + TILE, ...: each load
+  // of a tile covers 8 x 16 = 128 contiguous bytes (a full cache line on GPUs),
+  // and a CPU implementation running a tile as one SIMD stream walks memory in
+  // order instead of striding by the whole group.
+  const uint TILES = gl_WorkGroupSize.x / TILE;
+  uint nv = e4 / 4u - b4 / 4u;
+  uint span = ((nv + TILES - 1u) / TILES + TILE - 1u) / TILE * TILE;
+  uint tile = t / TILE, lane = t % TILE;
+  uint j = b4 / 4u + min(tile * span, nv) + lane;
+  uint je = b4 / 4u + min(tile * span + span, nv);
   vec2 acc = vec2(0.0);
-  for (uint j = t; j < len; j += gl_WorkGroupSize.x) {
-    float a = x[base + j];
+  for (; j + 3u * TILE < je; j += 4u * TILE) {
+    vec4 a0 = x4[j], a1 = x4[j + TILE], a2 = x4[j + 2u * TILE], a3 = x4[j + 3u * TILE];
+    acc.x += (dot(a0, a0) + dot(a1, a1)) + (dot(a2, a2) + dot(a3, a3));
+    if (pair != 0u) {
+      vec4 c0 = y4[j], c1 = y4[j + TILE], c2 = y4[j + 2u * TILE], c3 = y4[j + 3u * TILE];
+      acc.y += (dot(c0, c0) + dot(c1, c1)) + (dot(c2, c2) + dot(c3, c3));
+    }
+  }
+  for (; j < je; j += TILE) {
+    vec4 a = x4[j];
+    acc.x += dot(a, a);
+    if (pair != 0u) {
+      vec4 c4 = y4[j];
+      acc.y += dot(c4, c4);
+    }
+  }
+  uint i = t < 4u ? b + t : e4 + t - 4u; // invocations 0-3 the head, 4-7 the tail
+  if (t < 8u && (t < 4u ? i < b4 : i < e)) {
+    float a = x[i];
     acc.x += a * a;
     if (pair != 0u) {
-      float b = y[base + j];
-      acc.y += b * b;
+      float c1 = y[i];
+      acc.y += c1 * c1;
     }
   }
   part[t] = acc;

@@ -4,12 +4,13 @@
  *
  * Tolerance: every term is a square, so |ref| is the sum of |terms| and the usual
  * |d| <= TEST_ATOL + TEST_RTOL*|ref| is a tolerance scaled by the sum of the terms.
- * The device adds in fp32 along a fixed path: a serial sum of chunk/WG terms per
- * invocation, a log2(WG) = 8 level tree, then per segment a serial sum of at most
- * ceil(chunks/WG) partials and another 8 level tree. Each addition of non-negative
- * terms adds at most one rounding (u = 2^-24) relative to the running total, so the
- * relative error is below (64 + 8 + ceil(chunks/WG) + 8) u ~ 5e-6 for the default
- * chunk and the largest test segment, 20x inside TEST_RTOL = 1e-4. */
+ * The device adds in fp32 along a fixed path: per invocation at most 16 blocks of 16
+ * squares (each block a tree of depth 5) added in turn plus 2 end elements, then a
+ * two-level sum over the 64 invocations (15 + 3 additions in turn), then per segment
+ * a serial sum of ceil(chunks/64) <= 25 partials per invocation and the same two-level
+ * sum. Each addition of non-negative terms adds at most one rounding (u = 2^-24)
+ * relative to the running total, so the relative error is below ~(21 + 2 + 18 + 25 +
+ * 18) u ~ 5e-6 for every case here, 20x inside TEST_RTOL = 1e-4. */
 #include "ops/sumsq.h"
 #include "sumsq_seg.h"
 #include "test_util.h"
@@ -220,7 +221,8 @@ Test(ops_sumsq, deterministic) {
 }
 
 /* A segment running past n sums only its elements below n: x holds 150 elements
- * but the shape says 100, so a read past n would find (non-zero) data. */
+ * but the shape says 100, so a read past n would find (non-zero) data. A stray
+ * chunk-table entry is skipped. */
 Test(ops_sumsq, never_reads_past_n) {
   test_dev d = test_dev_create(4u << 20);
   test_rng rng = {15};
@@ -232,6 +234,14 @@ Test(ops_sumsq, never_reads_past_n) {
   double ref[3];
   vkl_sumsq_forward_ref(ref, c.x, inside, 3);
   test_expect_close(&d, c.out, ref, 3, TEST_ATOL, TEST_RTOL, "clipped at n");
+  /* a chunk table naming a segment that does not exist: that entry is skipped */
+  uint32_t bad[8] = {0, 0, 1, 0, 7, 0, 2, 0};
+  vkl_buf dbad = upload_u32(&d, bad, 8);
+  vkl_sumsq_shape sh = c.sh;
+  sh.chunks = 4;
+  vkl_buf ws = test_alloc_poisoned(&d, vkl_sumsq_workspace_floats(&sh));
+  TEST_RECORD_AND_RUN(&d, vkl_sumsq_forward(d.cmd, c.out, NULL, c.dx, NULL, c.dseg, dbad, &sh, ws));
+  test_expect_close(&d, c.out, ref, 3, TEST_ATOL, TEST_RTOL, "with a stray table entry");
   sq_free(&c);
   test_dev_destroy(&d);
 }

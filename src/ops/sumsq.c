@@ -85,8 +85,10 @@ vkl_status vkl_sumsq_forward(vkl_cmd *cmd, vkl_buf out, const vkl_buf *out_y, vk
   vkl_sumsq_spec spec = {.wg_size = VKL_SUMSQ_WG, .pair = (uint32_t)pair};
   const vkl_pipeline *p;
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_sumsq_seg, &spec, sizeof spec, &p))) return st;
-  vkl_sumsq_push push = {
-      .T = sh->T, .chunk = vkl_sumsq_chunk_elems(sh->chunk), .n = (uint32_t)sh->n};
+  vkl_sumsq_push push = {.T = sh->T,
+                         .chunks = sh->chunks,
+                         .chunk = vkl_sumsq_chunk_elems(sh->chunk),
+                         .n = (uint32_t)sh->n};
   /* Unpaired, y and out_y bind x and out again: the shader never touches them. */
   vkl_buf bufs[7] = {x, pair ? *y : x, segments, chunks, workspace, out, pair ? *out_y : out};
   vkl_cmd_barrier(cmd); /* x, y, tables written by earlier work; workspace, outputs read by it */
