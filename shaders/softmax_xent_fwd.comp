@@ -18,10 +18,12 @@
 #include "softmax_xent_fwd.h"
 
 layout(std430, binding = 0) readonly buffer Logits { float logits[]; };
+layout(std430, binding = 0) readonly buffer Logits4 { vec4 logits4[]; };
 layout(std430, binding = 1) readonly buffer Labels { uint labels[]; };
 layout(std430, binding = 2) coherent buffer Work { uint work[]; };
 layout(std430, binding = 3) buffer Loss { float loss[]; };
 layout(std430, binding = 4) buffer Correct { uint correct[]; };
+layout(std430, binding = 5) writeonly buffer Stats { vec2 stats[]; };
 
 #define XENT_RANK
 #include "softmax_xent_row.h"
@@ -30,14 +32,31 @@ shared bool last;
 shared float tot_loss[XENT_WG];
 shared uvec2 tot_hits[XENT_WG];
 
-// Adds tot_*[0..XENT_WG) into tot_*[0] in a fixed tree; every invocation calls it.
-void tree_sum(uint t) {
-  for (uint stride = XENT_WG / 2u; stride > 0u; stride >>= 1) {
-    barrier(); // tot_*[t + stride] written (RAW in shared)
-    if (t < stride) {
-      tot_loss[t] += tot_loss[t + stride];
-      tot_hits[t] += tot_hits[t + stride];
+// Adds tot_*[0..count) into tot_*[0] in a fixed order, fan-in 8 per level (count
+// <= 64: two levels); every invocation calls it. Few barriers: on CPU
+// implementations each one costs far more than the shared-memory additions.
+void tree_sum(uint t, uint count) {
+  barrier(); // tot_* written (RAW in shared)
+  if (8u * t < count) {
+    float l = tot_loss[8u * t];
+    uvec2 h = tot_hits[8u * t];
+    for (uint k = 8u * t + 1u; k < min(8u * t + 8u, count); k++) {
+      l += tot_loss[k];
+      h += tot_hits[k];
     }
+    tot_loss[8u * t] = l;
+    tot_hits[8u * t] = h;
+  }
+  barrier(); // the first level's sums written
+  if (t == 0u) {
+    float l = tot_loss[0];
+    uvec2 h = tot_hits[0];
+    for (uint k = 8u; k < count; k += 8u) {
+      l += tot_loss[k];
+      h += tot_hits[k];
+    }
+    tot_loss[0] = l;
+    tot_hits[0] = h;
   }
   barrier(); // tot_*[0] complete before it is read
 }
@@ -61,22 +80,26 @@ void main() {
   bool valid = y < pc.K;
   uint base = row * pc.K;
   float zy = live && valid ? logits[base + y] : 0.0;
-  row_stats(tid, lane, live, base, pc.K, zy, y);
+  row_acc a = row_stats(tid, lane, live, base, pc.K, zy, y);
 
-  // one value per row, at its first invocation; zero elsewhere
-  float l = 0.0;
-  uvec2 h = uvec2(0u);
-  if (live && lane == 0u) {
-    if (valid) {
-      l = log(row_s[tid]) - pc.keep * (zy - row_m[tid]) - pc.smooth_k * row_d[tid];
-      h = uvec2(row_ahead[tid] < 1u ? 1u : 0u, row_ahead[tid] < 5u ? 1u : 0u);
-    } else {
-      l = XENT_NAN;
+  // one value per row, from its first invocation
+  const uint ROWS = XENT_WG / tpr;
+  if (lane == 0u) {
+    float l = 0.0;
+    uvec2 h = uvec2(0u);
+    if (live) {
+      if (valid) {
+        l = log(a.s) - pc.keep * (zy - a.m) - pc.smooth_k * a.d;
+        h = uvec2(a.ahead < 1u ? 1u : 0u, a.ahead < 5u ? 1u : 0u);
+      } else {
+        l = XENT_NAN;
+      }
     }
+    if (live && pc.has_stats != 0u) stats[row] = vec2(a.m, a.s);
+    tot_loss[tid / tpr] = l;
+    tot_hits[tid / tpr] = h;
   }
-  tot_loss[tid] = l;
-  tot_hits[tid] = h;
-  tree_sum(tid);
+  tree_sum(tid, ROWS);
 
   if (pc.groups == 1u) {
     if (tid == 0u) write_result(tot_loss[0], tot_hits[0]);
@@ -95,8 +118,8 @@ void main() {
   if (!last) return;
   memoryBarrierBuffer(); // acquire for every invocation of the last group
 
-  l = 0.0;
-  h = uvec2(0u);
+  float l = 0.0;
+  uvec2 h = uvec2(0u);
   for (uint g = tid; g < pc.groups; g += XENT_WG) {
     uint p = 1u + 3u * g;
     l += uintBitsToFloat(work[p]);
@@ -104,6 +127,6 @@ void main() {
   }
   tot_loss[tid] = l;
   tot_hits[tid] = h;
-  tree_sum(tid);
+  tree_sum(tid, XENT_WG);
   if (tid == 0u) write_result(tot_loss[0], tot_hits[0]);
 }

@@ -22,6 +22,7 @@ VKL_F32 smooth_k;      /* label_smoothing / K: weight of every logit */
 VKL_F32 divisor;       /* N for the mean, 1 for the sum */
 VKL_U32 accumulate;    /* 1: add the loss and counts into the outputs */
 VKL_U32 has_correct;   /* 0: no counts wanted (the binding is a stand-in, never touched) */
+VKL_U32 has_stats;     /* 1: write each row's (max, sum exp(z - max)) for the backward */
 VKL_PUSH_END(vkl_softmax_xent_fwd_push)
 
 #endif
