@@ -376,6 +376,17 @@ Test(ops_softmax_xent, refuses_bad_arguments) {
                VKL_ERR_INVALID_ARGUMENT);
   cr_assert_str_eq(vkl_ctx_errmsg(d.ctx),
                    "softmax_xent forward: tensor workspace holds 4 floats, the shape needs 13");
+  vkl_buf odd_ws = vkl_buf_sub(c.ws, 4, 13 * sizeof(float)); /* misaligned binding */
+  cr_assert_eq(vkl_softmax_xent_forward(d.cmd, c.loss, NULL, NULL, c.dz, c.dy, &c.sh,
+                                        VKL_REDUCTION_MEAN, 0.0f, 0, odd_ws),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(vkl_ctx_errmsg(d.ctx), "softmax_xent forward: workspace offset"), "%s",
+            vkl_ctx_errmsg(d.ctx));
+  vkl_softmax_xent_shape odd_lanes = {.N = 200, .K = 10, .lanes = 3};
+  cr_assert_eq(vkl_softmax_xent_backward(d.cmd, c.grad, c.dz, c.dy, NULL, &odd_lanes,
+                                         VKL_REDUCTION_MEAN, 0.0f, 1.0f, 0),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert_str_eq(vkl_ctx_errmsg(d.ctx), "softmax_xent backward: lanes = 3, not 0, 1, 2, 4 or 8");
   cr_assert_eq(vkl_softmax_xent_backward(d.cmd, c.grad, c.dz, c.dy, NULL, &c.sh, VKL_REDUCTION_MEAN,
                                          1.5f, 1.0f, 0),
                VKL_ERR_INVALID_ARGUMENT);

@@ -268,6 +268,10 @@ Test(ops_sumsq, refuses_bad_arguments) {
                VKL_ERR_INVALID_ARGUMENT);
   cr_assert_str_eq(vkl_ctx_errmsg(d.ctx),
                    "sumsq: tensor workspace holds 4 floats, the shape needs 6");
+  vkl_buf odd_ws = vkl_buf_sub(c.ws, 4, 6 * sizeof(float)); /* misaligned binding */
+  cr_assert_eq(vkl_sumsq_forward(d.cmd, c.out, NULL, c.dx, NULL, c.dseg, c.dchunks, &c.sh, odd_ws),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(vkl_ctx_errmsg(d.ctx), "sumsq: workspace offset"), "%s", vkl_ctx_errmsg(d.ctx));
   vkl_sumsq_shape few = c.sh;
   few.chunks = 1;
   cr_assert_eq(vkl_sumsq_forward(d.cmd, c.out, NULL, c.dx, NULL, c.dseg, c.dchunks, &few, c.ws),

@@ -124,6 +124,12 @@ vkl_status vkl_softmax_xent_forward(vkl_cmd *cmd, vkl_buf loss, const vkl_buf *c
       (st = vkl_op_check_tensor(cmd, op, "labels", labels, sh->N)) ||
       (st = vkl_op_check_tensor(cmd, op, "workspace", workspace, ws_words)))
     return st;
+  /* checked before anything is recorded: the counter fill comes before the dispatch */
+  uint32_t align = vkl_ctx_device(vkl_cmd_ctx(cmd))->min_storage_offset_alignment;
+  if (workspace.offset % (align > 4 ? align : 4))
+    return vkl_set_error(vkl_cmd_ctx(cmd), VKL_ERR_INVALID_ARGUMENT,
+                         "%s: workspace offset %llu is not a multiple of %u", op,
+                         (unsigned long long)workspace.offset, align > 4 ? align : 4);
   uint32_t tpr = xent_tpr(cmd, sh), groups = xent_groups(sh, tpr);
   vkl_softmax_xent_fwd_spec spec = {.wg_size = XENT_WG, .tpr = tpr};
   const vkl_pipeline *p;

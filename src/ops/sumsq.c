@@ -82,6 +82,12 @@ vkl_status vkl_sumsq_forward(vkl_cmd *cmd, vkl_buf out, const vkl_buf *out_y, vk
       (st = vkl_op_check_tensor(cmd, op, "chunks", chunks, 2ull * sh->chunks)) ||
       (st = vkl_op_check_tensor(cmd, op, "workspace", workspace, vkl_sumsq_workspace_floats(sh))))
     return st;
+  /* checked before anything is recorded: the counter fill comes before the dispatch */
+  uint32_t align = vkl_ctx_device(vkl_cmd_ctx(cmd))->min_storage_offset_alignment;
+  if (workspace.offset % (align > 4 ? align : 4))
+    return vkl_set_error(vkl_cmd_ctx(cmd), VKL_ERR_INVALID_ARGUMENT,
+                         "%s: workspace offset %llu is not a multiple of %u", op,
+                         (unsigned long long)workspace.offset, align > 4 ? align : 4);
   vkl_sumsq_spec spec = {.wg_size = VKL_SUMSQ_WG, .pair = (uint32_t)pair};
   const vkl_pipeline *p;
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_sumsq_seg, &spec, sizeof spec, &p))) return st;
