@@ -9,13 +9,15 @@
  * https://pytorch.org/docs/stable/generated/torch.nn.CrossEntropyLoss.html
  * (label_smoothing=eps; ignore_index and class weights are not supported.)
  *
- * The device ops (shaders/softmax_xent_fwd.comp, softmax_xent_bwd.comp) are one dispatch
- * each. 1 to 8 invocations share a row (shape.lanes), a workgroup holds 64 / lanes rows. Every exp
- * takes a max-subtracted argument. The forward sums the batch in a fixed order (a tree per
- * workgroup, then the last workgroup to finish adds the workgroup partials in order), so its loss
- * is bit-identical run to run; it can add into its outputs, so k micro-batches sum their losses and
- * counts on the device. Labels outside [0, K) are FLAGGED, not clamped: the device never reads the
- * logit they name; such a sample's loss is NaN (so is the batch loss), it counts as wrong, and its
+ * The device ops (shaders/softmax_xent_fwd.comp, softmax_xent_bwd.comp) are one
+ * dispatch each. 1 to 8 invocations share a row (shape.lanes); a workgroup holds
+ * 64 / lanes rows. Every exp takes a max-subtracted argument. The forward sums the batch
+ * in a fixed order (per workgroup, then the last workgroup to finish adds the workgroup
+ * partials in order), so its loss is bit-identical run to run; it can add into its
+ * outputs, so k micro-batches sum their losses and counts on the device. It can also
+ * save each row's max and sum of exponentials, so the backward reads the logits once.
+ * Labels outside [0, K) are FLAGGED, not clamped: the device never reads the logit they
+ * name; such a sample's loss is NaN (so is the batch loss), it counts as wrong, and its
  * gradient row is NaN. Host-side loaders validate labels; the flag makes a slip visible.
  */
 #ifndef VKLARS_OPS_SOFTMAX_XENT_H
@@ -62,8 +64,8 @@ void vkl_softmax_xent_backward_ref(double *dlogits /* (N,K) */, const double *lo
 
 /* ---- device recording (see ops/op_util.h for the conventions) ---- */
 
-/* Scratch of the forward, in 32-bit words: a counter and 3 per workgroup.
- * The op initialises what it needs; the contents need no initialisation. */
+/* Scratch of the forward, in 32-bit words: a counter and 3 per workgroup, for the most
+ * workgroups the shape's lanes setting can make. The op initialises what it needs. */
 uint64_t vkl_softmax_xent_workspace_floats(const vkl_softmax_xent_shape *sh);
 
 /* loss[0] = the loss of the reference (float). correct (may be NULL) receives the top-1
