@@ -23,8 +23,9 @@ vkl_status bench_tensor(bench *b, uint64_t n, vkl_buf *out);
 vkl_status bench_row(bench *b, const char *name, vkl_bench_unit unit, double work,
                      vkl_bench_record_fn record, void *user);
 
-/* The families, in the order they are shown. */
+/* The op families of `bench ops`, one file each. */
 vkl_status bench_elementwise(bench *b, uint32_t batch);
+vkl_status bench_pool(bench *b, uint32_t batch);
 vkl_status bench_xent(bench *b, uint32_t batch);
 /* `bench optim`: the optimizer step over ResNet-18's parameters. */
 vkl_status bench_optim(bench *b);

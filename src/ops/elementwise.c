@@ -8,6 +8,7 @@
 #include "fill.h"
 #include "ops/op_util.h"
 #include "scale.h"
+#include "vec4_grid.h"
 
 void vkl_add_forward_ref(double *y, const double *a, const double *b, size_t n) {
   for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
@@ -34,6 +35,7 @@ void vkl_fill_ref(double *y, double value, size_t n) {
 
 /* ---- device recording ---- */
 
+/* 256 invocations of 4 vec4s: 4096 floats a group (see vec4_grid.h) */
 #define EW_WG 256
 
 vkl_status vkl_add_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf a, vkl_buf b, uint64_t n) {
@@ -48,7 +50,8 @@ vkl_status vkl_add_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf a, vkl_buf b, uint64
   vkl_add_push push = {.n = (uint32_t)n};
   vkl_buf bufs[3] = {a, b, y};
   vkl_cmd_barrier(cmd); /* a, b written by earlier work; y read by it */
-  return vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push, vkl_div_up(n, EW_WG), 1, 1);
+  return vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push, vkl_vec4_grid_groups(n, EW_WG), 1,
+                          1);
 }
 
 vkl_status vkl_scale_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, float alpha, uint64_t n,
@@ -63,7 +66,8 @@ vkl_status vkl_scale_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, float alpha, ui
   vkl_scale_push push = {.n = (uint32_t)n, .alpha = alpha, .accumulate = accumulate ? 1u : 0u};
   vkl_buf bufs[2] = {x, y};
   vkl_cmd_barrier(cmd); /* x written by earlier work; y read or written by it */
-  return vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_div_up(n, EW_WG), 1, 1);
+  return vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_vec4_grid_groups(n, EW_WG), 1,
+                          1);
 }
 
 vkl_status vkl_add_backward(vkl_cmd *cmd, const vkl_buf *da, const vkl_buf *db, vkl_buf dy,
@@ -83,5 +87,5 @@ vkl_status vkl_fill(vkl_cmd *cmd, vkl_buf y, float value, uint64_t n) {
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_fill, &spec, sizeof spec, &p))) return st;
   vkl_fill_push push = {.n = (uint32_t)n, .value = value};
   vkl_cmd_barrier(cmd); /* y read or written by earlier work (WAR, WAW) */
-  return vkl_cmd_dispatch(cmd, p, &y, 1, &push, sizeof push, vkl_div_up(n, EW_WG), 1, 1);
+  return vkl_cmd_dispatch(cmd, p, &y, 1, &push, sizeof push, vkl_vec4_grid_groups(n, EW_WG), 1, 1);
 }

@@ -5,7 +5,7 @@
  *
  * The *_ref functions are double-precision references, the accuracy oracle for
  * the float GPU kernels that the other functions record (shaders/add.comp,
- * scale.comp, fill.comp; one invocation per element).
+ * scale.comp, fill.comp; four vec4s per invocation, see shaders/common/vec4_grid.h).
  */
 #ifndef VKLARS_OPS_ELEMENTWISE_H
 #define VKLARS_OPS_ELEMENTWISE_H

@@ -7,11 +7,17 @@
  * https://pytorch.org/docs/stable/generated/torch.nn.MaxPool2d.html
  * https://pytorch.org/docs/stable/generated/torch.nn.AvgPool2d.html
  * https://pytorch.org/docs/stable/generated/torch.nn.AdaptiveAvgPool2d.html (output 1x1)
+ *
+ * The *_ref functions are double-precision references; the others record the device
+ * kernels (shaders/pool2d_forward.comp, pool2d_backward.comp,
+ * global_avgpool_forward.comp, global_avgpool_backward.comp).
  */
 #ifndef VKLARS_OPS_POOL_H
 #define VKLARS_OPS_POOL_H
 
 #include <stdint.h>
+
+#include "vk/vk.h"
 
 typedef struct vkl_pool2d_shape {
   uint32_t N, C, H, W;
@@ -53,5 +59,46 @@ void vkl_global_avgpool_forward_ref(double *y /* (N,C) */, const double *x /* (N
 /* dx[n,c,h,w] = dy[n,c] / (H W); accumulate = 1 adds into dx. */
 void vkl_global_avgpool_backward_ref(double *dx /* (N,C,H,W) */, const double *dy /* (N,C) */,
                                      const vkl_pool2d_shape *sh, int accumulate);
+
+/* ---- device recording (see ops/op_util.h for the conventions) ----
+ *
+ * sh must have been completed by vkl_pool2d_shape_finish (the recording checks it).
+ * Windows and strides are at most VKL_POOL2D_MAX_WINDOW: the kernels unroll over
+ * them. Backward passes are gathers (each input element sums the windows holding
+ * it), so they are deterministic even where windows overlap. */
+
+#define VKL_POOL2D_MAX_WINDOW 16
+
+/* Max-pooling as vkl_maxpool2d_forward_ref. argmax, when given, receives for each
+ * output the position r * S + s (uint32) of the selected element in its window, the
+ * first maximum in scan order; the backward pass reads it instead of recomputing the
+ * window maxima from x. Pass NULL when no backward pass follows (inference). */
+vkl_status vkl_maxpool2d_forward(vkl_cmd *cmd, vkl_buf y /* (N,C,P,Q) */,
+                                 const vkl_buf *argmax /* (N,C,P,Q) uint32, or NULL */,
+                                 vkl_buf x /* (N,C,H,W) */, const vkl_pool2d_shape *sh);
+
+/* dx as vkl_maxpool2d_backward_ref, with the argmax written by the forward pass;
+ * accumulate = 1 adds into dx. */
+vkl_status vkl_maxpool2d_backward(vkl_cmd *cmd, vkl_buf dx /* (N,C,H,W) */,
+                                  vkl_buf dy /* (N,C,P,Q) */, vkl_buf argmax /* (N,C,P,Q) uint32 */,
+                                  const vkl_pool2d_shape *sh, int accumulate);
+
+/* Average-pooling (count_include_pad) as vkl_avgpool2d_forward_ref. */
+vkl_status vkl_avgpool2d_forward(vkl_cmd *cmd, vkl_buf y /* (N,C,P,Q) */, vkl_buf x /* (N,C,H,W) */,
+                                 const vkl_pool2d_shape *sh);
+
+/* dx as vkl_avgpool2d_backward_ref; accumulate = 1 adds into dx. */
+vkl_status vkl_avgpool2d_backward(vkl_cmd *cmd, vkl_buf dx /* (N,C,H,W) */,
+                                  vkl_buf dy /* (N,C,P,Q) */, const vkl_pool2d_shape *sh,
+                                  int accumulate);
+
+/* y[n,c] = mean of x[n,c,:,:]. Reads only N, C, H, W of sh. */
+vkl_status vkl_global_avgpool_forward(vkl_cmd *cmd, vkl_buf y /* (N,C) */,
+                                      vkl_buf x /* (N,C,H,W) */, const vkl_pool2d_shape *sh);
+
+/* dx[n,c,h,w] = dy[n,c] / (H W); accumulate = 1 adds into dx. */
+vkl_status vkl_global_avgpool_backward(vkl_cmd *cmd, vkl_buf dx /* (N,C,H,W) */,
+                                       vkl_buf dy /* (N,C) */, const vkl_pool2d_shape *sh,
+                                       int accumulate);
 
 #endif
