@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "data/dataset.h"
+#include "data/loader.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
@@ -727,6 +728,17 @@ Test(data, bad_images) {
   uint8_t px[8 * 8 * 3];
   expect_fail(vkl_dataset_get(ds, 2, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
               P("h/train/k/5cut.png"), "image 2");
+  /* ... and through the loader: the batch's status and message */
+  vkl_loader_config lc = {.dataset = ds, .batch = 3, .threads = 2, .no_shuffle = 1};
+  vkl_loader *ld;
+  cr_assert_eq(vkl_loader_create(&lc, &ld, err, sizeof err), VKL_OK, "%s", err);
+  float imgs[3 * 8 * 8 * 3];
+  uint32_t labs[3], count;
+  cr_assert_eq(vkl_loader_start_epoch(ld, 0), VKL_OK);
+  cr_assert_eq(vkl_loader_submit(ld, 0, 0, imgs, labs), VKL_OK, "%s", vkl_loader_errmsg(ld));
+  expect_fail(vkl_loader_wait(ld, 0, &count), VKL_ERR_FORMAT, vkl_loader_errmsg(ld),
+              P("h/train/k/5cut.png"), "batch 0 sample 2");
+  vkl_loader_destroy(ld);
   vkl_dataset_destroy(ds);
   /* preloaded: fails at open, or is skipped */
   vkl_data_options pre = {.preload = 1};

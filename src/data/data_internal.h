@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 
+#include "data/augment.h"
 #include "data/dataset.h"
 
 struct vkl_dataset {
@@ -55,6 +56,11 @@ int data_image_info(const char *path, int *w, int *h, int *comp, const char **wh
  * resizing when its size differs. */
 vkl_status data_image_load(const char *path, uint32_t c, uint32_t h, uint32_t w,
                            uint8_t *out /* (c,h,w) */, char *err, size_t errlen);
+
+/* Normalization as 256-entry tables per channel (augment.h's step 4). */
+void data_norm_lut(const vkl_augment_config *cfg, uint32_t c, float (*lut)[256]);
+void data_norm_apply(float *dst, const uint8_t *src, uint32_t c, size_t hw,
+                     const float (*lut)[256]);
 
 /* splitmix64 finalizer: a bijective 64-bit mix. */
 static inline uint64_t data_mix64(uint64_t z) {
