@@ -1,0 +1,164 @@
+/* Image decoding and resizing: the one place stb_image and
+ * stb_image_resize are compiled (static, so they never clash with another
+ * copy, such as Debian's libstb). PNG and JPEG only.
+ *
+ * A file is read whole (its size checked first), its header checked
+ * (absurd dimensions refused before anything is allocated for them), then
+ * decoded to c channels (stb converts grey <-> RGB and drops alpha), resized
+ * to (h,w) when its size differs, and transposed from HWC to CHW. stb keeps
+ * its failure reason per thread, so decoding is safe from loader threads. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data/data_internal.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wshift-negative-value"
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_NO_STDIO /* files are read by us, size-checked */
+#define STBI_MAX_DIMENSIONS 65536
+#include <stb_image.h>
+#define STB_IMAGE_RESIZE_STATIC
+#define STB_IMAGE_RESIZE_IMPLEMENTATION
+#include <stb_image_resize.h>
+#pragma GCC diagnostic pop
+/* reported at the end of the file: stb declares static functions it only
+ * defines for features left out (GIF, per-thread settings) */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+/* Larger files or images are refused: no data set we train on has them,
+ * and a forged header must not make us allocate gigabytes. */
+#define IMAGE_MAX_FILE_BYTES (UINT64_C(256) << 20)
+#define IMAGE_MAX_PIXELS (UINT64_C(1) << 26) /* 8192 x 8192 */
+
+/* Reads path whole, or only its first `prefix` bytes when prefix > 0. */
+static vkl_status read_small_file(const char *path, size_t prefix, uint8_t **data, size_t *len,
+                                  char *err, size_t errlen) {
+  *data = NULL;
+  FILE *f = fopen(path, "rb");
+  if (!f) return data_err(err, errlen, VKL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat sb;
+  vkl_status st = VKL_OK;
+  if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    st = data_err(err, errlen, VKL_ERR_IO, "%s: not a regular file", path);
+    goto done;
+  }
+  if ((uint64_t)sb.st_size > IMAGE_MAX_FILE_BYTES || sb.st_size == 0) {
+    st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: size %lld bytes is not that of an image file",
+                  path, (long long)sb.st_size);
+    goto done;
+  }
+  *len = (size_t)sb.st_size;
+  if (prefix && *len > prefix) *len = prefix;
+  *data = malloc(*len);
+  if (!*data) {
+    st = data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", path);
+    goto done;
+  }
+  if (fread(*data, 1, *len, f) != *len) {
+    st = data_err(err, errlen, VKL_ERR_IO, "%s: read failed: %s", path,
+                  ferror(f) ? strerror(errno) : "file shrank while reading");
+    free(*data);
+    *data = NULL;
+  }
+done:
+  fclose(f);
+  return st;
+}
+
+/* Header check of an image in memory: 0, or -1 with the reason. */
+static int check_header(const uint8_t *data, size_t len, int *w, int *h, int *comp,
+                        const char **why) {
+  if (len > INT32_MAX || !stbi_info_from_memory(data, (int)len, w, h, comp)) {
+    *why = len > INT32_MAX ? "file too large" : stbi_failure_reason();
+    if (!*why) *why = "not a PNG or JPEG image";
+    return -1;
+  }
+  if ((uint64_t)*w * (uint64_t)*h > IMAGE_MAX_PIXELS) {
+    *why = "absurd image size in the header";
+    return -1;
+  }
+  return 0;
+}
+
+int data_image_info(const char *path, int *w, int *h, int *comp, const char **why) {
+  /* The header is near the start; a JPEG with a large EXIF block before its
+   * frame header is read again whole. */
+  const size_t prefix = 64 << 10;
+  uint8_t *data;
+  size_t len;
+  char err[256];
+  if (read_small_file(path, prefix, &data, &len, err, sizeof err)) {
+    *why = "cannot open or read the file";
+    return -1;
+  }
+  int rc = check_header(data, len, w, h, comp, why);
+  free(data);
+  if (rc && len == prefix) {
+    if (read_small_file(path, 0, &data, &len, err, sizeof err)) {
+      *why = "cannot open or read the file";
+      return -1;
+    }
+    rc = check_header(data, len, w, h, comp, why);
+    free(data);
+  }
+  return rc;
+}
+
+vkl_status data_image_load(const char *path, uint32_t c, uint32_t h, uint32_t w, uint8_t *out,
+                           char *err, size_t errlen) {
+  if (c != 1 && c != 3)
+    return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT, "%s: %u channels (1 or 3)", path, c);
+  uint8_t *data;
+  size_t len;
+  vkl_status st = read_small_file(path, 0, &data, &len, err, errlen);
+  if (st) return st;
+  int iw, ih, icomp;
+  const char *why;
+  uint8_t *img = NULL, *sized = NULL;
+  if (check_header(data, len, &iw, &ih, &icomp, &why)) {
+    st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: not a readable image: %s", path, why);
+    goto done;
+  }
+  img = stbi_load_from_memory(data, (int)len, &iw, &ih, &icomp, (int)c);
+  if (!img) {
+    why = stbi_failure_reason();
+    st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: corrupt image: %s", path,
+                  why ? why : "decoding failed");
+    goto done;
+  }
+  const uint8_t *hwc = img;
+  if ((uint32_t)iw != w || (uint32_t)ih != h) {
+    sized = malloc((size_t)w * h * c);
+    if (!sized) {
+      st = data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", path);
+      goto done;
+    }
+    if (!stbir_resize_uint8(img, iw, ih, 0, sized, (int)w, (int)h, 0, (int)c)) {
+      st = data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: resizing %dx%d to %ux%u failed",
+                    path, iw, ih, w, h);
+      goto done;
+    }
+    hwc = sized;
+  }
+  size_t hw = (size_t)h * w;
+  for (size_t p = 0; p < hw; p++)
+    for (uint32_t ch = 0; ch < c; ch++) out[ch * hw + p] = hwc[p * c + ch];
+done:
+  free(sized);
+  if (img) stbi_image_free(img);
+  free(data);
+  return st;
+}

@@ -1,0 +1,797 @@
+/* Data readers on small files the tests write into a temporary directory:
+ * IDX (raw and gzip'ed), CIFAR-10/100 records, image folders of PNGs and
+ * JPEGs, the Tiny ImageNet layout; every kind of hostile input (truncated,
+ * wrong magic, mismatched counts, labels out of range, wrong record sizes,
+ * absurd headers, corrupt images) gives its status and a message naming
+ * the file and the place; and the real Fashion-MNIST from Debian's
+ * dataset-fashion-mnist. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb_image_write.h>
+#pragma GCC diagnostic pop
+/* reported at the end of the file: the writers we do not call */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
+/* ---- temporary files -------------------------------------------------- */
+
+static char tmp_root[512];
+
+static void rm_rf(const char *path) {
+  struct stat sb;
+  if (lstat(path, &sb)) return;
+  if (S_ISDIR(sb.st_mode)) {
+    DIR *d = opendir(path);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+      if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+      char sub[1024];
+      snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
+      rm_rf(sub);
+    }
+    if (d) closedir(d);
+    rmdir(path);
+  } else {
+    unlink(path);
+  }
+}
+
+static void setup(void) {
+  const char *t = getenv("TMPDIR");
+  snprintf(tmp_root, sizeof tmp_root, "%s/vkl_test_data_XXXXXX", t && *t ? t : "/tmp");
+  cr_assert(mkdtemp(tmp_root), "mkdtemp %s", tmp_root);
+}
+
+static void teardown(void) {
+  rm_rf(tmp_root);
+}
+
+TestSuite(data, .init = setup, .fini = teardown);
+
+/* tmp_root/<formatted>, in one of 8 rotating buffers */
+static const char *P(const char *fmt, ...) {
+  static char bufs[8][1024];
+  static int next;
+  char *b = bufs[next++ & 7];
+  int n = snprintf(b, sizeof bufs[0], "%s/", tmp_root);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(b + n, sizeof bufs[0] - (size_t)n, fmt, ap);
+  va_end(ap);
+  return b;
+}
+
+static void mkdirs(const char *path) {
+  char p[1024];
+  snprintf(p, sizeof p, "%s", path);
+  for (char *s = p + 1; *s; s++)
+    if (*s == '/') {
+      *s = 0;
+      mkdir(p, 0755);
+      *s = '/';
+    }
+  mkdir(p, 0755);
+}
+
+static void write_bytes(const char *path, const void *data, size_t n) {
+  FILE *f = fopen(path, "wb");
+  cr_assert(f, "cannot write %s", path);
+  cr_assert_eq(fwrite(data, 1, n, f), n);
+  fclose(f);
+}
+
+static void write_gz(const char *path, const void *data, size_t n) {
+  gzFile f = gzopen(path, "wb");
+  cr_assert(f, "cannot write %s", path);
+  cr_assert_eq(gzwrite(f, data, (unsigned)n), (int)n);
+  cr_assert_eq(gzclose(f), Z_OK);
+}
+
+static uint8_t *read_bytes(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  cr_assert(f, "cannot read %s", path);
+  fseek(f, 0, SEEK_END);
+  *n = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc(*n ? *n : 1);
+  cr_assert_eq(fread(b, 1, *n, f), *n);
+  fclose(f);
+  return b;
+}
+
+static uint64_t rng_state = 12345;
+static uint32_t rnd(void) {
+  uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+/* A failure with status `want` whose message names every needle. */
+static void expect_fail(vkl_status got, vkl_status want, const char *err, const char *n1,
+                        const char *n2) {
+  cr_assert_eq(got, want, "status %s, expected %s; message: %s", vkl_status_name(got),
+               vkl_status_name(want), err);
+  cr_assert(n1 == NULL || strstr(err, n1), "message '%s' does not name '%s'", err, n1);
+  cr_assert(n2 == NULL || strstr(err, n2), "message '%s' does not name '%s'", err, n2);
+}
+
+/* ---- IDX ---------------------------------------------------------------- */
+
+static void put_be32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+/* An IDX file: magic, dims, data. *len receives its size. */
+static uint8_t *idx_build(uint32_t magic, const uint32_t *dims, int ndims, const uint8_t *data,
+                          size_t n, size_t *len) {
+  *len = 4 + 4 * (size_t)ndims + n;
+  uint8_t *b = malloc(*len);
+  put_be32(b, magic);
+  for (int d = 0; d < ndims; d++) put_be32(b + 4 + 4 * d, dims[d]);
+  memcpy(b + 4 + 4 * ndims, data, n);
+  return b;
+}
+
+typedef struct idx_set {
+  uint32_t n, h, w;
+  uint8_t *px, *lab;
+  uint8_t *ifile, *lfile;
+  size_t ilen, llen;
+} idx_set;
+
+static idx_set idx_make(uint32_t n, uint32_t h, uint32_t w) {
+  idx_set s = {n, h, w, malloc((size_t)n * h * w), malloc(n), NULL, NULL, 0, 0};
+  for (size_t i = 0; i < (size_t)n * h * w; i++) s.px[i] = (uint8_t)rnd();
+  for (uint32_t i = 0; i < n; i++) s.lab[i] = (uint8_t)(rnd() % 10);
+  uint32_t idims[3] = {n, h, w}, ldims[1] = {n};
+  s.ifile = idx_build(0x803, idims, 3, s.px, (size_t)n * h * w, &s.ilen);
+  s.lfile = idx_build(0x801, ldims, 1, s.lab, n, &s.llen);
+  return s;
+}
+
+static void idx_free(idx_set *s) {
+  free(s->px);
+  free(s->lab);
+  free(s->ifile);
+  free(s->lfile);
+}
+
+static void check_idx(const vkl_dataset *ds, const idx_set *s) {
+  const vkl_dataset_info *in = vkl_dataset_get_info(ds);
+  cr_assert_eq(in->count, s->n);
+  cr_assert_eq(in->channels, 1);
+  cr_assert_eq(in->height, s->h);
+  cr_assert_eq(in->width, s->w);
+  cr_assert_eq(in->classes, 10);
+  cr_assert_eq(memcmp(vkl_dataset_pixels(ds), s->px, (size_t)s->n * s->h * s->w), 0);
+  for (uint32_t i = 0; i < s->n; i++) cr_assert_eq(vkl_dataset_labels(ds)[i], s->lab[i]);
+  uint8_t one[64 * 64];
+  uint32_t label;
+  char err[512];
+  cr_assert_eq(vkl_dataset_get(ds, s->n - 1, one, &label, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(memcmp(one, s->px + (size_t)(s->n - 1) * s->h * s->w, (size_t)s->h * s->w), 0);
+  cr_assert_eq(label, s->lab[s->n - 1]);
+}
+
+Test(data, idx_raw_and_gz_round_trip) {
+  idx_set s = idx_make(7, 5, 3);
+  char err[1024];
+  vkl_dataset *ds;
+  /* one pair of files, raw */
+  write_bytes(P("i.idx"), s.ifile, s.ilen);
+  write_bytes(P("l.idx"), s.lfile, s.llen);
+  cr_assert_eq(vkl_dataset_open_idx_files("t", P("i.idx"), P("l.idx"), 10, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  check_idx(ds, &s);
+  vkl_dataset_destroy(ds);
+  /* gzip'ed */
+  write_gz(P("i.idx.gz"), s.ifile, s.ilen);
+  write_gz(P("l.idx.gz"), s.lfile, s.llen);
+  cr_assert_eq(
+      vkl_dataset_open_idx_files("t", P("i.idx.gz"), P("l.idx.gz"), 10, &ds, err, sizeof err),
+      VKL_OK, "%s", err);
+  check_idx(ds, &s);
+  vkl_dataset_destroy(ds);
+  /* an MNIST directory: train raw, test gzip'ed */
+  idx_set t = idx_make(4, 28, 28);
+  mkdirs(P("mnist"));
+  write_bytes(P("mnist/train-images-idx3-ubyte"), s.ifile, s.ilen);
+  write_bytes(P("mnist/train-labels-idx1-ubyte"), s.lfile, s.llen);
+  write_gz(P("mnist/t10k-images-idx3-ubyte.gz"), t.ifile, t.ilen);
+  write_gz(P("mnist/t10k-labels-idx1-ubyte.gz"), t.lfile, t.llen);
+  vkl_data_options opt = {.dir = P("mnist")};
+  cr_assert_eq(vkl_dataset_open("mnist", VKL_SPLIT_TRAIN, &opt, &ds, err, sizeof err), VKL_OK, "%s",
+               err);
+  check_idx(ds, &s);
+  cr_assert_str_eq(vkl_dataset_get_info(ds)->name, "mnist/train");
+  cr_assert_str_eq(vkl_dataset_class_name(ds, 3), "3");
+  vkl_dataset_destroy(ds);
+  cr_assert_eq(vkl_dataset_open("mnist", VKL_SPLIT_TEST, &opt, &ds, err, sizeof err), VKL_OK, "%s",
+               err);
+  check_idx(ds, &t);
+  cr_assert_str_eq(vkl_dataset_get_info(ds)->name, "mnist/test");
+  vkl_dataset_destroy(ds);
+  idx_free(&s);
+  idx_free(&t);
+}
+
+/* Opens images file i with labels file l, expecting failure. */
+static void idx_expect(const char *i, const char *l, vkl_status want, const char *n1,
+                       const char *n2) {
+  char err[1024] = "";
+  vkl_dataset *ds = (vkl_dataset *)1;
+  vkl_status st = vkl_dataset_open_idx_files("t", i, l, 10, &ds, err, sizeof err);
+  expect_fail(st, want, err, n1, n2);
+  cr_assert_null(ds);
+}
+
+Test(data, idx_hostile) {
+  idx_set s = idx_make(6, 4, 4);
+  write_bytes(P("good-i"), s.ifile, s.ilen);
+  write_bytes(P("good-l"), s.lfile, s.llen);
+  /* truncated inside record 3 */
+  write_bytes(P("trunc-i"), s.ifile, 16 + 3 * 16 + 5);
+  idx_expect(P("trunc-i"), P("good-l"), VKL_ERR_FORMAT, P("trunc-i"), "record 3");
+  /* shorter than its header */
+  write_bytes(P("tiny-i"), s.ifile, 10);
+  idx_expect(P("tiny-i"), P("good-l"), VKL_ERR_FORMAT, P("tiny-i"), "byte 10");
+  write_bytes(P("empty-i"), s.ifile, 0);
+  idx_expect(P("empty-i"), P("good-l"), VKL_ERR_FORMAT, P("empty-i"), "magic");
+  /* wrong magic: labels where images belong, and the other way round */
+  idx_expect(P("good-l"), P("good-l"), VKL_ERR_FORMAT, P("good-l"), "magic 0x00000801");
+  idx_expect(P("good-i"), P("good-i"), VKL_ERR_FORMAT, P("good-i"), "byte 0");
+  /* count mismatch: 5 labels for 6 images */
+  uint32_t five[1] = {5};
+  size_t len;
+  uint8_t *l5 = idx_build(0x801, five, 1, s.lab, 5, &len);
+  write_bytes(P("five-l"), l5, len);
+  idx_expect(P("good-i"), P("five-l"), VKL_ERR_FORMAT, P("five-l"), "6 images");
+  free(l5);
+  /* label out of range in record 4 */
+  uint8_t *bad = malloc(s.llen);
+  memcpy(bad, s.lfile, s.llen);
+  bad[8 + 4] = 10;
+  write_bytes(P("range-l"), bad, s.llen);
+  idx_expect(P("good-i"), P("range-l"), VKL_ERR_FORMAT, P("range-l"), "record 4");
+  free(bad);
+  /* absurd header: 4G x 4G x 4G images, 16 bytes of data; no allocation */
+  uint32_t huge[3] = {0xffffffffu, 0xffffffffu, 0xffffffffu};
+  uint8_t *h = idx_build(0x803, huge, 3, s.px, 16, &len);
+  write_bytes(P("huge-i"), h, len);
+  idx_expect(P("huge-i"), P("good-l"), VKL_ERR_FORMAT, P("huge-i"), "absurd");
+  free(h);
+  /* a plausible but lying header: 1e6 images of 28x28 in a small file */
+  uint32_t lie[3] = {1000000, 28, 28};
+  h = idx_build(0x803, lie, 3, s.px, 96, &len);
+  write_bytes(P("lie-i"), h, len);
+  idx_expect(P("lie-i"), P("good-l"), VKL_ERR_FORMAT, P("lie-i"), "truncated");
+  free(h);
+  /* a zero dimension */
+  uint32_t zero[3] = {6, 0, 4};
+  h = idx_build(0x803, zero, 3, s.px, 0, &len);
+  write_bytes(P("zero-i"), h, len);
+  idx_expect(P("zero-i"), P("good-l"), VKL_ERR_FORMAT, P("zero-i"), "byte 8");
+  free(h);
+  /* bytes after the last record */
+  uint8_t *more = malloc(s.ilen + 3);
+  memcpy(more, s.ifile, s.ilen);
+  write_bytes(P("more-i"), more, s.ilen + 3);
+  idx_expect(P("more-i"), P("good-l"), VKL_ERR_FORMAT, P("more-i"), "byte 112");
+  free(more);
+  /* gzip cut short, and gzip with corrupted data */
+  write_gz(P("gz-i"), s.ifile, s.ilen);
+  size_t gzlen;
+  uint8_t *gz = read_bytes(P("gz-i"), &gzlen);
+  write_bytes(P("gzcut-i"), gz, gzlen / 2);
+  idx_expect(P("gzcut-i"), P("good-l"), VKL_ERR_FORMAT, P("gzcut-i"), "byte");
+  for (size_t i = 12; i < gzlen - 8; i++) gz[i] ^= 0x5a;
+  write_bytes(P("gzbad-i"), gz, gzlen);
+  idx_expect(P("gzbad-i"), P("good-l"), VKL_ERR_FORMAT, P("gzbad-i"), "gzip");
+  free(gz);
+  /* missing files */
+  idx_expect(P("nope-i"), P("good-l"), VKL_ERR_IO, P("nope-i"), "cannot open");
+  idx_expect(P("good-i"), P("nope-l"), VKL_ERR_IO, P("nope-l"), NULL);
+  /* a directory without the files, and none at all */
+  char err[1024];
+  vkl_dataset *ds;
+  mkdirs(P("emptydir"));
+  expect_fail(vkl_dataset_open_idx("mnist", P("emptydir"), VKL_SPLIT_TRAIN, &ds, err, sizeof err),
+              VKL_ERR_IO, err, P("emptydir"), "train-images-idx3-ubyte");
+  expect_fail(
+      vkl_dataset_open_idx("fashion-mnist", P("absent"), VKL_SPLIT_TEST, &ds, err, sizeof err),
+      VKL_ERR_IO, err, P("absent"), "apt-get install dataset-fashion-mnist");
+  idx_free(&s);
+}
+
+/* ---- CIFAR ---------------------------------------------------------------- */
+
+/* n records of `lb` label bytes then 3072 pixels; labels[r] in the last
+ * label byte, coarse (if lb == 2) = labels[r] / 5. */
+static uint8_t *cifar_records(uint32_t n, uint32_t lb, uint8_t *labels, uint8_t *px) {
+  uint8_t *b = malloc((size_t)n * (lb + 3072));
+  for (uint32_t r = 0; r < n; r++) {
+    uint8_t *rec = b + (size_t)r * (lb + 3072);
+    if (lb == 2) rec[0] = labels[r] / 5;
+    rec[lb - 1] = labels[r];
+    memcpy(rec + lb, px + (size_t)r * 3072, 3072);
+  }
+  return b;
+}
+
+Test(data, cifar10_records) {
+  const uint32_t per = 3, n = 5 * per;
+  uint8_t labels[15 + 2], *px = malloc((size_t)(n + 2) * 3072);
+  for (uint32_t i = 0; i < n + 2; i++) labels[i] = (uint8_t)(rnd() % 10);
+  for (size_t i = 0; i < (size_t)(n + 2) * 3072; i++) px[i] = (uint8_t)rnd();
+  /* as the official tarball unpacks: dir/cifar-10-batches-bin/ */
+  mkdirs(P("c10/cifar-10-batches-bin"));
+  for (uint32_t f = 0; f < 5; f++) {
+    uint8_t *b = cifar_records(per, 1, labels + f * per, px + (size_t)f * per * 3072);
+    write_bytes(P("c10/cifar-10-batches-bin/data_batch_%u.bin", f + 1), b, per * 3073);
+    free(b);
+  }
+  uint8_t *b = cifar_records(2, 1, labels + n, px + (size_t)n * 3072);
+  write_bytes(P("c10/cifar-10-batches-bin/test_batch.bin"), b, 2 * 3073);
+  free(b);
+  char err[1024];
+  vkl_dataset *ds;
+  vkl_data_options opt = {.dir = P("c10")};
+  cr_assert_eq(vkl_dataset_open("cifar10", VKL_SPLIT_TRAIN, &opt, &ds, err, sizeof err), VKL_OK,
+               "%s", err);
+  const vkl_dataset_info *in = vkl_dataset_get_info(ds);
+  cr_assert_eq(in->count, n);
+  cr_assert_eq(in->channels, 3);
+  cr_assert_eq(in->height, 32);
+  cr_assert_eq(in->width, 32);
+  cr_assert_eq(in->classes, 10);
+  cr_assert_str_eq(in->name, "cifar10/train");
+  cr_assert_eq(memcmp(vkl_dataset_pixels(ds), px, (size_t)n * 3072), 0);
+  for (uint32_t i = 0; i < n; i++) cr_assert_eq(vkl_dataset_labels(ds)[i], labels[i]);
+  cr_assert_str_eq(vkl_dataset_class_name(ds, 9), "truck");
+  vkl_dataset_destroy(ds);
+  /* the directory holding the files directly */
+  cr_assert_eq(
+      vkl_dataset_open_cifar10(P("c10/cifar-10-batches-bin"), VKL_SPLIT_TEST, &ds, err, sizeof err),
+      VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->count, 2);
+  cr_assert_eq(memcmp(vkl_dataset_pixels(ds), px + (size_t)n * 3072, 2 * 3072), 0);
+  cr_assert_eq(vkl_dataset_labels(ds)[1], labels[n + 1]);
+  vkl_dataset_destroy(ds);
+  free(px);
+}
+
+Test(data, cifar100_records) {
+  const uint32_t n = 9;
+  uint8_t labels[9], *px = malloc((size_t)n * 3072);
+  for (uint32_t i = 0; i < n; i++) labels[i] = (uint8_t)(rnd() % 100);
+  labels[0] = 99;
+  for (size_t i = 0; i < (size_t)n * 3072; i++) px[i] = (uint8_t)rnd();
+  mkdirs(P("c100/cifar-100-binary"));
+  uint8_t *b = cifar_records(n, 2, labels, px);
+  write_bytes(P("c100/cifar-100-binary/train.bin"), b, n * 3074);
+  write_bytes(P("c100/cifar-100-binary/test.bin"), b, 3074);
+  free(b);
+  char err[1024];
+  vkl_dataset *ds;
+  cr_assert_eq(vkl_dataset_open_cifar100(P("c100"), VKL_SPLIT_TRAIN, &ds, err, sizeof err), VKL_OK,
+               "%s", err);
+  const vkl_dataset_info *in = vkl_dataset_get_info(ds);
+  cr_assert_eq(in->count, n);
+  cr_assert_eq(in->classes, 100);
+  cr_assert_eq(memcmp(vkl_dataset_pixels(ds), px, (size_t)n * 3072), 0);
+  for (uint32_t i = 0; i < n; i++) cr_assert_eq(vkl_dataset_labels(ds)[i], labels[i]);
+  vkl_dataset_destroy(ds);
+  cr_assert_eq(vkl_dataset_open_cifar100(P("c100"), VKL_SPLIT_TEST, &ds, err, sizeof err), VKL_OK,
+               "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->count, 1);
+  cr_assert_eq(vkl_dataset_labels(ds)[0], 99);
+  vkl_dataset_destroy(ds);
+  free(px);
+}
+
+Test(data, cifar_hostile) {
+  uint8_t labels[4] = {1, 2, 3, 4}, *px = calloc(4, 3072);
+  uint8_t *b10 = cifar_records(4, 1, labels, px), *b100 = cifar_records(4, 2, labels, px);
+  char err[1024];
+  vkl_dataset *ds;
+  mkdirs(P("a"));
+  /* CIFAR-10: data_batch_3 missing */
+  for (int f = 1; f <= 5; f++)
+    if (f != 3) write_bytes(P("a/data_batch_%d.bin", f), b10, 4 * 3073);
+  expect_fail(vkl_dataset_open_cifar10(P("a"), VKL_SPLIT_TRAIN, &ds, err, sizeof err), VKL_ERR_IO,
+              err, P("a/data_batch_3.bin"), NULL);
+  /* truncated: data_batch_3 cut inside record 2 */
+  write_bytes(P("a/data_batch_3.bin"), b10, 2 * 3073 + 100);
+  expect_fail(vkl_dataset_open_cifar10(P("a"), VKL_SPLIT_TRAIN, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("a/data_batch_3.bin"), "record 2");
+  /* wrong record size: CIFAR-100 records (3074 bytes) read as CIFAR-10 */
+  write_bytes(P("a/data_batch_3.bin"), b100, 4 * 3074);
+  expect_fail(vkl_dataset_open_cifar10(P("a"), VKL_SPLIT_TRAIN, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("a/data_batch_3.bin"), "3073-byte");
+  /* label out of range in record 2 of the test file */
+  b10[2 * 3073] = 10;
+  write_bytes(P("a/test_batch.bin"), b10, 4 * 3073);
+  expect_fail(vkl_dataset_open_cifar10(P("a"), VKL_SPLIT_TEST, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("a/test_batch.bin"), "record 2");
+  /* an empty file */
+  write_bytes(P("a/test_batch.bin"), b10, 0);
+  expect_fail(vkl_dataset_open_cifar10(P("a"), VKL_SPLIT_TEST, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("a/test_batch.bin"), "record 0");
+  /* CIFAR-100: fine label 100, coarse label 20 */
+  mkdirs(P("b"));
+  b100[3 * 3074 + 1] = 100;
+  write_bytes(P("b/train.bin"), b100, 4 * 3074);
+  expect_fail(vkl_dataset_open_cifar100(P("b"), VKL_SPLIT_TRAIN, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("b/train.bin"), "record 3");
+  b100[3 * 3074 + 1] = 5;
+  b100[1 * 3074] = 20;
+  write_bytes(P("b/train.bin"), b100, 4 * 3074);
+  expect_fail(vkl_dataset_open_cifar100(P("b"), VKL_SPLIT_TRAIN, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("b/train.bin"), "coarse label 20");
+  /* CIFAR-10 records read as CIFAR-100 */
+  write_bytes(P("b/test.bin"), b10, 3 * 3073);
+  expect_fail(vkl_dataset_open_cifar100(P("b"), VKL_SPLIT_TEST, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("b/test.bin"), "3074-byte");
+  /* no directory */
+  expect_fail(vkl_dataset_open_cifar100(P("zz"), VKL_SPLIT_TEST, &ds, err, sizeof err), VKL_ERR_IO,
+              err, P("zz"), NULL);
+  free(b10);
+  free(b100);
+  free(px);
+}
+
+/* ---- image folders -------------------------------------------------------- */
+
+/* An h x w image of comp channels (HWC) with smooth content, so JPEG keeps
+ * it close. */
+static uint8_t *smooth_image(int w, int h, int comp, int seed) {
+  uint8_t *p = malloc((size_t)w * h * comp);
+  for (int y = 0; y < h; y++)
+    for (int x = 0; x < w; x++)
+      for (int c = 0; c < comp; c++) {
+        int v = 20 + 5 * seed + 90 * x / w + 50 * y / h + 30 * c;
+        p[((size_t)y * w + x) * comp + c] = (uint8_t)(v > 255 ? 255 : v);
+      }
+  return p;
+}
+
+/* CHW of the first `c` channels of an HWC image (grey repeated to 3) */
+static void hwc_to_chw(uint8_t *out, const uint8_t *in, int w, int h, int comp, int c) {
+  for (int ch = 0; ch < c; ch++)
+    for (int i = 0; i < w * h; i++) out[ch * w * h + i] = in[i * comp + (comp == 1 ? 0 : ch)];
+}
+
+static void write_png(const char *path, int w, int h, int comp, const uint8_t *px) {
+  cr_assert(stbi_write_png(path, w, h, comp, px, w * comp), "writing %s", path);
+}
+
+static void write_jpg(const char *path, int w, int h, int comp, const uint8_t *px) {
+  cr_assert(stbi_write_jpg(path, w, h, comp, px, 95), "writing %s", path);
+}
+
+/* |a - b| on average <= mean_tol, and everywhere <= max_tol */
+static void assert_near(const uint8_t *a, const uint8_t *b, size_t n, double mean_tol, int max_tol,
+                        const char *what) {
+  double sum = 0;
+  int worst = 0;
+  for (size_t i = 0; i < n; i++) {
+    int d = abs((int)a[i] - (int)b[i]);
+    sum += d;
+    if (d > worst) worst = d;
+  }
+  cr_assert(sum / (double)n <= mean_tol && worst <= max_tol, "%s: mean |d| %.2f, max %d", what,
+            sum / (double)n, worst);
+}
+
+Test(data, image_folder) {
+  const int W = 6, H = 5;
+  mkdirs(P("f/train/cat"));
+  mkdirs(P("f/train/dog"));
+  mkdirs(P("f/train/.hidden"));
+  mkdirs(P("f/val/dog"));
+  uint8_t *a = smooth_image(W, H, 3, 1), *bj = smooth_image(W, H, 3, 2),
+          *cg = smooth_image(W, H, 1, 3), *d4 = smooth_image(W, H, 4, 4),
+          *e = malloc((size_t)4 * W * H * 3), *f = smooth_image(W, H, 3, 5);
+  for (int i = 0; i < 4 * W * H; i++) {
+    e[3 * i] = 10;
+    e[3 * i + 1] = 200;
+    e[3 * i + 2] = 60;
+  }
+  write_png(P("f/train/cat/a.png"), W, H, 3, a);
+  write_jpg(P("f/train/cat/b.jpg"), W, H, 3, bj);
+  write_png(P("f/train/cat/c.PNG"), W, H, 1, cg);
+  write_bytes(P("f/train/cat/notes.txt"), "not an image", 12);
+  write_png(P("f/train/dog/d.png"), W, H, 4, d4);
+  write_jpg(P("f/train/dog/e.jpeg"), 2 * W, 2 * H, 3, e); /* another size: resized */
+  write_png(P("f/train/.hidden/x.png"), W, H, 3, a);
+  write_png(P("f/val/dog/f.png"), W, H, 3, f);
+  uint8_t want[6 * 5 * 3], got[6 * 5 * 3];
+  char err[1024];
+  for (int preload = 0; preload < 2; preload++) {
+    vkl_data_options opt = {.dir = P("f"), .preload = preload};
+    vkl_dataset *ds;
+    cr_assert_eq(vkl_dataset_open("folder", VKL_SPLIT_TRAIN, &opt, &ds, err, sizeof err), VKL_OK,
+                 "%s", err);
+    const vkl_dataset_info *in = vkl_dataset_get_info(ds);
+    cr_assert_eq(in->count, 5);
+    cr_assert_eq(in->classes, 2);
+    cr_assert_eq(in->lazy, !preload);
+    cr_assert_eq(in->channels, 3, "C from the first image (a.png, RGB)");
+    cr_assert_eq(in->height, H);
+    cr_assert_eq(in->width, W);
+    cr_assert_str_eq(vkl_dataset_class_name(ds, 0), "cat");
+    cr_assert_str_eq(vkl_dataset_class_name(ds, 1), "dog");
+    const uint32_t labels[5] = {0, 0, 0, 1, 1};
+    for (int i = 0; i < 5; i++) cr_assert_eq(vkl_dataset_labels(ds)[i], labels[i], "image %d", i);
+    uint32_t label;
+    /* PNGs exactly: RGB, grey to RGB, RGBA to RGB */
+    cr_assert_eq(vkl_dataset_get(ds, 0, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    hwc_to_chw(want, a, W, H, 3, 3);
+    cr_assert_eq(memcmp(got, want, sizeof got), 0, "a.png");
+    cr_assert_eq(vkl_dataset_get(ds, 2, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    hwc_to_chw(want, cg, W, H, 1, 3);
+    cr_assert_eq(memcmp(got, want, sizeof got), 0, "c.PNG (grey)");
+    cr_assert_eq(vkl_dataset_get(ds, 3, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    hwc_to_chw(want, d4, W, H, 4, 3);
+    cr_assert_eq(memcmp(got, want, sizeof got), 0, "d.png (RGBA)");
+    cr_assert_eq(label, 1);
+    /* JPEGs approximately */
+    cr_assert_eq(vkl_dataset_get(ds, 1, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    hwc_to_chw(want, bj, W, H, 3, 3);
+    assert_near(got, want, sizeof got, 3.0, 16, "b.jpg");
+    cr_assert_eq(vkl_dataset_get(ds, 4, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    for (int i = 0; i < W * H; i++) {
+      want[i] = 10;
+      want[W * H + i] = 200;
+      want[2 * W * H + i] = 60;
+    }
+    assert_near(got, want, sizeof got, 2.0, 6, "e.jpeg (resized from 12x10)");
+    vkl_dataset_destroy(ds);
+    /* the held-out split: val/, numbered as train's classes */
+    cr_assert_eq(vkl_dataset_open("folder", VKL_SPLIT_TEST, &opt, &ds, err, sizeof err), VKL_OK,
+                 "%s", err);
+    cr_assert_eq(vkl_dataset_get_info(ds)->count, 1);
+    cr_assert_eq(vkl_dataset_labels(ds)[0], 1);
+    cr_assert_eq(vkl_dataset_get(ds, 0, got, NULL, err, sizeof err), VKL_OK, "%s", err);
+    hwc_to_chw(want, f, W, H, 3, 3);
+    cr_assert_eq(memcmp(got, want, sizeof got), 0, "val/dog/f.png");
+    vkl_dataset_destroy(ds);
+  }
+  /* a requested size and channel count: grey, 10x12 */
+  vkl_data_options opt = {.channels = 1, .height = 10, .width = 12};
+  vkl_dataset *ds;
+  cr_assert_eq(vkl_dataset_open_image_folder(P("f"), VKL_SPLIT_TRAIN, &opt, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  const vkl_dataset_info *in = vkl_dataset_get_info(ds);
+  cr_assert(in->channels == 1 && in->height == 10 && in->width == 12);
+  uint8_t big[120];
+  cr_assert_eq(vkl_dataset_get(ds, 4, big, NULL, err, sizeof err), VKL_OK, "%s", err);
+  /* e is (10,200,60) everywhere at 12x10: its luma (0.299 R + 0.587 G +
+   * 0.114 B = 127), unresized */
+  for (int i = 0; i < 120; i++) cr_assert(abs(big[i] - 127) <= 4, "grey e: %d", big[i]);
+  vkl_dataset_destroy(ds);
+  /* a test/ split whose class is not in train/ */
+  mkdirs(P("g/train/a"));
+  mkdirs(P("g/test/b"));
+  write_png(P("g/train/a/x.png"), W, H, 3, a);
+  write_png(P("g/test/b/y.png"), W, H, 3, a);
+  expect_fail(vkl_dataset_open_image_folder(P("g"), VKL_SPLIT_TEST, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("g/test/b"), "class 'b'");
+  free(a);
+  free(bj);
+  free(cg);
+  free(d4);
+  free(e);
+  free(f);
+}
+
+Test(data, tiny_imagenet_layout) {
+  const int S = 64;
+  const char *wn[3] = {"n02", "n01", "n03"}; /* wnids.txt order; sorted: n01 n02 n03 */
+  const char *wnids = "n02\nn01\r\nn03\n\n";
+  mkdirs(P("t"));
+  write_bytes(P("t/wnids.txt"), wnids, strlen(wnids));
+  uint8_t *img[5];
+  for (int k = 0; k < 3; k++) {
+    mkdirs(P("t/train/%s/images", wn[k]));
+    write_bytes(P("t/train/%s/%s_boxes.txt", wn[k], wn[k]), "x", 1);
+  }
+  for (int i = 0; i < 5; i++) img[i] = smooth_image(S, S, 3, i);
+  write_jpg(P("t/train/n01/images/n01_0.JPEG"), S, S, 3, img[0]);
+  write_jpg(P("t/train/n01/images/n01_1.JPEG"), S, S, 1, img[1]); /* grey JPEG, as some are */
+  write_jpg(P("t/train/n02/images/n02_0.JPEG"), S, S, 3, img[2]);
+  write_jpg(P("t/train/n03/images/n03_0.JPEG"), S, S, 3, img[3]);
+  mkdirs(P("t/val/images"));
+  write_jpg(P("t/val/images/val_0.JPEG"), S, S, 3, img[4]);
+  write_jpg(P("t/val/images/val_1.JPEG"), S, S, 3, img[0]);
+  const char *ann = "val_0.JPEG\tn03\t0\t0\t62\t62\nval_1.JPEG\tn01\t1\t2\t30\t40\n";
+  write_bytes(P("t/val/val_annotations.txt"), ann, strlen(ann));
+  char err[1024];
+  vkl_dataset *ds;
+  char root[1024];
+  snprintf(root, sizeof root, "%s", P("t")); /* P's buffers rotate */
+  vkl_data_options opt = {.dir = root};
+  cr_assert_eq(vkl_dataset_open("tiny-imagenet", VKL_SPLIT_TRAIN, &opt, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  const vkl_dataset_info *in = vkl_dataset_get_info(ds);
+  cr_assert_eq(in->count, 4);
+  cr_assert_eq(in->classes, 3);
+  cr_assert(in->channels == 3 && in->height == 64 && in->width == 64);
+  const uint32_t labels[4] = {0, 0, 1, 2};
+  for (int i = 0; i < 4; i++) cr_assert_eq(vkl_dataset_labels(ds)[i], labels[i], "image %d", i);
+  cr_assert_str_eq(vkl_dataset_class_name(ds, 0), "n01");
+  cr_assert_str_eq(vkl_dataset_class_name(ds, 2), "n03");
+  uint8_t *got = malloc(3 * S * S), *want = malloc(3 * S * S);
+  cr_assert_eq(vkl_dataset_get(ds, 2, got, NULL, err, sizeof err), VKL_OK, "%s", err);
+  hwc_to_chw(want, img[2], S, S, 3, 3);
+  assert_near(got, want, 3 * S * S, 2.0, 16, "n02_0.JPEG");
+  /* the grey JPEG comes out with three equal channels */
+  cr_assert_eq(vkl_dataset_get(ds, 1, got, NULL, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(memcmp(got, got + S * S, S * S), 0);
+  cr_assert_eq(memcmp(got, got + 2 * S * S, S * S), 0);
+  vkl_dataset_destroy(ds);
+  /* val: labels from val_annotations.txt */
+  cr_assert_eq(vkl_dataset_open("tiny-imagenet", VKL_SPLIT_TEST, &opt, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->count, 2);
+  cr_assert_eq(vkl_dataset_labels(ds)[0], 2);
+  cr_assert_eq(vkl_dataset_labels(ds)[1], 0);
+  cr_assert_eq(vkl_dataset_get(ds, 0, got, NULL, err, sizeof err), VKL_OK, "%s", err);
+  hwc_to_chw(want, img[4], S, S, 3, 3);
+  assert_near(got, want, 3 * S * S, 2.0, 16, "val_0.JPEG");
+  vkl_dataset_destroy(ds);
+  /* hostile: an unknown wnid on line 2; a class without train images */
+  const char *bad = "val_0.JPEG\tn03\t0\t0\t62\t62\nval_1.JPEG\tn99\t1\t2\t30\t40\n";
+  write_bytes(P("t/val/val_annotations.txt"), bad, strlen(bad));
+  expect_fail(vkl_dataset_open("tiny-imagenet", VKL_SPLIT_TEST, &opt, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("t/val/val_annotations.txt"), "line 2");
+  write_bytes(P("t/val/val_annotations.txt"), "val_0.JPEG\n", 11);
+  expect_fail(vkl_dataset_open("tiny-imagenet", VKL_SPLIT_TEST, &opt, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("t/val/val_annotations.txt"), "line 1");
+  write_bytes(P("t/wnids.txt"), "n02\nn01\nn03\nn04\n", 16);
+  expect_fail(vkl_dataset_open("tiny-imagenet", VKL_SPLIT_TRAIN, &opt, &ds, err, sizeof err),
+              VKL_ERR_IO, err, P("t/train/n04/images"), "wnids.txt");
+  write_bytes(P("t/wnids.txt"), "n02\nn01\nn02\n", 12);
+  expect_fail(vkl_dataset_open("tiny-imagenet", VKL_SPLIT_TRAIN, &opt, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("t/wnids.txt"), "twice");
+  for (int i = 0; i < 5; i++) free(img[i]);
+  free(got);
+  free(want);
+}
+
+Test(data, bad_images) {
+  const int W = 8, H = 8;
+  uint8_t *a = smooth_image(W, H, 3, 0);
+  mkdirs(P("h/train/k"));
+  write_png(P("h/train/k/0good.png"), W, H, 3, a);
+  write_png(P("h/train/k/1good.png"), W, H, 3, a);
+  size_t n;
+  uint8_t *png = read_bytes(P("h/train/k/0good.png"), &n);
+  char err[1024];
+  vkl_dataset *ds;
+  vkl_data_options skip = {.skip_bad_images = 1};
+  /* garbage with an image's name */
+  uint8_t junk[300];
+  for (size_t i = 0; i < sizeof junk; i++) junk[i] = (uint8_t)rnd();
+  write_bytes(P("h/train/k/2junk.png"), junk, sizeof junk);
+  expect_fail(vkl_dataset_open_image_folder(P("h"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("h/train/k/2junk.png"), NULL);
+  cr_assert_eq(vkl_dataset_open_image_folder(P("h"), VKL_SPLIT_TRAIN, &skip, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->count, 2);
+  cr_assert_eq(vkl_dataset_get_info(ds)->skipped, 1);
+  vkl_dataset_destroy(ds);
+  unlink(P("h/train/k/2junk.png"));
+  /* an empty file */
+  write_bytes(P("h/train/k/3empty.jpg"), "", 0);
+  expect_fail(vkl_dataset_open_image_folder(P("h"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("h/train/k/3empty.jpg"), NULL);
+  unlink(P("h/train/k/3empty.jpg"));
+  /* an absurd size in the PNG header (IHDR width and height at bytes 16..23) */
+  uint8_t *huge = malloc(n);
+  memcpy(huge, png, n);
+  put_be32(huge + 16, 10000); /* 1e8 pixels: stb would try, we refuse */
+  put_be32(huge + 20, 10000);
+  write_bytes(P("h/train/k/4huge.png"), huge, n);
+  expect_fail(vkl_dataset_open_image_folder(P("h"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("h/train/k/4huge.png"), "absurd");
+  unlink(P("h/train/k/4huge.png"));
+  free(huge);
+  /* truncated: the header reads fine, the pixels do not */
+  write_bytes(P("h/train/k/5cut.png"), png, 45);
+  /* lazily: opens, then fails where it is decoded, naming the file */
+  cr_assert_eq(vkl_dataset_open_image_folder(P("h"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->count, 3);
+  uint8_t px[8 * 8 * 3];
+  expect_fail(vkl_dataset_get(ds, 2, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
+              P("h/train/k/5cut.png"), "image 2");
+  /* ... and through the loader: the batch's status and message */
+  vkl_loader_config lc = {.dataset = ds, .batch = 3, .threads = 2, .no_shuffle = 1};
+  vkl_loader *ld;
+  cr_assert_eq(vkl_loader_create(&lc, &ld, err, sizeof err), VKL_OK, "%s", err);
+  float imgs[3 * 8 * 8 * 3];
+  uint32_t labs[3], count;
+  cr_assert_eq(vkl_loader_start_epoch(ld, 0), VKL_OK);
+  cr_assert_eq(vkl_loader_submit(ld, 0, 0, imgs, labs), VKL_OK, "%s", vkl_loader_errmsg(ld));
+  expect_fail(vkl_loader_wait(ld, 0, &count), VKL_ERR_FORMAT, vkl_loader_errmsg(ld),
+              P("h/train/k/5cut.png"), "batch 0 sample 2");
+  vkl_loader_destroy(ld);
+  vkl_dataset_destroy(ds);
+  /* preloaded: fails at open, or is skipped */
+  vkl_data_options pre = {.preload = 1};
+  expect_fail(vkl_dataset_open_image_folder(P("h"), VKL_SPLIT_TRAIN, &pre, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("h/train/k/5cut.png"), NULL);
+  pre.skip_bad_images = 1;
+  cr_assert_eq(vkl_dataset_open_image_folder(P("h"), VKL_SPLIT_TRAIN, &pre, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->count, 2);
+  cr_assert_eq(vkl_dataset_get_info(ds)->skipped, 1);
+  vkl_dataset_destroy(ds);
+  /* nothing readable at all */
+  mkdirs(P("e/train/k"));
+  write_bytes(P("e/train/k/x.png"), junk, sizeof junk);
+  expect_fail(vkl_dataset_open_image_folder(P("e"), VKL_SPLIT_TRAIN, &skip, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("e"), "no readable images");
+  free(png);
+  free(a);
+}
+
+Test(data, open_by_name_errors) {
+  char err[1024];
+  vkl_dataset *ds;
+  expect_fail(vkl_dataset_open("imagenet-22k", VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_INVALID_ARGUMENT, err, "imagenet-22k", NULL);
+  expect_fail(vkl_dataset_open("cifar10", VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_INVALID_ARGUMENT, err, "datasets/README.md", NULL);
+}
+
+/* The real Fashion-MNIST from Debian's dataset-fashion-mnist. */
+Test(data, fashion_mnist_from_debian) {
+  char err[1024];
+  vkl_dataset *tr, *te;
+  cr_assert_eq(vkl_dataset_open("fashion-mnist", VKL_SPLIT_TRAIN, NULL, &tr, err, sizeof err),
+               VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_open("fashion-mnist", VKL_SPLIT_TEST, NULL, &te, err, sizeof err),
+               VKL_OK, "%s", err);
+  const vkl_dataset_info *a = vkl_dataset_get_info(tr), *b = vkl_dataset_get_info(te);
+  cr_assert_eq(a->count, 60000);
+  cr_assert_eq(b->count, 10000);
+  cr_assert(a->channels == 1 && a->height == 28 && a->width == 28);
+  cr_assert(b->channels == 1 && b->height == 28 && b->width == 28);
+  cr_assert_eq(a->classes, 10);
+  uint64_t per[10] = {0};
+  for (uint64_t i = 0; i < a->count; i++) {
+    cr_assert_lt(vkl_dataset_labels(tr)[i], 10);
+    per[vkl_dataset_labels(tr)[i]]++;
+  }
+  for (int k = 0; k < 10; k++) cr_assert_eq(per[k], 6000, "class %d", k); /* balanced */
+  for (uint64_t i = 0; i < b->count; i++) cr_assert_lt(vkl_dataset_labels(te)[i], 10);
+  cr_assert_eq(vkl_dataset_labels(tr)[0], 9);
+  cr_assert_str_eq(vkl_dataset_class_name(tr, 9), "Ankle boot");
+  cr_assert_str_eq(a->source, VKL_FASHION_MNIST_DIR "/train-images-idx3-ubyte.gz");
+  vkl_dataset_destroy(tr);
+  vkl_dataset_destroy(te);
+}
