@@ -1,0 +1,357 @@
+/* Model graphs (see model.h): builders for mlp, cnn and the ResNets, with
+ * torchvision's layer names and initialisation.
+ *
+ * ResNet: torchvision.models.resnet (BasicBlock for 18/34, Bottleneck with
+ * the stride on the 3x3 conv, "v1.5", for 50). The CIFAR stem replaces
+ * conv 7x7/2 + max-pool 3x3/2 with a conv 3x3/1, as the paper's CIFAR and
+ * Tiny ImageNet experiments (inputs of 64 px or less) do. */
+#include "nn/model.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct builder {
+  vkl_model *m;
+  int failed; /* out of host memory or a bad shape */
+  char *err;
+  size_t errlen;
+} builder;
+
+static void fail(builder *b, const char *fmt, ...) {
+  if (b->failed) return;
+  b->failed = 1;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(b->err, b->errlen, fmt, ap);
+  va_end(ap);
+}
+
+/* Grows *array (elem bytes each) to hold one more; 0 on success. */
+static int grow(builder *b, void **array, uint32_t *count, uint32_t *cap, size_t elem) {
+  if (*count < *cap) return 0;
+  uint32_t ncap = *cap ? 2 * *cap : 32;
+  void *p = realloc(*array, ncap * elem);
+  if (!p) {
+    fail(b, "out of host memory building the model");
+    return -1;
+  }
+  *array = p;
+  *cap = ncap;
+  return 0;
+}
+
+static uint32_t value(builder *b, uint32_t c, uint32_t h, uint32_t w) {
+  vkl_model *m = b->m;
+  if (b->failed || grow(b, (void **)&m->values, &m->value_count, &m->value_cap, sizeof *m->values))
+    return 0;
+  if (c == 0 || h == 0 || w == 0) fail(b, "%s: a layer's output would be empty", m->name);
+  m->values[m->value_count] = (nn_value){c, h, w};
+  return m->value_count++;
+}
+
+static uint32_t tensor(builder *b, int buffer, const char *prefix, const char *leaf, uint32_t ndim,
+                       const uint32_t *shape, nn_init init, uint32_t fan_in) {
+  vkl_model *m = b->m;
+  nn_tensor **arr = buffer ? &m->buffers : &m->params;
+  uint32_t *count = buffer ? &m->buffer_count : &m->param_count;
+  uint32_t *cap = buffer ? &m->buffer_cap : &m->param_cap;
+  uint64_t *floats = buffer ? &m->buffer_floats : &m->param_floats;
+  if (b->failed || grow(b, (void **)arr, count, cap, sizeof **arr)) return NN_NONE;
+  nn_tensor *t = &(*arr)[*count];
+  memset(t, 0, sizeof *t);
+  snprintf(t->name, sizeof t->name, "%s%s%s", prefix, prefix[0] ? "." : "", leaf);
+  t->ndim = ndim;
+  t->count = 1;
+  for (uint32_t i = 0; i < ndim; i++) {
+    t->shape[i] = shape[i];
+    t->count *= shape[i];
+  }
+  t->offset = *floats;
+  *floats += (t->count + 3) / 4 * 4; /* 4-float aligned: the optimizer reads vec4s */
+  t->init = init;
+  t->fan_in = fan_in;
+  return (*count)++;
+}
+
+static uint32_t node(builder *b, nn_node n) {
+  vkl_model *m = b->m;
+  if (b->failed || grow(b, (void **)&m->nodes, &m->node_count, &m->node_cap, sizeof *m->nodes))
+    return 0;
+  m->nodes[m->node_count++] = n;
+  return n.out;
+}
+
+static nn_node blank(nn_kind kind, uint32_t in) {
+  nn_node n;
+  memset(&n, 0, sizeof n);
+  n.kind = kind;
+  n.in[0] = in;
+  n.in[1] = NN_NONE;
+  n.param[0] = n.param[1] = n.buffer[0] = n.buffer[1] = NN_NONE;
+  return n;
+}
+
+static uint32_t out_size(uint32_t in, uint32_t r, uint32_t stride, uint32_t pad) {
+  return in + 2 * pad >= r ? (in + 2 * pad - r) / stride + 1 : 0;
+}
+
+static uint32_t conv(builder *b, const char *prefix, uint32_t in, uint32_t k, uint32_t r,
+                     uint32_t stride, uint32_t pad, int bias) {
+  if (b->failed) return 0;
+  nn_value x = b->m->values[in];
+  nn_node n = blank(NN_CONV, in);
+  n.k = k;
+  n.r = n.s = r;
+  n.stride = stride;
+  n.pad = pad;
+  uint32_t shape[4] = {k, x.c, r, r};
+  n.param[0] = tensor(b, 0, prefix, "weight", 4, shape, NN_INIT_KAIMING_FAN_OUT, x.c * r * r);
+  if (bias) n.param[1] = tensor(b, 0, prefix, "bias", 1, &k, NN_INIT_LINEAR_UNIFORM, x.c * r * r);
+  n.out = value(b, k, out_size(x.h, r, stride, pad), out_size(x.w, r, stride, pad));
+  return node(b, n);
+}
+
+static uint32_t bn(builder *b, const char *prefix, uint32_t in) {
+  if (b->failed) return 0;
+  nn_value x = b->m->values[in];
+  nn_node n = blank(NN_BN, in);
+  n.param[0] = tensor(b, 0, prefix, "weight", 1, &x.c, NN_INIT_ONES, 0);
+  n.param[1] = tensor(b, 0, prefix, "bias", 1, &x.c, NN_INIT_ZEROS, 0);
+  n.buffer[0] = tensor(b, 1, prefix, "running_mean", 1, &x.c, NN_INIT_ZEROS, 0);
+  n.buffer[1] = tensor(b, 1, prefix, "running_var", 1, &x.c, NN_INIT_ONES, 0);
+  n.out = value(b, x.c, x.h, x.w);
+  return node(b, n);
+}
+
+static uint32_t simple(builder *b, nn_kind kind, uint32_t in) {
+  if (b->failed) return 0;
+  nn_value x = b->m->values[in];
+  nn_node n = blank(kind, in);
+  n.out = kind == NN_GAP ? value(b, x.c, 1, 1) : value(b, x.c, x.h, x.w);
+  return node(b, n);
+}
+
+static uint32_t maxpool(builder *b, uint32_t in, uint32_t r, uint32_t stride, uint32_t pad) {
+  if (b->failed) return 0;
+  nn_value x = b->m->values[in];
+  nn_node n = blank(NN_MAXPOOL, in);
+  n.r = n.s = r;
+  n.stride = stride;
+  n.pad = pad;
+  n.out = value(b, x.c, out_size(x.h, r, stride, pad), out_size(x.w, r, stride, pad));
+  return node(b, n);
+}
+
+static uint32_t linear(builder *b, const char *prefix, uint32_t in, uint32_t k) {
+  if (b->failed) return 0;
+  nn_value x = b->m->values[in];
+  uint32_t fan_in = x.c * x.h * x.w;
+  nn_node n = blank(NN_LINEAR, in);
+  n.k = k;
+  uint32_t shape[2] = {k, fan_in};
+  n.param[0] = tensor(b, 0, prefix, "weight", 2, shape, NN_INIT_LINEAR_UNIFORM, fan_in);
+  n.param[1] = tensor(b, 0, prefix, "bias", 1, &k, NN_INIT_LINEAR_UNIFORM, fan_in);
+  n.out = value(b, k, 1, 1);
+  return node(b, n);
+}
+
+static uint32_t add(builder *b, uint32_t a, uint32_t c) {
+  if (b->failed) return 0;
+  nn_value x = b->m->values[a];
+  nn_node n = blank(NN_ADD, a);
+  n.in[1] = c;
+  n.out = value(b, x.c, x.h, x.w);
+  return node(b, n);
+}
+
+/* ---- models ------------------------------------------------------------- */
+
+static void build_mlp(builder *b, const vkl_model_config *cfg) {
+  uint32_t hidden = cfg->width ? cfg->width : 256;
+  uint32_t x = b->m->input;
+  x = simple(b, NN_RELU, linear(b, "fc1", x, hidden));
+  x = simple(b, NN_RELU, linear(b, "fc2", x, hidden));
+  b->m->logits = linear(b, "fc3", x, cfg->classes);
+}
+
+/* Two conv-bn-relu-maxpool stages and a linear classifier: small enough to
+ * train Fashion-MNIST in minutes on a CPU device. */
+static void build_cnn(builder *b, const vkl_model_config *cfg) {
+  uint32_t w = cfg->width ? cfg->width : 16;
+  uint32_t x = b->m->input;
+  x = maxpool(b, simple(b, NN_RELU, bn(b, "bn1", conv(b, "conv1", x, w, 3, 1, 1, 0))), 2, 2, 0);
+  x = maxpool(b, simple(b, NN_RELU, bn(b, "bn2", conv(b, "conv2", x, 2 * w, 3, 1, 1, 0))), 2, 2, 0);
+  b->m->logits = linear(b, "fc", x, cfg->classes);
+}
+
+static uint32_t basic_block(builder *b, const char *p, uint32_t x, uint32_t planes,
+                            uint32_t stride) {
+  char name[64];
+  nn_value in = b->failed ? (nn_value){0} : b->m->values[x];
+  snprintf(name, sizeof name, "%s.conv1", p);
+  uint32_t y = conv(b, name, x, planes, 3, stride, 1, 0);
+  snprintf(name, sizeof name, "%s.bn1", p);
+  y = simple(b, NN_RELU, bn(b, name, y));
+  snprintf(name, sizeof name, "%s.conv2", p);
+  y = conv(b, name, y, planes, 3, 1, 1, 0);
+  snprintf(name, sizeof name, "%s.bn2", p);
+  y = bn(b, name, y);
+  uint32_t identity = x;
+  if (stride != 1 || in.c != planes) {
+    snprintf(name, sizeof name, "%s.downsample.0", p);
+    identity = conv(b, name, x, planes, 1, stride, 0, 0);
+    snprintf(name, sizeof name, "%s.downsample.1", p);
+    identity = bn(b, name, identity);
+  }
+  return simple(b, NN_RELU, add(b, y, identity));
+}
+
+static uint32_t bottleneck(builder *b, const char *p, uint32_t x, uint32_t planes,
+                           uint32_t stride) {
+  char name[64];
+  nn_value in = b->failed ? (nn_value){0} : b->m->values[x];
+  snprintf(name, sizeof name, "%s.conv1", p);
+  uint32_t y = conv(b, name, x, planes, 1, 1, 0, 0);
+  snprintf(name, sizeof name, "%s.bn1", p);
+  y = simple(b, NN_RELU, bn(b, name, y));
+  snprintf(name, sizeof name, "%s.conv2", p);
+  y = conv(b, name, y, planes, 3, stride, 1, 0);
+  snprintf(name, sizeof name, "%s.bn2", p);
+  y = simple(b, NN_RELU, bn(b, name, y));
+  snprintf(name, sizeof name, "%s.conv3", p);
+  y = conv(b, name, y, 4 * planes, 1, 1, 0, 0);
+  snprintf(name, sizeof name, "%s.bn3", p);
+  y = bn(b, name, y);
+  uint32_t identity = x;
+  if (stride != 1 || in.c != 4 * planes) {
+    snprintf(name, sizeof name, "%s.downsample.0", p);
+    identity = conv(b, name, x, 4 * planes, 1, stride, 0, 0);
+    snprintf(name, sizeof name, "%s.downsample.1", p);
+    identity = bn(b, name, identity);
+  }
+  return simple(b, NN_RELU, add(b, y, identity));
+}
+
+static void build_resnet(builder *b, const vkl_model_config *cfg, const uint32_t blocks[4],
+                         int bottle) {
+  uint32_t x = b->m->input;
+  int imagenet = cfg->imagenet_stem || cfg->in_h > 64 || cfg->in_w > 64;
+  if (imagenet) {
+    x = simple(b, NN_RELU, bn(b, "bn1", conv(b, "conv1", x, 64, 7, 2, 3, 0)));
+    x = maxpool(b, x, 3, 2, 1);
+  } else {
+    x = simple(b, NN_RELU, bn(b, "bn1", conv(b, "conv1", x, 64, 3, 1, 1, 0)));
+  }
+  const uint32_t planes[4] = {64, 128, 256, 512};
+  for (uint32_t l = 0; l < 4; l++)
+    for (uint32_t k = 0; k < blocks[l]; k++) {
+      char p[32];
+      snprintf(p, sizeof p, "layer%u.%u", l + 1, k);
+      uint32_t stride = (l > 0 && k == 0) ? 2 : 1;
+      x = bottle ? bottleneck(b, p, x, planes[l], stride) : basic_block(b, p, x, planes[l], stride);
+    }
+  b->m->logits = linear(b, "fc", simple(b, NN_GAP, x), cfg->classes);
+}
+
+const char *vkl_model_names(void) {
+  return "mlp, cnn, resnet18, resnet34, resnet50";
+}
+
+vkl_status vkl_model_build(const char *name, const vkl_model_config *cfg, vkl_model **out,
+                           char *err, size_t errlen) {
+  *out = NULL;
+  if (!cfg->in_c || !cfg->in_h || !cfg->in_w || cfg->classes < 2) {
+    snprintf(err, errlen, "model %s: input %ux%ux%u with %u classes is not a classification task",
+             name, cfg->in_c, cfg->in_h, cfg->in_w, cfg->classes);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
+  vkl_model *m = calloc(1, sizeof *m);
+  if (!m) {
+    snprintf(err, errlen, "out of host memory building the model");
+    return VKL_ERR_OUT_OF_HOST_MEMORY;
+  }
+  snprintf(m->name, sizeof m->name, "%s", name);
+  m->in_c = cfg->in_c;
+  m->in_h = cfg->in_h;
+  m->in_w = cfg->in_w;
+  m->classes = cfg->classes;
+  builder b = {m, 0, err, errlen};
+  m->input = value(&b, cfg->in_c, cfg->in_h, cfg->in_w);
+  static const uint32_t r18[4] = {2, 2, 2, 2}, r34[4] = {3, 4, 6, 3};
+  if (strcmp(name, "mlp") == 0)
+    build_mlp(&b, cfg);
+  else if (strcmp(name, "cnn") == 0)
+    build_cnn(&b, cfg);
+  else if (strcmp(name, "resnet18") == 0)
+    build_resnet(&b, cfg, r18, 0);
+  else if (strcmp(name, "resnet34") == 0)
+    build_resnet(&b, cfg, r34, 0);
+  else if (strcmp(name, "resnet50") == 0)
+    build_resnet(&b, cfg, r34, 1);
+  else
+    fail(&b, "unknown model '%s' (models: %s)", name, vkl_model_names());
+  if (b.failed) {
+    vkl_model_destroy(m);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
+  *out = m;
+  return VKL_OK;
+}
+
+void vkl_model_destroy(vkl_model *m) {
+  if (!m) return;
+  free(m->values);
+  free(m->nodes);
+  free(m->params);
+  free(m->buffers);
+  free(m);
+}
+
+/* ---- initialisation ------------------------------------------------------ */
+
+static uint64_t splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *s) {
+  return ((double)(splitmix(s) >> 11) + 0.5) * 0x1.0p-53;
+}
+
+/* Each tensor draws from its own stream (seed, tensor index), so adding a
+ * layer never changes the initial values of the others. */
+static void init_tensor(const nn_tensor *t, uint64_t seed, uint32_t index, float *dst) {
+  uint64_t s = seed ^ (0xd1b54a32d192ed03ull * (index + 1));
+  double fan_out = (double)t->count / (t->ndim ? t->shape[1] : 1);
+  for (uint64_t i = 0; i < t->count; i++) {
+    switch (t->init) {
+      case NN_INIT_KAIMING_FAN_OUT: { /* kaiming_normal_(mode='fan_out', relu) */
+        double std = sqrt(2.0 / fan_out);
+        double u1 = uniform01(&s), u2 = uniform01(&s);
+        dst[i] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        break;
+      }
+      case NN_INIT_LINEAR_UNIFORM: { /* nn.Linear / nn.Conv2d bias default */
+        double bound = 1.0 / sqrt((double)(t->fan_in ? t->fan_in : 1));
+        dst[i] = (float)((2.0 * uniform01(&s) - 1.0) * bound);
+        break;
+      }
+      case NN_INIT_ONES: dst[i] = 1.0f; break;
+      default: dst[i] = 0.0f; break;
+    }
+  }
+}
+
+void vkl_model_init(const vkl_model *m, uint64_t seed, float *params, float *buffers) {
+  memset(params, 0, m->param_floats * sizeof *params);
+  memset(buffers, 0, m->buffer_floats * sizeof *buffers);
+  for (uint32_t i = 0; i < m->param_count; i++)
+    init_tensor(&m->params[i], seed, i, params + m->params[i].offset);
+  for (uint32_t i = 0; i < m->buffer_count; i++)
+    init_tensor(&m->buffers[i], seed, 1000000 + i, buffers + m->buffers[i].offset);
+}

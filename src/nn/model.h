@@ -1,0 +1,98 @@
+/* Models as a list of layers over named values, with PyTorch state_dict
+ * parameter names and torchvision initialisation.
+ *
+ * A model is built on the host, once, independent of any device: values
+ * (activations, per-sample shape C,H,W) and nodes (layers) in execution
+ * order; parameters (trained) and buffers (batch-norm running statistics)
+ * each get an offset in one flat array, 4-float aligned so the fused
+ * optimizer can move vec4s. src/nn/net.c turns a model into device memory
+ * and recorded forward/backward passes for a micro-batch size. */
+#ifndef VKLARS_NN_MODEL_H
+#define VKLARS_NN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vklars/status.h"
+
+typedef enum nn_kind {
+  NN_CONV = 0, /* conv2d, optional bias */
+  NN_BN,       /* batch norm (affine), running statistics */
+  NN_RELU,
+  NN_MAXPOOL,
+  NN_GAP,    /* global average pool: (C,H,W) -> (C,1,1) */
+  NN_LINEAR, /* y = x W^T + b over the flattened input */
+  NN_ADD     /* residual join: y = a + b */
+} nn_kind;
+
+typedef struct nn_value {
+  uint32_t c, h, w; /* per-sample shape */
+} nn_value;
+
+typedef struct nn_node {
+  nn_kind kind;
+  uint32_t in[2]; /* value ids (in[1] for NN_ADD only) */
+  uint32_t out;
+  /* conv and pooling geometry; conv/linear output channels in k */
+  uint32_t k, r, s, stride, pad;
+  /* parameter ids: conv/linear weight and bias, bn gamma and beta
+   * (UINT32_MAX when absent); bn running mean and var in buffers */
+  uint32_t param[2];
+  uint32_t buffer[2];
+} nn_node;
+
+typedef enum nn_init {
+  NN_INIT_KAIMING_FAN_OUT = 0, /* conv: normal, std sqrt(2 / (K*R*S)) */
+  NN_INIT_LINEAR_UNIFORM,      /* linear weight and bias: U(+-1/sqrt(fan_in)) */
+  NN_INIT_ONES,
+  NN_INIT_ZEROS
+} nn_init;
+
+typedef struct nn_tensor {
+  char name[96]; /* "layer1.0.conv1.weight" */
+  uint32_t ndim;
+  uint32_t shape[4];
+  uint64_t count;
+  uint64_t offset; /* floats into the parameter (or buffer) array */
+  nn_init init;
+  uint32_t fan_in;
+} nn_tensor;
+
+#define NN_NONE UINT32_MAX
+
+typedef struct vkl_model {
+  char name[32];
+  uint32_t in_c, in_h, in_w, classes;
+  nn_value *values;
+  uint32_t value_count, value_cap;
+  nn_node *nodes;
+  uint32_t node_count, node_cap;
+  nn_tensor *params;
+  uint32_t param_count, param_cap;
+  uint64_t param_floats;
+  nn_tensor *buffers;
+  uint32_t buffer_count, buffer_cap;
+  uint64_t buffer_floats;
+  uint32_t input, logits; /* value ids */
+} vkl_model;
+
+typedef struct vkl_model_config {
+  uint32_t in_c, in_h, in_w; /* the data's image shape */
+  uint32_t classes;
+  int imagenet_stem; /* resnets: 7x7/2 conv + 3x3/2 max-pool (default: the
+                      * 3x3/1 CIFAR stem, automatic above 64 px) */
+  uint32_t width;    /* mlp hidden width / cnn base channels (0: default) */
+} vkl_model_config;
+
+/* Names: "mlp", "cnn", "resnet18", "resnet34", "resnet50". */
+vkl_status vkl_model_build(const char *name, const vkl_model_config *cfg, vkl_model **out,
+                           char *err, size_t errlen);
+void vkl_model_destroy(vkl_model *m);
+/* Lists the model names, comma separated. */
+const char *vkl_model_names(void);
+
+/* Fills params (param_floats) and buffers (buffer_floats) as torchvision
+ * initialises them, deterministically from seed. */
+void vkl_model_init(const vkl_model *m, uint64_t seed, float *params, float *buffers);
+
+#endif

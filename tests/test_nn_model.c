@@ -1,0 +1,121 @@
+/* Model graphs: parameter counts and names as torchvision's state_dict,
+ * shapes through the network, 4-float alignment, initialisation. */
+#include <math.h>
+
+#include "nn/model.h"
+#include "test_util.h"
+
+static vkl_model *build(const char *name, uint32_t c, uint32_t h, uint32_t classes, int stem) {
+  vkl_model_config cfg = {
+      .in_c = c, .in_h = h, .in_w = h, .classes = classes, .imagenet_stem = stem};
+  vkl_model *m = NULL;
+  char err[256];
+  cr_assert_eq(vkl_model_build(name, &cfg, &m, err, sizeof err), VKL_OK, "%s: %s", name, err);
+  return m;
+}
+
+static uint64_t trainable(const vkl_model *m) {
+  uint64_t n = 0;
+  for (uint32_t i = 0; i < m->param_count; i++) n += m->params[i].count;
+  return n;
+}
+
+static const nn_tensor *find(const vkl_model *m, const char *name) {
+  for (uint32_t i = 0; i < m->param_count; i++)
+    if (strcmp(m->params[i].name, name) == 0) return &m->params[i];
+  for (uint32_t i = 0; i < m->buffer_count; i++)
+    if (strcmp(m->buffers[i].name, name) == 0) return &m->buffers[i];
+  return NULL;
+}
+
+Test(nn_model, parameter_counts_match_torchvision) {
+  /* sum(p.numel() for p in torchvision.models.resnetXX(num_classes=...).parameters()) */
+  vkl_model *m = build("resnet18", 3, 224, 1000, 1);
+  cr_assert_eq(trainable(m), 11689512);
+  cr_assert_eq(m->param_count, 62);
+  vkl_model_destroy(m);
+  m = build("resnet34", 3, 224, 1000, 1);
+  cr_assert_eq(trainable(m), 21797672);
+  vkl_model_destroy(m);
+  m = build("resnet50", 3, 224, 1000, 1);
+  cr_assert_eq(trainable(m), 25557032);
+  cr_assert_eq(m->param_count, 161);
+  vkl_model_destroy(m);
+  /* CIFAR stem (3x3/1 conv, no max-pool) and 10 classes */
+  m = build("resnet18", 3, 32, 10, 0);
+  cr_assert_eq(trainable(m), 11173962);
+  cr_assert_eq(m->buffer_count, 40);
+  vkl_model_destroy(m);
+}
+
+Test(nn_model, state_dict_names_and_shapes) {
+  vkl_model *m = build("resnet18", 1, 28, 10, 0);
+  const nn_tensor *t = find(m, "conv1.weight");
+  cr_assert(t && t->ndim == 4 && t->shape[0] == 64 && t->shape[1] == 1 && t->shape[2] == 3);
+  t = find(m, "layer2.0.downsample.0.weight");
+  cr_assert(t && t->shape[0] == 128 && t->shape[1] == 64 && t->shape[2] == 1);
+  cr_assert(find(m, "layer4.1.bn2.running_var"));
+  cr_assert(find(m, "layer1.0.bn1.bias"));
+  cr_assert(!find(m, "layer1.0.downsample.0.weight"), "layer1 keeps its width: no downsample");
+  t = find(m, "fc.weight");
+  cr_assert(t && t->shape[0] == 10 && t->shape[1] == 512);
+  /* shapes: 28 -> 28 -> 14 -> 7 -> 4, logits (10) */
+  nn_value logits = m->values[m->logits];
+  cr_assert(logits.c == 10 && logits.h == 1 && logits.w == 1);
+  for (uint32_t i = 0; i < m->node_count; i++)
+    if (m->nodes[i].kind == NN_GAP) cr_assert_eq(m->values[m->nodes[i].in[0]].h, 4);
+  for (uint32_t i = 0; i < m->param_count; i++)
+    cr_assert_eq(m->params[i].offset % 4, 0, "%s not 4-float aligned", m->params[i].name);
+  vkl_model_destroy(m);
+  m = build("resnet50", 3, 64, 200, 0);
+  cr_assert(find(m, "layer3.5.conv3.weight"));
+  cr_assert_eq(find(m, "fc.weight")->shape[1], 2048);
+  vkl_model_destroy(m);
+}
+
+Test(nn_model, small_models_and_errors) {
+  vkl_model *m = build("mlp", 1, 28, 10, 0);
+  cr_assert_eq(find(m, "fc1.weight")->shape[1], 784);
+  cr_assert_eq(trainable(m), 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10);
+  vkl_model_destroy(m);
+  m = build("cnn", 1, 28, 10, 0);
+  cr_assert_eq(find(m, "fc.weight")->shape[1], 32 * 7 * 7);
+  vkl_model_destroy(m);
+  vkl_model_config cfg = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10};
+  char err[256];
+  vkl_model *bad = NULL;
+  cr_assert_eq(vkl_model_build("vgg16", &cfg, &bad, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "unknown model 'vgg16'"), "%s", err);
+  cfg.in_h = cfg.in_w = 2; /* two 2x2 max-pools leave nothing */
+  cr_assert_eq(vkl_model_build("cnn", &cfg, &bad, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "empty"), "%s", err);
+}
+
+Test(nn_model, initialisation_is_torchvision_like_and_deterministic) {
+  vkl_model *m = build("resnet18", 3, 32, 10, 0);
+  float *p = malloc(m->param_floats * sizeof *p), *q = malloc(m->param_floats * sizeof *q);
+  float *bufs = malloc(m->buffer_floats * sizeof *bufs);
+  cr_assert(p && q && bufs);
+  vkl_model_init(m, 7, p, bufs);
+  vkl_model_init(m, 7, q, bufs);
+  cr_assert(memcmp(p, q, m->param_floats * sizeof *p) == 0, "same seed, same weights");
+  const nn_tensor *t = find(m, "layer3.0.conv2.weight"); /* fan_out = 256*9 */
+  double s = 0, s2 = 0;
+  for (uint64_t i = 0; i < t->count; i++) {
+    s += p[t->offset + i];
+    s2 += (double)p[t->offset + i] * p[t->offset + i];
+  }
+  double mean = s / t->count, std = sqrt(s2 / t->count - mean * mean);
+  cr_assert(fabs(std - sqrt(2.0 / (256 * 9))) < 0.01 * sqrt(2.0 / (256 * 9)), "std %g", std);
+  cr_assert(fabs(mean) < 5 * std / sqrt((double)t->count));
+  t = find(m, "fc.weight");
+  for (uint64_t i = 0; i < t->count; i++)
+    cr_assert(fabsf(p[t->offset + i]) <= 1.0f / sqrtf(512.0f));
+  cr_assert_eq(p[find(m, "bn1.weight")->offset], 1.0f);
+  cr_assert_eq(p[find(m, "bn1.bias")->offset], 0.0f);
+  cr_assert_eq(bufs[find(m, "bn1.running_var")->offset], 1.0f);
+  vkl_model_init(m, 8, q, bufs);
+  cr_assert(memcmp(p, q, m->param_floats * sizeof *p) != 0, "another seed, other weights");
+  free(p), free(q), free(bufs);
+  vkl_model_destroy(m);
+}
