@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "vk/vk.h"
+
 typedef struct vkl_matmul_shape {
   uint32_t rows, cols, inner;
   uint32_t trans_a, trans_b; /* nonzero: that operand is stored transposed */
@@ -36,5 +38,29 @@ void vkl_matmul_backward_ref(double *da /* like a, or NULL */, double *db /* lik
                              const double *a /* (rows,inner), (inner,rows) if trans_a */,
                              const double *b /* (inner,cols), (cols,inner) if trans_b */,
                              const vkl_matmul_shape *sh, int accumulate);
+
+/* ---- device recording (see ops/op_util.h for the conventions) ----
+ *
+ * fp32 kernels (shaders/matmul_gemm.comp, matmul_colsum.comp); every size must be >= 1.
+ * Outputs must not overlap inputs or each other. The sums run in a fixed order, so results are
+ * bit-identical run to run. */
+
+/* c = op(A) op(B) (+ bias per column). */
+vkl_status vkl_matmul_forward(vkl_cmd *cmd, vkl_buf c /* (rows,cols) */,
+                              vkl_buf a /* (rows,inner), (inner,rows) if trans_a */,
+                              vkl_buf b /* (inner,cols), (cols,inner) if trans_b */,
+                              const vkl_buf *bias /* (cols) or NULL */, const vkl_matmul_shape *sh);
+
+/* The gradients of vkl_matmul_forward given dc, as vkl_matmul_backward_ref: da, db and
+ * dbias may each be NULL, come out in their operand's stored layout, and accumulate = 1
+ * adds into them. Each is one dispatch, all three after one barrier (da and db are matrix
+ * products with other transposes, dbias a column sum of dc). */
+vkl_status vkl_matmul_backward(vkl_cmd *cmd, const vkl_buf *da /* like a, or NULL */,
+                               const vkl_buf *db /* like b, or NULL */,
+                               const vkl_buf *dbias /* (cols) or NULL */,
+                               vkl_buf dc /* (rows,cols) */,
+                               vkl_buf a /* (rows,inner), (inner,rows) if trans_a */,
+                               vkl_buf b /* (inner,cols), (cols,inner) if trans_b */,
+                               const vkl_matmul_shape *sh, int accumulate);
 
 #endif

@@ -1,0 +1,248 @@
+/* Matrix product on the device against its double reference: every
+ * transpose combination, sizes of 1, odd sizes, sizes off the 128x128
+ * workgroup tile and the 4-float vector width, the fc layer (64x512 -> 10,
+ * 100), a cross-correlation (512x512 from inner 64), tall-skinny and
+ * short-wide outputs; bias on and off; each gradient written and
+ * accumulated, alone or with the others NULL; determinism; size errors.
+ *
+ * Tolerance. The kernel sums `inner` products in fp32 in a fixed order, so
+ * an output's rounding error grows with the sum of its terms' magnitudes,
+ * S = sum_k |op(A)[i][k] op(B)[k][j]| (+ |bias|, + |old value| when
+ * accumulating), not with |ref|: where terms cancel, |ref| is small and
+ * 1e-5 + 1e-4*|ref| can fall below fp32's own rounding of a long sum. Each
+ * element is allowed TEST_ATOL + TEST_RTOL*|ref| + 2u sqrt(n) S (u = 2^-24,
+ * n the length of the sum): on random data a sum's rounding error grows like
+ * sqrt(n) u S (Higham & Mary, SIAM J. Sci. Comput. 41(5), 2019), and the
+ * factor 2 covers the rounding of each product. The worst-case bound, n u S,
+ * would be sqrt(n) times looser. Measured here: at most 0.17 sqrt(n) u S, and
+ * up to 0.75 of the standard tolerance alone in the 512-long sums, so the
+ * extra term is margin against reordering, not slack the kernel needs today.
+ * S comes from the same reference run on absolute values. */
+#include "ops/matmul.h"
+#include "test_util.h"
+
+#define MM_ERR_PER_TERM (2.0 * 0x1.0p-24)
+
+typedef struct mm_case {
+  uint32_t rows, cols, inner;
+  uint32_t modes; /* bit t: trans_a = t & 1, trans_b = t >> 1 is tested */
+} mm_case;
+
+#define MODES_ALL 15u
+#define MODE_TN 2u /* trans_a only: the cross-correlation Z1^T Z2 */
+
+static const mm_case cases[] = {
+    {1, 1, 1, MODES_ALL},      {1, 7, 5, MODES_ALL},    {5, 1, 9, MODES_ALL},
+    {3, 4, 1, MODES_ALL},      {7, 9, 13, MODES_ALL},   {8, 12, 16, MODES_ALL},
+    {12, 8, 6, MODES_ALL},     {17, 33, 35, MODES_ALL}, {65, 130, 67, MODES_ALL},
+    {300, 2, 40, MODES_ALL},   {2, 300, 40, MODES_ALL}, {64, 10, 512, MODES_ALL},
+    {64, 100, 512, MODES_ALL}, {512, 512, 64, MODE_TN},
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+static double *absolute(const double *x, size_t n) {
+  double *y = malloc((n ? n : 1) * sizeof *y);
+  cr_assert(y);
+  for (size_t i = 0; i < n; i++) y[i] = fabs(x[i]);
+  return y;
+}
+
+/* |got - ref| <= atol + rtol*|ref| + MM_ERR_PER_TERM*sqrt(inner)*s (see the file header) */
+static void expect_matmul_close(test_dev *d, vkl_buf b, const double *ref, const double *s,
+                                size_t n, uint32_t inner, const char *what,
+                                const vkl_matmul_shape *sh) {
+  float *f = malloc((n ? n : 1) * sizeof *f);
+  cr_assert(f);
+  TEST_OK(d->ctx, vkl_download(d->ctx, f, b, n * sizeof(float)));
+  double grow = MM_ERR_PER_TERM * sqrt((double)inner);
+  for (size_t i = 0; i < n; i++) {
+    double diff = fabs((double)f[i] - ref[i]);
+    if (!(diff <= TEST_ATOL + TEST_RTOL * fabs(ref[i]) + grow * s[i]))
+      cr_assert_fail(
+          "%s (rows %u cols %u inner %u trans_a %u trans_b %u): element %zu: got %.9g, "
+          "reference %.9g (|d| = %.3g, sum of |terms| %.3g)",
+          what, sh->rows, sh->cols, sh->inner, sh->trans_a, sh->trans_b, i, (double)f[i], ref[i],
+          diff, s[i]);
+  }
+  free(f);
+}
+
+static void check_forward(test_dev *d, test_rng *rng, vkl_matmul_shape sh, int with_bias) {
+  size_t na = (size_t)sh.rows * sh.inner, nb = (size_t)sh.inner * sh.cols;
+  size_t nc = (size_t)sh.rows * sh.cols;
+  vkl_arena_reset(d->arena);
+  double *a = test_random(rng, na, 1), *b = test_random(rng, nb, 1);
+  double *bias = test_random(rng, sh.cols, 1);
+  double *aa = absolute(a, na), *ab = absolute(b, nb), *abias = absolute(bias, sh.cols);
+  double *ref = malloc(nc * sizeof *ref), *s = malloc(nc * sizeof *s);
+  vkl_buf da = test_upload(d, a, na), db = test_upload(d, b, nb);
+  vkl_buf dbias = test_upload(d, bias, sh.cols), dc = test_alloc_poisoned(d, nc);
+  TEST_RECORD_AND_RUN(d, vkl_matmul_forward(d->cmd, dc, da, db, with_bias ? &dbias : NULL, &sh));
+  vkl_matmul_forward_ref(ref, a, b, with_bias ? bias : NULL, &sh);
+  vkl_matmul_forward_ref(s, aa, ab, with_bias ? abias : NULL, &sh);
+  expect_matmul_close(d, dc, ref, s, nc, sh.inner, with_bias ? "forward, bias" : "forward", &sh);
+  free(a), free(b), free(bias), free(aa), free(ab), free(abias), free(ref), free(s);
+}
+
+Test(ops_matmul, forward_all_transposes_and_shapes) {
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {1};
+  for (size_t k = 0; k < NCASES; k++)
+    for (uint32_t t = 0; t < 4; t++) {
+      if (!(cases[k].modes >> t & 1)) continue;
+      vkl_matmul_shape sh = {cases[k].rows, cases[k].cols, cases[k].inner, t & 1, t >> 1};
+      check_forward(&d, &rng, sh, (int)((k + t) & 1));
+    }
+  test_dev_destroy(&d);
+}
+
+Test(ops_matmul, forward_bias_on_and_off) {
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {2};
+  for (int with_bias = 0; with_bias < 2; with_bias++) {
+    check_forward(&d, &rng, (vkl_matmul_shape){64, 10, 512, 0, 1}, with_bias); /* fc */
+    check_forward(&d, &rng, (vkl_matmul_shape){7, 9, 13, 1, 0}, with_bias);
+  }
+  test_dev_destroy(&d);
+}
+
+/* Which gradients a backward call asks for. */
+enum { G_A = 1, G_B = 2, G_BIAS = 4 };
+
+/* Runs the backward for the gradients in `want` (the others NULL), writing
+ * (accumulate 0, into NaN-poisoned tensors) or adding (accumulate 1, into
+ * random ones), and checks every gradient against the reference; gradients
+ * not asked for must keep their contents. */
+static void check_backward(test_dev *d, test_rng *rng, vkl_matmul_shape sh, int want,
+                           int accumulate) {
+  size_t na = (size_t)sh.rows * sh.inner, nb = (size_t)sh.inner * sh.cols;
+  size_t nc = (size_t)sh.rows * sh.cols, n[3] = {na, nb, sh.cols};
+  vkl_arena_reset(d->arena);
+  double *a = test_random(rng, na, 1), *b = test_random(rng, nb, 1);
+  double *dc = test_random(rng, nc, 1);
+  double *aa = absolute(a, na), *ab = absolute(b, nb), *adc = absolute(dc, nc);
+  vkl_buf ga = test_upload(d, a, na), gb = test_upload(d, b, nb), gdc = test_upload(d, dc, nc);
+  double *ref[3], *s[3];
+  vkl_buf out[3];
+  for (int g = 0; g < 3; g++) {
+    ref[g] = test_random(rng, n[g], 1); /* the old gradient, kept or added to */
+    s[g] = absolute(ref[g], n[g]);
+    out[g] = (want & (1 << g)) && !accumulate ? test_alloc_poisoned(d, n[g])
+                                              : test_upload(d, ref[g], n[g]);
+  }
+  TEST_RECORD_AND_RUN(
+      d, vkl_matmul_backward(d->cmd, want & G_A ? &out[0] : NULL, want & G_B ? &out[1] : NULL,
+                             want & G_BIAS ? &out[2] : NULL, gdc, ga, gb, &sh, accumulate));
+  vkl_matmul_backward_ref(want & G_A ? ref[0] : NULL, want & G_B ? ref[1] : NULL,
+                          want & G_BIAS ? ref[2] : NULL, dc, a, b, &sh, accumulate);
+  /* s = |old| (if accumulating) + the sum of |terms|, the reference on absolute values */
+  for (int g = 0; g < 3; g++)
+    if (!accumulate) memset(s[g], 0, n[g] * sizeof(double));
+  vkl_matmul_backward_ref(want & G_A ? s[0] : NULL, want & G_B ? s[1] : NULL,
+                          want & G_BIAS ? s[2] : NULL, adc, aa, ab, &sh, 1);
+  /* the length of each gradient's sum: dA sums over cols, dB and dbias over rows */
+  const uint32_t len[3] = {sh.cols, sh.rows, sh.rows};
+  const char *names[2][3] = {{"da, write", "db, write", "dbias, write"},
+                             {"da, accumulate", "db, accumulate", "dbias, accumulate"}};
+  for (int g = 0; g < 3; g++) {
+    if (want & (1 << g))
+      expect_matmul_close(d, out[g], ref[g], s[g], n[g], len[g], names[accumulate][g], &sh);
+    else /* NULL: untouched */
+      test_expect_close(d, out[g], ref[g], n[g], 0, 0, "gradient not asked for");
+  }
+  free(a), free(b), free(dc), free(aa), free(ab), free(adc);
+  for (int g = 0; g < 3; g++) free(ref[g]), free(s[g]);
+}
+
+Test(ops_matmul, backward_all_transposes_and_shapes) {
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {3};
+  for (size_t k = 0; k < NCASES; k++)
+    for (uint32_t t = 0; t < 4; t++) {
+      if (!(cases[k].modes >> t & 1)) continue;
+      vkl_matmul_shape sh = {cases[k].rows, cases[k].cols, cases[k].inner, t & 1, t >> 1};
+      check_backward(&d, &rng, sh, G_A | G_B | G_BIAS, (int)((k + t) & 1));
+    }
+  test_dev_destroy(&d);
+}
+
+Test(ops_matmul, backward_each_gradient_alone_writes_and_accumulates) {
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {4};
+  const vkl_matmul_shape shapes[] = {{64, 10, 512, 0, 1}, {17, 33, 35, 1, 0}, {5, 1, 9, 1, 1}};
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+    for (int want = 1; want < 8; want <<= 1)
+      for (int accumulate = 0; accumulate < 2; accumulate++)
+        check_backward(&d, &rng, shapes[k], want, accumulate);
+  test_dev_destroy(&d);
+}
+
+Test(ops_matmul, backward_with_every_gradient_null_succeeds) {
+  test_dev d = test_dev_create(1 << 20);
+  vkl_buf x;
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, 64 * sizeof(float), &x));
+  vkl_matmul_shape sh = {4, 4, 4, 0, 0};
+  TEST_RECORD_AND_RUN(&d, vkl_matmul_backward(d.cmd, NULL, NULL, NULL, x, x, x, &sh, 0));
+  test_dev_destroy(&d);
+}
+
+Test(ops_matmul, results_are_bit_identical_run_to_run) {
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {5};
+  vkl_matmul_shape sh = {65, 130, 67, 1, 0};
+  size_t na = (size_t)sh.rows * sh.inner, nb = (size_t)sh.inner * sh.cols, nc = 65 * 130;
+  double *a = test_random(&rng, na, 1), *b = test_random(&rng, nb, 1);
+  vkl_buf da = test_upload(&d, a, na), db = test_upload(&d, b, nb);
+  vkl_buf c0 = test_alloc_poisoned(&d, nc), c1 = test_alloc_poisoned(&d, nc);
+  TEST_RECORD_AND_RUN(&d, vkl_matmul_forward(d.cmd, c0, da, db, NULL, &sh));
+  TEST_RECORD_AND_RUN(&d, vkl_matmul_forward(d.cmd, c1, da, db, NULL, &sh));
+  float *f0 = malloc(nc * sizeof *f0), *f1 = malloc(nc * sizeof *f1);
+  TEST_OK(d.ctx, vkl_download(d.ctx, f0, c0, nc * sizeof(float)));
+  TEST_OK(d.ctx, vkl_download(d.ctx, f1, c1, nc * sizeof(float)));
+  cr_assert(memcmp(f0, f1, nc * sizeof(float)) == 0, "two runs differ");
+  free(a), free(b), free(f0), free(f1);
+  test_dev_destroy(&d);
+}
+
+/* Records op and expects VKL_ERR_INVALID_ARGUMENT with message msg. */
+#define EXPECT_REFUSED(d, op, msg)                           \
+  do {                                                       \
+    TEST_OK((d).ctx, vkl_cmd_begin((d).cmd));                \
+    cr_assert_eq((op), VKL_ERR_INVALID_ARGUMENT, "%s", #op); \
+    cr_assert_str_eq(vkl_ctx_errmsg((d).ctx), msg);          \
+    TEST_OK((d).ctx, vkl_cmd_end((d).cmd));                  \
+  } while (0)
+
+Test(ops_matmul, refuses_short_tensors_and_empty_shapes) {
+  test_dev d = test_dev_create(1 << 20);
+  /* rows 3, cols 5, inner 4: a 12, b 20, c 15, bias 5 */
+  vkl_matmul_shape sh = {3, 5, 4, 0, 1};
+  vkl_buf big, small;
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, 100 * sizeof(float), &big));
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, 4 * sizeof(float), &small));
+  EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, small, big, big, NULL, &sh),
+                 "matmul: tensor c holds 4 floats, the shape needs 15");
+  EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, big, small, big, NULL, &sh),
+                 "matmul: tensor a holds 4 floats, the shape needs 12");
+  EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, big, big, small, NULL, &sh),
+                 "matmul: tensor b holds 4 floats, the shape needs 20");
+  EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, big, big, big, &small, &sh),
+                 "matmul: tensor bias holds 4 floats, the shape needs 5");
+  EXPECT_REFUSED(d, vkl_matmul_backward(d.cmd, &big, NULL, NULL, small, big, big, &sh, 0),
+                 "matmul backward: tensor dc holds 4 floats, the shape needs 15");
+  EXPECT_REFUSED(d, vkl_matmul_backward(d.cmd, &small, NULL, NULL, big, big, big, &sh, 0),
+                 "matmul backward: tensor da holds 4 floats, the shape needs 12");
+  EXPECT_REFUSED(d, vkl_matmul_backward(d.cmd, NULL, &small, NULL, big, big, big, &sh, 1),
+                 "matmul backward: tensor db holds 4 floats, the shape needs 20");
+  EXPECT_REFUSED(d, vkl_matmul_backward(d.cmd, NULL, NULL, &small, big, big, big, &sh, 0),
+                 "matmul backward: tensor dbias holds 4 floats, the shape needs 5");
+  /* da reads b, db reads a */
+  EXPECT_REFUSED(d, vkl_matmul_backward(d.cmd, &big, NULL, NULL, big, big, small, &sh, 0),
+                 "matmul backward: tensor b holds 4 floats, the shape needs 20");
+  EXPECT_REFUSED(d, vkl_matmul_backward(d.cmd, NULL, &big, NULL, big, small, big, &sh, 0),
+                 "matmul backward: tensor a holds 4 floats, the shape needs 12");
+  vkl_matmul_shape empty = {3, 0, 4, 0, 0};
+  EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, big, big, big, NULL, &empty),
+                 "matmul: empty shape (rows 3, cols 0, inner 4)");
+  test_dev_destroy(&d);
+}
