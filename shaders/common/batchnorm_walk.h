@@ -1,0 +1,52 @@
+/* GLSL helpers of the batchnorm kernels that walk the (N,C,H,W) tensor: the
+ * element type and the thread geometry of batchnorm_iface.h. The including
+ * kernel defines BN_VEC (1 or 4) first. */
+#ifndef VKLARS_BATCHNORM_WALK_H
+#define VKLARS_BATCHNORM_WALK_H
+#include "batchnorm_iface.h"
+
+#if BN_VEC == 4
+#define BN_T vec4
+/* fixed orders, so results are the same on every run */
+#define BN_HSUM(v) (((v).x + (v).y) + ((v).z + (v).w))
+#define BN_FIRST(v) ((v).x)
+#else
+#define BN_T float
+#define BN_HSUM(v) (v)
+#define BN_FIRST(v) (v)
+#endif
+
+VKL_SPEC_LOCAL_X(0, wg_size)
+
+struct bn_thread {
+  uint c;     /* channel */
+  bool valid; /* c < C */
+  uint si;    /* first unit of the plane */
+  uint n;     /* first sample */
+  uint n1;    /* end of the chunk's samples */
+  uint e;     /* entry of this thread's partial (see batchnorm_iface.h) */
+};
+
+/* Decodes the thread's place with shifts and masks: integer division is
+ * slow on CPU implementations (lavapipe scalarises it). */
+bn_thread bn_thread_get() {
+  bn_thread th;
+  uint t = gl_LocalInvocationID.x;
+  th.si = t & (pc.tpc_i - 1u);
+  uint r = t >> pc.log2_tpc_i;
+  uint sn = r >> pc.log2_cb;
+  th.c = gl_WorkGroupID.x * pc.cb + (r & (pc.cb - 1u));
+  th.valid = th.c < pc.C;
+  uint n0 = gl_WorkGroupID.y * pc.nb;
+  th.n = n0 + sn;
+  th.n1 = min(pc.N, n0 + pc.nb);
+  th.e = (gl_WorkGroupID.y * pc.tpc_n + sn) * pc.tpc_i + th.si;
+  return th;
+}
+
+/* Index of the plane of sample n, channel c, in units. */
+uint bn_plane(uint n, uint c) {
+  return (n * pc.C + c) * pc.HWu;
+}
+
+#endif
