@@ -14,8 +14,10 @@ static const vkl_batchnorm_shape shapes[] = {
     {2, 33, 7, 7},   /* 7x7 planes (the stem's output size class) */
     {2, 300, 3, 3},  /* many channels: several workgroups along C */
     {3, 6, 8, 8},    /* vec4 kernels */
-    {37, 3, 16, 12}, /* vec4, 48 units a plane over 32 threads; 2 chunks, the last partial */
-    {3000, 5, 1, 1}, /* 2-D with 2 chunks along N, the last partial */
+    {37, 3, 16, 12}, /* vec4; 2 chunks, the last with fewer samples than threads */
+    {3000, 5, 1, 1}, /* 2-D, 6 chunks along N, the last partial */
+    {3, 5, 13, 11},  /* planes of 143 values in 2 segments of 72 and 71 */
+    {5, 3, 4, 263},  /* vec4, 263 units a plane in 4 segments (66, 66, 66, 65); 2 chunks */
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 

@@ -27,8 +27,6 @@ void main() {
     scale = a[pc.C + c];
     shift = a[2u * pc.C + c];
   }
-  for (uint n = th.n; n < th.n1; n += pc.tpc_n) {
-    uint base = bn_plane(n, c);
-    for (uint i = th.si; i < pc.HWu; i += pc.tpc_i) y[base + i] = (x[base + i] - pivot) * scale + shift;
-  }
+#define BN_UNIT(j) y[j] = (x[j] - pivot) * scale + shift;
+  BN_WALK(th)
 }

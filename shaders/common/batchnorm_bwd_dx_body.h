@@ -14,13 +14,15 @@ void main() {
   if (!th.valid) return; /* no barriers in this kernel */
   uint c = th.c;
   float mu = ws[c], k = ws[pc.C + c], mdy = ws[2u * pc.C + c], c2 = ws[3u * pc.C + c];
-  bool acc = (pc.flags & BN_ACCUMULATE) != 0u;
-  for (uint n = th.n; n < th.n1; n += pc.tpc_n) {
-    uint base = bn_plane(n, c);
-    for (uint i = th.si; i < pc.HWu; i += pc.tpc_i) {
-      BN_T v = k * ((dy[base + i] - mdy) - (x[base + i] - mu) * c2);
-      /* a branch, not dx * beta: a NaN-poisoned dx must not leak into a write */
-      dx[base + i] = acc ? dx[base + i] + v : v;
-    }
+  /* Accumulation is a branch around the walk, not dx * beta: a NaN-poisoned
+   * dx must not leak into a write, and writing must not read dx. */
+#define BN_DX(j) (k * ((dy[j] - mdy) - (x[j] - mu) * c2))
+  if ((pc.flags & BN_ACCUMULATE) != 0u) {
+#define BN_UNIT(j) dx[j] += BN_DX(j);
+    BN_WALK(th)
+  } else {
+#undef BN_UNIT
+#define BN_UNIT(j) dx[j] = BN_DX(j);
+    BN_WALK(th)
   }
 }

@@ -13,14 +13,13 @@ void main() {
   if (!th.valid) return; /* no barriers in this kernel */
   float mu = mean[th.c];
   BN_T a = BN_T(0.0), b = BN_T(0.0);
-  for (uint n = th.n; n < th.n1; n += pc.tpc_n) {
-    uint base = bn_plane(n, th.c);
-    for (uint i = th.si; i < pc.HWu; i += pc.tpc_i) {
-      BN_T g = dy[base + i];
-      a += g;
-      b += g * (x[base + i] - mu);
-    }
+#define BN_UNIT(j)     \
+  {                    \
+    BN_T g = dy[j];    \
+    a += g;            \
+    b += g * (x[j] - mu); \
   }
+  BN_WALK(th)
   uint p = pc.part_off + th.e * pc.C + th.c;
   ws[p] = BN_HSUM(a);
   ws[p + pc.entries * pc.C] = BN_HSUM(b);

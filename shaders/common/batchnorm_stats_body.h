@@ -21,16 +21,15 @@ void main() {
   float K = BN_FIRST(x[bn_plane(0u, th.c)]);
   BN_T mean = BN_T(0.0), m2 = BN_T(0.0);
   float k = 0.0;
-  for (uint n = th.n; n < th.n1; n += pc.tpc_n) {
-    uint base = bn_plane(n, th.c);
-    for (uint i = th.si; i < pc.HWu; i += pc.tpc_i) {
-      BN_T d = x[base + i] - K;
-      k += 1.0;
-      BN_T delta = d - mean;
-      mean += delta * (1.0 / k);
-      m2 += delta * (d - mean);
-    }
+#define BN_UNIT(j)               \
+  {                              \
+    BN_T d = x[j] - K;           \
+    k += 1.0;                    \
+    BN_T delta = d - mean;       \
+    mean += delta * (1.0 / k);   \
+    m2 += delta * (d - mean);    \
   }
+  BN_WALK(th)
 #if BN_VEC == 4
   /* Chan's merge of the 4 components, each of count k */
   float mu = BN_HSUM(mean) * 0.25;

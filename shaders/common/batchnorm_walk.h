@@ -21,7 +21,8 @@ VKL_SPEC_LOCAL_X(0, wg_size)
 struct bn_thread {
   uint c;     /* channel */
   bool valid; /* c < C */
-  uint si;    /* first unit of the plane */
+  uint i0;    /* the thread's segment [i0, i1) of each plane */
+  uint i1;
   uint n;     /* first sample */
   uint n1;    /* end of the chunk's samples */
   uint e;     /* entry of this thread's partial (see batchnorm_iface.h) */
@@ -32,7 +33,9 @@ struct bn_thread {
 bn_thread bn_thread_get() {
   bn_thread th;
   uint t = gl_LocalInvocationID.x;
-  th.si = t & (pc.tpc_i - 1u);
+  uint si = t & (pc.tpc_i - 1u);
+  th.i0 = si * pc.seg;
+  th.i1 = max(th.i0, min(th.i0 + pc.seg, pc.HWu)); /* empty past the plane's end */
   uint r = t >> pc.log2_tpc_i;
   uint sn = r >> pc.log2_cb;
   th.c = gl_WorkGroupID.x * pc.cb + (r & (pc.cb - 1u));
@@ -40,7 +43,7 @@ bn_thread bn_thread_get() {
   uint n0 = gl_WorkGroupID.y * pc.nb;
   th.n = n0 + sn;
   th.n1 = min(pc.N, n0 + pc.nb);
-  th.e = (gl_WorkGroupID.y * pc.tpc_n + sn) * pc.tpc_i + th.si;
+  th.e = (gl_WorkGroupID.y * pc.tpc_n + sn) * pc.tpc_i + si;
   return th;
 }
 
@@ -48,5 +51,16 @@ bn_thread bn_thread_get() {
 uint bn_plane(uint n, uint c) {
   return (n * pc.C + c) * pc.HWu;
 }
+
+/* Runs BN_UNIT(j), which the kernel defines, for the index j (in units) of
+ * every unit of the thread: its segment of each of its samples' planes, by
+ * consecutive addresses. (Unrolling the inner loop by 4 measured slower on
+ * lavapipe for 4x4 planes and no faster elsewhere.) */
+#define BN_WALK(th)                                      \
+  for (uint n_ = (th).n; n_ < (th).n1; n_ += pc.tpc_n) { \
+    uint j_ = bn_plane(n_, (th).c) + (th).i0;            \
+    uint e_ = j_ + ((th).i1 - (th).i0);                  \
+    for (; j_ < e_; j_++) { BN_UNIT(j_) }                \
+  }
 
 #endif

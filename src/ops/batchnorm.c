@@ -127,9 +127,12 @@ void vkl_batchnorm_backward_ref(double *dx, double *dgamma, double *dbeta, const
 #include "batchnorm_iface.h" /* shaders/common: the kernels' push constants */
 #include "ops/op_util.h"
 
-#define BN_WG 64         /* threads per workgroup of the tensor-walking kernels */
-#define BN_COMBINE_WG 64 /* threads (channels) per workgroup of the combine kernels */
-#define BN_UNITS 64      /* about this many units (vec4 or float) per thread */
+#define BN_WG 64 /* threads per workgroup of the tensor-walking kernels */
+/* channels per workgroup of the combine kernels: 64 channels still make 4
+ * workgroups, to spread over CPU cores */
+#define BN_COMBINE_WG 16
+#define BN_UNITS 64 /* about this many units (vec4 or float) per thread */
+#define BN_SEG 64   /* units per plane segment, at least, where planes allow */
 
 typedef struct bn_geom {
   uint32_t vec;    /* 4: vec4 kernels (H*W % 4 == 0), else 1 */
@@ -153,11 +156,11 @@ static uint32_t min_u32(uint32_t a, uint32_t b) {
   return a < b ? a : b;
 }
 
-/* Threads first cover a plane (tpc_i units, up to the plane's size), then
- * consecutive channels (cb, contiguous with the plane in memory), then
- * samples (tpc_n, when C is too small to fill the workgroup). A chunk holds
- * enough samples for about BN_UNITS units per thread: enough work to
- * amortise each thread's set-up and its partial. */
+/* Threads first cover a plane (tpc_i segments of at least BN_SEG units
+ * where the plane is large enough), then consecutive channels (cb,
+ * contiguous with the plane in memory), then samples (tpc_n, when C is too
+ * small to fill the workgroup). A chunk holds enough samples for about
+ * BN_UNITS units per thread, to amortise each thread's set-up and partial. */
 static bn_geom bn_geometry(const vkl_batchnorm_shape *sh) {
   bn_geom g = {0};
   vkl_batchnorm_push *p = &g.push;
@@ -167,14 +170,16 @@ static bn_geom bn_geometry(const vkl_batchnorm_shape *sh) {
   p->C = sh->C;
   p->HW = hw;
   p->HWu = hw / g.vec;
-  p->log2_tpc_i = min_u32(log2_floor(p->HWu), log2_floor(BN_WG));
+  p->log2_tpc_i = 0;
+  while ((2u << p->log2_tpc_i) <= BN_WG && (uint64_t)(2u << p->log2_tpc_i) * BN_SEG <= p->HWu)
+    p->log2_tpc_i++;
   p->tpc_i = 1u << p->log2_tpc_i;
+  p->seg = vkl_div_up(p->HWu, p->tpc_i);
   uint32_t rest = BN_WG / p->tpc_i;
   p->cb = min_u32(rest, pow2_ceil(sh->C));
   p->log2_cb = log2_floor(p->cb);
   p->tpc_n = rest / p->cb;
-  uint32_t units_per_sample = vkl_div_up(p->HWu, p->tpc_i); /* per thread */
-  uint64_t nb = (uint64_t)vkl_div_up(BN_UNITS, units_per_sample) * p->tpc_n;
+  uint64_t nb = (uint64_t)vkl_div_up(BN_UNITS, p->seg) * p->tpc_n;
   if (nb > sh->N) nb = sh->N;
   p->nb = (uint32_t)nb;
   p->nchunks = vkl_div_up(sh->N, nb);
