@@ -16,8 +16,8 @@ static const vkl_batchnorm_shape shapes[] = {
     {3, 6, 8, 8},    /* vec4 kernels */
     {37, 3, 16, 12}, /* vec4; 2 chunks, the last with fewer samples than threads */
     {3000, 5, 1, 1}, /* 2-D, 6 chunks along N, the last partial */
-    {3, 5, 13, 11},  /* planes of 143 values in 2 segments of 72 and 71 */
-    {5, 3, 4, 263},  /* vec4, 263 units a plane in 4 segments (66, 66, 66, 65); 2 chunks */
+    {3, 5, 23, 23},  /* segmented layout: planes of 529 values in segments of 265 and 264 */
+    {5, 3, 4, 1037}, /* segmented, vec4: 1037 units in segments of 260 (3) and 257; 2 chunks */
 };
 #define NSHAPES (sizeof shapes / sizeof shapes[0])
 
@@ -283,6 +283,33 @@ Test(ops_batchnorm, backward_large_mean) {
   check_backward(&d, &rng, &b, 1, 1, 1, 1, 0);
   bwd_case_destroy(&b);
   test_dev_destroy(&d);
+}
+
+/* Both thread layouts on this device (the other tests use the device's
+ * own: segmented on CPUs, interleaved on GPUs), over every shape. */
+static void check_layout(const char *layout) {
+  cr_assert_eq(setenv("VKLARS_BN_LAYOUT", layout, 1), 0);
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {8};
+  for (size_t k = 0; k < NSHAPES; k++) {
+    check_train(&d, &rng, &shapes[k], 1, 1, NULL, layout);
+    check_train(&d, &rng, &shapes[k], 0, 0, NULL, layout);
+    vkl_arena_reset(d.arena);
+    bwd_case b = bwd_case_create(&d, &rng, &shapes[k], 0.5);
+    check_backward(&d, &rng, &b, 1, 1, 1, 1, 0);
+    check_backward(&d, &rng, &b, 1, 1, 1, 0, 1);
+    bwd_case_destroy(&b);
+  }
+  test_dev_destroy(&d);
+  unsetenv("VKLARS_BN_LAYOUT");
+}
+
+Test(ops_batchnorm, segmented_layout) {
+  check_layout("segmented");
+}
+
+Test(ops_batchnorm, interleaved_layout) {
+  check_layout("interleaved");
 }
 
 /* Same inputs, bit-identical outputs: two recordings of forward and backward. */

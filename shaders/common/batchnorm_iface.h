@@ -1,26 +1,30 @@
 /* Interface of the batchnorm_*.comp kernels (shared by C and GLSL).
  *
  * Every kernel that walks the (N,C,H,W) tensor uses one thread geometry, which
- * the host picks from the shape (batchnorm.c: bn_geometry) and pushes:
+ * the host picks from the shape and the device (batchnorm.c: bn_geometry)
+ * and pushes:
  *   - the plane of HW = H*W values of one (n, c) is read in units of `vec`
  *     floats (4 when HW % 4 == 0: the *4.comp variants, else 1): HWu units;
- *   - a plane is cut into tpc_i segments of seg consecutive units (the
- *     last ones may be shorter or empty);
  *   - a workgroup of wg_size = cb * tpc_n * tpc_i threads (all powers of 2)
  *     covers cb consecutive channels; for its channel, a thread (sn, si)
- *     reads segment si, units [si seg, min((si + 1) seg, HWu)), of the
- *     planes of samples n = n0 + sn, n0 + sn + tpc_n, ... < n1 of its chunk
- *     [n0, n0 + nb). Each thread runs through consecutive addresses: on a
- *     CPU implementation (lavapipe, 8 invocations per SIMD instruction)
- *     this measured several times faster than interleaving the threads
- *     unit by unit, which suits GPUs better (coalescing) but starves the
- *     CPU's prefetchers;
+ *     reads units i = si seg_start + k step < min(si seg_start + seg_len,
+ *     HWu), k = 0, 1, ..., of the planes of samples n = n0 + sn,
+ *     n0 + sn + tpc_n, ... < n1 of its chunk [n0, n0 + nb);
  *   - the grid is (ceil(C / cb), nchunks) with nchunks = ceil(N / nb).
- * Thread t = (sn * cb + cb_i) * tpc_i + si, so consecutive threads hold
- * consecutive segments of one plane, then the next channel's plane, which
- * is contiguous with it in memory. A channel has R = tpc_n * tpc_i threads in
- * each of the nchunks workgroups along y: E = nchunks * R per channel, the
- * thread of chunk j with index u = sn * tpc_i + si being entry e = j R + u.
+ * Two layouts of a plane's units over its tpc_i threads:
+ *   - segmented (seg_start = seg_len, step = 1), for CPU devices: the plane
+ *     is cut into tpc_i segments (the last may be shorter or empty) and each
+ *     thread runs through consecutive addresses. On lavapipe (8 invocations
+ *     per SIMD instruction, every buffer access a loop over the lanes) this
+ *     measured several times faster than
+ *   - interleaved (seg_start = 1, seg_len = HWu, step = tpc_i), for GPUs:
+ *     the threads step through the plane together, so that their accesses
+ *     coalesce.
+ * Thread t = (sn * cb + cb_i) * tpc_i + si, so consecutive threads cover
+ * one plane, then the next channel's plane, which is contiguous with it in
+ * memory. A channel has R = tpc_n * tpc_i threads in each of the nchunks
+ * workgroups along y: E = nchunks * R per channel, the thread of chunk j
+ * with index u = sn * tpc_i + si being entry e = j R + u.
  *
  * The reduction kernels have no workgroup reduction (on lavapipe every
  * shared-memory access and barrier costs about as much as a load from
@@ -56,7 +60,9 @@ VKL_U32 C;
 VKL_U32 HW;       /* floats per plane */
 VKL_U32 HWu;      /* units (of vec floats) per plane */
 VKL_U32 tpc_i;    /* threads per channel along the plane */
-VKL_U32 seg;      /* units per plane segment (one thread's run) */
+VKL_U32 seg_start; /* a thread's units of a plane: i = si seg_start + k step, */
+VKL_U32 seg_len;   /*   i < min(si seg_start + seg_len, HWu) */
+VKL_U32 step;
 VKL_U32 tpc_n;    /* threads per channel along the samples */
 VKL_U32 cb;       /* channels per workgroup */
 VKL_U32 log2_tpc_i;

@@ -127,12 +127,25 @@ void vkl_batchnorm_backward_ref(double *dx, double *dgamma, double *dbeta, const
 #include "batchnorm_iface.h" /* shaders/common: the kernels' push constants */
 #include "ops/op_util.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #define BN_WG 64 /* threads per workgroup of the tensor-walking kernels */
 /* channels per workgroup of the combine kernels: 64 channels still make 4
  * workgroups, to spread over CPU cores */
 #define BN_COMBINE_WG 16
-#define BN_UNITS 64 /* about this many units (vec4 or float) per thread */
-#define BN_SEG 64   /* units per plane segment, at least, where planes allow */
+/* Segmented layout (CPU devices): each thread runs through >= BN_CPU_SEG
+ * consecutive units of a plane, about BN_CPU_UNITS units in all. */
+#define BN_CPU_SEG 256
+#define BN_CPU_UNITS 256
+/* Interleaved layout (GPUs): about BN_GPU_UNITS units per thread. */
+#define BN_GPU_UNITS 16
+/* Chunks shrink (down to a sample) until the grid has this many workgroups,
+ * so that cores are not left idle while the last ones run (measured on
+ * lavapipe: 16 to 64 within noise, 1 slower for 16x16 planes). */
+#define BN_MIN_GROUPS 32
+
+typedef enum bn_layout { BN_SEGMENTED = 0, BN_INTERLEAVED } bn_layout;
 
 typedef struct bn_geom {
   uint32_t vec;    /* 4: vec4 kernels (H*W % 4 == 0), else 1 */
@@ -156,12 +169,26 @@ static uint32_t min_u32(uint32_t a, uint32_t b) {
   return a < b ? a : b;
 }
 
-/* Threads first cover a plane (tpc_i segments of at least BN_SEG units
- * where the plane is large enough), then consecutive channels (cb,
- * contiguous with the plane in memory), then samples (tpc_n, when C is too
- * small to fill the workgroup). A chunk holds enough samples for about
- * BN_UNITS units per thread, to amortise each thread's set-up and partial. */
-static bn_geom bn_geometry(const vkl_batchnorm_shape *sh) {
+/* Which way threads walk a plane (see shaders/common/batchnorm_iface.h).
+ * Measured on lavapipe: the segmented layout is several times faster than
+ * the interleaved one there; GPUs coalesce the interleaved one. The
+ * environment variable VKLARS_BN_LAYOUT=segmented|interleaved overrides the
+ * choice (tests run both layouts on one device). */
+static bn_layout bn_layout_for(vkl_cmd *cmd) {
+  const char *env = getenv("VKLARS_BN_LAYOUT");
+  if (env && !strcmp(env, "segmented")) return BN_SEGMENTED;
+  if (env && !strcmp(env, "interleaved")) return BN_INTERLEAVED;
+  return vkl_ctx_device(vkl_cmd_ctx(cmd))->kind == VKL_DEVICE_CPU ? BN_SEGMENTED : BN_INTERLEAVED;
+}
+
+/* Threads first cover a plane (tpc_i of them), then consecutive channels
+ * (cb, contiguous with the plane in memory), then samples (tpc_n, when C is
+ * too small to fill the workgroup). Segmented: a plane is cut into tpc_i
+ * segments of at least BN_CPU_SEG units where it is large enough.
+ * Interleaved: tpc_i threads, up to the plane's size, step through it
+ * together. A chunk holds enough samples for the layout's units per thread,
+ * to amortise each thread's set-up and partial. */
+static bn_geom bn_geometry(const vkl_batchnorm_shape *sh, bn_layout layout) {
   bn_geom g = {0};
   vkl_batchnorm_push *p = &g.push;
   uint32_t hw = sh->H * sh->W;
@@ -170,29 +197,51 @@ static bn_geom bn_geometry(const vkl_batchnorm_shape *sh) {
   p->C = sh->C;
   p->HW = hw;
   p->HWu = hw / g.vec;
-  p->log2_tpc_i = 0;
-  while ((2u << p->log2_tpc_i) <= BN_WG && (uint64_t)(2u << p->log2_tpc_i) * BN_SEG <= p->HWu)
-    p->log2_tpc_i++;
-  p->tpc_i = 1u << p->log2_tpc_i;
-  p->seg = vkl_div_up(p->HWu, p->tpc_i);
+  uint32_t units; /* per thread and sample */
+  uint32_t target;
+  if (layout == BN_SEGMENTED) {
+    p->log2_tpc_i = 0;
+    while ((2u << p->log2_tpc_i) <= BN_WG && (uint64_t)(2u << p->log2_tpc_i) * BN_CPU_SEG <= p->HWu)
+      p->log2_tpc_i++;
+    p->tpc_i = 1u << p->log2_tpc_i;
+    p->seg_len = vkl_div_up(p->HWu, p->tpc_i);
+    p->seg_start = p->seg_len;
+    p->step = 1;
+    units = p->seg_len;
+    target = BN_CPU_UNITS;
+  } else {
+    p->log2_tpc_i = min_u32(log2_floor(p->HWu), log2_floor(BN_WG));
+    p->tpc_i = 1u << p->log2_tpc_i;
+    p->seg_len = p->HWu;
+    p->seg_start = 1;
+    p->step = p->tpc_i;
+    units = vkl_div_up(p->HWu, p->tpc_i);
+    target = BN_GPU_UNITS;
+  }
   uint32_t rest = BN_WG / p->tpc_i;
   p->cb = min_u32(rest, pow2_ceil(sh->C));
   p->log2_cb = log2_floor(p->cb);
   p->tpc_n = rest / p->cb;
-  uint64_t nb = (uint64_t)vkl_div_up(BN_UNITS, p->seg) * p->tpc_n;
+  g.groups = vkl_div_up(sh->C, p->cb);
+  uint64_t nb = (uint64_t)vkl_div_up(target, units) * p->tpc_n;
+  /* but keep at least BN_MIN_GROUPS workgroups where there are samples for them */
+  uint32_t chunks = vkl_div_up(BN_MIN_GROUPS, g.groups);
+  uint64_t nb_max = (uint64_t)vkl_div_up(vkl_div_up(sh->N, chunks), p->tpc_n) * p->tpc_n;
+  if (nb > nb_max) nb = nb_max;
   if (nb > sh->N) nb = sh->N;
   p->nb = (uint32_t)nb;
   p->nchunks = vkl_div_up(sh->N, nb);
   p->entries = p->nchunks * p->tpc_n * p->tpc_i;
   p->part_off = 4 * sh->C;
-  g.groups = vkl_div_up(sh->C, p->cb);
   return g;
 }
 
 uint64_t vkl_batchnorm_workspace_floats(const vkl_batchnorm_shape *sh) {
   if (vkl_batchnorm_shape_check(sh, 0)) return 0;
-  bn_geom g = bn_geometry(sh);
-  return 4ull * sh->C + 3ull * sh->C * g.push.entries;
+  /* enough for either layout: the size does not depend on the device */
+  uint32_t e0 = bn_geometry(sh, BN_SEGMENTED).push.entries;
+  uint32_t e1 = bn_geometry(sh, BN_INTERLEAVED).push.entries;
+  return 4ull * sh->C + 3ull * sh->C * (e0 > e1 ? e0 : e1);
 }
 
 static uint64_t bn_count(const vkl_batchnorm_shape *sh) {
@@ -261,7 +310,7 @@ vkl_status vkl_batchnorm_forward_train(vkl_cmd *cmd, vkl_buf y, vkl_buf mean, vk
       (st = vkl_op_check_tensor(cmd, op, "workspace", workspace,
                                 vkl_batchnorm_workspace_floats(sh))))
     return st;
-  bn_geom g = bn_geometry(sh);
+  bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
   g.push.eps = eps;
   g.push.momentum = momentum;
   g.push.flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
@@ -309,7 +358,7 @@ vkl_status vkl_batchnorm_forward_eval(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_bu
       (st = check_optional(cmd, op, "gamma", gamma, C)) ||
       (st = check_optional(cmd, op, "beta", beta, C)))
     return st;
-  bn_geom g = bn_geometry(sh);
+  bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
   g.push.eps = eps;
   g.push.flags = BN_EVAL | (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0);
   const vkl_pipeline *p;
@@ -341,7 +390,7 @@ vkl_status vkl_batchnorm_backward(vkl_cmd *cmd, const vkl_buf *dx, const vkl_buf
                                 vkl_batchnorm_workspace_floats(sh))))
     return st;
   if (!dx && !dgamma && !dbeta) return VKL_OK; /* nothing asked for */
-  bn_geom g = bn_geometry(sh);
+  bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
   g.push.flags = (gamma ? BN_HAS_GAMMA : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
                  (dbeta ? BN_HAS_DBETA : 0) | (accumulate ? BN_ACCUMULATE : 0);
   const vkl_pipeline *p_reduce, *p_combine, *p_dx = NULL;

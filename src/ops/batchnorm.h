@@ -60,18 +60,22 @@ void vkl_batchnorm_backward_ref(double *dx /* (N,C,H,W) or NULL */,
 /* ---- device recording (see ops/op_util.h for the conventions) ----
  *
  * Per-channel statistics are reduced over N*H*W by a handful of dispatches,
- * never one per channel: partial sums per (chunk of samples, channel) into
- * the workspace, one thread per channel combining them in chunk order, then
- * an element-wise pass. Fixed reduction orders, no atomics: the same inputs
- * give bit-identical outputs on every run. Statistics are accumulated in
- * fp32 relative to a pivot value of each channel, with a two-pass variance
- * per chunk merged by Chan's formula, so inputs with |mean| >> std (1e4 +- 1)
- * keep full precision. */
+ * never one per channel: every thread of a partial-sum kernel writes its
+ * partial (of a segment of planes of a chunk of samples) to the workspace,
+ * one thread per channel merges them in a fixed order, then an element-wise
+ * pass. No atomics, fixed orders: the same inputs give bit-identical
+ * outputs on every run. fp32 throughout. The variance is stable: values are
+ * shifted by a pivot value of each channel (exactly, for values within a
+ * factor 2 of it), each thread runs Welford's update, and threads are merged
+ * with Chan's formula, so inputs with |mean| >> std (1e4 +- 1) keep full
+ * precision where E[x^2] - E[x]^2 would lose all of it.
+ * The shaders and their thread geometry: shaders/common/batchnorm_iface.h. */
 
 /* Floats of scratch memory that forward_train and backward need for sh. */
 uint64_t vkl_batchnorm_workspace_floats(const vkl_batchnorm_shape *sh);
 
-/* Training forward: 3 dispatches (partial statistics, combine, normalise).
+/* Training forward: 3 dispatches (partial statistics, combine, normalise);
+ * x is read twice.
  * mean and invstd receive the batch statistics (saved for the backward).
  * running_mean and running_var, each optional, are updated in place with
  * the unbiased variance. gamma and beta are optional (affine=False).
@@ -92,8 +96,10 @@ vkl_status vkl_batchnorm_forward_eval(vkl_cmd *cmd, vkl_buf y /* (N,C,H,W) */,
                                       const vkl_batchnorm_shape *sh, float eps);
 
 /* Training backward from the mean and invstd of forward_train. dx, dgamma,
- * dbeta may each be NULL to skip; accumulate = 1 adds into all three. Up to 3
- * dispatches (partial sums, combine, dx); none when all three are NULL. */
+ * dbeta may each be NULL to skip; accumulate = 1 adds into all three (so
+ * micro-batches accumulate dx, dgamma and dbeta alike). Up to 3 dispatches
+ * (partial sums, combine, dx; dy and x are read twice when dx is wanted);
+ * none when all three are NULL. */
 vkl_status vkl_batchnorm_backward(vkl_cmd *cmd, const vkl_buf *dx /* (N,C,H,W) or NULL */,
                                   const vkl_buf *dgamma /* (C) or NULL */,
                                   const vkl_buf *dbeta /* (C) or NULL */,
