@@ -14,6 +14,7 @@ static const vkl_batchnorm_shape shapes[] = {
     {2, 33, 7, 7},   /* 7x7 planes (the stem's output size class) */
     {2, 300, 3, 3},  /* many channels: several workgroups along C */
     {3, 6, 8, 8},    /* vec4 kernels */
+    {5, 7, 4, 4},    /* vec4, planes of 4 units (an unrolled walk) */
     {37, 3, 16, 12}, /* vec4; 2 chunks, the last with fewer samples than threads */
     {3000, 5, 1, 1}, /* 2-D, 6 chunks along N, the last partial */
     {3, 5, 23, 23},  /* segmented layout: planes of 529 values in segments of 265 and 264 */

@@ -53,6 +53,7 @@ VKL_SPEC_END(vkl_batchnorm_spec)
 #define BN_ACCUMULATE 32u /* backward: add into the gradients */
 #define BN_HAS_DGAMMA 64u
 #define BN_HAS_DBETA 128u
+#define BN_SEG4 256u /* every thread's run of a plane is exactly 4 units (see BN_WALK) */
 
 VKL_PUSH_BEGIN(vkl_batchnorm_push)
 VKL_U32 N;

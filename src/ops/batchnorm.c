@@ -207,6 +207,7 @@ static bn_geom bn_geometry(const vkl_batchnorm_shape *sh, bn_layout layout) {
     p->seg_len = vkl_div_up(p->HWu, p->tpc_i);
     p->seg_start = p->seg_len;
     p->step = 1;
+    if (p->HWu == 4) p->flags = BN_SEG4; /* then tpc_i = 1: one segment, of 4 units */
     units = p->seg_len;
     target = BN_CPU_UNITS;
   } else {
@@ -313,8 +314,8 @@ vkl_status vkl_batchnorm_forward_train(vkl_cmd *cmd, vkl_buf y, vkl_buf mean, vk
   bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
   g.push.eps = eps;
   g.push.momentum = momentum;
-  g.push.flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
-                 (running_mean ? BN_HAS_RUNNING_MEAN : 0) | (running_var ? BN_HAS_RUNNING_VAR : 0);
+  g.push.flags |= (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
+                  (running_mean ? BN_HAS_RUNNING_MEAN : 0) | (running_var ? BN_HAS_RUNNING_VAR : 0);
   const vkl_pipeline *p_stats, *p_combine, *p_apply;
   if ((st = walk_pipeline(cmd, &g, VKL_SHADER_batchnorm_stats, VKL_SHADER_batchnorm_stats4,
                           &p_stats)) ||
@@ -360,7 +361,7 @@ vkl_status vkl_batchnorm_forward_eval(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_bu
     return st;
   bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
   g.push.eps = eps;
-  g.push.flags = BN_EVAL | (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0);
+  g.push.flags |= BN_EVAL | (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0);
   const vkl_pipeline *p;
   if ((st = walk_pipeline(cmd, &g, VKL_SHADER_batchnorm_apply, VKL_SHADER_batchnorm_apply4, &p)))
     return st;
@@ -391,8 +392,8 @@ vkl_status vkl_batchnorm_backward(vkl_cmd *cmd, const vkl_buf *dx, const vkl_buf
     return st;
   if (!dx && !dgamma && !dbeta) return VKL_OK; /* nothing asked for */
   bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
-  g.push.flags = (gamma ? BN_HAS_GAMMA : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
-                 (dbeta ? BN_HAS_DBETA : 0) | (accumulate ? BN_ACCUMULATE : 0);
+  g.push.flags |= (gamma ? BN_HAS_GAMMA : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
+                  (dbeta ? BN_HAS_DBETA : 0) | (accumulate ? BN_ACCUMULATE : 0);
   const vkl_pipeline *p_reduce, *p_combine, *p_dx = NULL;
   if ((st = walk_pipeline(cmd, &g, VKL_SHADER_batchnorm_bwd_reduce,
                           VKL_SHADER_batchnorm_bwd_reduce4, &p_reduce)) ||
