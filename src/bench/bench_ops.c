@@ -161,7 +161,8 @@ vkl_status vkl_bench_ops(vkl_ctx *ctx, const vkl_bench_config *cfg_in, vkl_bench
   bench b = {.ctx = ctx, .cfg = &cfg, .report = out, .rng = 12345};
   vkl_status st = vkl_arena_create(ctx, VKL_MEM_DEVICE, BENCH_ARENA_BYTES, "bench", &b.arena);
   if (st) return st;
-  if (!(st = bench_baselines(&b))) st = bench_elementwise(&b, cfg.batch);
+  if (!(st = bench_baselines(&b)) && !(st = bench_elementwise(&b, cfg.batch)))
+    st = bench_batchnorm(&b, cfg.batch);
   vkl_arena_destroy(b.arena);
   return st;
 }
