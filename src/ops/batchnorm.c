@@ -114,3 +114,309 @@ void vkl_batchnorm_backward_ref(double *dx, double *dgamma, double *dbeta, const
       }
   }
 }
+
+/* ---- device recording ----
+ *
+ * Training forward: batchnorm_stats*.comp (each thread: count, mean and M2 of its values of
+ * x - K), batchnorm_combine.comp (per channel), batchnorm_apply*.comp (element-wise).
+ * Backward: batchnorm_bwd_reduce*.comp (each thread: sum dy, sum dy (x - mean)),
+ * batchnorm_bwd_combine.comp (per channel: dgamma, dbeta, dx coefficients),
+ * batchnorm_bwd_dx*.comp (element-wise). Evaluation: batchnorm_apply*.comp alone.
+ * The thread geometry is described in shaders/common/batchnorm_iface.h. */
+
+#include "batchnorm_iface.h" /* shaders/common: the kernels' push constants */
+#include "ops/op_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BN_WG 64 /* threads per workgroup of the tensor-walking kernels */
+/* channels per workgroup of the combine kernels: 64 channels still make 4
+ * workgroups, to spread over CPU cores */
+#define BN_COMBINE_WG 16
+/* Segmented layout (CPU devices): each thread runs through >= BN_CPU_SEG
+ * consecutive units of a plane, about BN_CPU_UNITS units in all. */
+#define BN_CPU_SEG 256
+#define BN_CPU_UNITS 256
+/* Interleaved layout (GPUs): about BN_GPU_UNITS units per thread. */
+#define BN_GPU_UNITS 16
+/* Chunks shrink (down to a sample) until the grid has this many workgroups,
+ * so that cores are not left idle while the last ones run (measured on
+ * lavapipe: 16 to 64 within noise, 1 slower for 16x16 planes). */
+#define BN_MIN_GROUPS 32
+
+typedef enum bn_layout { BN_SEGMENTED = 0, BN_INTERLEAVED } bn_layout;
+
+typedef struct bn_geom {
+  uint32_t vec;    /* 4: vec4 kernels (H*W % 4 == 0), else 1 */
+  uint32_t groups; /* workgroups along the channels */
+  vkl_batchnorm_push push;
+} bn_geom;
+
+static uint32_t log2_floor(uint64_t v) {
+  uint32_t l = 0;
+  while (l < 31 && (2ull << l) <= v) l++;
+  return l;
+}
+
+static uint32_t pow2_ceil(uint64_t v) {
+  uint32_t p = 1;
+  while (p < (1u << 30) && p < v) p *= 2;
+  return p;
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b) {
+  return a < b ? a : b;
+}
+
+/* Which way threads walk a plane (see shaders/common/batchnorm_iface.h).
+ * Measured on lavapipe: the segmented layout is several times faster than
+ * the interleaved one there; GPUs coalesce the interleaved one. The
+ * environment variable VKLARS_BN_LAYOUT=segmented|interleaved overrides the
+ * choice (tests run both layouts on one device). */
+static bn_layout bn_layout_for(vkl_cmd *cmd) {
+  const char *env = getenv("VKLARS_BN_LAYOUT");
+  if (env && !strcmp(env, "segmented")) return BN_SEGMENTED;
+  if (env && !strcmp(env, "interleaved")) return BN_INTERLEAVED;
+  return vkl_ctx_device(vkl_cmd_ctx(cmd))->kind == VKL_DEVICE_CPU ? BN_SEGMENTED : BN_INTERLEAVED;
+}
+
+/* Threads first cover a plane (tpc_i of them), then consecutive channels
+ * (cb, contiguous with the plane in memory), then samples (tpc_n, when C is
+ * too small to fill the workgroup). Segmented: a plane is cut into tpc_i
+ * segments of at least BN_CPU_SEG units where it is large enough.
+ * Interleaved: tpc_i threads, up to the plane's size, step through it
+ * together. A chunk holds enough samples for the layout's units per thread,
+ * to amortise each thread's set-up and partial. */
+static bn_geom bn_geometry(const vkl_batchnorm_shape *sh, bn_layout layout) {
+  bn_geom g = {0};
+  vkl_batchnorm_push *p = &g.push;
+  uint32_t hw = sh->H * sh->W;
+  g.vec = hw % 4 == 0 ? 4 : 1;
+  p->N = sh->N;
+  p->C = sh->C;
+  p->HW = hw;
+  p->HWu = hw / g.vec;
+  uint32_t units; /* per thread and sample */
+  uint32_t target;
+  if (layout == BN_SEGMENTED) {
+    p->log2_tpc_i = 0;
+    while ((2u << p->log2_tpc_i) <= BN_WG && (uint64_t)(2u << p->log2_tpc_i) * BN_CPU_SEG <= p->HWu)
+      p->log2_tpc_i++;
+    p->tpc_i = 1u << p->log2_tpc_i;
+    p->seg_len = vkl_div_up(p->HWu, p->tpc_i);
+    p->seg_start = p->seg_len;
+    p->step = 1;
+    if (p->HWu == 4) p->flags = BN_SEG4; /* then tpc_i = 1: one segment, of 4 units */
+    units = p->seg_len;
+    target = BN_CPU_UNITS;
+  } else {
+    p->log2_tpc_i = min_u32(log2_floor(p->HWu), log2_floor(BN_WG));
+    p->tpc_i = 1u << p->log2_tpc_i;
+    p->seg_len = p->HWu;
+    p->seg_start = 1;
+    p->step = p->tpc_i;
+    units = vkl_div_up(p->HWu, p->tpc_i);
+    target = BN_GPU_UNITS;
+  }
+  uint32_t rest = BN_WG / p->tpc_i;
+  p->cb = min_u32(rest, pow2_ceil(sh->C));
+  p->log2_cb = log2_floor(p->cb);
+  p->tpc_n = rest / p->cb;
+  g.groups = vkl_div_up(sh->C, p->cb);
+  uint64_t nb = (uint64_t)vkl_div_up(target, units) * p->tpc_n;
+  /* but keep at least BN_MIN_GROUPS workgroups where there are samples for them */
+  uint32_t chunks = vkl_div_up(BN_MIN_GROUPS, g.groups);
+  uint64_t nb_max = (uint64_t)vkl_div_up(vkl_div_up(sh->N, chunks), p->tpc_n) * p->tpc_n;
+  if (nb > nb_max) nb = nb_max;
+  if (nb > sh->N) nb = sh->N;
+  p->nb = (uint32_t)nb;
+  p->nchunks = vkl_div_up(sh->N, nb);
+  p->entries = p->nchunks * p->tpc_n * p->tpc_i;
+  p->part_off = 4 * sh->C;
+  return g;
+}
+
+uint64_t vkl_batchnorm_workspace_floats(const vkl_batchnorm_shape *sh) {
+  if (vkl_batchnorm_shape_check(sh, 0)) return 0;
+  /* enough for either layout: the size does not depend on the device */
+  uint32_t e0 = bn_geometry(sh, BN_SEGMENTED).push.entries;
+  uint32_t e1 = bn_geometry(sh, BN_INTERLEAVED).push.entries;
+  return 4ull * sh->C + 3ull * sh->C * (e0 > e1 ? e0 : e1);
+}
+
+static uint64_t bn_count(const vkl_batchnorm_shape *sh) {
+  return (uint64_t)sh->N * sh->C * sh->H * sh->W;
+}
+
+static vkl_status check_shape(vkl_cmd *cmd, const char *op, const vkl_batchnorm_shape *sh,
+                              int training) {
+  if (!vkl_batchnorm_shape_check(sh, training)) return VKL_OK;
+  vkl_ctx *ctx = vkl_cmd_ctx(cmd);
+  if (sh->N == 0 || sh->C == 0 || sh->H == 0 || sh->W == 0)
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "%s: empty shape (N=%u, C=%u, H=%u, W=%u)",
+                         op, sh->N, sh->C, sh->H, sh->W);
+  return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                       "%s: training needs at least 2 values per channel, N*H*W = %llu "
+                       "(N=%u, H=%u, W=%u)",
+                       op, (unsigned long long)sh->N * sh->H * sh->W, sh->N, sh->H, sh->W);
+}
+
+static vkl_status check_optional(vkl_cmd *cmd, const char *op, const char *name, const vkl_buf *b,
+                                 uint64_t count) {
+  return b ? vkl_op_check_tensor(cmd, op, name, *b, count) : VKL_OK;
+}
+
+/* A tensor-walking shader: the vec4 variant when planes allow it. */
+static vkl_status walk_pipeline(vkl_cmd *cmd, const bn_geom *g, vkl_shader_id scalar,
+                                vkl_shader_id vec4, const vkl_pipeline **out) {
+  vkl_batchnorm_spec spec = {.wg_size = BN_WG};
+  return vkl_op_pipeline(cmd, g->vec == 4 ? vec4 : scalar, &spec, sizeof spec, out);
+}
+
+static vkl_status combine_pipeline(vkl_cmd *cmd, vkl_shader_id shader, const vkl_pipeline **out) {
+  vkl_batchnorm_spec spec = {.wg_size = BN_COMBINE_WG};
+  return vkl_op_pipeline(cmd, shader, &spec, sizeof spec, out);
+}
+
+static vkl_status walk(vkl_cmd *cmd, const vkl_pipeline *p, const bn_geom *g, const vkl_buf *bufs,
+                       uint32_t count) {
+  return vkl_cmd_dispatch(cmd, p, bufs, count, &g->push, sizeof g->push, g->groups, g->push.nchunks,
+                          1);
+}
+
+static vkl_status combine(vkl_cmd *cmd, const vkl_pipeline *p, const bn_geom *g,
+                          const vkl_buf *bufs, uint32_t count) {
+  return vkl_cmd_dispatch(cmd, p, bufs, count, &g->push, sizeof g->push,
+                          vkl_div_up(g->push.C, BN_COMBINE_WG), 1, 1);
+}
+
+vkl_status vkl_batchnorm_forward_train(vkl_cmd *cmd, vkl_buf y, vkl_buf mean, vkl_buf invstd,
+                                       const vkl_buf *running_mean, const vkl_buf *running_var,
+                                       vkl_buf x, const vkl_buf *gamma, const vkl_buf *beta,
+                                       const vkl_batchnorm_shape *sh, float eps, float momentum,
+                                       vkl_buf workspace) {
+  static const char op[] = "batchnorm forward (training)";
+  vkl_status st;
+  if ((st = check_shape(cmd, op, sh, 1))) return st;
+  uint64_t n = bn_count(sh), C = sh->C;
+  if ((st = vkl_op_check_tensor(cmd, op, "y", y, n)) ||
+      (st = vkl_op_check_tensor(cmd, op, "mean", mean, C)) ||
+      (st = vkl_op_check_tensor(cmd, op, "invstd", invstd, C)) ||
+      (st = check_optional(cmd, op, "running_mean", running_mean, C)) ||
+      (st = check_optional(cmd, op, "running_var", running_var, C)) ||
+      (st = vkl_op_check_tensor(cmd, op, "x", x, n)) ||
+      (st = check_optional(cmd, op, "gamma", gamma, C)) ||
+      (st = check_optional(cmd, op, "beta", beta, C)) ||
+      (st = vkl_op_check_tensor(cmd, op, "workspace", workspace,
+                                vkl_batchnorm_workspace_floats(sh))))
+    return st;
+  bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
+  g.push.eps = eps;
+  g.push.momentum = momentum;
+  g.push.flags |= (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
+                  (running_mean ? BN_HAS_RUNNING_MEAN : 0) | (running_var ? BN_HAS_RUNNING_VAR : 0);
+  const vkl_pipeline *p_stats, *p_combine, *p_apply;
+  if ((st = walk_pipeline(cmd, &g, VKL_SHADER_batchnorm_stats, VKL_SHADER_batchnorm_stats4,
+                          &p_stats)) ||
+      (st = combine_pipeline(cmd, VKL_SHADER_batchnorm_combine, &p_combine)) ||
+      (st = walk_pipeline(cmd, &g, VKL_SHADER_batchnorm_apply, VKL_SHADER_batchnorm_apply4,
+                          &p_apply)))
+    return st;
+
+  /* An absent optional tensor binds one of the same access that the kernel
+   * binds anyway; the flags keep the kernel from touching it. */
+  vkl_buf stats[2] = {x, workspace};
+  vkl_buf comb[8] = {workspace,
+                     x,
+                     mean,
+                     invstd,
+                     running_mean ? *running_mean : workspace,
+                     running_var ? *running_var : workspace,
+                     gamma ? *gamma : x,
+                     beta ? *beta : x};
+  vkl_buf apply[6] = {x, y, workspace, x, x, x};
+  vkl_cmd_barrier(cmd); /* RAW: x written by earlier work; WAR: the workspace read by it */
+  if ((st = walk(cmd, p_stats, &g, stats, 2))) return st;
+  vkl_cmd_barrier(cmd); /* RAW: the partials; WAR/WAW: mean, invstd, running stats */
+  if ((st = combine(cmd, p_combine, &g, comb, 8))) return st;
+  vkl_cmd_barrier(cmd); /* RAW: the coefficients; WAR/WAW: y, read or written by earlier work */
+  return walk(cmd, p_apply, &g, apply, 6);
+}
+
+vkl_status vkl_batchnorm_forward_eval(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_buf running_mean,
+                                      vkl_buf running_var, const vkl_buf *gamma,
+                                      const vkl_buf *beta, const vkl_batchnorm_shape *sh,
+                                      float eps) {
+  static const char op[] = "batchnorm forward (evaluation)";
+  vkl_status st;
+  if ((st = check_shape(cmd, op, sh, 0))) return st;
+  uint64_t n = bn_count(sh), C = sh->C;
+  if ((st = vkl_op_check_tensor(cmd, op, "y", y, n)) ||
+      (st = vkl_op_check_tensor(cmd, op, "x", x, n)) ||
+      (st = vkl_op_check_tensor(cmd, op, "running_mean", running_mean, C)) ||
+      (st = vkl_op_check_tensor(cmd, op, "running_var", running_var, C)) ||
+      (st = check_optional(cmd, op, "gamma", gamma, C)) ||
+      (st = check_optional(cmd, op, "beta", beta, C)))
+    return st;
+  bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
+  g.push.eps = eps;
+  g.push.flags |= BN_EVAL | (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0);
+  const vkl_pipeline *p;
+  if ((st = walk_pipeline(cmd, &g, VKL_SHADER_batchnorm_apply, VKL_SHADER_batchnorm_apply4, &p)))
+    return st;
+  vkl_buf bufs[6] = {x, y, running_mean, running_var, gamma ? *gamma : x, beta ? *beta : x};
+  vkl_cmd_barrier(cmd); /* RAW: inputs written by earlier work; WAR/WAW: y */
+  return walk(cmd, p, &g, bufs, 6);
+}
+
+vkl_status vkl_batchnorm_backward(vkl_cmd *cmd, const vkl_buf *dx, const vkl_buf *dgamma,
+                                  const vkl_buf *dbeta, vkl_buf dy, vkl_buf x, vkl_buf mean,
+                                  vkl_buf invstd, const vkl_buf *gamma,
+                                  const vkl_batchnorm_shape *sh, int accumulate,
+                                  vkl_buf workspace) {
+  static const char op[] = "batchnorm backward";
+  vkl_status st;
+  if ((st = check_shape(cmd, op, sh, 1))) return st;
+  uint64_t n = bn_count(sh), C = sh->C;
+  if ((st = check_optional(cmd, op, "dx", dx, n)) ||
+      (st = check_optional(cmd, op, "dgamma", dgamma, C)) ||
+      (st = check_optional(cmd, op, "dbeta", dbeta, C)) ||
+      (st = vkl_op_check_tensor(cmd, op, "dy", dy, n)) ||
+      (st = vkl_op_check_tensor(cmd, op, "x", x, n)) ||
+      (st = vkl_op_check_tensor(cmd, op, "mean", mean, C)) ||
+      (st = vkl_op_check_tensor(cmd, op, "invstd", invstd, C)) ||
+      (st = check_optional(cmd, op, "gamma", gamma, C)) ||
+      (st = vkl_op_check_tensor(cmd, op, "workspace", workspace,
+                                vkl_batchnorm_workspace_floats(sh))))
+    return st;
+  if (!dx && !dgamma && !dbeta) return VKL_OK; /* nothing asked for */
+  bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
+  g.push.flags |= (gamma ? BN_HAS_GAMMA : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
+                  (dbeta ? BN_HAS_DBETA : 0) | (accumulate ? BN_ACCUMULATE : 0);
+  const vkl_pipeline *p_reduce, *p_combine, *p_dx = NULL;
+  if ((st = walk_pipeline(cmd, &g, VKL_SHADER_batchnorm_bwd_reduce,
+                          VKL_SHADER_batchnorm_bwd_reduce4, &p_reduce)) ||
+      (st = combine_pipeline(cmd, VKL_SHADER_batchnorm_bwd_combine, &p_combine)) ||
+      (dx && (st = walk_pipeline(cmd, &g, VKL_SHADER_batchnorm_bwd_dx, VKL_SHADER_batchnorm_bwd_dx4,
+                                 &p_dx))))
+    return st;
+
+  /* An absent optional tensor binds one of the same access that the kernel
+   * binds anyway; the flags keep the kernel from touching it. */
+  vkl_buf reduce[4] = {dy, x, mean, workspace};
+  vkl_buf comb[6] = {workspace,
+                     mean,
+                     invstd,
+                     gamma ? *gamma : mean,
+                     dgamma ? *dgamma : workspace,
+                     dbeta ? *dbeta : workspace};
+  vkl_cmd_barrier(cmd); /* RAW: dy, x, mean written by earlier work; WAR: the workspace */
+  if ((st = walk(cmd, p_reduce, &g, reduce, 4))) return st;
+  vkl_cmd_barrier(cmd); /* RAW: the partials; WAR/WAW: dgamma, dbeta */
+  if ((st = combine(cmd, p_combine, &g, comb, 6))) return st;
+  if (!dx) return VKL_OK;
+  vkl_buf dxk[4] = {dy, x, *dx, workspace};
+  vkl_cmd_barrier(cmd); /* RAW: the dx coefficients; WAR/WAW: dx, read or written by earlier work */
+  return walk(cmd, p_dx, &g, dxk, 4);
+}

@@ -17,6 +17,8 @@
 
 #include <stdint.h>
 
+#include "vk/vk.h"
+
 typedef struct vkl_batchnorm_shape {
   uint32_t N, C, H, W; /* H = W = 1 for a 2-D (N,C) input */
 } vkl_batchnorm_shape;
@@ -54,5 +56,57 @@ void vkl_batchnorm_backward_ref(double *dx /* (N,C,H,W) or NULL */,
                                 const double *mean /* (C) */, const double *invstd /* (C) */,
                                 const double *gamma /* (C) or NULL */,
                                 const vkl_batchnorm_shape *sh, int accumulate);
+
+/* ---- device recording (see ops/op_util.h for the conventions) ----
+ *
+ * Per-channel statistics are reduced over N*H*W by a handful of dispatches,
+ * never one per channel: every thread of a partial-sum kernel writes its
+ * partial (of a segment of planes of a chunk of samples) to the workspace,
+ * one thread per channel merges them in a fixed order, then an element-wise
+ * pass. No atomics, fixed orders: the same inputs give bit-identical
+ * outputs on every run. fp32 throughout. The variance is stable: values are
+ * shifted by a pivot value of each channel (exactly, for values within a
+ * factor 2 of it), each thread runs Welford's update, and threads are merged
+ * with Chan's formula, so inputs with |mean| >> std (1e4 +- 1) keep full
+ * precision where E[x^2] - E[x]^2 would lose all of it.
+ * The shaders and their thread geometry: shaders/common/batchnorm_iface.h. */
+
+/* Floats of scratch memory that forward_train and backward need for sh. */
+uint64_t vkl_batchnorm_workspace_floats(const vkl_batchnorm_shape *sh);
+
+/* Training forward: 3 dispatches (partial statistics, combine, normalise);
+ * x is read twice.
+ * mean and invstd receive the batch statistics (saved for the backward).
+ * running_mean and running_var, each optional, are updated in place with
+ * the unbiased variance. gamma and beta are optional (affine=False).
+ * Fails when N*H*W < 2. */
+vkl_status vkl_batchnorm_forward_train(
+    vkl_cmd *cmd, vkl_buf y /* (N,C,H,W) */, vkl_buf mean /* (C) */, vkl_buf invstd /* (C) */,
+    const vkl_buf *running_mean /* (C) or NULL */, const vkl_buf *running_var /* (C) or NULL */,
+    vkl_buf x /* (N,C,H,W) */, const vkl_buf *gamma /* (C) or NULL */,
+    const vkl_buf *beta /* (C) or NULL */, const vkl_batchnorm_shape *sh, float eps, float momentum,
+    vkl_buf workspace /* (workspace_floats) */);
+
+/* Evaluation forward: one element-wise dispatch, no workspace. */
+vkl_status vkl_batchnorm_forward_eval(vkl_cmd *cmd, vkl_buf y /* (N,C,H,W) */,
+                                      vkl_buf x /* (N,C,H,W) */, vkl_buf running_mean /* (C) */,
+                                      vkl_buf running_var /* (C) */,
+                                      const vkl_buf *gamma /* (C) or NULL */,
+                                      const vkl_buf *beta /* (C) or NULL */,
+                                      const vkl_batchnorm_shape *sh, float eps);
+
+/* Training backward from the mean and invstd of forward_train. dx, dgamma,
+ * dbeta may each be NULL to skip; accumulate = 1 adds into all three (so
+ * micro-batches accumulate dx, dgamma and dbeta alike). Up to 3 dispatches
+ * (partial sums, combine, dx; dy and x are read twice when dx is wanted);
+ * none when all three are NULL. */
+vkl_status vkl_batchnorm_backward(vkl_cmd *cmd, const vkl_buf *dx /* (N,C,H,W) or NULL */,
+                                  const vkl_buf *dgamma /* (C) or NULL */,
+                                  const vkl_buf *dbeta /* (C) or NULL */,
+                                  vkl_buf dy /* (N,C,H,W) */, vkl_buf x /* (N,C,H,W) */,
+                                  vkl_buf mean /* (C) */, vkl_buf invstd /* (C) */,
+                                  const vkl_buf *gamma /* (C) or NULL */,
+                                  const vkl_batchnorm_shape *sh, int accumulate,
+                                  vkl_buf workspace /* (workspace_floats) */);
 
 #endif

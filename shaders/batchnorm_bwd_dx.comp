@@ -1,0 +1,4 @@
+#version 450
+// batchnorm: bwd_dx, scalar loads (H*W % 4 != 0); see common/batchnorm_bwd_dx_body.h.
+#define BN_VEC 1
+#include "batchnorm_bwd_dx_body.h"
