@@ -19,8 +19,8 @@ typedef struct layout {
 } layout;
 
 static layout mixed_layout(void) {
-  /* tails of 0..3 elements past whole vec4s; 40001 spans three chunks */
-  static const uint64_t sizes[] = {218, 8, 9, 1151, 40001, 16, 5000, 1};
+  /* tails of 0..3 elements past whole vec4s; 140001 spans three norm chunks */
+  static const uint64_t sizes[] = {218, 8, 9, 1151, 140001, 16, 5000, 1};
   static const uint32_t ndims[] = {4, 1, 1, 4, 2, 1, 4, 1};
   layout l = {.count = 8};
   uint64_t off = 4; /* gaps show that offsets are honoured */
@@ -50,7 +50,7 @@ static void upload_doubles(trajectory *tr, vkl_buf b, const double *x) {
 }
 
 static void trajectory_init(trajectory *tr, const vkl_optim_config *cfg, uint64_t seed) {
-  tr->d = test_dev_create(4u << 20);
+  tr->d = test_dev_create(8u << 20);
   tr->l = mixed_layout();
   uint64_t n = tr->l.floats;
   TEST_OK(tr->d.ctx, vkl_arena_alloc(tr->d.arena, n * 4, &tr->w));

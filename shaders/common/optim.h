@@ -1,25 +1,42 @@
 /* Interface of optim_norms.comp and optim_update.comp, the fused optimizer
  * step over every parameter tensor of a model (src/optim/optim_step.c).
  *
- * Buffers (the same seven bindings for both kernels):
- *   0 w        parameters, one arena            (floats)
- *   1 g        gradients, same layout           (floats)
- *   2 m        momentum / first moment          (floats)
+ * Buffers (the same eight bindings for both kernels):
+ *   0 w        parameters, one arena            (vec4s)
+ *   1 g        gradients, same layout           (vec4s)
+ *   2 m        momentum / first moment          (vec4s)
  *   3 v        second moment (LAMB, AdamW; else any buffer, unread)
- *   4 tables   tensor table then chunk table    (uints, see below)
- *   5 scratch  state words then per-chunk partial sums
+ *   4 tables   tensor table, norm chunk table, update chunk table (uints)
+ *   5 scratch  state words, per-tensor counters, per-chunk partial sums
  *   6 ring     host-visible ring of step slots: params in, stats out
- * Tensor entry (OPTIM_TENSOR_UINTS): first chunk, chunk count, flags, count.
- * Chunk entry (OPTIM_CHUNK_UINTS): tensor, start (float offset), count, 0.
- * A chunk never spans two tensors; one workgroup handles one chunk. */
+ *   7 coeffs   per tensor: (trust ratio q, weight decay, lr, 0) for the update
+ * Tensor entry (OPTIM_ENTRY_UINTS): first norm chunk, norm chunk count,
+ * flags, element count. Chunk entries (both tables): tensor, start (float
+ * offset, a multiple of 4), element count, 0. Chunks never span tensors.
+ *
+ * optim_norms: one workgroup per norm chunk (OPTIM_NORM_CHUNK elements)
+ * writes its partial sums; the last workgroup of a tensor to finish (an
+ * integer counter) adds the tensor's partials in chunk order, forms its
+ * trust ratio and writes coeffs and the step's statistics. optim_update:
+ * OPTIM_UPDATE_VEC4S vec4s per invocation, no barriers: on CPU drivers
+ * every barrier is a round of coroutine switches per workgroup, and every
+ * buffer access, uniform or not, costs about the same, so the per-chunk
+ * reads (table entry, coefficients, step words) are shared by 4 vec4s. */
 #ifndef VKLARS_OPTIM_IFACE_H
 #define VKLARS_OPTIM_IFACE_H
 #include "iface.h"
 
-#define OPTIM_TENSOR_UINTS 4
-#define OPTIM_CHUNK_UINTS 4
+#define OPTIM_ENTRY_UINTS 4
 #define OPTIM_PARTIALS 3 /* sum w^2, sum d^2 (or u^2), sum g^2 per chunk */
-#define OPTIM_STATE_UINTS 4 /* [0] cursor: next step t; [1] t of the step in flight */
+#define OPTIM_NORM_VEC4S 64 /* contiguous vec4s per norms invocation */
+#define OPTIM_WG 256        /* invocations per workgroup, both kernels */
+#define OPTIM_NORM_CHUNK (4 * OPTIM_NORM_VEC4S * OPTIM_WG) /* 65536 elements */
+#define OPTIM_UPDATE_VEC4S 4 /* vec4s per update invocation, strided by OPTIM_WG */
+#define OPTIM_UPDATE_CHUNK (4 * OPTIM_UPDATE_VEC4S * OPTIM_WG) /* 4096 elements */
+/* scratch words: [0] cursor (next step t), [1] t of the step in flight,
+ * [2] OPTIM_NONFINITE_NORM if any norm of the step in flight is not
+ * finite, [3] spare; then one counter per tensor; then the partials */
+#define OPTIM_STATE_UINTS 4
 
 /* tensor flags */
 #define OPTIM_TENSOR_EXCLUDED 1u /* no weight decay, no adaptation */
@@ -36,19 +53,19 @@
 #define OPTIM_DECOUPLED 16u   /* LAMB/AdamW: u += wd*w instead of g += wd*w */
 
 /* ring slot layout, in 32-bit words: a header the host writes (t, lr, phi,
- * bias corrections) and the kernels' flags, then OPTIM_STAT_FLOATS per
- * tensor written by the update */
+ * bias corrections, skip) and the kernels' flags, then OPTIM_STAT_FLOATS per
+ * tensor written by the norms kernel */
 #define OPTIM_SLOT_HEADER 8
-#define OPTIM_SLOT_T 0       /* uint: the step this slot was written for */
-#define OPTIM_SLOT_FLAGS 1   /* uint: OPTIM_NONFINITE_* set by the kernels */
-#define OPTIM_SLOT_LR 2      /* float */
-#define OPTIM_SLOT_PHI 3     /* float */
-#define OPTIM_SLOT_C1 4      /* float: 1 - beta1^(t+1), or 1 */
-#define OPTIM_SLOT_C2 5      /* float: 1 - beta2^(t+1), or 1 */
-#define OPTIM_SLOT_SKIP 6    /* uint: 1 leaves w, m, v alone when a norm is not finite */
+#define OPTIM_SLOT_T 0     /* uint: the step this slot was written for */
+#define OPTIM_SLOT_FLAGS 1 /* uint: OPTIM_NONFINITE_* set by the kernels */
+#define OPTIM_SLOT_LR 2    /* float */
+#define OPTIM_SLOT_PHI 3   /* float */
+#define OPTIM_SLOT_C1 4    /* float: 1 - beta1^(t+1), or 1 */
+#define OPTIM_SLOT_C2 5    /* float: 1 - beta2^(t+1), or 1 */
+#define OPTIM_SLOT_SKIP 6  /* uint: 1 leaves w, m, v alone when a norm is not finite */
 #define OPTIM_NONFINITE_NORM 1u   /* a weight or gradient norm is NaN or inf */
 #define OPTIM_NONFINITE_UPDATE 2u /* an updated weight is NaN or inf */
-#define OPTIM_STAT_FLOATS 8 /* wnorm, dnorm, lnr, trust, eff_lr, 3 spare */
+#define OPTIM_STAT_FLOATS 8       /* wnorm, dnorm, lnr, trust, eff_lr, 3 spare */
 
 VKL_SPEC_BEGIN(vkl_optim_spec)
 VKL_SPEC_LOCAL_X(0, wg_size)
@@ -57,8 +74,9 @@ VKL_SPEC_U32(2, ring_slots, 4)
 VKL_SPEC_END(vkl_optim_spec)
 
 VKL_PUSH_BEGIN(vkl_optim_push)
-VKL_U32 chunk_count;
 VKL_U32 tensor_count;
+VKL_U32 norm_chunks;
+VKL_U32 update_chunks;
 VKL_U32 slot_words; /* OPTIM_SLOT_HEADER + OPTIM_STAT_FLOATS * tensor_count */
 VKL_U32 flags;      /* OPTIM_ADAPT | ... */
 VKL_F32 momentum;

@@ -1,31 +1,32 @@
 // Shared by optim_norms.comp and optim_update.comp: bindings and helpers.
-// Include after "optim.h".
+// Include after "optim.h". Parameters, gradients and moments are read as
+// vec4s (tensors start on 4-float boundaries); a chunk of `count` elements
+// from `start` is count/4 whole vec4s and a tail of count%4 elements, read
+// and written element by element since the rest of that vec4 belongs to
+// another tensor.
 
-// Parameters, gradients and moments are read as vec4 (tensors start on
-// 4-float boundaries): a quarter of the loads and stores of a scalar loop,
-// which lets the step run near copy bandwidth. A chunk of `count` elements
-// from `start` is count/4 whole vec4s and a tail of count%4 elements.
 layout(std430, binding = 0) buffer W { vec4 w[]; };
 layout(std430, binding = 1) readonly buffer G { vec4 g[]; };
 layout(std430, binding = 2) buffer M { vec4 m[]; };
 layout(std430, binding = 3) buffer V { vec4 v[]; };
-layout(std430, binding = 4) readonly buffer Tables { uint tables[]; };
-layout(std430, binding = 5) buffer Scratch { uint state[OPTIM_STATE_UINTS]; float partials[]; };
+layout(std430, binding = 4) readonly buffer Tables { uvec4 tables[]; };
+layout(std430, binding = 5) coherent buffer Scratch { uint scratch[]; };
 layout(std430, binding = 6) buffer Ring { uint ring[]; };
+layout(std430, binding = 7) coherent buffer Coeffs { vec4 coeffs[]; };
 
-uint chunk_word(uint c, uint k) {
-  return OPTIM_TENSOR_UINTS * pc.tensor_count + OPTIM_CHUNK_UINTS * c + k;
-}
-uint tensor_word(uint t, uint k) { return OPTIM_TENSOR_UINTS * t + k; }
+uvec4 tensor_entry(uint t) { return tables[t]; }
+uvec4 norm_chunk(uint c) { return tables[pc.tensor_count + c]; }
+uvec4 update_chunk(uint c) { return tables[pc.tensor_count + pc.norm_chunks + c]; }
+
+uint counter_word(uint t) { return OPTIM_STATE_UINTS + t; }
+uint partial_word(uint c) { return OPTIM_STATE_UINTS + pc.tensor_count + OPTIM_PARTIALS * c; }
 
 float ring_float(uint slot, uint k) { return uintBitsToFloat(ring[slot * pc.slot_words + k]); }
 
 bool finite(float x) { return !isnan(x) && !isinf(x); }
 bool finite4(vec4 x) { return !any(isnan(x)) && !any(isinf(x)); }
 
-// The first n components of a[i], zeros after: element reads only, since
-// the other components belong to another tensor that another workgroup
-// may be writing.
+// The first n components of a[i], zeros after.
 vec4 load_tail(uint which, uint i, uint n) {
   vec4 r = vec4(0.0);
   for (uint c = 0u; c < n; c++)

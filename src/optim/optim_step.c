@@ -8,19 +8,18 @@
 #include "ops/op_util.h"
 #include "optim.h"
 
-/* Elements per workgroup, and workgroup size. Few, large chunks keep the
- * per-workgroup fixed cost (barriers, the partial sums) small; 11M
- * parameters still make ~700 workgroups. */
-#define CHUNK 16384
-#define WG 256
-
+/* Chunk sizes and workgroup size: shaders/common/optim.h. */
 struct vkl_optimizer {
   vkl_ctx *ctx;
   vkl_optim_config cfg;
-  uint32_t tensor_count, chunk_count, slot_words;
-  vkl_buf w, g, m, v, tables, scratch, ring;
+  uint32_t tensor_count, norm_chunks, update_chunks, slot_words;
+  vkl_buf w, g, m, v, tables, scratch, ring, coeffs;
   vkl_arena *device, *host;
 };
+
+static uint32_t chunks_of(uint64_t count, uint64_t chunk) {
+  return (uint32_t)((count + chunk - 1) / chunk);
+}
 
 static int adam_mode(vkl_opt_kind k) {
   return k == VKL_OPT_LAMB || k == VKL_OPT_ADAMW;
@@ -36,11 +35,11 @@ static uint32_t push_flags(const vkl_optim_config *c) {
   return f;
 }
 
-/* Tensor table then chunk table (shaders/common/optim.h). */
+/* Tensor table, norm chunk table, update chunk table (shaders/common/optim.h). */
 static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32_t n,
                                uint64_t arena_floats) {
   vkl_ctx *ctx = o->ctx;
-  uint64_t chunks = 0;
+  uint64_t nc = 0, uc = 0;
   for (uint32_t i = 0; i < n; i++) {
     if (p[i].offset % 4)
       return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
@@ -53,30 +52,37 @@ static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32
                            "the %llu-float arena or is empty",
                            i, (unsigned long long)p[i].offset, (unsigned long long)p[i].count,
                            (unsigned long long)arena_floats);
-    chunks += (p[i].count + CHUNK - 1) / CHUNK;
+    nc += chunks_of(p[i].count, OPTIM_NORM_CHUNK);
+    uc += chunks_of(p[i].count, OPTIM_UPDATE_CHUNK);
   }
-  o->chunk_count = (uint32_t)chunks;
-  size_t words = (size_t)OPTIM_TENSOR_UINTS * n + (size_t)OPTIM_CHUNK_UINTS * chunks;
-  uint32_t *t = calloc(words, sizeof *t);
+  o->norm_chunks = (uint32_t)nc;
+  o->update_chunks = (uint32_t)uc;
+  size_t entries = n + nc + uc;
+  uint32_t *t = calloc(entries * OPTIM_ENTRY_UINTS, sizeof *t);
   if (!t) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "optimizer tables");
-  uint32_t *c = t + OPTIM_TENSOR_UINTS * n, chunk = 0;
+  uint32_t *norm = t + (size_t)OPTIM_ENTRY_UINTS * n, *upd = norm + OPTIM_ENTRY_UINTS * nc;
+  uint32_t first = 0;
   for (uint32_t i = 0; i < n; i++) {
-    uint32_t nch = (uint32_t)((p[i].count + CHUNK - 1) / CHUNK);
-    t[OPTIM_TENSOR_UINTS * i + 0] = chunk;
-    t[OPTIM_TENSOR_UINTS * i + 1] = nch;
-    t[OPTIM_TENSOR_UINTS * i + 2] =
-        vkl_optim_excluded(&o->cfg, (int)p[i].ndim) ? OPTIM_TENSOR_EXCLUDED : 0;
-    t[OPTIM_TENSOR_UINTS * i + 3] = (uint32_t)p[i].count;
-    for (uint32_t k = 0; k < nch; k++, chunk++) {
-      uint64_t start = (uint64_t)k * CHUNK;
-      c[OPTIM_CHUNK_UINTS * chunk + 0] = i;
-      c[OPTIM_CHUNK_UINTS * chunk + 1] = (uint32_t)(p[i].offset + start);
-      c[OPTIM_CHUNK_UINTS * chunk + 2] =
-          (uint32_t)(p[i].count - start < CHUNK ? p[i].count - start : CHUNK);
-    }
+    uint32_t *e = t + OPTIM_ENTRY_UINTS * i;
+    e[0] = first;
+    e[1] = chunks_of(p[i].count, OPTIM_NORM_CHUNK);
+    e[2] = vkl_optim_excluded(&o->cfg, (int)p[i].ndim) ? OPTIM_TENSOR_EXCLUDED : 0;
+    e[3] = (uint32_t)p[i].count;
+    first += e[1];
+    const uint64_t sizes[2] = {OPTIM_NORM_CHUNK, OPTIM_UPDATE_CHUNK};
+    uint32_t **tables[2] = {&norm, &upd};
+    for (int k = 0; k < 2; k++)
+      for (uint64_t start = 0; start < p[i].count; start += sizes[k]) {
+        uint32_t *c = *tables[k];
+        c[0] = i;
+        c[1] = (uint32_t)(p[i].offset + start);
+        c[2] = (uint32_t)(p[i].count - start < sizes[k] ? p[i].count - start : sizes[k]);
+        *tables[k] += OPTIM_ENTRY_UINTS;
+      }
   }
-  vkl_status st = vkl_arena_alloc(o->device, words * 4, &o->tables);
-  if (!st) st = vkl_upload(ctx, o->tables, t, words * 4);
+  size_t bytes = entries * OPTIM_ENTRY_UINTS * 4;
+  vkl_status st = vkl_arena_alloc(o->device, bytes, &o->tables);
+  if (!st) st = vkl_upload(ctx, o->tables, t, bytes);
   free(t);
   return st;
 }
@@ -102,10 +108,10 @@ vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
   o->tensor_count = count;
   o->slot_words = OPTIM_SLOT_HEADER + OPTIM_STAT_FLOATS * count;
   uint64_t floats = w.size / 4;
-  uint64_t chunks_max = floats / CHUNK + count; /* an upper bound for the scratch size */
-  VkDeviceSize bytes = 2 * w.size + 4096 * 4 +
-                       4 * ((uint64_t)OPTIM_TENSOR_UINTS * count + OPTIM_CHUNK_UINTS * chunks_max) +
-                       4 * (OPTIM_STATE_UINTS + OPTIM_PARTIALS * chunks_max);
+  /* upper bounds of the chunk counts, for the arena size */
+  uint64_t nc_max = floats / OPTIM_NORM_CHUNK + count, uc_max = floats / OPTIM_UPDATE_CHUNK + count;
+  VkDeviceSize bytes = 2 * w.size + 8192 + 16ull * (count + nc_max + uc_max) +
+                       4 * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * nc_max) + 16ull * count;
   VKL_TRY(vkl_arena_create(ctx, VKL_MEM_DEVICE, bytes, "optimizer state", &o->device));
   VKL_TRY(vkl_arena_create(ctx, VKL_MEM_READBACK, 4ull * VKL_OPTIM_RING * o->slot_words,
                            "optimizer ring", &o->host));
@@ -115,8 +121,10 @@ vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
   else
     o->v = o->m; /* bound but never read in the momentum family */
   VKL_TRY(build_tables(o, params, count, floats));
-  VKL_TRY(vkl_arena_alloc(o->device, 4ull * (OPTIM_STATE_UINTS + OPTIM_PARTIALS * o->chunk_count),
+  VKL_TRY(vkl_arena_alloc(o->device,
+                          4ull * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * o->norm_chunks),
                           &o->scratch));
+  VKL_TRY(vkl_arena_alloc(o->device, 16ull * count, &o->coeffs));
   VKL_TRY(vkl_arena_alloc(o->host, 4ull * VKL_OPTIM_RING * o->slot_words, &o->ring));
   memset(o->ring.host, 0, o->ring.size);
   /* zero moments and the cursor */
@@ -195,7 +203,7 @@ vkl_status vkl_optimizer_prepare(vkl_optimizer *o, uint64_t t, double lr, double
 
 vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
   vkl_status st;
-  vkl_optim_spec spec = {.wg_size = WG,
+  vkl_optim_spec spec = {.wg_size = OPTIM_WG,
                          .mode = adam_mode(o->cfg.kind) ? OPTIM_MODE_ADAM : OPTIM_MODE_MOMENTUM,
                          .ring_slots = VKL_OPTIM_RING};
   const vkl_pipeline *norms, *update;
@@ -204,8 +212,9 @@ vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
     return st;
   const vkl_optim_config *c = &o->cfg;
   vkl_optim_push push = {
-      .chunk_count = o->chunk_count,
       .tensor_count = o->tensor_count,
+      .norm_chunks = o->norm_chunks,
+      .update_chunks = o->update_chunks,
       .slot_words = o->slot_words,
       .flags = push_flags(c),
       .momentum = (float)c->momentum,
@@ -219,12 +228,12 @@ vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
       .lamb_clamp_w = (float)c->lamb_clamp_w,
       .trust_clip = (float)c->trust_clip,
   };
-  vkl_buf bufs[7] = {o->w, o->g, o->m, o->v, o->tables, o->scratch, o->ring};
+  vkl_buf bufs[8] = {o->w, o->g, o->m, o->v, o->tables, o->scratch, o->ring, o->coeffs};
   vkl_cmd_barrier(cmd); /* gradients from the backward pass; w read by forward (WAR) */
-  if ((st = vkl_cmd_dispatch(cmd, norms, bufs, 7, &push, sizeof push, o->chunk_count, 1, 1)))
+  if ((st = vkl_cmd_dispatch(cmd, norms, bufs, 8, &push, sizeof push, o->norm_chunks, 1, 1)))
     return st;
-  vkl_cmd_barrier(cmd); /* partials, state[1] and the norm flag, read by the update */
-  if ((st = vkl_cmd_dispatch(cmd, update, bufs, 7, &push, sizeof push, o->chunk_count, 1, 1)))
+  vkl_cmd_barrier(cmd); /* coefficients, the step word and the skip word, read by the update */
+  if ((st = vkl_cmd_dispatch(cmd, update, bufs, 8, &push, sizeof push, o->update_chunks, 1, 1)))
     return st;
   vkl_cmd_barrier_to_host(cmd); /* the slot's statistics, read by the host later */
   return VKL_OK;
