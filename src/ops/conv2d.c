@@ -4,7 +4,13 @@
  * element or to the zero padding.
  */
 #include "ops/conv2d.h"
+
+#include "conv2d_igemm.h"
+#include "conv2d_pack.h"
+#include "conv2d_wgrad.h"
+#include "conv2d_wreduce.h"
 #include "ops/elementwise.h"
+#include "ops/op_util.h"
 
 #include <stddef.h>
 
@@ -100,4 +106,484 @@ void vkl_conv2d_backward_weight_ref(double *dw, double *dbias, const double *dy,
                 if (i >= 0) dw[w_at(sh, k, c, r, s)] += g * x[i];
               }
         }
+}
+
+/* ---- device recording ---------------------------------------------------------------
+ *
+ * Every pass repacks its operands into the workspace (conv2d_pack), then runs one GEMM
+ * kernel over them. Regions of the workspace start on 256-byte boundaries, the largest
+ * minStorageBufferOffsetAlignment Vulkan allows. */
+
+#define WS_ALIGN 64u /* floats: 256 bytes */
+
+/* Implicit-GEMM blocks (conv2d_igemm): tm rows x tn pixels per invocation, 8 lanes along
+ * the pixels. Measured on lavapipe (bench ops, ResNet-18 layers): 16x32 reaches ~2.5x the
+ * GEMM baseline at ~3 s of first-use compile; 32x32 ~2.9x but ~18 s to compile; 16x16 ~2x.
+ * Layers with few rows (backward-data of the 3-channel stem) take 4-row blocks. */
+#define IG_LX 8u
+#define IG_TN 32u
+#define IG_TM 16u
+#define IG_TM_SMALL 4u
+/* Backward-weight blocks (conv2d_wgrad): 4*tkv rows k x 4*tcb columns. */
+#define WG_LX 8u
+#define WG_TKV 4u
+#define WG_TCB 8u
+#define WG_TCB_NINE 9u
+/* Split backward-weight's reduction until the grid has this many invocations (64 SIMD
+ * vectors of 8), so both threads of a 2-core CPU (and the cores of a GPU) stay busy. */
+#define WG_TARGET_LANES 512u
+#define WG_MIN_ROWS_PER_SPLIT 4u
+#define WG_DIRECT_MAX_CRS 128u
+
+static uint64_t align_up(uint64_t n, uint64_t a) {
+  return (n + a - 1) / a * a;
+}
+
+static uint32_t chunks4(uint32_t n) {
+  return (n + 3u) / 4u;
+}
+
+/* The border of dy packed for backward-data: every dy row p = t - j that some phase
+ * reads (t an output row's index in its phase, j a tap) lies in [-top, P + bottom). */
+typedef struct bd_border {
+  uint32_t top, left, Hb, Wb;
+} bd_border;
+
+static void bd_axis(uint32_t out, uint32_t in, uint32_t kernel, uint32_t stride, uint32_t pad,
+                    uint32_t *before, uint32_t *size) {
+  int64_t lo = 0, hi = (int64_t)in - 1;
+  for (uint32_t ph = 0; ph < stride; ph++) {
+    /* as conv2d_igemm.comp: output rows h = t * stride + ph - pad, 0 <= h < out */
+    int64_t t0 = pad >= ph ? ((int64_t)pad - ph + stride - 1) / stride : 0;
+    int64_t last = (int64_t)out - 1 + pad;
+    int64_t t1 = last >= ph ? (last - ph) / stride + 1 : 0;
+    int64_t taps = ph < kernel ? ((int64_t)kernel - 1 - ph) / stride + 1 : 0;
+    if (t1 <= t0 || taps == 0) continue;
+    if (t0 - (taps - 1) < lo) lo = t0 - (taps - 1);
+    if (t1 - 1 > hi) hi = t1 - 1;
+  }
+  *before = (uint32_t)-lo;
+  *size = (uint32_t)(hi - lo + 1);
+}
+
+static bd_border bd_border_of(const vkl_conv2d_shape *sh) {
+  bd_border b;
+  bd_axis(sh->H, sh->P, sh->R, sh->stride_h, sh->pad_h, &b.top, &b.Hb);
+  bd_axis(sh->W, sh->Q, sh->S, sh->stride_w, sh->pad_w, &b.left, &b.Wb);
+  return b;
+}
+
+/* Backward-weight's blocks: tkv*4 rows k by tcb column chunks. Nine chunks where the
+ * columns come in nines but not eights (a 3x3 kernel over at most 4 channels: the stem),
+ * so that no lane computes clamped duplicates. */
+static uint32_t wg_tcb(const vkl_conv2d_shape *sh) {
+  uint64_t ncol = (uint64_t)sh->R * sh->S * chunks4(sh->C);
+  return ncol % WG_TCB != 0 && ncol % WG_TCB_NINE == 0 ? WG_TCB_NINE : WG_TCB;
+}
+
+static uint32_t wg_nkb(const vkl_conv2d_shape *sh) {
+  return vkl_div_up(chunks4(sh->K), WG_TKV);
+}
+
+static uint32_t wg_blocks(const vkl_conv2d_shape *sh) {
+  return wg_nkb(sh) * vkl_div_up((uint64_t)sh->R * sh->S * chunks4(sh->C), wg_tcb(sh));
+}
+
+/* The split of the N*P rows of the reduction: enough (block, split) invocations to
+ * fill WG_TARGET_LANES, each split at least WG_MIN_ROWS_PER_SPLIT rows. */
+static uint32_t wg_splits(const vkl_conv2d_shape *sh) {
+  uint32_t rows = sh->N * sh->P;
+  uint32_t splits = vkl_div_up(WG_TARGET_LANES, wg_blocks(sh));
+  uint32_t most = rows / WG_MIN_ROWS_PER_SPLIT > 1 ? rows / WG_MIN_ROWS_PER_SPLIT : 1;
+  if (splits > most) splits = most;
+  /* equal row counts: the last split must not be empty */
+  uint32_t per = vkl_div_up(rows, splits);
+  return vkl_div_up(rows, per);
+}
+
+/* A 1x1 kernel without padding reads only every stride-th row and column of x: the
+ * pack keeps just those (the ResNet downsample: a quarter of x), and the GEMM then runs
+ * at stride 1 over a (N, P, Q) image. */
+static int folds_stride(const vkl_conv2d_shape *sh) {
+  return sh->R == 1 && sh->S == 1 && sh->pad_h == 0 && sh->pad_w == 0 &&
+         (sh->stride_h > 1 || sh->stride_w > 1);
+}
+
+/* x as the forward and backward-weight GEMMs read it: its packed size (with the conv's
+ * padding as a border, or folded) and the stride to walk it with. */
+typedef struct x_packing {
+  uint32_t Hb, Wb, stride_h, stride_w;
+} x_packing;
+
+static x_packing x_packing_of(const vkl_conv2d_shape *sh) {
+  x_packing p = {sh->H + 2 * sh->pad_h, sh->W + 2 * sh->pad_w, sh->stride_h, sh->stride_w};
+  if (folds_stride(sh)) p = (x_packing){sh->P, sh->Q, 1, 1};
+  return p;
+}
+
+/* Workspace regions of each pass, in floats. */
+typedef struct ws_plan {
+  uint64_t a, b, part; /* region sizes */
+} ws_plan;
+
+static ws_plan plan_forward(const vkl_conv2d_shape *sh) {
+  uint64_t c4 = 4ull * chunks4(sh->C);
+  x_packing xp = x_packing_of(sh);
+  ws_plan p = {
+      .a = (uint64_t)sh->K * sh->R * sh->S * c4,
+      .b = (uint64_t)sh->N * xp.Hb * xp.Wb * c4,
+      .part = 0,
+  };
+  return p;
+}
+
+static ws_plan plan_backward_data(const vkl_conv2d_shape *sh) {
+  uint64_t k4 = 4ull * chunks4(sh->K);
+  bd_border bb = bd_border_of(sh);
+  ws_plan p = {
+      .a = (uint64_t)sh->C * sh->R * sh->S * k4,
+      .b = (uint64_t)sh->N * bb.Hb * bb.Wb * k4,
+      .part = 0,
+  };
+  return p;
+}
+
+/* a: x packed with the conv's border; b: dy packed; part: split partials */
+static ws_plan plan_backward_weight(const vkl_conv2d_shape *sh) {
+  uint64_t c4 = 4ull * chunks4(sh->C), k4 = 4ull * chunks4(sh->K);
+  uint32_t splits = wg_splits(sh);
+  x_packing xp = x_packing_of(sh);
+  ws_plan p = {
+      .a = (uint64_t)sh->N * xp.Hb * xp.Wb * c4,
+      .b = (uint64_t)sh->N * sh->P * sh->Q * k4,
+      .part = splits > 1 ? splits * ((uint64_t)sh->K * sh->C * sh->R * sh->S + sh->K) : 0,
+  };
+  return p;
+}
+
+static uint64_t plan_total(ws_plan p) {
+  return align_up(p.a, WS_ALIGN) + align_up(p.b, WS_ALIGN) + p.part;
+}
+
+uint64_t vkl_conv2d_workspace_floats(const vkl_conv2d_shape *sh) {
+  vkl_conv2d_shape s = *sh;
+  if (vkl_conv2d_shape_finish(&s)) return 0;
+  uint64_t f = plan_total(plan_forward(&s)), d = plan_total(plan_backward_data(&s));
+  uint64_t w = plan_total(plan_backward_weight(&s));
+  uint64_t m = f > d ? f : d;
+  return m > w ? m : w;
+}
+
+/* The shape gives an output and agrees with its own P and Q. */
+static vkl_status check_shape(vkl_cmd *cmd, const char *op, const vkl_conv2d_shape *sh) {
+  vkl_ctx *ctx = vkl_cmd_ctx(cmd);
+  vkl_conv2d_shape s = *sh;
+  if (vkl_conv2d_shape_finish(&s))
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "%s: no output for N=%u C=%u H=%u W=%u K=%u R=%u S=%u stride %ux%u "
+                         "pad %ux%u (a size or stride is 0, or the kernel is larger than the "
+                         "padded input)",
+                         op, sh->N, sh->C, sh->H, sh->W, sh->K, sh->R, sh->S, sh->stride_h,
+                         sh->stride_w, sh->pad_h, sh->pad_w);
+  if (s.P != sh->P || s.Q != sh->Q)
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "%s: shape says the output is %ux%u but the sizes give %ux%u "
+                         "(call vkl_conv2d_shape_finish)",
+                         op, sh->P, sh->Q, s.P, s.Q);
+  return VKL_OK;
+}
+
+/* Splits the workspace into the plan's regions, each checked against the binding limit. */
+static vkl_status take_workspace(vkl_cmd *cmd, const char *op, vkl_buf ws, ws_plan p, vkl_buf *a,
+                                 vkl_buf *b, vkl_buf *part) {
+  vkl_status st;
+  if ((st = vkl_op_check_tensor(cmd, op, "workspace", ws, plan_total(p)))) return st;
+  uint64_t oa = 0, ob = align_up(p.a, WS_ALIGN), op_ = ob + align_up(p.b, WS_ALIGN);
+  *a = vkl_buf_sub(ws, oa * sizeof(float), p.a * sizeof(float));
+  *b = vkl_buf_sub(ws, ob * sizeof(float), p.b * sizeof(float));
+  if ((st = vkl_op_check_tensor(cmd, op, "workspace (packed operand)", *a, p.a)) ||
+      (st = vkl_op_check_tensor(cmd, op, "workspace (packed operand)", *b, p.b)))
+    return st;
+  if (part) {
+    *part = vkl_buf_sub(ws, op_ * sizeof(float), (p.part ? p.part : 1) * sizeof(float));
+    if (p.part && (st = vkl_op_check_tensor(cmd, op, "workspace (partial sums)", *part, p.part)))
+      return st;
+  }
+  return VKL_OK;
+}
+
+/* dst[i0, i1, i2, b4] = vec4 of src[i0*s0 + (i1-o1)*s1 + (i2-o2)*s2 + b*sb], zero
+ * outside (see conv2d_pack.h). No barrier of its own. */
+typedef struct pack_desc {
+  uint32_t D0, D1, D2, nb;
+  uint32_t s0, s1, s2, sb;
+  uint32_t n1, n2, o1, o2;
+} pack_desc;
+
+static vkl_status record_pack(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, const pack_desc *d) {
+  vkl_conv2d_pack_spec spec = {.lx = 8, .ly = 4};
+  const vkl_pipeline *p;
+  vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_pack, &spec, sizeof spec, &p);
+  if (st) return st;
+  vkl_conv2d_pack_push push = {
+      .D0 = d->D0,
+      .D1 = d->D1,
+      .D2 = d->D2,
+      .B4 = chunks4(d->nb),
+      .s0 = d->s0,
+      .s1 = d->s1,
+      .s2 = d->s2,
+      .sb = d->sb,
+      .n1 = d->n1,
+      .n2 = d->n2,
+      .nb = d->nb,
+      .o1 = d->o1,
+      .o2 = d->o2,
+  };
+  vkl_buf bufs[2] = {src, dst};
+  return vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_div_up(d->D2, spec.lx),
+                          vkl_div_up(d->D1, spec.ly), d->D0 * push.B4);
+}
+
+/* Activations (N, C, H, W) -> (N, H + top + bottom, W + left + right, C/4) vec4s. */
+static vkl_status pack_activations(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, uint32_t N, uint32_t C,
+                                   uint32_t H, uint32_t W, uint32_t top, uint32_t Hb, uint32_t left,
+                                   uint32_t Wb) {
+  pack_desc d = {
+      .D0 = N,
+      .D1 = Hb,
+      .D2 = Wb,
+      .nb = C,
+      .s0 = C * H * W,
+      .s1 = W,
+      .s2 = 1,
+      .sb = H * W,
+      .n1 = H,
+      .n2 = W,
+      .o1 = top,
+      .o2 = left,
+  };
+  return record_pack(cmd, dst, src, &d);
+}
+
+/* x as x_packing_of(sh) describes it. */
+static vkl_status pack_x(vkl_cmd *cmd, vkl_buf dst, vkl_buf x, const vkl_conv2d_shape *sh) {
+  if (!folds_stride(sh))
+    return pack_activations(cmd, dst, x, sh->N, sh->C, sh->H, sh->W, sh->pad_h,
+                            sh->H + 2 * sh->pad_h, sh->pad_w, sh->W + 2 * sh->pad_w);
+  /* rows and columns 0, stride, 2 stride, ... of x */
+  pack_desc d = {
+      .D0 = sh->N,
+      .D1 = sh->P,
+      .D2 = sh->Q,
+      .nb = sh->C,
+      .s0 = sh->C * sh->H * sh->W,
+      .s1 = sh->W * sh->stride_h,
+      .s2 = sh->stride_w,
+      .sb = sh->H * sh->W,
+      .n1 = sh->P,
+      .n2 = sh->Q,
+      .o1 = 0,
+      .o2 = 0,
+  };
+  return record_pack(cmd, dst, x, &d);
+}
+
+/* Weights (K, C, R, S) -> (K, R, S, C/4) vec4s, or transposed (C, R, S, K/4). */
+static vkl_status pack_weights(vkl_cmd *cmd, vkl_buf dst, vkl_buf w, const vkl_conv2d_shape *sh,
+                               int transposed) {
+  uint32_t RS = sh->R * sh->S;
+  pack_desc d = {
+      .D0 = transposed ? sh->C : sh->K,
+      .D1 = sh->R,
+      .D2 = sh->S,
+      .nb = transposed ? sh->K : sh->C,
+      .s0 = transposed ? RS : sh->C * RS,
+      .s1 = sh->S,
+      .s2 = 1,
+      .sb = transposed ? sh->C * RS : RS,
+      .n1 = sh->R,
+      .n2 = sh->S,
+      .o1 = 0,
+      .o2 = 0,
+  };
+  return record_pack(cmd, dst, w, &d);
+}
+
+static vkl_status record_igemm(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
+                               const vkl_conv2d_igemm_push *push, uint32_t npix_max,
+                               uint32_t phases, int backward) {
+  uint32_t tm = push->M <= 8 ? IG_TM_SMALL : IG_TM;
+  vkl_conv2d_igemm_spec spec = {.lx = IG_LX, .tm = tm, .tn = IG_TN, .backward = backward ? 1u : 0u};
+  const vkl_pipeline *p;
+  vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_igemm, &spec, sizeof spec, &p);
+  if (st) return st;
+  vkl_buf bufs[4] = {a, b, bias, out};
+  return vkl_cmd_dispatch(cmd, p, bufs, 4, push, sizeof *push, vkl_div_up(push->M, tm),
+                          vkl_div_up(npix_max, (uint64_t)IG_LX * IG_TN), phases);
+}
+
+vkl_status vkl_conv2d_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_buf w, const vkl_buf *bias,
+                              const vkl_conv2d_shape *sh, vkl_buf workspace) {
+  const char *op = "conv2d forward";
+  vkl_status st;
+  if ((st = check_shape(cmd, op, sh))) return st;
+  uint64_t RS = (uint64_t)sh->R * sh->S;
+  if ((st = vkl_op_check_tensor(cmd, op, "y", y, (uint64_t)sh->N * sh->K * sh->P * sh->Q)) ||
+      (st = vkl_op_check_tensor(cmd, op, "x", x, (uint64_t)sh->N * sh->C * sh->H * sh->W)) ||
+      (st = vkl_op_check_tensor(cmd, op, "w", w, (uint64_t)sh->K * sh->C * RS)) ||
+      (bias && (st = vkl_op_check_tensor(cmd, op, "bias", *bias, sh->K))))
+    return st;
+  ws_plan plan = plan_forward(sh);
+  vkl_buf wp, xp;
+  if ((st = take_workspace(cmd, op, workspace, plan, &wp, &xp, NULL))) return st;
+  x_packing xk = x_packing_of(sh);
+
+  vkl_cmd_barrier(cmd); /* x, w written by earlier work; the workspace read by it (WAR) */
+  if ((st = pack_weights(cmd, wp, w, sh, 0)) || (st = pack_x(cmd, xp, x, sh))) return st;
+  vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); y read or
+                           written by earlier work (WAR, WAW) */
+  vkl_conv2d_igemm_push push = {
+      .M = sh->K,
+      .N = sh->N,
+      .ch = chunks4(sh->C),
+      .R = sh->R,
+      .S = sh->S,
+      .Hb = xk.Hb,
+      .Wb = xk.Wb,
+      .stride_h = xk.stride_h,
+      .stride_w = xk.stride_w,
+      .pad_h = sh->pad_h,
+      .pad_w = sh->pad_w,
+      .Hout = sh->P,
+      .Wout = sh->Q,
+      .flags = bias ? CONV2D_IGEMM_BIAS : 0u,
+  };
+  return record_igemm(cmd, y, wp, xp, bias ? *bias : y, &push, sh->N * sh->P * sh->Q, 1, 0);
+}
+
+vkl_status vkl_conv2d_backward_data(vkl_cmd *cmd, vkl_buf dx, vkl_buf dy, vkl_buf w,
+                                    const vkl_conv2d_shape *sh, int accumulate, vkl_buf workspace) {
+  const char *op = "conv2d backward-data";
+  vkl_status st;
+  if ((st = check_shape(cmd, op, sh))) return st;
+  uint64_t RS = (uint64_t)sh->R * sh->S;
+  if ((st = vkl_op_check_tensor(cmd, op, "dx", dx, (uint64_t)sh->N * sh->C * sh->H * sh->W)) ||
+      (st = vkl_op_check_tensor(cmd, op, "dy", dy, (uint64_t)sh->N * sh->K * sh->P * sh->Q)) ||
+      (st = vkl_op_check_tensor(cmd, op, "w", w, (uint64_t)sh->K * sh->C * RS)))
+    return st;
+  ws_plan plan = plan_backward_data(sh);
+  vkl_buf wp, dyp;
+  if ((st = take_workspace(cmd, op, workspace, plan, &wp, &dyp, NULL))) return st;
+  bd_border bb = bd_border_of(sh);
+
+  vkl_cmd_barrier(cmd); /* dy, w written by earlier work; the workspace read by it (WAR) */
+  if ((st = pack_weights(cmd, wp, w, sh, 1)) ||
+      (st = pack_activations(cmd, dyp, dy, sh->N, sh->K, sh->P, sh->Q, bb.top, bb.Hb, bb.left,
+                             bb.Wb)))
+    return st;
+  vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); dx read or
+                           written by earlier work (WAR, WAW) */
+  vkl_conv2d_igemm_push push = {
+      .M = sh->C,
+      .N = sh->N,
+      .ch = chunks4(sh->K),
+      .R = sh->R,
+      .S = sh->S,
+      .Hb = bb.Hb,
+      .Wb = bb.Wb,
+      .stride_h = sh->stride_h,
+      .stride_w = sh->stride_w,
+      .pad_h = sh->pad_h,
+      .pad_w = sh->pad_w,
+      .Hout = sh->H,
+      .Wout = sh->W,
+      .pad_top = bb.top,
+      .pad_left = bb.left,
+      .flags = accumulate ? CONV2D_IGEMM_ACCUMULATE : 0u,
+  };
+  /* the largest phase has ceil(H / stride_h) x ceil(W / stride_w) pixels */
+  uint32_t npix = sh->N * vkl_div_up(sh->H, sh->stride_h) * vkl_div_up(sh->W, sh->stride_w);
+  return record_igemm(cmd, dx, wp, dyp, dx, &push, npix, sh->stride_h * sh->stride_w, 1);
+}
+
+vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *dbias, vkl_buf dy,
+                                      vkl_buf x, const vkl_conv2d_shape *sh, int accumulate,
+                                      vkl_buf workspace) {
+  const char *op = "conv2d backward-weight";
+  vkl_status st;
+  if ((st = check_shape(cmd, op, sh))) return st;
+  uint64_t RS = (uint64_t)sh->R * sh->S, nw = (uint64_t)sh->K * sh->C * RS;
+  if ((st = vkl_op_check_tensor(cmd, op, "dw", dw, nw)) ||
+      (dbias && (st = vkl_op_check_tensor(cmd, op, "dbias", *dbias, sh->K))) ||
+      (st = vkl_op_check_tensor(cmd, op, "dy", dy, (uint64_t)sh->N * sh->K * sh->P * sh->Q)) ||
+      (st = vkl_op_check_tensor(cmd, op, "x", x, (uint64_t)sh->N * sh->C * sh->H * sh->W)))
+    return st;
+  ws_plan plan = plan_backward_weight(sh);
+  vkl_buf xp, dyp, part;
+  if ((st = take_workspace(cmd, op, workspace, plan, &xp, &dyp, &part))) return st;
+  x_packing xk = x_packing_of(sh);
+  uint32_t splits = wg_splits(sh), rows = sh->N * sh->P;
+
+  /* dy is read in place when its rows hold whole vec4s and the reduction per output is
+   * short (then the pack would cost a large share: the stem, 1x1 layers); else packed
+   * (N, P, Q, K/4), which walks memory better: in place, the 16 rows k of a pixel lie
+   * P*Q floats apart, at 32x32 the same L1 set (measured 8% slower on 64->64 3x3 32x32,
+   * 1.3x faster on 1x1 64->128). */
+  int dy_direct =
+      sh->Q % 4 == 0 && dy.offset % 16 == 0 && (uint64_t)sh->C * sh->R * sh->S <= WG_DIRECT_MAX_CRS;
+
+  vkl_cmd_barrier(cmd); /* dy, x written by earlier work; the workspace read by it (WAR) */
+  if ((st = pack_x(cmd, xp, x, sh)) ||
+      (!dy_direct &&
+       (st = pack_activations(cmd, dyp, dy, sh->N, sh->K, sh->P, sh->Q, 0, sh->P, 0, sh->Q))))
+    return st;
+  vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); dw, dbias
+                           or the partials read or written by earlier work (WAR, WAW) */
+  vkl_conv2d_wgrad_spec spec = {
+      .lx = WG_LX, .tkv = WG_TKV, .tcb = wg_tcb(sh), .dy_direct = dy_direct ? 1u : 0u};
+  const vkl_pipeline *p;
+  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_wgrad, &spec, sizeof spec, &p))) return st;
+  uint32_t blocks = wg_blocks(sh);
+  vkl_conv2d_wgrad_push push = {
+      .K = sh->K,
+      .C = sh->C,
+      .kch = chunks4(sh->K),
+      .ch = chunks4(sh->C),
+      .R = sh->R,
+      .S = sh->S,
+      .Hb = xk.Hb,
+      .Wb = xk.Wb,
+      .stride_h = xk.stride_h,
+      .stride_w = xk.stride_w,
+      .P = sh->P,
+      .Q = sh->Q,
+      .rows = rows,
+      .rows_per_split = vkl_div_up(rows, splits),
+      .nkb = wg_nkb(sh),
+      .nblocks = blocks,
+      .lanes = blocks * splits,
+      .split_stride = (uint32_t)(nw + sh->K),
+      .flags = (splits > 1 ? CONV2D_WGRAD_PARTIAL : 0u) |
+               (accumulate ? CONV2D_WGRAD_ACCUMULATE : 0u) | (dbias ? CONV2D_WGRAD_BIAS : 0u),
+  };
+  vkl_buf bufs[4] = {dy_direct ? dy : dyp, xp, splits > 1 ? part : dw, dbias ? *dbias : dw};
+  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, vkl_div_up(push.lanes, WG_LX), 1,
+                             1)))
+    return st;
+  if (splits == 1) return VKL_OK;
+
+  vkl_cmd_barrier(cmd); /* the partial sums before the reduction reads them (RAW) */
+  vkl_conv2d_wreduce_spec rspec = {.wg_size = 64};
+  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_wreduce, &rspec, sizeof rspec, &p))) return st;
+  vkl_conv2d_wreduce_push rpush = {
+      .n = (uint32_t)nw,
+      .nbias = dbias ? sh->K : 0u,
+      .splits = splits,
+      .split_stride = (uint32_t)(nw + sh->K),
+      .accumulate = accumulate ? 1u : 0u,
+  };
+  vkl_buf rbufs[3] = {part, dw, dbias ? *dbias : dw};
+  return vkl_cmd_dispatch(cmd, p, rbufs, 3, &rpush, sizeof rpush,
+                          vkl_div_up(nw + rpush.nbias, rspec.wg_size), 1, 1);
 }

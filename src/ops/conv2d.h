@@ -5,11 +5,29 @@
  * Layouts: x (N,C,H,W), w (K,C,R,S), bias (K), y (N,K,P,Q), all row-major double.
  * P = (H + 2 pad_h - R) / stride_h + 1, Q likewise (floor division).
  * https://pytorch.org/docs/stable/generated/torch.nn.Conv2d.html
+ *
+ * The *_ref functions are double-precision references, the accuracy oracle for the
+ * float GPU kernels that the other functions record. Each device pass is an implicit
+ * GEMM (operands gathered on the fly, never an im2col copy) of at most four dispatches:
+ * the operands are first repacked into a scratch workspace as NHWC with the channels in
+ * vec4 chunks and a zero border (shaders/conv2d_pack.comp), then
+ *   forward          y  = W * x           M = K, N = N*P*Q, reduction C*R*S
+ *                                          (shaders/conv2d_igemm.comp)
+ *   backward-data    dx = W^T (*) dy      M = C, N = N*H*W, reduction K*R*S: the
+ *                                          transposed convolution as a gather, split
+ *                                          by stride phase (conv2d_igemm.comp)
+ *   backward-weight  dw = dy (*) x        M = K, N = C*R*S, reduction N*P*Q, split
+ *                                          over the reduction when the output alone
+ *                                          cannot keep the device busy, then summed
+ *                                          in a fixed order (conv2d_wgrad.comp,
+ *                                          conv2d_wreduce.comp)
  */
 #ifndef VKLARS_OPS_CONV2D_H
 #define VKLARS_OPS_CONV2D_H
 
 #include <stdint.h>
+
+#include "vk/vk.h"
 
 typedef struct vkl_conv2d_shape {
   uint32_t N, C, H, W; /* input */
@@ -39,5 +57,32 @@ void vkl_conv2d_backward_weight_ref(double *dw /* (K,C,R,S) */, double *dbias /*
                                     const double *dy /* (N,K,P,Q) */,
                                     const double *x /* (N,C,H,W) */, const vkl_conv2d_shape *sh,
                                     int accumulate);
+
+/* ---- device recording (see ops/op_util.h for the conventions) ----
+ * sh must have been completed by vkl_conv2d_shape_finish; a shape that gives no output
+ * or disagrees with its own P, Q is refused. workspace is scratch the caller owns, of at
+ * least vkl_conv2d_workspace_floats(sh) floats (enough for all three passes); it is
+ * overwritten, and must not overlap any tensor argument. All results are deterministic:
+ * fixed summation orders, no atomics. */
+
+/* Floats of workspace that any of the three passes needs for this shape. */
+uint64_t vkl_conv2d_workspace_floats(const vkl_conv2d_shape *sh);
+
+/* y = conv(x, w) + bias. */
+vkl_status vkl_conv2d_forward(vkl_cmd *cmd, vkl_buf y /* (N,K,P,Q) */, vkl_buf x /* (N,C,H,W) */,
+                              vkl_buf w /* (K,C,R,S) */, const vkl_buf *bias /* (K) or NULL */,
+                              const vkl_conv2d_shape *sh, vkl_buf workspace);
+
+/* dx = dL/dx given dy; accumulate = 1 adds into dx. */
+vkl_status vkl_conv2d_backward_data(vkl_cmd *cmd, vkl_buf dx /* (N,C,H,W) */,
+                                    vkl_buf dy /* (N,K,P,Q) */, vkl_buf w /* (K,C,R,S) */,
+                                    const vkl_conv2d_shape *sh, int accumulate, vkl_buf workspace);
+
+/* dw = dL/dw and dbias = dL/dbias given dy; accumulate = 1 adds into them. */
+vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw /* (K,C,R,S) */,
+                                      const vkl_buf *dbias /* (K) or NULL */,
+                                      vkl_buf dy /* (N,K,P,Q) */, vkl_buf x /* (N,C,H,W) */,
+                                      const vkl_conv2d_shape *sh, int accumulate,
+                                      vkl_buf workspace);
 
 #endif

@@ -1,0 +1,55 @@
+/* Interface of conv2d_igemm.comp: the implicit GEMM behind conv2d forward
+ * and backward-data.
+ *
+ *   out[n, m, h, w] (+)= sum over taps (j, i) and channel chunks c of
+ *                        dot(a[m, tap, c], b[pixel(n, h, w) + tap shift, c])
+ *
+ * a is the packed weight, (M, R, S, ch) vec4s: forward (K, R, S, C/4),
+ * backward-data (C, R, S, K/4). b is a packed activation in NHWC with the
+ * channels in vec4 chunks and a zero border, (N, Hb, Wb, ch) vec4s, so the
+ * kernel never tests for padding. Forward reads x packed with the conv's
+ * padding; backward-data reads dy packed with a border of pad_top/pad_left
+ * and gathers it as the transposed convolution, split by stride phase
+ * (gl_WorkGroupID.z = phase): in phase (ph, pw) the output pixels are
+ * h = t * stride_h + ph - pad_h, and only the taps r = ph + j * stride_h
+ * reach them, from dy row p = t - j. Each phase is a plain gather: no
+ * scatter, no races, no wasted taps.
+ *
+ * Each invocation accumulates a tm x tn block (tm rows m, tn pixels) in
+ * registers; pixels are strided by the workgroup size so that the lanes of a
+ * SIMD vector hold neighbouring pixels. Grid: (ceil(M / tm),
+ * ceil(pixels / (lx * tn)), phases). */
+#ifndef VKLARS_CONV2D_IGEMM_H
+#define VKLARS_CONV2D_IGEMM_H
+#include "iface.h"
+
+VKL_SPEC_BEGIN(vkl_conv2d_igemm_spec)
+VKL_SPEC_LOCAL_X(0, lx) /* lanes along pixels: 8, lavapipe's SIMD width */
+VKL_SPEC_U32(1, tm, 16) /* rows per invocation */
+VKL_SPEC_U32(2, tn, 32) /* pixels per invocation */
+VKL_SPEC_U32(3, backward, 0) /* 0: forward; 1: backward-data (phases) */
+VKL_SPEC_END(vkl_conv2d_igemm_spec)
+
+#define CONV2D_IGEMM_BIAS 1u       /* flags: add bias[m] (forward) */
+#define CONV2D_IGEMM_ACCUMULATE 2u /* flags: out += result */
+
+VKL_PUSH_BEGIN(vkl_conv2d_igemm_push)
+VKL_U32 M;        /* rows: K (forward) or C (backward-data) */
+VKL_U32 N;        /* batch */
+VKL_U32 ch;       /* vec4 chunks per tap */
+VKL_U32 R;        /* kernel height */
+VKL_U32 S;        /* kernel width */
+VKL_U32 Hb;       /* packed b: height with border */
+VKL_U32 Wb;       /* packed b: width with border */
+VKL_U32 stride_h;
+VKL_U32 stride_w;
+VKL_U32 pad_h;
+VKL_U32 pad_w;
+VKL_U32 Hout;     /* out height: P (forward) or H (backward-data) */
+VKL_U32 Wout;     /* out width: Q or W */
+VKL_U32 pad_top;  /* backward-data: dy's packed border */
+VKL_U32 pad_left;
+VKL_U32 flags;    /* CONV2D_IGEMM_* */
+VKL_PUSH_END(vkl_conv2d_igemm_push)
+
+#endif

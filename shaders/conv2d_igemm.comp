@@ -1,0 +1,186 @@
+#version 450
+// Implicit GEMM for conv2d forward and backward-data; see conv2d_igemm.h.
+// Lavapipe cost model behind the shape of this kernel (measured): every
+// storage-buffer load is a loop over the 8 SIMD lanes, ~12 ns per scalar
+// load and ~26 ns per vec4 load (so a vec4 costs half as much per float),
+// while an FMA costs well under 1 ns even with its accumulator spilled. The
+// kernel therefore loads only vec4s (channels are packed in chunks of 4) and
+// keeps a large tm x tn block of accumulators per invocation, so each vec4
+// feeds 4*tn or 4*tm FMAs. Specialization constants fix only the block
+// shape; sizes, strides and padding are push constants, so one pipeline
+// serves every layer.
+#include "conv2d_igemm.h"
+
+layout(std430, binding = 0) readonly buffer A { vec4 a4[]; };
+layout(std430, binding = 1) readonly buffer B { vec4 b4[]; };
+layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
+layout(std430, binding = 3) buffer Out { float o[]; };
+
+const uint TM = tm;
+const uint TN = tn;
+
+// A pixel (n, t, u) of this workgroup's phase, walked without divisions.
+struct PixelWalk {
+  uint n, t, u;
+};
+struct PixelStep {
+  uint dn, dt, du;
+};
+
+PixelWalk walk_start(uint g, uint HWt, uint Wt) {
+  uint n = g / HWt, tu = g - n * HWt;
+  uint t = tu / Wt;
+  return PixelWalk(n, t, tu - t * Wt);
+}
+
+PixelStep walk_step(uint d, uint HWt, uint Wt) {
+  uint dn = d / HWt, r = d - dn * HWt;
+  uint dt = r / Wt;
+  return PixelStep(dn, dt, r - dt * Wt);
+}
+
+// u + du < 2 Wt and t + dt + carry < 2 Ht, so one carry each suffices.
+PixelWalk walk_advance(PixelWalk p, PixelStep s, uint Ht, uint Wt) {
+  uint u = p.u + s.du;
+  uint cu = u >= Wt ? 1u : 0u;
+  uint t = p.t + s.dt + cu;
+  uint ct = t >= Ht ? 1u : 0u;
+  return PixelWalk(p.n + s.dn + ct, t - ct * Ht, u - cu * Wt);
+}
+
+// The pixel's offset in packed b (vec4s), at tap (0, 0).
+uint b_offset(PixelWalk p, uint t0, uint u0) {
+  uint hb = backward == 0u ? p.t * pc.stride_h : t0 + p.t + pc.pad_top;
+  uint wb = backward == 0u ? p.u * pc.stride_w : u0 + p.u + pc.pad_left;
+  return ((p.n * pc.Hb + hb) * pc.Wb + wb) * pc.ch;
+}
+
+void main() {
+  // One SIMD vector per workgroup: lanes along pixels. Workgroup x walks the
+  // row blocks, y the pixel blocks, so consecutive workgroups (run one after
+  // the other by a CPU thread) reuse the same pixels from cache.
+  uint WX = gl_WorkGroupSize.x;
+  uint lxi = gl_LocalInvocationID.x;
+
+  // This workgroup's phase: the output pixels it covers and the taps that
+  // reach them. Forward: one phase, all taps, b row = t * stride.
+  uint Ht, Wt, t0 = 0, u0 = 0, r0 = 0, s0 = 0, rstep = 1, sstep = 1, Rj, Si;
+  if (backward == 0u) {
+    Ht = pc.Hout;
+    Wt = pc.Wout;
+    Rj = pc.R;
+    Si = pc.S;
+  } else {
+    uint ph = gl_WorkGroupID.z / pc.stride_w, pw = gl_WorkGroupID.z % pc.stride_w;
+    // h = t * stride_h + ph - pad_h, 0 <= h < Hout
+    t0 = pc.pad_h >= ph ? (pc.pad_h - ph + pc.stride_h - 1u) / pc.stride_h : 0u;
+    u0 = pc.pad_w >= pw ? (pc.pad_w - pw + pc.stride_w - 1u) / pc.stride_w : 0u;
+    uint hl = pc.Hout - 1u + pc.pad_h, wl = pc.Wout - 1u + pc.pad_w;
+    uint t1 = hl >= ph ? (hl - ph) / pc.stride_h + 1u : 0u; // one past the last t
+    uint u1 = wl >= pw ? (wl - pw) / pc.stride_w + 1u : 0u;
+    Ht = t1 > t0 ? t1 - t0 : 0u;
+    Wt = u1 > u0 ? u1 - u0 : 0u;
+    Rj = ph < pc.R ? (pc.R - 1u - ph) / pc.stride_h + 1u : 0u;
+    Si = pw < pc.S ? (pc.S - 1u - pw) / pc.stride_w + 1u : 0u;
+    r0 = ph;
+    s0 = pw;
+    rstep = pc.stride_h;
+    sstep = pc.stride_w;
+  }
+  uint HWt = Ht * Wt;
+  uint npix = pc.N * HWt;
+  uint g0 = gl_WorkGroupID.y * WX * TN;
+  if (g0 >= npix) return; // uniform: this workgroup has no pixels in its phase
+
+  uint m0 = gl_WorkGroupID.x * TM;
+  uint arow = pc.R * pc.S * pc.ch;
+  uint abase[TM];
+  for (uint i = 0; i < TM; i++) abase[i] = min(m0 + i, pc.M - 1u) * arow;
+
+  // Each pixel's b offset (vec4s) at tap (0, 0). Pixel j of this invocation
+  // is g0 + lxi + j * WX; (n, t, u) advance by WX pixels per j with carries
+  // instead of two divisions per pixel (lavapipe divides lane by lane).
+  // Pixels past the end take the last pixel's offset: their loads stay in
+  // range, their stores are skipped.
+  PixelWalk pw0 = walk_start(g0 + lxi, HWt, Wt);
+  PixelStep step = walk_step(WX, HWt, Wt);
+  uint blast = b_offset(walk_start(npix - 1u, HWt, Wt), t0, u0);
+  uint bbase[TN];
+  PixelWalk pw = pw0;
+  for (uint j = 0; j < TN; j++) {
+    bbase[j] = g0 + lxi + j * WX < npix ? b_offset(pw, t0, u0) : blast;
+    pw = walk_advance(pw, step, Ht, Wt);
+  }
+
+  // Every loop over i or j indexes an array dimension whose size equals its
+  // trip count with the loop counter, which makes NIR unroll it fully; acc
+  // then lives in registers. (A loop left rolled with acc indexed by its
+  // counter turns acc into memory with per-lane masked stores: several
+  // times slower, measured.)
+  float acc[TM][TN];
+  for (uint i = 0; i < TM; i++)
+    for (uint j = 0; j < TN; j++) acc[i][j] = 0.0;
+
+  // One loop over the reduction's (tap, chunk) pairs, counters advanced by
+  // hand: a loop per tap would cost, at each of its exits, another masked
+  // pass over every accumulator, which the stem (one chunk per tap) feels.
+  uint nred = Rj * Si * pc.ch;
+  uint c = 0, is = 0, aoff = (r0 * pc.S + s0) * pc.ch, boff = 0;
+  // per tap: a moves by sstep taps; b by one pixel (forward: right, backward:
+  // left); at the end of a tap row: a to the next row of taps, b one row
+  uint a_step_s = sstep * pc.ch, a_step_r = (rstep * pc.S - (Si - 1u) * sstep) * pc.ch;
+  uint b_step_s = backward == 0u ? pc.ch : 0u - pc.ch;
+  uint b_step_r = backward == 0u ? (pc.Wb - (Si - 1u)) * pc.ch : 0u - (pc.Wb - (Si - 1u)) * pc.ch;
+  for (uint k = 0; k < nred; k++) {
+    vec4 a[TM];
+    for (uint i = 0; i < TM; i++) a[i] = a4[abase[i] + aoff + c];
+    for (uint j = 0; j < TN; j++) {
+      vec4 b = b4[bbase[j] + boff + c];
+      for (uint i = 0; i < TM; i++) {
+        float s = acc[i][j];
+        s = fma(a[i].x, b.x, s);
+        s = fma(a[i].y, b.y, s);
+        s = fma(a[i].z, b.z, s);
+        s = fma(a[i].w, b.w, s);
+        acc[i][j] = s;
+      }
+    }
+    c++;
+    bool tap_done = c == pc.ch;
+    bool row_done = tap_done && is + 1u == Si;
+    c = tap_done ? 0u : c;
+    is = row_done ? 0u : (tap_done ? is + 1u : is);
+    aoff += row_done ? a_step_r : (tap_done ? a_step_s : 0u);
+    boff += row_done ? b_step_r : (tap_done ? b_step_s : 0u);
+  }
+
+  bool add_bias = (pc.flags & CONV2D_IGEMM_BIAS) != 0u;
+  // Forward never accumulates: with backward a specialization constant, the
+  // forward kernel has no load of o at all (lavapipe would otherwise run it,
+  // masked, for each of the tm * tn outputs).
+  bool accumulate = backward != 0u && (pc.flags & CONV2D_IGEMM_ACCUMULATE) != 0u;
+  float bv[TM];
+  for (uint i = 0; i < TM; i++) bv[i] = add_bias ? bias[min(m0 + i, pc.M - 1u)] : 0.0;
+  uint HWo = pc.Hout * pc.Wout;
+  // Guards, never break: the loops stay unrollable (see acc above).
+  pw = pw0;
+  for (uint j = 0; j < TN; j++) {
+    uint g = g0 + lxi + j * WX;
+    uint h = backward == 0u ? pw.t : (t0 + pw.t) * pc.stride_h + r0 - pc.pad_h;
+    uint w = backward == 0u ? pw.u : (u0 + pw.u) * pc.stride_w + s0 - pc.pad_w;
+    uint base = pw.n * pc.M * HWo + h * pc.Wout + w;
+    pw = walk_advance(pw, step, Ht, Wt);
+    for (uint i = 0; i < TM; i++) {
+      uint m = m0 + i;
+      if (g < npix && m < pc.M) {
+        uint idx = base + m * HWo;
+        float v = acc[i][j] + bv[i];
+        // a branch, not a multiply by 0: a NaN in o must not leak into a write
+        if (accumulate)
+          o[idx] += v;
+        else
+          o[idx] = v;
+      }
+    }
+  }
+}

@@ -1,0 +1,299 @@
+/* conv2d on the device against its double reference: forward (with and
+ * without bias), backward-data and backward-weight (write and accumulate),
+ * on awkward shapes: N = 1, odd C and K, sizes that are not multiples of the
+ * kernels' blocks, stride 2 with odd sizes, the 7x7 stride-2 stem, 1x1 at
+ * stride 1 and 2, asymmetric kernels/strides/padding, and a layer larger
+ * than one block in every direction. Outputs and the workspace start as NaN
+ * so any element left unwritten (or any unwritten scratch that is read)
+ * shows. Bad shapes and short tensors must fail with a clear message.
+ *
+ * Tolerance. Each output is a sum of n products (n = C*R*S forward,
+ * K*R*S at most backward-data, N*P*Q backward-weight), accumulated in fp32
+ * in a fixed order. Beside the standard |d| <= 1e-5 + 1e-4 |ref|, an output
+ * may differ by 4 sqrt(n) u sum|terms| (u = 2^-24), with sum|terms| computed
+ * here by running the reference on |inputs|: the probabilistic bound for
+ * recursive summation (Higham and Mary, SIAM J. Sci. Comput. 2019) with a
+ * margin of 4 (sqrt(n) u is the typical error per unit of sum|terms|; the
+ * worst case n u is far looser). This matters only where terms cancel: for
+ * the 630-term sums below it is ~1e-4 absolute, while a dropped tap or
+ * channel moves an output by ~0.1. */
+#include <float.h>
+
+#include "ops/conv2d.h"
+#include "test_util.h"
+
+typedef struct conv_case {
+  uint32_t N, C, H, W, K, R, S, sh, sw, ph, pw;
+  int bias;
+} conv_case;
+
+static const conv_case cases[] = {
+    {1, 3, 13, 11, 5, 3, 3, 1, 1, 1, 1, 1},   /* N = 1, C=3 K=5, 13x11, 3x3 pad 1 */
+    {2, 7, 13, 11, 9, 3, 3, 2, 2, 1, 1, 0},   /* stride 2 with odd sizes, no bias */
+    {2, 3, 21, 19, 8, 7, 7, 2, 2, 3, 3, 1},   /* 7x7 stride-2 pad-3 stem */
+    {2, 16, 9, 7, 12, 1, 1, 1, 1, 0, 0, 0},   /* 1x1 stride 1 */
+    {2, 12, 9, 9, 20, 1, 1, 2, 2, 0, 0, 1},   /* 1x1 stride 2 (ResNet downsample) */
+    {3, 5, 8, 8, 6, 3, 3, 1, 1, 1, 1, 0},     /* 3x3 pad 1, Q % 4 == 0: dy read in place */
+    {2, 70, 15, 15, 80, 3, 3, 1, 1, 1, 1, 1}, /* beyond one block in every direction */
+    {2, 6, 10, 12, 7, 3, 5, 2, 1, 1, 2, 1},   /* R != S, stride 2x1, pad 1x2 */
+    {2, 9, 12, 16, 10, 3, 3, 1, 1, 1, 1, 1},  /* dy read in place, with dbias */
+    {1, 4, 6, 5, 3, 1, 1, 1, 1, 1, 1, 1},     /* pad > kernel - 1: bias-only border */
+    {2, 5, 11, 10, 4, 2, 2, 3, 3, 0, 0, 0},   /* stride > kernel: inputs no tap reaches */
+};
+#define NCASES (sizeof cases / sizeof cases[0])
+
+static vkl_conv2d_shape shape_of(const conv_case *c) {
+  vkl_conv2d_shape s = {.N = c->N,
+                        .C = c->C,
+                        .H = c->H,
+                        .W = c->W,
+                        .K = c->K,
+                        .R = c->R,
+                        .S = c->S,
+                        .stride_h = c->sh,
+                        .stride_w = c->sw,
+                        .pad_h = c->ph,
+                        .pad_w = c->pw};
+  cr_assert_eq(vkl_conv2d_shape_finish(&s), 0);
+  return s;
+}
+
+static double *abs_copy(const double *x, size_t n) {
+  double *a = malloc((n ? n : 1) * sizeof *a);
+  cr_assert(a);
+  for (size_t i = 0; i < n; i++) a[i] = fabs(x[i]);
+  return a;
+}
+
+/* |got - ref| <= 1e-5 + 1e-4 |ref| + 4 sqrt(n) u sumabs (see the file header). */
+static void expect_conv_close(test_dev *d, vkl_buf b, const double *ref, const double *sumabs,
+                              size_t count, double nterms, const char *what, const conv_case *c) {
+  float *f = malloc((count ? count : 1) * sizeof *f);
+  cr_assert(f);
+  TEST_OK(d->ctx, vkl_download(d->ctx, f, b, count * sizeof(float)));
+  double k = 4.0 * sqrt(nterms) * (FLT_EPSILON / 2);
+  for (size_t i = 0; i < count; i++) {
+    double diff = fabs((double)f[i] - ref[i]);
+    double tol = TEST_ATOL + TEST_RTOL * fabs(ref[i]) + k * sumabs[i];
+    if (!(diff <= tol))
+      cr_assert_fail(
+          "%s, N=%u C=%u %ux%u K=%u %ux%u stride %ux%u pad %ux%u: element %zu: got "
+          "%.9g, reference %.9g (|d| = %.3g, tolerance %.3g)",
+          what, c->N, c->C, c->H, c->W, c->K, c->R, c->S, c->sh, c->sw, c->ph, c->pw, i,
+          (double)f[i], ref[i], diff, tol);
+  }
+  free(f);
+}
+
+static void run_case(test_dev *d, test_rng *rng, const conv_case *c) {
+  vkl_conv2d_shape sh = shape_of(c);
+  size_t nx = (size_t)sh.N * sh.C * sh.H * sh.W, nw = (size_t)sh.K * sh.C * sh.R * sh.S;
+  size_t ny = (size_t)sh.N * sh.K * sh.P * sh.Q, nb = sh.K;
+  uint64_t nws = vkl_conv2d_workspace_floats(&sh);
+  cr_assert(nws > 0);
+  vkl_arena_reset(d->arena);
+
+  double *x = test_random(rng, nx, 1), *w = test_random(rng, nw, 1);
+  double *b = test_random(rng, nb, 1), *dy = test_random(rng, ny, 1);
+  double *x0 = test_random(rng, nx, 1), *w0 = test_random(rng, nw, 1);
+  double *b0 = test_random(rng, nb, 1);
+  double *ax = abs_copy(x, nx), *aw = abs_copy(w, nw), *ab = abs_copy(b, nb);
+  double *ady = abs_copy(dy, ny), *ax0 = abs_copy(x0, nx), *aw0 = abs_copy(w0, nw);
+  double *ab0 = abs_copy(b0, nb);
+  vkl_buf gx = test_upload(d, x, nx), gw = test_upload(d, w, nw), gb = test_upload(d, b, nb);
+  vkl_buf gdy = test_upload(d, dy, ny);
+  vkl_buf ws = test_alloc_poisoned(d, nws);
+  const double *bias = c->bias ? b : NULL, *abias = c->bias ? ab : NULL;
+
+  /* forward */
+  double *ref = malloc(ny * sizeof *ref), *sum = malloc(ny * sizeof *sum);
+  vkl_buf gy = test_alloc_poisoned(d, ny);
+  TEST_RECORD_AND_RUN(d, vkl_conv2d_forward(d->cmd, gy, gx, gw, c->bias ? &gb : NULL, &sh, ws));
+  vkl_conv2d_forward_ref(ref, x, w, bias, &sh);
+  vkl_conv2d_forward_ref(sum, ax, aw, abias, &sh);
+  expect_conv_close(d, gy, ref, sum, ny, (double)sh.C * sh.R * sh.S, "forward", c);
+  free(ref), free(sum);
+
+  /* backward-data: write, then accumulate into x0 */
+  ref = malloc(nx * sizeof *ref), sum = malloc(nx * sizeof *sum);
+  vkl_buf gdx = test_alloc_poisoned(d, nx), gdx0 = test_upload(d, x0, nx);
+  TEST_RECORD_AND_RUN(d, vkl_conv2d_backward_data(d->cmd, gdx, gdy, gw, &sh, 0, ws));
+  TEST_RECORD_AND_RUN(d, vkl_conv2d_backward_data(d->cmd, gdx0, gdy, gw, &sh, 1, ws));
+  double nterms = (double)sh.K * sh.R * sh.S;
+  vkl_conv2d_backward_data_ref(ref, dy, w, &sh, 0);
+  vkl_conv2d_backward_data_ref(sum, ady, aw, &sh, 0);
+  expect_conv_close(d, gdx, ref, sum, nx, nterms, "backward-data", c);
+  memcpy(ref, x0, nx * sizeof *ref);
+  memcpy(sum, ax0, nx * sizeof *sum);
+  vkl_conv2d_backward_data_ref(ref, dy, w, &sh, 1);
+  vkl_conv2d_backward_data_ref(sum, ady, aw, &sh, 1);
+  expect_conv_close(d, gdx0, ref, sum, nx, nterms + 1, "backward-data, accumulate", c);
+  free(ref), free(sum);
+
+  /* backward-weight (with dbias when the case has a bias): write, then accumulate */
+  ref = malloc(nw * sizeof *ref), sum = malloc(nw * sizeof *sum);
+  double *rb = malloc(nb * sizeof *rb), *sb = malloc(nb * sizeof *sb);
+  vkl_buf gdw = test_alloc_poisoned(d, nw), gdb = test_alloc_poisoned(d, nb);
+  vkl_buf gdw0 = test_upload(d, w0, nw), gdb0 = test_upload(d, b0, nb);
+  TEST_RECORD_AND_RUN(
+      d, vkl_conv2d_backward_weight(d->cmd, gdw, c->bias ? &gdb : NULL, gdy, gx, &sh, 0, ws));
+  TEST_RECORD_AND_RUN(
+      d, vkl_conv2d_backward_weight(d->cmd, gdw0, c->bias ? &gdb0 : NULL, gdy, gx, &sh, 1, ws));
+  nterms = (double)sh.N * sh.P * sh.Q;
+  vkl_conv2d_backward_weight_ref(ref, rb, dy, x, &sh, 0);
+  vkl_conv2d_backward_weight_ref(sum, sb, ady, ax, &sh, 0);
+  expect_conv_close(d, gdw, ref, sum, nw, nterms, "backward-weight dw", c);
+  if (c->bias) expect_conv_close(d, gdb, rb, sb, nb, nterms, "backward-weight dbias", c);
+  memcpy(ref, w0, nw * sizeof *ref), memcpy(sum, aw0, nw * sizeof *sum);
+  memcpy(rb, b0, nb * sizeof *rb), memcpy(sb, ab0, nb * sizeof *sb);
+  vkl_conv2d_backward_weight_ref(ref, rb, dy, x, &sh, 1);
+  vkl_conv2d_backward_weight_ref(sum, sb, ady, ax, &sh, 1);
+  expect_conv_close(d, gdw0, ref, sum, nw, nterms + 1, "backward-weight dw, accumulate", c);
+  if (c->bias)
+    expect_conv_close(d, gdb0, rb, sb, nb, nterms + 1, "backward-weight dbias, accumulate", c);
+  else /* without dbias the bias gradient is left alone */
+    test_expect_close(d, gdb0, b0, nb, 0, 0, "dbias untouched");
+  free(ref), free(sum), free(rb), free(sb);
+
+  free(x), free(w), free(b), free(dy), free(x0), free(w0), free(b0);
+  free(ax), free(aw), free(ab), free(ady), free(ax0), free(aw0), free(ab0);
+}
+
+Test(ops_conv2d, matches_reference_on_awkward_shapes) {
+  test_dev d = test_dev_create(64u << 20);
+  test_rng rng = {11};
+  for (size_t i = 0; i < NCASES; i++) run_case(&d, &rng, &cases[i]);
+  test_dev_destroy(&d);
+}
+
+/* A workspace sized for one shape serves every pass of that shape, and the
+ * passes run back to back in one recording, as in a training step (the
+ * barriers between them are the ops' own). */
+Test(ops_conv2d, passes_share_one_workspace_in_one_recording) {
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {12};
+  const conv_case *c = &cases[1];
+  vkl_conv2d_shape sh = shape_of(c);
+  size_t nx = (size_t)sh.N * sh.C * sh.H * sh.W, nw = (size_t)sh.K * sh.C * sh.R * sh.S;
+  size_t ny = (size_t)sh.N * sh.K * sh.P * sh.Q;
+  double *x = test_random(&rng, nx, 1), *w = test_random(&rng, nw, 1);
+  double *dy = test_random(&rng, ny, 1);
+  vkl_buf gx = test_upload(&d, x, nx), gw = test_upload(&d, w, nw), gdy = test_upload(&d, dy, ny);
+  vkl_buf ws = test_alloc_poisoned(&d, vkl_conv2d_workspace_floats(&sh));
+  vkl_buf gy = test_alloc_poisoned(&d, ny), gdx = test_alloc_poisoned(&d, nx);
+  vkl_buf gdw = test_alloc_poisoned(&d, nw);
+  TEST_OK(d.ctx, vkl_cmd_begin(d.cmd));
+  TEST_OK(d.ctx, vkl_conv2d_forward(d.cmd, gy, gx, gw, NULL, &sh, ws));
+  TEST_OK(d.ctx, vkl_conv2d_backward_data(d.cmd, gdx, gdy, gw, &sh, 0, ws));
+  TEST_OK(d.ctx, vkl_conv2d_backward_weight(d.cmd, gdw, NULL, gdy, gx, &sh, 0, ws));
+  TEST_OK(d.ctx, vkl_conv2d_backward_weight(d.cmd, gdw, NULL, gdy, gx, &sh, 1, ws));
+  TEST_OK(d.ctx, vkl_cmd_end(d.cmd));
+  TEST_OK(d.ctx, vkl_run(d.ctx, d.cmd));
+  double *ry = malloc(ny * 8), *rx = malloc(nx * 8), *rw = malloc(nw * 8);
+  vkl_conv2d_forward_ref(ry, x, w, NULL, &sh);
+  vkl_conv2d_backward_data_ref(rx, dy, w, &sh, 0);
+  vkl_conv2d_backward_weight_ref(rw, NULL, dy, x, &sh, 0);
+  vkl_conv2d_backward_weight_ref(rw, NULL, dy, x, &sh, 1); /* 2 dw */
+  /* short sums (<= 243 terms of O(1)): the standard tolerance holds */
+  test_expect_close(&d, gy, ry, ny, TEST_ATOL, TEST_RTOL, "forward");
+  test_expect_close(&d, gdx, rx, nx, TEST_ATOL, TEST_RTOL, "backward-data");
+  test_expect_close(&d, gdw, rw, nw, TEST_ATOL, TEST_RTOL, "backward-weight twice");
+  free(x), free(w), free(dy), free(ry), free(rx), free(rw);
+  test_dev_destroy(&d);
+}
+
+/* Same inputs, same bits: the fixed summation orders make every pass
+ * deterministic, split backward-weight included. */
+Test(ops_conv2d, deterministic) {
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {13};
+  const conv_case *c = &cases[6];
+  vkl_conv2d_shape sh = shape_of(c);
+  size_t nx = (size_t)sh.N * sh.C * sh.H * sh.W, nw = (size_t)sh.K * sh.C * sh.R * sh.S;
+  size_t ny = (size_t)sh.N * sh.K * sh.P * sh.Q;
+  double *x = test_random(&rng, nx, 1), *dy = test_random(&rng, ny, 1);
+  vkl_buf gx = test_upload(&d, x, nx), gdy = test_upload(&d, dy, ny);
+  vkl_buf ws = test_alloc_poisoned(&d, vkl_conv2d_workspace_floats(&sh));
+  vkl_buf a = test_alloc_poisoned(&d, nw), b = test_alloc_poisoned(&d, nw);
+  TEST_RECORD_AND_RUN(&d, vkl_conv2d_backward_weight(d.cmd, a, NULL, gdy, gx, &sh, 0, ws));
+  TEST_RECORD_AND_RUN(&d, vkl_conv2d_backward_weight(d.cmd, b, NULL, gdy, gx, &sh, 0, ws));
+  float *fa = malloc(nw * sizeof *fa), *fb = malloc(nw * sizeof *fb);
+  TEST_OK(d.ctx, vkl_download(d.ctx, fa, a, nw * sizeof(float)));
+  TEST_OK(d.ctx, vkl_download(d.ctx, fb, b, nw * sizeof(float)));
+  cr_assert(memcmp(fa, fb, nw * sizeof(float)) == 0, "backward-weight differs run to run");
+  free(fa), free(fb), free(x), free(dy);
+  test_dev_destroy(&d);
+}
+
+Test(ops_conv2d, refuses_bad_shapes_and_short_tensors) {
+  test_dev d = test_dev_create(1 << 20);
+  vkl_buf big, small, tiny;
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, 64 << 10, &big));
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, sizeof(float), &tiny));
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, 100 * sizeof(float), &small));
+  TEST_OK(d.ctx, vkl_cmd_begin(d.cmd));
+
+  /* kernel larger than the padded input: no output */
+  vkl_conv2d_shape none = {.N = 1,
+                           .C = 2,
+                           .H = 3,
+                           .W = 3,
+                           .K = 2,
+                           .R = 5,
+                           .S = 5,
+                           .stride_h = 1,
+                           .stride_w = 1,
+                           .P = 1,
+                           .Q = 1};
+  cr_assert_eq(vkl_conv2d_forward(d.cmd, big, big, big, NULL, &none, big),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(vkl_ctx_errmsg(d.ctx), "conv2d forward: no output for N=1 C=2 H=3 W=3"), "%s",
+            vkl_ctx_errmsg(d.ctx));
+  /* stride 0 */
+  vkl_conv2d_shape zero = {.N = 1, .C = 2, .H = 3, .W = 3, .K = 2, .R = 1, .S = 1, .P = 3, .Q = 3};
+  cr_assert_eq(vkl_conv2d_backward_data(d.cmd, big, big, big, &zero, 0, big),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(vkl_ctx_errmsg(d.ctx), "conv2d backward-data: no output"), "%s",
+            vkl_ctx_errmsg(d.ctx));
+  /* P and Q that the sizes do not give */
+  vkl_conv2d_shape stale = {.N = 1,
+                            .C = 2,
+                            .H = 8,
+                            .W = 8,
+                            .K = 2,
+                            .R = 3,
+                            .S = 3,
+                            .stride_h = 1,
+                            .stride_w = 1,
+                            .pad_h = 1,
+                            .pad_w = 1,
+                            .P = 6,
+                            .Q = 6};
+  cr_assert_eq(vkl_conv2d_backward_weight(d.cmd, big, NULL, big, big, &stale, 0, big),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert_str_eq(vkl_ctx_errmsg(d.ctx),
+                   "conv2d backward-weight: shape says the output is 6x6 but the sizes give "
+                   "8x8 (call vkl_conv2d_shape_finish)");
+
+  /* tensors too small: x needs 2*8*8 = 128 floats */
+  vkl_conv2d_shape ok = stale;
+  cr_assert_eq(vkl_conv2d_shape_finish(&ok), 0);
+  cr_assert_eq(vkl_conv2d_forward(d.cmd, big, small, big, NULL, &ok, big),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert_str_eq(vkl_ctx_errmsg(d.ctx),
+                   "conv2d forward: tensor x holds 100 floats, the shape needs 128");
+  cr_assert_eq(vkl_conv2d_backward_weight(d.cmd, big, &tiny, big, big, &ok, 0, big),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert_str_eq(vkl_ctx_errmsg(d.ctx),
+                   "conv2d backward-weight: tensor dbias holds 1 floats, the shape needs 2");
+  cr_assert_eq(vkl_conv2d_backward_data(d.cmd, small, big, big, &ok, 1, big),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert_str_eq(vkl_ctx_errmsg(d.ctx),
+                   "conv2d backward-data: tensor dx holds 100 floats, the shape needs 128");
+  cr_assert_eq(vkl_conv2d_forward(d.cmd, big, big, big, NULL, &ok, small),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(vkl_ctx_errmsg(d.ctx), "conv2d forward: tensor workspace holds 100 floats"),
+            "%s", vkl_ctx_errmsg(d.ctx));
+  TEST_OK(d.ctx, vkl_cmd_end(d.cmd));
+  test_dev_destroy(&d);
+}
