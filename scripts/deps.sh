@@ -8,7 +8,7 @@
 # Mesa's drivers (lavapipe runs Vulkan on the CPU where there is no GPU),
 # zlib and stb for the data readers, and the default data set (Fashion-MNIST).
 VKL_BUILD_PACKAGES=(gcc libc6-dev make cmake pkg-config glslc libvulkan-dev
-  mesa-vulkan-drivers libcjson-dev zlib1g-dev libstb-dev dataset-fashion-mnist)
+  mesa-vulkan-drivers libcjson-dev libinih-dev zlib1g-dev libstb-dev dataset-fashion-mnist)
 # Tests add Criterion, spirv-val and the Khronos validation layer.
 VKL_TEST_PACKAGES=("${VKL_BUILD_PACKAGES[@]}" libcriterion-dev spirv-tools
   vulkan-validationlayers)

@@ -176,3 +176,24 @@ Test(cli, schedule_csv) {
   r = run("schedule --lr abc");
   cr_assert_eq(r->code, 2);
 }
+
+Test(cli, train_rejects_bad_settings) {
+  const char *bad[][2] = {
+      {"train --batch 1024 --micro-batch 300", "does not divide"},
+      {"train --opt adam", "unknown optimizer"},
+      {"train --epochs 0", "out of range"},
+      {"train --lr -1 --max-steps 1", "learning rate"},
+      {"train --on-nonfinite ignore", "stop or skip"},
+      {"train --label-smoothing 1.5", "label-smoothing"},
+      {"train --frobnicate", "unknown option"},
+      {"train --config /nonexistent.ini", "cannot read --config"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    run_result *r = run(bad[i][0]);
+    cr_assert_eq(r->code, 2, "'vklars %s' exited %d: %s", bad[i][0], r->code, r->err);
+    cr_assert(strstr(r->err, bad[i][1]), "'vklars %s': %s", bad[i][0], r->err);
+  }
+  run_result *r = run("train --help");
+  cr_assert_eq(r->code, 0);
+  cr_assert(strstr(r->out, "--micro-batch") && strstr(r->out, "--lmbda"), "%s", r->out);
+}

@@ -13,6 +13,7 @@ static const char usage[] =
     "Vulkan 1.2 device.\n"
     "\n"
     "commands:\n"
+    "  train      train a model with TVLARS or a baseline (the main job)\n"
     "  devices    list Vulkan devices, their limits and optional features\n"
     "  bench      time ops against GEMM and copy baselines (bench ops)\n"
     "  schedule   print a run's learning rate and TVLARS phi(t) per step as CSV\n"
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
     printf("vklars %s\n", vkl_version());
     return VKL_EXIT_OK;
   }
+  if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
   if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
   if (strcmp(cmd, "schedule") == 0) return cmd_schedule(argc - 1, argv + 1);

@@ -92,7 +92,10 @@ vkl_status vkl_cmd_begin(vkl_cmd *cmd) {
   for (uint32_t i = 0; i < cmd->dpool_count; i++)
     VK_TRY(vkResetDescriptorPool(ctx->device, cmd->dpools[i], 0));
   cmd->dpool_used = 0;
-  VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  /* Simultaneous use: a pre-recorded micro-step is submitted again while
+   * its previous submission may still be pending (queued back to back). */
+  VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                 .flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT};
   VK_TRY(vkBeginCommandBuffer(cmd->cb, &bi));
   cmd->recording = 1;
   return VKL_OK;
@@ -284,6 +287,10 @@ vkl_status vkl_wait(vkl_ctx *ctx, uint64_t ticket) {
   return VKL_OK;
 fail:
   return st;
+}
+
+vkl_status vkl_wait_all(vkl_ctx *ctx) {
+  return ctx->timeline_value ? vkl_wait(ctx, ctx->timeline_value) : VKL_OK;
 }
 
 vkl_status vkl_run(vkl_ctx *ctx, vkl_cmd *cmd) {

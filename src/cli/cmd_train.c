@@ -1,0 +1,327 @@
+/* vklars train: train a model on a data set with TVLARS or a baseline,
+ * printing progress and writing the run directory. Options may also come
+ * from an INI file (--config), with the same names without the dashes;
+ * the command line overrides the file. */
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/optim_args.h"
+#include "train/trainer.h"
+
+typedef struct train_args {
+  optim_args o;
+  const char *data, *data_dir, *model, *micro, *epochs, *seed, *device, *out, *config, *max_steps,
+      *threads, *label_smoothing, *on_nonfinite, *width;
+  int no_augment, no_shuffle, imagenet_stem;
+} train_args;
+
+static int table(train_args *a, cli_opt *o) {
+  int n = optim_args_table(&a->o, o);
+  o[n++] = (cli_opt){"--data",
+                     "--ds",
+                     "NAME",
+                     "fashion-mnist (default), mnist, cifar10, cifar100, tiny-imagenet, folder, "
+                     "synthetic",
+                     &a->data,
+                     NULL};
+  o[n++] = (cli_opt){"--data-dir", NULL, "DIR", "where the data set lives (see datasets/README.md)",
+                     &a->data_dir, NULL};
+  o[n++] = (cli_opt){"--model", NULL, "NAME", "cnn (default), mlp, resnet18, resnet34, resnet50",
+                     &a->model, NULL};
+  o[n++] = (cli_opt){"--width", NULL, "N", "mlp hidden width / cnn base channels", &a->width, NULL};
+  o[n++] = (cli_opt){"--imagenet-stem", NULL, NULL, "resnets: 7x7/2 conv + max-pool stem", NULL,
+                     &a->imagenet_stem};
+  o[n++] = (cli_opt){"--micro-batch",
+                     NULL,
+                     "M|auto",
+                     "samples per micro-batch; must divide --batch (default: 256, or B if smaller)",
+                     &a->micro,
+                     NULL};
+  o[n++] = (cli_opt){"--epochs", NULL, "E", "epochs (default 10)", &a->epochs, NULL};
+  o[n++] = (cli_opt){"--max-steps", NULL, "N", "stop after N optimizer steps", &a->max_steps, NULL};
+  o[n++] = (cli_opt){"--seed", NULL, "S", "seed of init, shuffling, augmentation (default 1)",
+                     &a->seed, NULL};
+  o[n++] = (cli_opt){"--no-augment", NULL, NULL, "no crop, flip or rotation", NULL, &a->no_augment};
+  o[n++] = (cli_opt){"--no-shuffle", NULL,          NULL, "visit samples in data set order",
+                     NULL,           &a->no_shuffle};
+  o[n++] = (cli_opt){"--label-smoothing", NULL, "X", "cross-entropy label smoothing (default 0)",
+                     &a->label_smoothing, NULL};
+  o[n++] =
+      (cli_opt){"--threads", NULL, "N", "loader threads (default cores - 1)", &a->threads, NULL};
+  o[n++] =
+      (cli_opt){"--on-nonfinite", NULL,
+                "stop|skip",      "a NaN/inf step: stop (default) or drop its update and go on",
+                &a->on_nonfinite, NULL};
+  o[n++] =
+      (cli_opt){"--device", NULL, "N|NAME", "device index or name substring", &a->device, NULL};
+  o[n++] =
+      (cli_opt){"--out", NULL, "DIR", "run directory (default runs/<date-time>)", &a->out, NULL};
+  o[n++] = (cli_opt){"--config", NULL, "FILE", "INI file with these options (keys without --)",
+                     &a->config, NULL};
+  return n;
+}
+
+/* ---- --config: INI keys become options placed before the command line's ---- */
+
+typedef struct ini_argv {
+  char **argv;
+  int argc, cap;
+  const cli_opt *opts;
+  int nopts;
+  char err[256];
+} ini_argv;
+
+static int push(ini_argv *v, const char *s) {
+  if (v->argc == v->cap) {
+    int cap = v->cap ? 2 * v->cap : 32;
+    char **p = realloc(v->argv, cap * sizeof *p);
+    if (!p) return 0;
+    v->argv = p;
+    v->cap = cap;
+  }
+  return (v->argv[v->argc++] = strdup(s)) != NULL;
+}
+
+static int on_ini(void *user, const char *section, const char *key, const char *value) {
+  (void)section;
+  ini_argv *v = user;
+  char opt[128];
+  snprintf(opt, sizeof opt, "--%s", key);
+  for (int i = 0; i < v->nopts; i++) {
+    const cli_opt *o = &v->opts[i];
+    if (strcmp(o->name, opt) != 0 && !(o->alias && strcmp(o->alias, opt) == 0)) continue;
+    if (strcmp(o->name, "--config") == 0) break;
+    if (!o->metavar) { /* a flag: true/yes/1 sets it */
+      if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
+        return push(v, opt);
+      if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 || strcmp(value, "0") == 0)
+        return 1;
+      snprintf(v->err, sizeof v->err, "key '%s' is a flag: true or false, not '%s'", key, value);
+      return 0;
+    }
+    return push(v, opt) && push(v, value);
+  }
+  snprintf(v->err, sizeof v->err, "unknown key '%s'", key);
+  return 0;
+}
+
+/* argv with the config file's options first (argv[0] kept first). */
+static int expand_config(const char *path, int argc, char **argv, const cli_opt *opts, int nopts,
+                         ini_argv *out) {
+  memset(out, 0, sizeof *out);
+  out->opts = opts;
+  out->nopts = nopts;
+  push(out, argv[0]);
+  int line = ini_parse(path, on_ini, out);
+  if (line < 0) return cli_usage_error("train", "cannot read --config %s", path);
+  if (line > 0)
+    return cli_usage_error("train", "--config %s:%d: %s", path, line,
+                           out->err[0] ? out->err : "not INI syntax");
+  for (int i = 1; i < argc; i++) push(out, argv[i]);
+  return 0;
+}
+
+static void free_argv(ini_argv *v) {
+  for (int i = 0; i < v->argc; i++) free(v->argv[i]);
+  free(v->argv);
+}
+
+/* ---- progress ------------------------------------------------------------- */
+
+typedef struct progress {
+  int tty;
+  double last_print;
+} progress;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void on_progress(void *user, const vkl_train_progress *p) {
+  progress *pr = user;
+  double t = now_s();
+  if (!pr->tty && t - pr->last_print < 5.0 && p->step != p->steps) return;
+  if (pr->tty && t - pr->last_print < 0.2 && p->step != p->steps) return;
+  pr->last_print = t;
+  unsigned eta = (unsigned)p->eta_s;
+  char line[200];
+  snprintf(line, sizeof line,
+           "epoch %u/%u  step %llu/%llu  micro %u/%u  loss %.4f  %.0f img/s  ETA %u:%02u:%02u",
+           p->epoch + 1, p->epochs, (unsigned long long)p->step, (unsigned long long)p->steps,
+           p->micro, p->micro_steps, p->loss, p->images_per_s, eta / 3600, eta / 60 % 60, eta % 60);
+  if (pr->tty)
+    fprintf(stderr, "\r%-100s", line);
+  else
+    fprintf(stderr, "%s\n", line);
+  fflush(stderr);
+}
+
+static void on_epoch(void *user, const vkl_epoch_result *r) {
+  progress *pr = user;
+  if (pr->tty) fputc('\n', stderr);
+  printf(
+      "epoch %u: train loss %.4f top-1 %.2f%% | test loss %.4f top-1 %.2f%% top-5 %.2f%% "
+      "(%llu images) | %.1f s, %.0f img/s, loader %.0f img/s\n",
+      r->epoch + 1, r->train_loss, 100 * r->train_top1, r->test_loss, 100 * r->test_top1,
+      100 * r->test_top5, (unsigned long long)r->test_images, r->wall_s, r->images_per_s,
+      r->loader_images_per_s);
+  fflush(stdout);
+}
+
+static void on_note(void *user, const char *msg) {
+  progress *pr = user;
+  if (pr->tty) fputc('\n', stderr);
+  fprintf(stderr, "vklars: %s\n", msg);
+}
+
+/* ---- the command ------------------------------------------------------------ */
+
+static int parse_u32(const char *opt, const char *text, uint32_t *out, uint32_t min) {
+  if (!text) return 0;
+  uint64_t v = *out;
+  int rc = cli_parse_u64("train", opt, text, &v);
+  if (rc) return rc;
+  if (v < min || v > UINT32_MAX)
+    return cli_usage_error("train", "%s %s is out of range", opt, text);
+  *out = (uint32_t)v;
+  return 0;
+}
+
+static int apply(const train_args *a, vkl_train_config *c, char *out_default, size_t n) {
+  vkl_sched_config s;
+  int rc = optim_args_apply("train", &a->o, &c->optim, &s);
+  if (rc) return rc;
+  c->sched = s.kind;
+  c->warmup_epochs = s.warmup_epochs;
+  c->step_epochs = s.step_epochs;
+  c->step_gamma = s.step_gamma;
+  c->batch = s.batch ? s.batch : 1024;
+  c->data = a->data;
+  c->data_dir = a->data_dir;
+  c->model = a->model;
+  c->imagenet_stem = a->imagenet_stem;
+  c->no_augment = a->no_augment;
+  c->no_shuffle = a->no_shuffle;
+  c->epochs = 10;
+  c->seed = 1;
+  double ls = 0;
+  if ((rc = parse_u32("--epochs", a->epochs, &c->epochs, 1)) ||
+      (rc = parse_u32("--width", a->width, &c->model_width, 1)) ||
+      (rc = parse_u32("--threads", a->threads, &c->loader_threads, 1)) ||
+      (rc = cli_parse_u64("train", "--seed", a->seed, &c->seed)) ||
+      (rc = cli_parse_u64("train", "--max-steps", a->max_steps, &c->max_steps)) ||
+      (rc = cli_parse_double("train", "--label-smoothing", a->label_smoothing, &ls)))
+    return rc;
+  if (ls < 0 || ls >= 1) return cli_usage_error("train", "--label-smoothing must be in [0, 1)");
+  c->label_smoothing = (float)ls;
+  c->micro_batch = c->batch < 256 ? c->batch : 256;
+  if (a->micro && strcmp(a->micro, "auto") == 0)
+    c->micro_batch = 0; /* the trainer picks the largest that fits */
+  else if ((rc = parse_u32("--micro-batch", a->micro, &c->micro_batch, 2)))
+    return rc;
+  if (c->micro_batch && c->batch % c->micro_batch)
+    return cli_usage_error("train", "--micro-batch %u does not divide --batch %u", c->micro_batch,
+                           c->batch);
+  if (a->on_nonfinite) {
+    if (strcmp(a->on_nonfinite, "skip") == 0)
+      c->skip_nonfinite = 1;
+    else if (strcmp(a->on_nonfinite, "stop") != 0)
+      return cli_usage_error("train", "--on-nonfinite is stop or skip, not '%s'", a->on_nonfinite);
+  }
+  if (a->o.delay_epochs == NULL && a->o.delay == NULL &&
+      c->optim.kind == VKL_OPT_TVLARS) /* paper form: no delay unless given */
+    c->optim.tv_delay_steps = 0;
+  c->out_dir = a->out;
+  if (!c->out_dir) {
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out_default, n, "runs/%Y%m%d-%H%M%S", &tm);
+    c->out_dir = out_default;
+  }
+  return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+  train_args a;
+  memset(&a, 0, sizeof a);
+  cli_opt opts[OPTIM_ARGS_MAX + 24];
+  int n = table(&a, opts), help = 0;
+  int rc = cli_parse("train", argc, argv, opts, n, NULL, 0, NULL, &help);
+  if (rc) return rc;
+  if (help) {
+    cli_print_help("train", "[options]",
+                   "Trains a model with TVLARS (default) or a baseline. The global batch\n"
+                   "--batch is emulated by --micro-batch sized micro-batches whose gradients\n"
+                   "accumulate on the device; batch norm uses each micro-batch's statistics.\n"
+                   "The run directory gets run.json, epochs.csv, steps.csv and layers.csv.",
+                   opts, n);
+    return VKL_EXIT_OK;
+  }
+  ini_argv expanded = {0};
+  if (a.config) {
+    const char *config = a.config;
+    if ((rc = expand_config(config, argc, argv, opts, n, &expanded))) {
+      free_argv(&expanded);
+      return rc;
+    }
+    memset(&a, 0, sizeof a);
+    n = table(&a, opts);
+    rc = cli_parse("train", expanded.argc, expanded.argv, opts, n, NULL, 0, NULL, &help);
+    if (rc) {
+      free_argv(&expanded);
+      return rc;
+    }
+  }
+  vkl_train_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  char out_default[64], cmdline[1024] = "vklars";
+  rc = apply(&a, &cfg, out_default, sizeof out_default);
+  for (int i = 0; i < argc; i++) {
+    size_t len = strlen(cmdline);
+    snprintf(cmdline + len, sizeof cmdline - len, " %s", argv[i]);
+  }
+  cfg.cli_args = cmdline;
+  if (rc) {
+    free_argv(&expanded);
+    return rc;
+  }
+  progress pr = {isatty(STDERR_FILENO), 0};
+  cfg.on_progress = on_progress;
+  cfg.on_epoch = on_epoch;
+  cfg.on_note = on_note;
+  cfg.user = &pr;
+
+  vkl_ctx_config ccfg = {.device = a.device};
+  vkl_ctx *ctx = NULL;
+  vkl_status st = vkl_ctx_create(&ccfg, &ctx);
+  if (st) {
+    cli_error("train: %s", vkl_ctx_errmsg(ctx));
+    vkl_ctx_destroy(ctx);
+    free_argv(&expanded);
+    return VKL_EXIT_FAILURE;
+  }
+  fprintf(stderr, "vklars: device %s (%s); run directory %s\n", vkl_ctx_device(ctx)->name,
+          vkl_ctx_device(ctx)->driver_info, cfg.out_dir);
+  vkl_train_result res;
+  char err[1024];
+  st = vkl_train(ctx, &cfg, &res, err, sizeof err);
+  vkl_ctx_destroy(ctx);
+  free_argv(&expanded);
+  if (st) {
+    if (pr.tty) fputc('\n', stderr);
+    cli_error("train: %s", err);
+    return st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
+  }
+  printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
+         100 * res.last.test_top1, 100 * res.last.test_top5, (unsigned long long)res.steps,
+         res.wall_s, cfg.out_dir);
+  return VKL_EXIT_OK;
+}

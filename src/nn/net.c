@@ -1,0 +1,408 @@
+/* A model on the device (see net.h). */
+#include "nn/net.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/activation.h"
+#include "ops/batchnorm.h"
+#include "ops/conv2d.h"
+#include "ops/elementwise.h"
+#include "ops/matmul.h"
+#include "ops/pool.h"
+#include "ops/softmax_xent.h"
+
+struct vkl_net {
+  vkl_ctx *ctx;
+  const vkl_model *model;
+  vkl_net_config cfg;
+  uint32_t m;
+  vkl_arena *state, *acts;
+  vkl_buf params, grads, buffers;
+  vkl_buf *value, *grad; /* per value; grad[input] is empty */
+  vkl_buf *aux;          /* per node: bn mean+invstd (2C), or max-pool argmax */
+  vkl_buf labels, loss, correct, row_stats, workspace;
+  int *grad_written; /* per value, while recording a backward pass */
+};
+
+static uint64_t value_floats(const vkl_net *n, uint32_t v) {
+  nn_value x = n->model->values[v];
+  return (uint64_t)n->m * x.c * x.h * x.w;
+}
+
+static vkl_buf param(const vkl_net *n, uint32_t id) {
+  const nn_tensor *t = &n->model->params[id];
+  return vkl_buf_sub(n->params, t->offset * 4, t->count * 4);
+}
+static vkl_buf dparam(const vkl_net *n, uint32_t id) {
+  const nn_tensor *t = &n->model->params[id];
+  return vkl_buf_sub(n->grads, t->offset * 4, t->count * 4);
+}
+static vkl_buf buffer(const vkl_net *n, uint32_t id) {
+  const nn_tensor *t = &n->model->buffers[id];
+  return vkl_buf_sub(n->buffers, t->offset * 4, t->count * 4);
+}
+
+static vkl_conv2d_shape conv_shape(const vkl_net *n, const nn_node *nd) {
+  nn_value x = n->model->values[nd->in[0]];
+  vkl_conv2d_shape s = {.N = n->m,
+                        .C = x.c,
+                        .H = x.h,
+                        .W = x.w,
+                        .K = nd->k,
+                        .R = nd->r,
+                        .S = nd->s,
+                        .stride_h = nd->stride,
+                        .stride_w = nd->stride,
+                        .pad_h = nd->pad,
+                        .pad_w = nd->pad};
+  vkl_conv2d_shape_finish(&s);
+  return s;
+}
+
+static vkl_pool2d_shape pool_shape(const vkl_net *n, const nn_node *nd) {
+  nn_value x = n->model->values[nd->in[0]];
+  vkl_pool2d_shape s = {.N = n->m,
+                        .C = x.c,
+                        .H = x.h,
+                        .W = x.w,
+                        .R = nd->r,
+                        .S = nd->s,
+                        .stride_h = nd->stride,
+                        .stride_w = nd->stride,
+                        .pad_h = nd->pad,
+                        .pad_w = nd->pad};
+  if (nd->kind == NN_MAXPOOL) vkl_pool2d_shape_finish(&s);
+  return s;
+}
+
+static vkl_batchnorm_shape bn_shape(const vkl_net *n, const nn_node *nd) {
+  nn_value x = n->model->values[nd->in[0]];
+  return (vkl_batchnorm_shape){n->m, x.c, x.h, x.w};
+}
+
+static vkl_matmul_shape linear_shape(const vkl_net *n, const nn_node *nd) {
+  nn_value x = n->model->values[nd->in[0]];
+  return (vkl_matmul_shape){.rows = n->m, .cols = nd->k, .inner = x.c * x.h * x.w, .trans_b = 1};
+}
+
+static vkl_softmax_xent_shape xent_shape(const vkl_net *n) {
+  return (vkl_softmax_xent_shape){.N = n->m, .K = n->model->classes};
+}
+
+/* The largest workspace any op of the model needs: ops run one at a time. */
+static uint64_t workspace_floats(const vkl_net *n) {
+  vkl_softmax_xent_shape xs = xent_shape(n);
+  uint64_t w = vkl_softmax_xent_workspace_floats(&xs);
+  for (uint32_t i = 0; i < n->model->node_count; i++) {
+    const nn_node *nd = &n->model->nodes[i];
+    uint64_t f = 0;
+    if (nd->kind == NN_CONV) {
+      vkl_conv2d_shape s = conv_shape(n, nd);
+      f = vkl_conv2d_workspace_floats(&s);
+    } else if (nd->kind == NN_BN) {
+      vkl_batchnorm_shape s = bn_shape(n, nd);
+      f = vkl_batchnorm_workspace_floats(&s);
+    }
+    if (f > w) w = f;
+  }
+  return w ? w : 1;
+}
+
+static uint64_t aux_floats(const vkl_net *n, const nn_node *nd) {
+  if (nd->kind == NN_BN) return 2ull * n->model->values[nd->in[0]].c;
+  if (nd->kind == NN_MAXPOOL) return value_floats(n, nd->out); /* uint32 argmax */
+  return 0;
+}
+
+/* Bytes an allocation of `floats` takes in an arena, with alignment slack. */
+static uint64_t slot_bytes(uint64_t floats) {
+  return floats * 4 + 256;
+}
+
+/* Arena sizes for n's model at n->m (the same sums allocate() hands out). */
+static void sizes(const vkl_net *n, uint64_t *state, uint64_t *acts, uint64_t *largest) {
+  const vkl_model *md = n->model;
+  *state = slot_bytes(md->param_floats) * 2 + slot_bytes(md->buffer_floats ? md->buffer_floats : 1);
+  *acts = 0;
+  *largest = md->param_floats * 4;
+  for (uint32_t v = 0; v < md->value_count; v++) {
+    *acts += slot_bytes(value_floats(n, v)) * (v == md->input ? 1 : 2);
+    if (value_floats(n, v) * 4 > *largest) *largest = value_floats(n, v) * 4;
+  }
+  for (uint32_t i = 0; i < md->node_count; i++)
+    if (aux_floats(n, &md->nodes[i])) *acts += slot_bytes(aux_floats(n, &md->nodes[i]));
+  *acts += slot_bytes(n->m) + slot_bytes(1) + slot_bytes(2) + slot_bytes(2ull * n->m) +
+           slot_bytes(workspace_floats(n));
+}
+
+void vkl_net_estimate(const vkl_model *model, uint32_t m, uint64_t *bytes, uint64_t *largest) {
+  vkl_net n = {.model = model, .m = m};
+  uint64_t state, acts;
+  sizes(&n, &state, &acts, largest);
+  *bytes = state + acts;
+}
+
+static vkl_status allocate(vkl_net *n) {
+  const vkl_model *md = n->model;
+  vkl_status st;
+  uint64_t state, acts, largest, ws = workspace_floats(n);
+  sizes(n, &state, &acts, &largest);
+  if ((st = vkl_arena_create(n->ctx, VKL_MEM_DEVICE, state, "parameters", &n->state)) ||
+      (st = vkl_arena_create(n->ctx, VKL_MEM_DEVICE, acts, "activations", &n->acts)))
+    return vkl_set_error(n->ctx, st,
+                         "%s (model %s at micro-batch %u needs %.1f MiB of "
+                         "activations; a smaller --micro-batch needs less)",
+                         vkl_ctx_errmsg(n->ctx), md->name, n->m, (double)acts / (1 << 20));
+  if ((st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->params)) ||
+      (st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->grads)) ||
+      (st =
+           vkl_arena_alloc(n->state, (md->buffer_floats ? md->buffer_floats : 1) * 4, &n->buffers)))
+    return st;
+  for (uint32_t v = 0; v < md->value_count; v++) {
+    if ((st = vkl_arena_alloc(n->acts, value_floats(n, v) * 4, &n->value[v]))) return st;
+    if (v != md->input && (st = vkl_arena_alloc(n->acts, value_floats(n, v) * 4, &n->grad[v])))
+      return st;
+  }
+  for (uint32_t i = 0; i < md->node_count; i++) {
+    uint64_t f = aux_floats(n, &md->nodes[i]);
+    if (f && (st = vkl_arena_alloc(n->acts, f * 4, &n->aux[i]))) return st;
+  }
+  if ((st = vkl_arena_alloc(n->acts, n->m * 4ull, &n->labels)) ||
+      (st = vkl_arena_alloc(n->acts, 4, &n->loss)) ||
+      (st = vkl_arena_alloc(n->acts, 8, &n->correct)) ||
+      (st = vkl_arena_alloc(n->acts, 8ull * n->m, &n->row_stats)) ||
+      (st = vkl_arena_alloc(n->acts, ws * 4, &n->workspace)))
+    return st;
+  return VKL_OK;
+}
+
+vkl_status vkl_net_create(vkl_ctx *ctx, const vkl_model *model, const vkl_net_config *cfg,
+                          vkl_net **out) {
+  *out = NULL;
+  if (cfg->micro_batch < 2)
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "net: micro-batch %u; batch norm needs at least 2 samples",
+                         cfg->micro_batch);
+  vkl_net *n = calloc(1, sizeof *n);
+  if (n) {
+    n->value = calloc(model->value_count, sizeof *n->value);
+    n->grad = calloc(model->value_count, sizeof *n->grad);
+    n->aux = calloc(model->node_count, sizeof *n->aux);
+    n->grad_written = calloc(model->value_count, sizeof *n->grad_written);
+  }
+  if (!n || !n->value || !n->grad || !n->aux || !n->grad_written) {
+    vkl_net_destroy(n);
+    return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "net");
+  }
+  n->ctx = ctx;
+  n->model = model;
+  n->cfg = *cfg;
+  n->m = cfg->micro_batch;
+  if (n->cfg.bn_eps == 0) n->cfg.bn_eps = 1e-5f;
+  if (n->cfg.bn_momentum == 0) n->cfg.bn_momentum = 0.1f;
+  vkl_status st = allocate(n);
+  if (st) {
+    vkl_net_destroy(n);
+    return st;
+  }
+  *out = n;
+  return VKL_OK;
+}
+
+void vkl_net_destroy(vkl_net *n) {
+  if (!n) return;
+  vkl_arena_destroy(n->state);
+  vkl_arena_destroy(n->acts);
+  free(n->value);
+  free(n->grad);
+  free(n->aux);
+  free(n->grad_written);
+  free(n);
+}
+
+vkl_buf vkl_net_params(const vkl_net *n) {
+  return n->params;
+}
+vkl_buf vkl_net_grads(const vkl_net *n) {
+  return n->grads;
+}
+vkl_buf vkl_net_buffers(const vkl_net *n) {
+  return n->buffers;
+}
+vkl_buf vkl_net_input(const vkl_net *n) {
+  return n->value[n->model->input];
+}
+vkl_buf vkl_net_labels(const vkl_net *n) {
+  return n->labels;
+}
+vkl_buf vkl_net_loss(const vkl_net *n) {
+  return n->loss;
+}
+vkl_buf vkl_net_correct(const vkl_net *n) {
+  return n->correct;
+}
+vkl_buf vkl_net_logits(const vkl_net *n) {
+  return n->value[n->model->logits];
+}
+uint64_t vkl_net_device_bytes(const vkl_net *n) {
+  return vkl_arena_capacity(n->state) + vkl_arena_capacity(n->acts);
+}
+
+/* ---- forward ---------------------------------------------------------------- */
+
+static vkl_status forward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int train) {
+  const nn_node *nd = &n->model->nodes[i];
+  vkl_buf x = n->value[nd->in[0]], y = n->value[nd->out];
+  switch (nd->kind) {
+    case NN_CONV: {
+      vkl_conv2d_shape s = conv_shape(n, nd);
+      vkl_buf bias = nd->param[1] != NN_NONE ? param(n, nd->param[1]) : (vkl_buf){0};
+      return vkl_conv2d_forward(cmd, y, x, param(n, nd->param[0]),
+                                nd->param[1] != NN_NONE ? &bias : NULL, &s, n->workspace);
+    }
+    case NN_BN: {
+      vkl_batchnorm_shape s = bn_shape(n, nd);
+      vkl_buf g = param(n, nd->param[0]), b = param(n, nd->param[1]);
+      vkl_buf rm = buffer(n, nd->buffer[0]), rv = buffer(n, nd->buffer[1]);
+      if (!train) return vkl_batchnorm_forward_eval(cmd, y, x, rm, rv, &g, &b, &s, n->cfg.bn_eps);
+      vkl_buf mean = vkl_buf_sub(n->aux[i], 0, s.C * 4ull);
+      vkl_buf invstd = vkl_buf_sub(n->aux[i], s.C * 4ull, s.C * 4ull);
+      return vkl_batchnorm_forward_train(cmd, y, mean, invstd, &rm, &rv, x, &g, &b, &s,
+                                         n->cfg.bn_eps, n->cfg.bn_momentum, n->workspace);
+    }
+    case NN_RELU: return vkl_relu_forward(cmd, y, x, value_floats(n, nd->out));
+    case NN_MAXPOOL: {
+      vkl_pool2d_shape s = pool_shape(n, nd);
+      return vkl_maxpool2d_forward(cmd, y, train ? &n->aux[i] : NULL, x, &s);
+    }
+    case NN_GAP: {
+      vkl_pool2d_shape s = pool_shape(n, nd);
+      return vkl_global_avgpool_forward(cmd, y, x, &s);
+    }
+    case NN_LINEAR: {
+      vkl_matmul_shape s = linear_shape(n, nd);
+      vkl_buf bias = param(n, nd->param[1]);
+      return vkl_matmul_forward(cmd, y, x, param(n, nd->param[0]), &bias, &s);
+    }
+    case NN_ADD: return vkl_add_forward(cmd, y, x, n->value[nd->in[1]], value_floats(n, nd->out));
+  }
+  return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT, "net: node %u has no kind", i);
+}
+
+static vkl_status forward(vkl_net *n, vkl_cmd *cmd, int train, int first) {
+  vkl_status st = VKL_OK;
+  for (uint32_t i = 0; i < n->model->node_count && !st; i++) st = forward_node(n, cmd, i, train);
+  if (st) return st;
+  vkl_softmax_xent_shape xs = xent_shape(n);
+  return vkl_softmax_xent_forward(cmd, n->loss, &n->correct, train ? &n->row_stats : NULL,
+                                  vkl_net_logits(n), n->labels, &xs, VKL_REDUCTION_SUM,
+                                  n->cfg.label_smoothing, !first, n->workspace);
+}
+
+/* ---- backward ----------------------------------------------------------------- */
+
+/* Whether value v's gradient is to be added to (another consumer already
+ * wrote it during this backward pass); marks it written. */
+static int take_grad(vkl_net *n, uint32_t v) {
+  int acc = n->grad_written[v];
+  n->grad_written[v] = 1;
+  return acc;
+}
+
+static vkl_status backward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int acc_params) {
+  const nn_node *nd = &n->model->nodes[i];
+  uint32_t in = nd->in[0];
+  int wants_dx = in != n->model->input;
+  vkl_buf dy = n->grad[nd->out], x = n->value[in], dx = n->grad[in];
+  vkl_status st = VKL_OK;
+  switch (nd->kind) {
+    case NN_CONV: {
+      vkl_conv2d_shape s = conv_shape(n, nd);
+      vkl_buf db = nd->param[1] != NN_NONE ? dparam(n, nd->param[1]) : (vkl_buf){0};
+      st = vkl_conv2d_backward_weight(cmd, dparam(n, nd->param[0]),
+                                      nd->param[1] != NN_NONE ? &db : NULL, dy, x, &s, acc_params,
+                                      n->workspace);
+      if (!st && wants_dx)
+        st = vkl_conv2d_backward_data(cmd, dx, dy, param(n, nd->param[0]), &s, take_grad(n, in),
+                                      n->workspace);
+      return st;
+    }
+    case NN_BN: {
+      vkl_batchnorm_shape s = bn_shape(n, nd);
+      vkl_buf g = param(n, nd->param[0]);
+      vkl_buf dg = dparam(n, nd->param[0]), db = dparam(n, nd->param[1]);
+      vkl_buf mean = vkl_buf_sub(n->aux[i], 0, s.C * 4ull);
+      vkl_buf invstd = vkl_buf_sub(n->aux[i], s.C * 4ull, s.C * 4ull);
+      int acc_dx = wants_dx ? take_grad(n, in) : acc_params;
+      if (acc_dx == acc_params) /* one pass gives all three */
+        return vkl_batchnorm_backward(cmd, wants_dx ? &dx : NULL, &dg, &db, dy, x, mean, invstd, &g,
+                                      &s, acc_params, n->workspace);
+      st = vkl_batchnorm_backward(cmd, NULL, &dg, &db, dy, x, mean, invstd, &g, &s, acc_params,
+                                  n->workspace);
+      return st ? st
+                : vkl_batchnorm_backward(cmd, &dx, NULL, NULL, dy, x, mean, invstd, &g, &s, acc_dx,
+                                         n->workspace);
+    }
+    case NN_RELU:
+      return vkl_relu_backward(cmd, dx, dy, n->value[nd->out], value_floats(n, in),
+                               take_grad(n, in));
+    case NN_MAXPOOL: {
+      vkl_pool2d_shape s = pool_shape(n, nd);
+      return vkl_maxpool2d_backward(cmd, dx, dy, n->aux[i], &s, take_grad(n, in));
+    }
+    case NN_GAP: {
+      vkl_pool2d_shape s = pool_shape(n, nd);
+      return vkl_global_avgpool_backward(cmd, dx, dy, &s, take_grad(n, in));
+    }
+    case NN_LINEAR: {
+      vkl_matmul_shape s = linear_shape(n, nd);
+      vkl_buf w = param(n, nd->param[0]);
+      vkl_buf dw = dparam(n, nd->param[0]), db = dparam(n, nd->param[1]);
+      int acc_dx = wants_dx ? take_grad(n, in) : acc_params;
+      if (acc_dx == acc_params)
+        return vkl_matmul_backward(cmd, wants_dx ? &dx : NULL, &dw, &db, dy, x, w, &s, acc_params);
+      st = vkl_matmul_backward(cmd, NULL, &dw, &db, dy, x, w, &s, acc_params);
+      return st ? st : vkl_matmul_backward(cmd, &dx, NULL, NULL, dy, x, w, &s, acc_dx);
+    }
+    case NN_ADD: {
+      uint32_t in1 = nd->in[1];
+      vkl_buf d1 = n->grad[in1];
+      uint64_t count = value_floats(n, nd->out);
+      st = vkl_add_backward(cmd, &dx, NULL, dy, count, take_grad(n, in));
+      return st ? st : vkl_add_backward(cmd, NULL, &d1, dy, count, take_grad(n, in1));
+    }
+  }
+  return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT, "net: node %u has no kind", i);
+}
+
+vkl_status vkl_net_record_train(vkl_net *n, vkl_cmd *cmd, int first, float grad_scale) {
+  vkl_status st = forward(n, cmd, 1, first);
+  if (st) return st;
+  memset(n->grad_written, 0, n->model->value_count * sizeof *n->grad_written);
+  vkl_softmax_xent_shape xs = xent_shape(n);
+  uint32_t logits = n->model->logits;
+  st = vkl_softmax_xent_backward(cmd, n->grad[logits], n->value[logits], n->labels, &n->row_stats,
+                                 &xs, VKL_REDUCTION_SUM, n->cfg.label_smoothing, grad_scale, 0);
+  n->grad_written[logits] = 1;
+  for (uint32_t i = n->model->node_count; i-- > 0 && !st;) st = backward_node(n, cmd, i, !first);
+  return st;
+}
+
+vkl_status vkl_net_record_eval(vkl_net *n, vkl_cmd *cmd, int first) {
+  return forward(n, cmd, 0, first);
+}
+
+vkl_status vkl_net_upload_state(vkl_net *n, const float *params, const float *buffers) {
+  vkl_status st = vkl_upload(n->ctx, n->params, params, n->model->param_floats * 4);
+  if (!st && n->model->buffer_floats)
+    st = vkl_upload(n->ctx, n->buffers, buffers, n->model->buffer_floats * 4);
+  return st;
+}
+
+vkl_status vkl_net_download_state(vkl_net *n, float *params, float *buffers) {
+  vkl_status st = vkl_download(n->ctx, params, n->params, n->model->param_floats * 4);
+  if (!st && n->model->buffer_floats)
+    st = vkl_download(n->ctx, buffers, n->buffers, n->model->buffer_floats * 4);
+  return st;
+}

@@ -1,0 +1,590 @@
+/* The training loop (see trainer.h). */
+#include "train/trainer.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data/loader.h"
+#include "nn/net.h"
+#include "optim/optim_step.h"
+#include "train/runlog.h"
+
+#define SLOTS 4 /* staging slots: loader batches in flight ahead of the device */
+
+typedef struct trainer {
+  vkl_ctx *ctx;
+  const vkl_train_config *cfg;
+  char *err;
+  size_t errlen;
+  vkl_dataset *train_ds, *test_ds;
+  vkl_model *model;
+  vkl_net *net;
+  vkl_optimizer *opt;
+  vkl_loader *train_ld, *test_ld;
+  vkl_arena *staging, *readback;
+  vkl_buf slot_img[SLOTS], slot_lab[SLOTS];
+  vkl_buf rb_loss[VKL_OPTIM_RING + 1], rb_correct[VKL_OPTIM_RING + 1]; /* last: eval */
+  vkl_cmd *copy[SLOTS], *micro[2], *step_cmd[VKL_OPTIM_RING], *eval[2], *eval_done;
+  uint64_t copy_ticket[SLOTS], step_ticket[VKL_OPTIM_RING];
+  vkl_runlog *log;
+  const char **layer_names;
+  vkl_optim_stats *stats;
+  vkl_sched_config sched;
+  uint32_t k, m, B;
+  uint64_t steps_per_epoch, total_steps, t;
+  uint64_t nonfinite_total;
+  double epoch_loss_sum, epoch_top1_sum;
+  uint64_t epoch_steps;
+  double last_loss;
+  int stop;
+} trainer;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Takes the context's message for a failed runtime call. */
+static vkl_status vk_fail(trainer *tr, vkl_status st) {
+  snprintf(tr->err, tr->errlen, "%s", vkl_ctx_errmsg(tr->ctx));
+  return st;
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+static vkl_status open_data(trainer *tr) {
+  const vkl_train_config *c = tr->cfg;
+  const char *name = c->data ? c->data : "fashion-mnist";
+  vkl_data_options opt = {0};
+  if (c->data_options) opt = *c->data_options;
+  if (c->data_dir) opt.dir = c->data_dir;
+  opt.seed = c->seed;
+  vkl_status st = vkl_dataset_open(name, VKL_SPLIT_TRAIN, &opt, &tr->train_ds, tr->err, tr->errlen);
+  if (!st) st = vkl_dataset_open(name, VKL_SPLIT_TEST, &opt, &tr->test_ds, tr->err, tr->errlen);
+  return st;
+}
+
+static vkl_status build_model(trainer *tr) {
+  const vkl_dataset_info *d = vkl_dataset_get_info(tr->train_ds);
+  vkl_model_config mc = {.in_c = d->channels,
+                         .in_h = d->height,
+                         .in_w = d->width,
+                         .classes = d->classes,
+                         .imagenet_stem = tr->cfg->imagenet_stem,
+                         .width = tr->cfg->model_width};
+  return vkl_model_build(tr->cfg->model ? tr->cfg->model : "cnn", &mc, &tr->model, tr->err,
+                         tr->errlen);
+}
+
+static vkl_status make_loaders(trainer *tr) {
+  const vkl_train_config *c = tr->cfg;
+  const char *name = vkl_dataset_get_info(tr->train_ds)->name;
+  vkl_loader_config lc = {
+      .dataset = tr->train_ds,
+      .batch = tr->m,
+      .threads = c->loader_threads,
+      .slots = SLOTS,
+      .seed = c->seed,
+      .no_shuffle = c->no_shuffle,
+      .drop_last = 1,
+      .augment = c->no_augment ? vkl_augment_eval(name) : vkl_augment_paper(name)};
+  vkl_status st = vkl_loader_create(&lc, &tr->train_ld, tr->err, tr->errlen);
+  if (st) return st;
+  lc.dataset = tr->test_ds;
+  lc.no_shuffle = 1;
+  lc.augment = vkl_augment_eval(name);
+  return vkl_loader_create(&lc, &tr->test_ld, tr->err, tr->errlen);
+}
+
+static vkl_status make_optimizer(trainer *tr) {
+  const vkl_model *md = tr->model;
+  vkl_param_desc *p = calloc(md->param_count, sizeof *p);
+  if (!p) return VKL_ERR_OUT_OF_HOST_MEMORY;
+  for (uint32_t i = 0; i < md->param_count; i++)
+    p[i] = (vkl_param_desc){md->params[i].offset, md->params[i].count, md->params[i].ndim};
+  vkl_status st =
+      vkl_optimizer_create(tr->ctx, &tr->cfg->optim, p, md->param_count,
+                           vkl_buf_sub(vkl_net_params(tr->net), 0, md->param_floats * 4),
+                           vkl_buf_sub(vkl_net_grads(tr->net), 0, md->param_floats * 4), &tr->opt);
+  free(p);
+  return st ? vk_fail(tr, st) : VKL_OK;
+}
+
+static vkl_status make_staging(trainer *tr) {
+  const vkl_dataset_info *d = vkl_dataset_get_info(tr->train_ds);
+  uint64_t img = (uint64_t)tr->m * d->channels * d->height * d->width * 4;
+  vkl_status st;
+  if ((st = vkl_arena_create(tr->ctx, VKL_MEM_UPLOAD, SLOTS * (img + tr->m * 4ull + 512),
+                             "staging ring", &tr->staging)) ||
+      (st = vkl_arena_create(tr->ctx, VKL_MEM_READBACK, (VKL_OPTIM_RING + 1) * 512ull,
+                             "metrics ring", &tr->readback)))
+    return vk_fail(tr, st);
+  for (int s = 0; s < SLOTS; s++)
+    if ((st = vkl_arena_alloc(tr->staging, img, &tr->slot_img[s])) ||
+        (st = vkl_arena_alloc(tr->staging, tr->m * 4ull, &tr->slot_lab[s])))
+      return vk_fail(tr, st);
+  for (int r = 0; r <= VKL_OPTIM_RING; r++)
+    if ((st = vkl_arena_alloc(tr->readback, 4, &tr->rb_loss[r])) ||
+        (st = vkl_arena_alloc(tr->readback, 8, &tr->rb_correct[r])))
+      return vk_fail(tr, st);
+  return VKL_OK;
+}
+
+/* Copies the metrics (loss sum, top-1/top-5 counts) into readback slot r. */
+static void record_metrics_copy(trainer *tr, vkl_cmd *cmd, int r) {
+  vkl_cmd_barrier(cmd); /* the loss written by the last micro-step (RAW) */
+  vkl_cmd_copy(cmd, tr->rb_loss[r], vkl_net_loss(tr->net), 4);
+  vkl_cmd_copy(cmd, tr->rb_correct[r], vkl_net_correct(tr->net), 8);
+}
+
+static vkl_status record_all(trainer *tr) {
+  vkl_status st = VKL_OK;
+  vkl_cmd **all[] = {&tr->copy[0],  &tr->copy[1], &tr->copy[2], &tr->copy[3],  &tr->micro[0],
+                     &tr->micro[1], &tr->eval[0], &tr->eval[1], &tr->eval_done};
+  for (size_t i = 0; i < sizeof all / sizeof all[0] && !st; i++)
+    st = vkl_cmd_create(tr->ctx, all[i]);
+  for (int r = 0; r < VKL_OPTIM_RING && !st; r++) st = vkl_cmd_create(tr->ctx, &tr->step_cmd[r]);
+  for (int s = 0; s < SLOTS && !st; s++) {
+    vkl_cmd *c = tr->copy[s];
+    if ((st = vkl_cmd_begin(c))) break;
+    vkl_cmd_barrier(c); /* the last micro-step's reads of the input and labels (WAR) */
+    vkl_cmd_copy(c, vkl_net_input(tr->net), tr->slot_img[s], tr->slot_img[s].size);
+    vkl_cmd_copy(c, vkl_net_labels(tr->net), tr->slot_lab[s], tr->slot_lab[s].size);
+    vkl_cmd_barrier(c); /* the copies before the micro-step reads them (RAW) */
+    st = vkl_cmd_end(c);
+  }
+  float scale = 1.0f / (float)tr->B;
+  for (int f = 0; f < 2 && !st; f++) {
+    if (!(st = vkl_cmd_begin(tr->micro[f])) &&
+        !(st = vkl_net_record_train(tr->net, tr->micro[f], f == 0, scale)))
+      st = vkl_cmd_end(tr->micro[f]);
+    if (!st && !(st = vkl_cmd_begin(tr->eval[f])) &&
+        !(st = vkl_net_record_eval(tr->net, tr->eval[f], f == 0)))
+      st = vkl_cmd_end(tr->eval[f]);
+  }
+  for (int r = 0; r < VKL_OPTIM_RING && !st; r++) {
+    if ((st = vkl_cmd_begin(tr->step_cmd[r]))) break;
+    record_metrics_copy(tr, tr->step_cmd[r], r);
+    if (!(st = vkl_optimizer_record(tr->opt, tr->step_cmd[r]))) st = vkl_cmd_end(tr->step_cmd[r]);
+  }
+  if (!st && !(st = vkl_cmd_begin(tr->eval_done))) {
+    record_metrics_copy(tr, tr->eval_done, VKL_OPTIM_RING);
+    vkl_cmd_barrier_to_host(tr->eval_done);
+    st = vkl_cmd_end(tr->eval_done);
+  }
+  return st ? vk_fail(tr, st) : VKL_OK;
+}
+
+static vkl_status init_weights(trainer *tr) {
+  const vkl_model *md = tr->model;
+  float *p = malloc(md->param_floats * sizeof *p);
+  float *b = malloc((md->buffer_floats ? md->buffer_floats : 1) * sizeof *b);
+  vkl_status st = VKL_ERR_OUT_OF_HOST_MEMORY;
+  if (p && b) {
+    vkl_model_init(md, tr->cfg->seed, p, b);
+    st = vkl_net_upload_state(tr->net, p, b);
+    if (st) vk_fail(tr, st);
+  }
+  free(p);
+  free(b);
+  return st;
+}
+
+static char *run_json(trainer *tr) {
+  const vkl_train_config *c = tr->cfg;
+  const vkl_device_info *dev = vkl_ctx_device(tr->ctx);
+  const vkl_dataset_info *d = vkl_dataset_get_info(tr->train_ds);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "vklars_version", vkl_version());
+  if (c->cli_args) cJSON_AddStringToObject(o, "command", c->cli_args);
+  cJSON *dv = cJSON_AddObjectToObject(o, "device");
+  cJSON_AddStringToObject(dv, "name", dev->name);
+  cJSON_AddStringToObject(dv, "driver", dev->driver_name);
+  cJSON_AddStringToObject(dv, "driver_info", dev->driver_info);
+  cJSON_AddStringToObject(dv, "driver_version", dev->driver_version);
+  cJSON *ds = cJSON_AddObjectToObject(o, "data");
+  cJSON_AddStringToObject(ds, "name", d->name);
+  cJSON_AddStringToObject(ds, "source", d->source ? d->source : "");
+  cJSON_AddNumberToObject(ds, "train_images", (double)d->count);
+  cJSON_AddNumberToObject(ds, "test_images", (double)vkl_dataset_get_info(tr->test_ds)->count);
+  cJSON_AddItemToObject(
+      ds, "shape",
+      cJSON_CreateIntArray((const int[]){(int)d->channels, (int)d->height, (int)d->width}, 3));
+  cJSON_AddNumberToObject(ds, "classes", d->classes);
+  cJSON_AddBoolToObject(ds, "augment", !c->no_augment);
+  cJSON_AddBoolToObject(ds, "shuffle", !c->no_shuffle);
+  cJSON *md = cJSON_AddObjectToObject(o, "model");
+  cJSON_AddStringToObject(md, "name", tr->model->name);
+  uint64_t params = 0;
+  for (uint32_t i = 0; i < tr->model->param_count; i++) params += tr->model->params[i].count;
+  cJSON_AddNumberToObject(md, "parameters", (double)params);
+  cJSON_AddNumberToObject(md, "tensors", tr->model->param_count);
+  const vkl_optim_config *op = &c->optim;
+  cJSON *oj = cJSON_AddObjectToObject(o, "optimizer");
+  cJSON_AddStringToObject(oj, "name", vkl_opt_kind_name(op->kind));
+  cJSON_AddNumberToObject(oj, "lr", op->lr);
+  cJSON_AddNumberToObject(oj, "momentum", op->momentum);
+  cJSON_AddBoolToObject(oj, "nesterov", op->nesterov);
+  cJSON_AddNumberToObject(oj, "weight_decay", op->weight_decay);
+  cJSON_AddBoolToObject(oj, "exclude_1d", op->exclude_1d);
+  cJSON_AddNumberToObject(oj, "eta", op->eta);
+  cJSON_AddStringToObject(
+      oj, "lars_denominator",
+      op->denominator == VKL_LARS_DENOM_SUM_OF_NORMS ? "sum-of-norms" : "norm-of-sum");
+  cJSON_AddBoolToObject(oj, "larc", op->larc_clip);
+  cJSON_AddNumberToObject(oj, "alpha", op->tv_alpha);
+  cJSON_AddNumberToObject(oj, "lambda", op->tv_lambda);
+  cJSON_AddNumberToObject(oj, "delay_steps",
+                          op->tv_delay_epochs > 0
+                              ? op->tv_delay_epochs * (double)tr->steps_per_epoch
+                              : op->tv_delay_steps);
+  cJSON_AddNumberToObject(oj, "gamma_min", op->tv_gamma_min);
+  cJSON_AddNumberToObject(oj, "norm_clamp", op->norm_clamp);
+  cJSON_AddNumberToObject(oj, "beta1", op->beta1);
+  cJSON_AddNumberToObject(oj, "beta2", op->beta2);
+  cJSON_AddNumberToObject(oj, "eps", op->eps);
+  cJSON_AddBoolToObject(oj, "bias_correction", op->bias_correction);
+  cJSON_AddNumberToObject(oj, "trust_clip", op->trust_clip);
+  cJSON *sj = cJSON_AddObjectToObject(o, "schedule");
+  cJSON_AddStringToObject(sj, "name", vkl_sched_kind_name(tr->sched.kind));
+  cJSON_AddNumberToObject(sj, "warmup_epochs", tr->sched.warmup_epochs);
+  cJSON *rj = cJSON_AddObjectToObject(o, "run");
+  cJSON_AddNumberToObject(rj, "batch", tr->B);
+  cJSON_AddNumberToObject(rj, "micro_batch", tr->m);
+  cJSON_AddNumberToObject(rj, "micro_steps", tr->k);
+  cJSON_AddNumberToObject(rj, "epochs", c->epochs);
+  cJSON_AddNumberToObject(rj, "steps_per_epoch", (double)tr->steps_per_epoch);
+  cJSON_AddNumberToObject(rj, "total_steps", (double)tr->total_steps);
+  cJSON_AddNumberToObject(rj, "seed", (double)c->seed);
+  cJSON_AddNumberToObject(rj, "label_smoothing", c->label_smoothing);
+  cJSON_AddStringToObject(rj, "on_nonfinite", c->skip_nonfinite ? "skip" : "stop");
+  cJSON_AddStringToObject(rj, "batch_norm",
+                          "per micro-batch statistics (as the authors' per-GPU batch norm)");
+  char *text = cJSON_Print(o);
+  cJSON_Delete(o);
+  return text;
+}
+
+/* The largest divisor of B whose net fits: its tensors within one binding,
+ * its memory within 3/4 of the largest device-local heap and one
+ * allocation. */
+static uint32_t auto_micro_batch(trainer *tr) {
+  const vkl_device_info *d = vkl_ctx_device(tr->ctx);
+  uint64_t heap = 0;
+  for (uint32_t h = 0; h < d->heap_count; h++)
+    if (d->heap_device_local[h] && d->heap_size[h] > heap) heap = d->heap_size[h];
+  uint64_t budget = heap / 4 * 3;
+  if (d->max_allocation_size && d->max_allocation_size < budget) budget = d->max_allocation_size;
+  for (uint32_t m = tr->B; m >= 2; m--) {
+    if (tr->B % m) continue;
+    uint64_t bytes, largest;
+    vkl_net_estimate(tr->model, m, &bytes, &largest);
+    if (bytes <= budget && largest <= d->max_storage_buffer_range) return m;
+  }
+  return 0;
+}
+
+static vkl_status setup(trainer *tr) {
+  const vkl_train_config *c = tr->cfg;
+  tr->B = c->batch;
+  tr->m = c->micro_batch;
+  if (!tr->B || (tr->m && tr->B % tr->m)) {
+    snprintf(tr->err, tr->errlen, "micro-batch %u must divide the batch %u", tr->m, tr->B);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
+  vkl_status st;
+  if ((st = open_data(tr)) || (st = build_model(tr))) return st;
+  if (!tr->m) {
+    tr->m = auto_micro_batch(tr);
+    if (!tr->m) {
+      snprintf(tr->err, tr->errlen, "no micro-batch dividing %u fits %s's memory", tr->B,
+               vkl_ctx_device(tr->ctx)->name);
+      return VKL_ERR_OUT_OF_DEVICE_MEMORY;
+    }
+    if (c->on_note) {
+      char msg[160];
+      uint64_t bytes, largest;
+      vkl_net_estimate(tr->model, tr->m, &bytes, &largest);
+      snprintf(msg, sizeof msg, "--micro-batch auto: %u (%.0f MiB of device memory)", tr->m,
+               (double)bytes / (1 << 20));
+      c->on_note(c->user, msg);
+    }
+  }
+  tr->k = tr->B / tr->m;
+  if ((st = make_loaders(tr))) return st;
+  uint64_t batches = vkl_loader_batches_per_epoch(tr->train_ld);
+  tr->steps_per_epoch = batches / tr->k;
+  if (tr->steps_per_epoch == 0) {
+    snprintf(tr->err, tr->errlen, "batch %u is larger than the %llu training images", tr->B,
+             (unsigned long long)vkl_dataset_get_info(tr->train_ds)->count);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
+  tr->total_steps = tr->steps_per_epoch * c->epochs;
+  if (c->max_steps && c->max_steps < tr->total_steps) tr->total_steps = c->max_steps;
+  tr->sched = (vkl_sched_config){.kind = c->sched,
+                                 .warmup_epochs = c->warmup_epochs,
+                                 .floor = c->cosine_floor,
+                                 .step_epochs = c->step_epochs,
+                                 .step_gamma = c->step_gamma,
+                                 .batch = tr->B,
+                                 .steps_per_epoch = tr->steps_per_epoch,
+                                 .total_steps = tr->steps_per_epoch * c->epochs};
+  if (vkl_optim_validate(&c->optim, &tr->sched, tr->err, tr->errlen))
+    return VKL_ERR_INVALID_ARGUMENT;
+  vkl_net_config nc = {.micro_batch = tr->m, .label_smoothing = c->label_smoothing};
+  if ((st = vkl_net_create(tr->ctx, tr->model, &nc, &tr->net))) return vk_fail(tr, st);
+  if ((st = make_optimizer(tr)) || (st = make_staging(tr)) || (st = record_all(tr)) ||
+      (st = init_weights(tr)))
+    return st;
+  tr->layer_names = calloc(tr->model->param_count, sizeof *tr->layer_names);
+  tr->stats = calloc(tr->model->param_count, sizeof *tr->stats);
+  if (!tr->layer_names || !tr->stats) return VKL_ERR_OUT_OF_HOST_MEMORY;
+  for (uint32_t i = 0; i < tr->model->param_count; i++)
+    tr->layer_names[i] = tr->model->params[i].name;
+  if (c->out_dir) {
+    if ((st = vkl_runlog_open(c->out_dir, 0, &tr->log, tr->err, tr->errlen))) return st;
+    char *json = run_json(tr);
+    st = json ? vkl_runlog_write_run(tr->log, json, tr->err, tr->errlen)
+              : VKL_ERR_OUT_OF_HOST_MEMORY;
+    cJSON_free(json);
+    if (st) return st;
+  }
+  return VKL_OK;
+}
+
+static void teardown(trainer *tr) {
+  vkl_wait_all(tr->ctx); /* nothing in flight may use what is destroyed below */
+  for (int s = 0; s < SLOTS; s++) vkl_cmd_destroy(tr->copy[s]);
+  for (int r = 0; r < VKL_OPTIM_RING; r++) vkl_cmd_destroy(tr->step_cmd[r]);
+  for (int f = 0; f < 2; f++) {
+    vkl_cmd_destroy(tr->micro[f]);
+    vkl_cmd_destroy(tr->eval[f]);
+  }
+  vkl_cmd_destroy(tr->eval_done);
+  vkl_loader_destroy(tr->train_ld);
+  vkl_loader_destroy(tr->test_ld);
+  vkl_optimizer_destroy(tr->opt);
+  vkl_net_destroy(tr->net);
+  vkl_arena_destroy(tr->staging);
+  vkl_arena_destroy(tr->readback);
+  vkl_model_destroy(tr->model);
+  vkl_dataset_destroy(tr->train_ds);
+  vkl_dataset_destroy(tr->test_ds);
+  vkl_runlog_close(tr->log);
+  free(tr->layer_names);
+  free(tr->stats);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static vkl_status submit(trainer *tr, vkl_cmd *cmd, uint64_t *ticket) {
+  vkl_status st = vkl_submit(tr->ctx, cmd, ticket);
+  return st ? vk_fail(tr, st) : VKL_OK;
+}
+
+static vkl_status wait_ticket(trainer *tr, uint64_t ticket) {
+  vkl_status st = ticket ? vkl_wait(tr->ctx, ticket) : VKL_OK;
+  return st ? vk_fail(tr, st) : VKL_OK;
+}
+
+static vkl_status loader_submit(trainer *tr, vkl_loader *ld, uint32_t s, uint64_t batch) {
+  vkl_status st = vkl_loader_submit(ld, s, batch, tr->slot_img[s].host, tr->slot_lab[s].host);
+  if (st) snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(ld));
+  return st;
+}
+
+static vkl_status loader_wait(trainer *tr, vkl_loader *ld, uint32_t s) {
+  uint32_t count;
+  vkl_status st = vkl_loader_wait(ld, s, &count);
+  if (st) snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(ld));
+  return st;
+}
+
+/* Reads step t's results (it has completed) and logs them. */
+static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
+  uint32_t r = (uint32_t)(t % VKL_OPTIM_RING);
+  vkl_status st = wait_ticket(tr, tr->step_ticket[r]);
+  if (st) return st;
+  vkl_optim_step_info info;
+  if ((st = vkl_optimizer_read(tr->opt, t, &info, tr->stats))) return vk_fail(tr, st);
+  float loss_sum;
+  uint32_t correct[2];
+  memcpy(&loss_sum, tr->rb_loss[r].host, 4);
+  memcpy(correct, tr->rb_correct[r].host, 8);
+  double loss = loss_sum / tr->B, top1 = (double)correct[0] / tr->B;
+  tr->last_loss = loss;
+  tr->epoch_loss_sum += loss;
+  tr->epoch_top1_sum += top1;
+  tr->epoch_steps++;
+  if (tr->log) {
+    vkl_runlog_step(tr->log, t, epoch, loss, info.lr, info.phi, top1);
+    vkl_runlog_layers(tr->log, t, tr->layer_names, tr->stats, tr->model->param_count);
+  }
+  if (info.nonfinite_norm || info.nonfinite_update || !isfinite(loss)) {
+    tr->nonfinite_total++;
+    const char *layer = "?";
+    for (uint32_t i = 0; i < tr->model->param_count; i++)
+      if (!isfinite(tr->stats[i].wnorm) || !isfinite(tr->stats[i].dnorm)) {
+        layer = tr->layer_names[i];
+        break;
+      }
+    if (!tr->cfg->skip_nonfinite) {
+      snprintf(tr->err, tr->errlen,
+               "step %llu went non-finite (loss %g; first layer: %s); its update was dropped. "
+               "Lower --lr, or pass --on-nonfinite skip",
+               (unsigned long long)t, loss, layer);
+      return VKL_ERR_FORMAT;
+    }
+    if (tr->cfg->on_note) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "step %llu non-finite (first layer %s): update dropped",
+               (unsigned long long)t, layer);
+      tr->cfg->on_note(tr->cfg->user, msg);
+    }
+  }
+  return VKL_OK;
+}
+
+static vkl_status train_epoch(trainer *tr, uint32_t epoch, double run_start, uint64_t *images) {
+  vkl_status st = vkl_loader_start_epoch(tr->train_ld, epoch);
+  if (st) {
+    snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(tr->train_ld));
+    return st;
+  }
+  uint64_t steps = tr->steps_per_epoch;
+  if (tr->total_steps - tr->t < steps) steps = tr->total_steps - tr->t;
+  uint64_t nb = steps * tr->k;
+  for (uint32_t s = 0; s < SLOTS && s < nb; s++)
+    if ((st = loader_submit(tr, tr->train_ld, s, s))) return st;
+  int pending = 0; /* a submitted step whose results are not read yet */
+  for (uint64_t b = 0; b < nb; b++) {
+    uint32_t s = (uint32_t)(b % SLOTS), j = (uint32_t)(b % tr->k);
+    if ((st = loader_wait(tr, tr->train_ld, s)) ||
+        (st = submit(tr, tr->copy[s], &tr->copy_ticket[s])) ||
+        (st = submit(tr, tr->micro[j == 0 ? 0 : 1], NULL)))
+      return st;
+    if (j == tr->k - 1) {
+      uint64_t t = tr->t;
+      uint32_t r = (uint32_t)(t % VKL_OPTIM_RING);
+      /* the ring slot of step t - RING must be read before reuse */
+      if ((st = wait_ticket(tr, tr->step_ticket[r]))) return st;
+      double lr = vkl_sched_lr(&tr->sched, tr->cfg->optim.lr, t);
+      double phi = vkl_optim_phi(&tr->cfg->optim, tr->steps_per_epoch, t);
+      vkl_optimizer_prepare(tr->opt, t, lr, phi, 1); /* never apply a non-finite step */
+      if ((st = submit(tr, tr->step_cmd[r], &tr->step_ticket[r]))) return st;
+      if (pending && (st = finish_step(tr, t - 1, epoch))) return st; /* one step late */
+      pending = 1;
+      tr->t++;
+      *images += tr->B;
+      if (tr->cfg->on_progress) {
+        double el = now_s() - run_start;
+        vkl_train_progress p = {epoch,
+                                tr->cfg->epochs,
+                                tr->t,
+                                tr->total_steps,
+                                j + 1,
+                                tr->k,
+                                tr->last_loss,
+                                el > 0 ? (double)*images / el : 0,
+                                tr->t ? el * (double)(tr->total_steps - tr->t) / tr->t : 0};
+        tr->cfg->on_progress(tr->cfg->user, &p);
+      }
+    }
+    if (b + SLOTS < nb) { /* refill slot s once the device has copied it */
+      if ((st = wait_ticket(tr, tr->copy_ticket[s])) ||
+          (st = loader_submit(tr, tr->train_ld, s, b + SLOTS)))
+        return st;
+    }
+  }
+  return pending ? finish_step(tr, tr->t - 1, epoch) : VKL_OK;
+}
+
+static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
+  vkl_status st = vkl_loader_start_epoch(tr->test_ld, 0);
+  if (st) {
+    snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(tr->test_ld));
+    return st;
+  }
+  uint64_t nb = vkl_loader_batches_per_epoch(tr->test_ld);
+  for (uint32_t s = 0; s < SLOTS && s < nb; s++)
+    if ((st = loader_submit(tr, tr->test_ld, s, s))) return st;
+  for (uint64_t b = 0; b < nb; b++) {
+    uint32_t s = (uint32_t)(b % SLOTS);
+    if ((st = loader_wait(tr, tr->test_ld, s)) ||
+        (st = submit(tr, tr->copy[s], &tr->copy_ticket[s])) ||
+        (st = submit(tr, tr->eval[b == 0 ? 0 : 1], NULL)))
+      return st;
+    if (b + SLOTS < nb && ((st = wait_ticket(tr, tr->copy_ticket[s])) ||
+                           (st = loader_submit(tr, tr->test_ld, s, b + SLOTS))))
+      return st;
+  }
+  uint64_t ticket;
+  if ((st = submit(tr, tr->eval_done, &ticket)) || (st = wait_ticket(tr, ticket))) return st;
+  float loss_sum;
+  uint32_t correct[2];
+  memcpy(&loss_sum, tr->rb_loss[VKL_OPTIM_RING].host, 4);
+  memcpy(correct, tr->rb_correct[VKL_OPTIM_RING].host, 8);
+  uint64_t n = nb * tr->m;
+  r->test_images = n;
+  r->test_loss = n ? loss_sum / (double)n : 0;
+  r->test_top1 = n ? (double)correct[0] / (double)n : 0;
+  r->test_top5 = n ? (double)correct[1] / (double)n : 0;
+  return VKL_OK;
+}
+
+vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result *result, char *err,
+                     size_t errlen) {
+  trainer tr;
+  memset(&tr, 0, sizeof tr);
+  memset(result, 0, sizeof *result);
+  tr.ctx = ctx;
+  tr.cfg = cfg;
+  tr.err = err;
+  tr.errlen = errlen;
+  err[0] = '\0';
+  double start = now_s();
+  vkl_status st = setup(&tr);
+  if (!st && cfg->on_note) {
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "%s on %s: batch %u = %u micro-batches of %u, %llu steps/epoch, %.1f MiB on device",
+             tr.model->name, vkl_dataset_get_info(tr.train_ds)->name, tr.B, tr.k, tr.m,
+             (unsigned long long)tr.steps_per_epoch,
+             (double)vkl_net_device_bytes(tr.net) / (1 << 20));
+    cfg->on_note(cfg->user, msg);
+  }
+  for (uint32_t e = 0; !st && e < cfg->epochs && tr.t < tr.total_steps; e++) {
+    double t0 = now_s();
+    uint64_t images = 0;
+    tr.epoch_loss_sum = tr.epoch_top1_sum = 0;
+    tr.epoch_steps = 0;
+    uint64_t nonfinite0 = tr.nonfinite_total;
+    st = train_epoch(&tr, e, t0, &images);
+    double train_s = now_s() - t0;
+    vkl_epoch_result r = {.epoch = e};
+    if (!st) st = evaluate(&tr, &r);
+    if (st) break;
+    vkl_loader_stats last, current;
+    vkl_loader_get_stats(tr.train_ld, &last, &current);
+    r.train_loss = tr.epoch_steps ? tr.epoch_loss_sum / tr.epoch_steps : 0;
+    r.train_top1 = tr.epoch_steps ? tr.epoch_top1_sum / tr.epoch_steps : 0;
+    r.wall_s = now_s() - t0;
+    r.images_per_s = train_s > 0 ? images / train_s : 0;
+    r.loader_images_per_s =
+        current.capacity_per_s > 0 ? current.capacity_per_s : last.capacity_per_s;
+    r.nonfinite_steps = tr.nonfinite_total - nonfinite0;
+    if (tr.log) vkl_runlog_epoch(tr.log, &r);
+    if (cfg->on_epoch) cfg->on_epoch(cfg->user, &r);
+    result->last = r;
+  }
+  result->steps = tr.t;
+  result->wall_s = now_s() - start;
+  if (st && !err[0]) snprintf(err, errlen, "%s", vkl_status_str(st));
+  teardown(&tr);
+  return st;
+}

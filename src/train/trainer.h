@@ -1,0 +1,77 @@
+/* The trainer: a global batch of B = k micro-batches of m samples, the
+ * fused optimizer once per global batch, evaluation every epoch, and the
+ * run's logs (DESIGN.md "One optimizer step").
+ *
+ * Host and device overlap: loader threads fill a ring of host-visible
+ * staging slots ahead of the device; each micro-step submits a copy of its
+ * slot and a pre-recorded command buffer (one for the first micro-step of a
+ * global batch, which writes the gradients, one for the others, which add to
+ * them); the optimizer's statistics and the batch loss are read one step
+ * late. The host waits on the device only to reuse a staging slot. */
+#ifndef VKLARS_TRAIN_TRAINER_H
+#define VKLARS_TRAIN_TRAINER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/dataset.h"
+#include "vk/vk.h"
+#include "vklars/optim.h"
+
+typedef struct vkl_train_progress {
+  uint32_t epoch, epochs;
+  uint64_t step, steps;        /* optimizer steps: done, in the run */
+  uint32_t micro, micro_steps; /* micro-step within the global batch */
+  double loss;                 /* last known train loss (a step late) */
+  double images_per_s;
+  double eta_s;
+} vkl_train_progress;
+
+typedef struct vkl_epoch_result {
+  uint32_t epoch;
+  double train_loss, train_top1;
+  double test_loss, test_top1, test_top5;
+  uint64_t test_images;
+  double wall_s, images_per_s, loader_images_per_s;
+  uint64_t nonfinite_steps;
+} vkl_epoch_result;
+
+typedef struct vkl_train_config {
+  const char *data;     /* data set name; NULL: fashion-mnist */
+  const char *data_dir; /* NULL: the data set's default */
+  /* Other data options (image size, synthetic count and classes); may be
+   * NULL. data_dir and seed above take precedence over its dir and seed. */
+  const vkl_data_options *data_options;
+  const char *model;    /* NULL: cnn */
+  uint32_t model_width;
+  int imagenet_stem;
+  vkl_optim_config optim;
+  vkl_sched_kind sched;
+  double warmup_epochs, cosine_floor, step_epochs, step_gamma;
+  uint32_t batch, micro_batch; /* B and m; m must divide B */
+  uint32_t epochs;
+  uint64_t max_steps; /* 0: no limit */
+  uint64_t seed;
+  int no_augment, no_shuffle;
+  uint32_t loader_threads; /* 0: cores - 1 */
+  float label_smoothing;
+  int skip_nonfinite;   /* 0: stop at a non-finite step; 1: drop the update and count it */
+  const char *out_dir;  /* NULL: no files */
+  const char *cli_args; /* the command line, for run.json */
+  void (*on_progress)(void *user, const vkl_train_progress *p);
+  void (*on_epoch)(void *user, const vkl_epoch_result *r);
+  void (*on_note)(void *user, const char *message); /* one-line notices */
+  void *user;
+} vkl_train_config;
+
+typedef struct vkl_train_result {
+  vkl_epoch_result last;
+  uint64_t steps;
+  double wall_s;
+} vkl_train_result;
+
+/* Trains as configured. On failure err says what and where. */
+vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result *result, char *err,
+                     size_t errlen);
+
+#endif

@@ -1,0 +1,172 @@
+/* Training end to end: micro-batch accumulation equals one large batch, a
+ * small CNN learns a generated data set, runs are deterministic, and bad
+ * settings are refused. */
+#include <math.h>
+#include <sys/stat.h>
+
+#include "nn/net.h"
+#include "test_util.h"
+#include "train/trainer.h"
+
+/* Uploads samples [first, first+count) of x (n,in) and labels to the net. */
+static void feed(vkl_ctx *ctx, vkl_net *net, const float *x, const uint32_t *y, uint32_t in,
+                 uint32_t first, uint32_t count) {
+  TEST_OK(ctx, vkl_upload(ctx, vkl_net_input(net), x + (size_t)first * in,
+                          (size_t)count * in * sizeof(float)));
+  TEST_OK(ctx, vkl_upload(ctx, vkl_net_labels(net), y + first, count * sizeof(uint32_t)));
+}
+
+static void run_train(vkl_ctx *ctx, vkl_net *net, vkl_cmd *cmd, int first, float scale) {
+  TEST_OK(ctx, vkl_cmd_begin(cmd));
+  TEST_OK(ctx, vkl_net_record_train(net, cmd, first, scale));
+  TEST_OK(ctx, vkl_cmd_end(cmd));
+  TEST_OK(ctx, vkl_run(ctx, cmd));
+}
+
+/* A model without batch norm: k micro-batches of m give the gradient of one
+ * batch of k*m (the loss gradient is scaled by 1/B, parameter gradients
+ * are written by the first micro-step and added to by the others). */
+Test(train, accumulation_equals_one_large_batch) {
+  test_dev d = test_dev_create(1 << 20);
+  vkl_model_config mc = {.in_c = 1, .in_h = 5, .in_w = 3, .classes = 7, .width = 24};
+  vkl_model *model;
+  char err[256];
+  cr_assert_eq(vkl_model_build("mlp", &mc, &model, err, sizeof err), VKL_OK, "%s", err);
+  const uint32_t m = 6, k = 4, B = m * k, in = 15;
+  vkl_net *small, *big;
+  vkl_net_config nc = {.micro_batch = m};
+  TEST_OK(d.ctx, vkl_net_create(d.ctx, model, &nc, &small));
+  nc.micro_batch = B;
+  TEST_OK(d.ctx, vkl_net_create(d.ctx, model, &nc, &big));
+  float *params = malloc(model->param_floats * 4), *bufs = malloc(4);
+  vkl_model_init(model, 3, params, bufs);
+  TEST_OK(d.ctx, vkl_net_upload_state(small, params, bufs));
+  TEST_OK(d.ctx, vkl_net_upload_state(big, params, bufs));
+  test_rng rng = {9};
+  float x[24 * 15];
+  uint32_t y[24];
+  for (uint32_t i = 0; i < B * in; i++) x[i] = test_rng_float(&rng);
+  for (uint32_t i = 0; i < B; i++) y[i] = (uint32_t)(test_rng_next(&rng) % 7);
+  for (uint32_t j = 0; j < k; j++) {
+    feed(d.ctx, small, x, y, in, j * m, m);
+    run_train(d.ctx, small, d.cmd, j == 0, 1.0f / B);
+  }
+  feed(d.ctx, big, x, y, in, 0, B);
+  run_train(d.ctx, big, d.cmd, 1, 1.0f / B);
+  float *ga = malloc(model->param_floats * 4), *gb = malloc(model->param_floats * 4);
+  TEST_OK(d.ctx, vkl_download(d.ctx, ga, vkl_net_grads(small), model->param_floats * 4));
+  TEST_OK(d.ctx, vkl_download(d.ctx, gb, vkl_net_grads(big), model->param_floats * 4));
+  for (uint32_t t = 0; t < model->param_count; t++) {
+    const nn_tensor *p = &model->params[t];
+    double num = 0, den = 0;
+    for (uint64_t i = 0; i < p->count; i++) {
+      double a = ga[p->offset + i], b = gb[p->offset + i];
+      num += (a - b) * (a - b);
+      den += b * b;
+    }
+    cr_assert(den > 0, "%s: zero gradient", p->name);
+    cr_assert(sqrt(num) <= 1e-5 * sqrt(den), "%s: relative difference %g", p->name,
+              sqrt(num / den));
+  }
+  float la, lb;
+  TEST_OK(d.ctx, vkl_download(d.ctx, &la, vkl_net_loss(small), 4));
+  TEST_OK(d.ctx, vkl_download(d.ctx, &lb, vkl_net_loss(big), 4));
+  cr_assert(fabsf(la - lb) <= 1e-5f * fabsf(lb), "loss sums %g vs %g", la, lb);
+  free(params), free(bufs), free(ga), free(gb);
+  vkl_net_destroy(small);
+  vkl_net_destroy(big);
+  vkl_model_destroy(model);
+  test_dev_destroy(&d);
+}
+
+static vkl_train_config small_run(const char *out) {
+  static vkl_data_options data = {
+      .channels = 1, .height = 12, .width = 12, .count = 1536, .classes = 4};
+  vkl_train_config c;
+  memset(&c, 0, sizeof c);
+  c.data = "synthetic";
+  c.data_options = &data;
+  c.model = "cnn";
+  c.model_width = 8;
+  c.optim = vkl_optim_defaults(VKL_OPT_TVLARS);
+  c.optim.lr = 5.0;
+  c.optim.tv_delay_steps = 0;
+  c.sched = VKL_SCHED_CONSTANT;
+  c.batch = 128;
+  c.micro_batch = 32;
+  c.epochs = 4;
+  c.seed = 5;
+  c.no_augment = 1;
+  c.loader_threads = 1;
+  c.out_dir = out;
+  return c;
+}
+
+Test(train, small_cnn_learns_synthetic_data) {
+  vkl_ctx *ctx = test_ctx_create();
+  char dir[] = "/tmp/vklars-train-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char out[300];
+  snprintf(out, sizeof out, "%s/run", dir);
+  vkl_train_config c = small_run(out);
+  vkl_train_result r;
+  char err[512];
+  vkl_status st = vkl_train(ctx, &c, &r, err, sizeof err);
+  cr_assert_eq(st, VKL_OK, "%s", err);
+  cr_assert_eq(r.steps, 4 * (1536 / 128));
+  /* ln 4 = 1.386 at chance; the classes are learnable patterns */
+  cr_assert_lt(r.last.train_loss, 0.5, "train loss %g", r.last.train_loss);
+  cr_assert_gt(r.last.test_top1, 0.9, "test top-1 %g", r.last.test_top1);
+  char path[400];
+  struct stat sb;
+  const char *files[] = {"run.json", "epochs.csv", "steps.csv", "layers.csv"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(path, sizeof path, "%s/%s", out, files[i]);
+    cr_assert_eq(stat(path, &sb), 0, "%s missing", path);
+    cr_assert_gt(sb.st_size, 40, "%s empty", path);
+  }
+  /* the same directory again is refused: a finished run is never overwritten */
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "already holds a run"), "%s", err);
+  test_ctx_destroy(ctx);
+}
+
+Test(train, same_seed_same_run) {
+  vkl_ctx *ctx = test_ctx_create();
+  vkl_train_config c = small_run(NULL);
+  c.epochs = 1;
+  c.loader_threads = 2;
+  vkl_train_result a, b;
+  char err[512];
+  cr_assert_eq(vkl_train(ctx, &c, &a, err, sizeof err), VKL_OK, "%s", err);
+  c.loader_threads = 1; /* the thread count must not matter */
+  cr_assert_eq(vkl_train(ctx, &c, &b, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(a.last.test_loss, b.last.test_loss, "%.9g vs %.9g", a.last.test_loss,
+               b.last.test_loss);
+  cr_assert_eq(a.last.train_loss, b.last.train_loss);
+  test_ctx_destroy(ctx);
+}
+
+Test(train, refuses_bad_settings) {
+  vkl_ctx *ctx = test_ctx_create();
+  vkl_train_config c = small_run(NULL);
+  vkl_train_result r;
+  char err[512];
+  c.micro_batch = 48; /* does not divide 128 */
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "must divide"), "%s", err);
+  c = small_run(NULL);
+  c.optim.momentum = 2;
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "momentum"), "%s", err);
+  c = small_run(NULL);
+  c.model = "vgg";
+  cr_assert_neq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_OK);
+  cr_assert(strstr(err, "unknown model 'vgg'"), "%s", err);
+  c = small_run(NULL);
+  c.batch = 4096; /* more than the 1536 images */
+  c.micro_batch = 32;
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "larger than"), "%s", err);
+  test_ctx_destroy(ctx);
+}
