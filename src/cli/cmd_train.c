@@ -17,7 +17,7 @@ typedef struct train_args {
   optim_args o;
   const char *data, *data_dir, *model, *micro, *epochs, *seed, *device, *out, *config, *max_steps,
       *threads, *label_smoothing, *on_nonfinite, *width;
-  int no_augment, no_shuffle, imagenet_stem;
+  int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate;
 } train_args;
 
 static int table(train_args *a, cli_opt *o) {
@@ -47,6 +47,9 @@ static int table(train_args *a, cli_opt *o) {
   o[n++] = (cli_opt){"--seed", NULL, "S", "seed of init, shuffling, augmentation (default 1)",
                      &a->seed, NULL};
   o[n++] = (cli_opt){"--no-augment", NULL, NULL, "no crop, flip or rotation", NULL, &a->no_augment};
+  o[n++] = (cli_opt){"--no-crop", NULL, NULL, "no random crop (pad 4)", NULL, &a->no_crop};
+  o[n++] = (cli_opt){"--no-flip", NULL, NULL, "no horizontal flip", NULL, &a->no_flip};
+  o[n++] = (cli_opt){"--no-rotate", NULL, NULL, "no rotation (+-15 degrees)", NULL, &a->no_rotate};
   o[n++] = (cli_opt){"--no-shuffle", NULL,          NULL, "visit samples in data set order",
                      NULL,           &a->no_shuffle};
   o[n++] = (cli_opt){"--label-smoothing", NULL, "X", "cross-entropy label smoothing (default 0)",
@@ -209,6 +212,9 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
   c->imagenet_stem = a->imagenet_stem;
   c->no_augment = a->no_augment;
   c->no_shuffle = a->no_shuffle;
+  c->no_crop = a->no_crop;
+  c->no_flip = a->no_flip;
+  c->no_rotate = a->no_rotate;
   c->epochs = 10;
   c->seed = 1;
   double ls = 0;

@@ -93,6 +93,9 @@ static vkl_status make_loaders(trainer *tr) {
       .no_shuffle = c->no_shuffle,
       .drop_last = 1,
       .augment = c->no_augment ? vkl_augment_eval(name) : vkl_augment_paper(name)};
+  if (c->no_crop) lc.augment.crop_pad = 0;
+  if (c->no_flip) lc.augment.flip = 0;
+  if (c->no_rotate) lc.augment.rotate_deg = 0;
   vkl_status st = vkl_loader_create(&lc, &tr->train_ld, tr->err, tr->errlen);
   if (st) return st;
   lc.dataset = tr->test_ds;

@@ -53,6 +53,7 @@ typedef struct vkl_train_config {
   uint64_t max_steps; /* 0: no limit */
   uint64_t seed;
   int no_augment, no_shuffle;
+  int no_crop, no_flip, no_rotate; /* switch off parts of the paper's augmentation */
   uint32_t loader_threads; /* 0: cores - 1 */
   float label_smoothing;
   int skip_nonfinite;   /* 0: stop at a non-finite step; 1: drop the update and count it */
