@@ -39,9 +39,10 @@ void main() {
   float M = a.m;
   // (1)-(3): g = factor (exp(z - M) / S - t) = exp(z - M) c - factor t, c = factor / S;
   // a flagged label makes c and the targets NaN, so the whole row is NaN
-  bool valid = y < pc.K;
-  float c = valid ? pc.factor / a.s : XENT_NAN;
-  vec4 ft_other = vec4(valid ? pc.factor * pc.target_other : XENT_NAN);
+  // a padding row (XENT_IGNORE) gets zeros: c = 0 and no targets
+  bool valid = y < pc.K, ignored = y == XENT_IGNORE;
+  float c = ignored ? 0.0 : valid ? pc.factor / a.s : XENT_NAN;
+  vec4 ft_other = vec4(ignored ? 0.0 : valid ? pc.factor * pc.target_other : XENT_NAN);
   float ft_label = pc.factor * pc.target_label;
   bool acc = pc.accumulate != 0u;
   uint b4, e4;

@@ -87,7 +87,7 @@ void main() {
   if (lane == 0u) {
     float l = 0.0;
     uvec2 h = uvec2(0u);
-    if (live) {
+    if (live && y != XENT_IGNORE) { // padding adds nothing
       if (valid) {
         l = log(a.s) - pc.keep * (zy - a.m) - pc.smooth_k * a.d;
         h = uvec2(a.ahead < 1u ? 1u : 0u, a.ahead < 5u ? 1u : 0u);

@@ -321,7 +321,7 @@ Test(ops_softmax_xent, out_of_range_labels_are_flagged) {
   test_dev d = test_dev_create(4u << 20);
   test_rng rng = {26};
   xent_case c = xent_setup(&d, &rng, 6, 10, LOGITS_RANDOM);
-  c.y[1] = 10, c.y[4] = 0xffffffffu;
+  c.y[1] = 10, c.y[4] = 0xfffffffeu; /* 0xffffffff is VKL_XENT_IGNORE, padding */
   uint32_t good[6] = {c.y[0], 0, c.y[2], c.y[3], 0, c.y[5]};
   vkl_buf dy = upload_u32(&d, c.y, 6);
   c.dy = dy;
@@ -398,5 +398,31 @@ Test(ops_softmax_xent, refuses_bad_arguments) {
                VKL_ERR_INVALID_ARGUMENT);
   TEST_OK(d.ctx, vkl_cmd_end(d.cmd));
   xent_free(&c);
+  test_dev_destroy(&d);
+}
+
+/* Padding samples (VKL_XENT_IGNORE) add no loss, are not counted and get a
+ * zero gradient: a partial last batch filled up to the micro-batch size. */
+Test(ops_softmax_xent, ignored_labels_are_padding) {
+  test_dev d = test_dev_create(8u << 20);
+  test_rng rng = {77};
+  for (size_t l = 0; l < sizeof lanes / sizeof lanes[0]; l++) {
+    vkl_arena_reset(d.arena);
+    xent_case c = xent_setup(&d, &rng, 130, 10, LOGITS_RANDOM);
+    c.sh.lanes = lanes[l];
+    for (uint32_t i = 100; i < 130; i++) c.y[i] = VKL_XENT_IGNORE; /* the padded tail */
+    c.y[7] = VKL_XENT_IGNORE;
+    c.dy = upload_u32(&d, c.y, 130);
+    check_forward(&d, &c, VKL_REDUCTION_SUM, 0.1f, "ignored labels");
+    check_backward(&d, &rng, &c, VKL_REDUCTION_SUM, 0.1f, 0.5f, "ignored labels");
+    /* the padding rows' gradient is exactly zero */
+    float g[10];
+    vkl_buf grad = test_alloc_poisoned(&d, 1300);
+    TEST_RECORD_AND_RUN(&d, vkl_softmax_xent_backward(d.cmd, grad, c.dz, c.dy, NULL, &c.sh,
+                                                      VKL_REDUCTION_SUM, 0.1f, 1.0f, 0));
+    TEST_OK(d.ctx, vkl_download(d.ctx, g, vkl_buf_sub(grad, 120 * 10 * 4, 40), 40));
+    for (int k = 0; k < 10; k++) cr_assert_eq(g[k], 0.0f);
+    xent_free(&c);
+  }
   test_dev_destroy(&d);
 }

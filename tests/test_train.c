@@ -117,6 +117,14 @@ Test(train, small_cnn_learns_synthetic_data) {
   /* ln 4 = 1.386 at chance; the classes are learnable patterns */
   cr_assert_lt(r.last.train_loss, 0.5, "train loss %g", r.last.train_loss);
   cr_assert_gt(r.last.test_top1, 0.9, "test top-1 %g", r.last.test_top1);
+  /* every test image is evaluated: the last partial batch is padded */
+  vkl_dataset *test;
+  cr_assert_eq(
+      vkl_dataset_open("synthetic", VKL_SPLIT_TEST, c.data_options, &test, err, sizeof err), VKL_OK,
+      "%s", err);
+  uint64_t test_count = vkl_dataset_get_info(test)->count;
+  vkl_dataset_destroy(test);
+  cr_assert_eq(r.last.test_images, test_count);
   char path[400];
   struct stat sb;
   const char *files[] = {"run.json", "epochs.csv", "steps.csv", "layers.csv"};

@@ -27,6 +27,7 @@
 #define XENT_WG gl_WorkGroupSize.x
 #define XENT_NEG_INF uintBitsToFloat(0xff800000u)
 #define XENT_NAN uintBitsToFloat(0x7fc00000u)
+#define XENT_IGNORE 0xffffffffu /* padding sample: VKL_XENT_IGNORE in softmax_xent.h */
 
 struct row_acc {
   float m, s, d;

@@ -35,6 +35,7 @@ void vkl_softmax_xent_forward_ref(double *loss, uint32_t *top1, uint32_t *top5,
   double total = 0.0;
   uint32_t hit1 = 0, hit5 = 0;
   for (uint32_t i = 0; i < sh->N; i++) {
+    if (labels[i] == VKL_XENT_IGNORE) continue; /* padding: no loss, not counted */
     const double *z = logits + (size_t)i * sh->K;
     double zsum = 0.0;
     for (uint32_t k = 0; k < sh->K; k++) zsum += z[k];
@@ -60,9 +61,10 @@ void vkl_softmax_xent_backward_ref(double *dlogits, const double *logits, const 
     const double *z = logits + (size_t)i * sh->K;
     double *dz = dlogits + (size_t)i * sh->K;
     double lse = logsumexp(z, sh->K);
+    int ignored = labels[i] == VKL_XENT_IGNORE; /* padding: zero gradient */
     for (uint32_t k = 0; k < sh->K; k++) {
       double t = (k == labels[i] ? 1.0 - label_smoothing : 0.0) + label_smoothing / sh->K;
-      double g = f * (exp(z[k] - lse) - t);
+      double g = ignored ? 0.0 : f * (exp(z[k] - lse) - t);
       dz[k] = accumulate ? dz[k] + g : g;
     }
   }

@@ -32,6 +32,12 @@ typedef enum vkl_reduction {
   VKL_REDUCTION_SUM = 1,
 } vkl_reduction;
 
+/* A label that marks a padding sample (a partial last batch filled up to
+ * the micro-batch size): it adds no loss, is not counted in top-1/top-5 and
+ * gets a zero gradient, like PyTorch's ignore_index. With MEAN reduction the
+ * divisor stays N. Any other label outside [0, K) makes its row NaN. */
+#define VKL_XENT_IGNORE 0xffffffffu
+
 typedef struct vkl_softmax_xent_shape {
   uint32_t N, K; /* samples, classes */
   /* Device ops only: invocations per row, 1, 2, 4 or 8; 0 = automatic: 1 on CPU

@@ -10,6 +10,7 @@
 
 #include "data/loader.h"
 #include "nn/net.h"
+#include "ops/softmax_xent.h"
 #include "optim/optim_step.h"
 #include "train/runlog.h"
 
@@ -100,6 +101,7 @@ static vkl_status make_loaders(trainer *tr) {
   if (st) return st;
   lc.dataset = tr->test_ds;
   lc.no_shuffle = 1;
+  lc.drop_last = 0; /* every test image; the last batch is padded (see evaluate) */
   lc.augment = vkl_augment_eval(name);
   return vkl_loader_create(&lc, &tr->test_ld, tr->err, tr->errlen);
 }
@@ -401,10 +403,15 @@ static vkl_status loader_submit(trainer *tr, vkl_loader *ld, uint32_t s, uint64_
   return st;
 }
 
-static vkl_status loader_wait(trainer *tr, vkl_loader *ld, uint32_t s) {
-  uint32_t count;
+/* Waits for slot s; a partial batch is padded with labels the loss ignores
+ * (evaluation only: training batches are always full). */
+static vkl_status loader_wait(trainer *tr, vkl_loader *ld, uint32_t s, uint64_t *images) {
+  uint32_t count = 0;
   vkl_status st = vkl_loader_wait(ld, s, &count);
   if (st) snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(ld));
+  uint32_t *labels = tr->slot_lab[s].host;
+  for (uint32_t i = count; i < tr->m && !st; i++) labels[i] = VKL_XENT_IGNORE;
+  if (images) *images += count;
   return st;
 }
 
@@ -467,7 +474,7 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, double run_start, uin
   int pending = 0; /* a submitted step whose results are not read yet */
   for (uint64_t b = 0; b < nb; b++) {
     uint32_t s = (uint32_t)(b % SLOTS), j = (uint32_t)(b % tr->k);
-    if ((st = loader_wait(tr, tr->train_ld, s)) ||
+    if ((st = loader_wait(tr, tr->train_ld, s, NULL)) ||
         (st = submit(tr, tr->copy[s], &tr->copy_ticket[s])) ||
         (st = submit(tr, tr->micro[j == 0 ? 0 : 1], NULL)))
       return st;
@@ -516,9 +523,10 @@ static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
   uint64_t nb = vkl_loader_batches_per_epoch(tr->test_ld);
   for (uint32_t s = 0; s < SLOTS && s < nb; s++)
     if ((st = loader_submit(tr, tr->test_ld, s, s))) return st;
+  uint64_t n = 0;
   for (uint64_t b = 0; b < nb; b++) {
     uint32_t s = (uint32_t)(b % SLOTS);
-    if ((st = loader_wait(tr, tr->test_ld, s)) ||
+    if ((st = loader_wait(tr, tr->test_ld, s, &n)) ||
         (st = submit(tr, tr->copy[s], &tr->copy_ticket[s])) ||
         (st = submit(tr, tr->eval[b == 0 ? 0 : 1], NULL)))
       return st;
@@ -532,7 +540,6 @@ static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
   uint32_t correct[2];
   memcpy(&loss_sum, tr->rb_loss[VKL_OPTIM_RING].host, 4);
   memcpy(correct, tr->rb_correct[VKL_OPTIM_RING].host, 8);
-  uint64_t n = nb * tr->m;
   r->test_images = n;
   r->test_loss = n ? loss_sum / (double)n : 0;
   r->test_top1 = n ? (double)correct[0] / (double)n : 0;
