@@ -90,7 +90,7 @@ vkl_status vkl_dataset_open_idx_files(const char *name, const char *images_path,
   if (!ds) return data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", name);
   uint8_t *lab = NULL;
   uint64_t ilen = 0, llen = 0;
-  uint32_t idims[3], ldims[1];
+  uint32_t idims[3] = {0}, ldims[1] = {0};
   vkl_status st = data_read_file(images_path, IDX_MAX_BYTES, &ds->blob, &ilen, err, errlen);
   if (st) goto fail;
   st = idx_check(images_path, ds->blob, ilen, IDX_IMAGES_MAGIC, 3, idims, err, errlen);

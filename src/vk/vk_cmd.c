@@ -294,7 +294,7 @@ vkl_status vkl_wait_all(vkl_ctx *ctx) {
 }
 
 vkl_status vkl_run(vkl_ctx *ctx, vkl_cmd *cmd) {
-  uint64_t ticket;
+  uint64_t ticket = 0;
   vkl_status st = vkl_submit(ctx, cmd, &ticket);
   return st ? st : vkl_wait(ctx, ticket);
 }
