@@ -197,3 +197,13 @@ Test(cli, train_rejects_bad_settings) {
   cr_assert_eq(r->code, 0);
   cr_assert(strstr(r->out, "--micro-batch") && strstr(r->out, "--lmbda"), "%s", r->out);
 }
+
+Test(cli, eval_errors) {
+  run_result *r = run("eval");
+  cr_assert_eq(r->code, 2);
+  cr_assert(strstr(r->err, "name the checkpoint"), "%s", r->err);
+  r = run("eval /nonexistent/checkpoint.safetensors");
+  cr_assert_eq(r->code, 1);
+  cr_assert(strstr(r->err, "vklars: error: eval: cannot open checkpoint /nonexistent/"), "%s",
+            r->err);
+}

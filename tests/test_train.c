@@ -245,3 +245,34 @@ Test(train, resnet18_gradients_match_finite_differences) {
   vkl_model_destroy(model);
   test_dev_destroy(&d);
 }
+
+/* The run directory's checkpoint restarts training (--init) and evaluates
+ * to the run's own last test metrics. */
+Test(train, checkpoint_init_and_eval) {
+  vkl_ctx *ctx = test_ctx_create();
+  char dir[] = "/tmp/vklars-init-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char out[300], ckpt[340];
+  snprintf(out, sizeof out, "%s/run", dir);
+  snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+  vkl_train_config c = small_run(out);
+  c.epochs = 1;
+  vkl_train_result r, e;
+  char err[512];
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_OK, "%s", err);
+  vkl_train_config ev = small_run(NULL);
+  ev.init_checkpoint = ckpt;
+  ev.eval_only = 1;
+  cr_assert_eq(vkl_train(ctx, &ev, &e, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(e.last.test_loss, r.last.test_loss, "%.9g vs %.9g", e.last.test_loss,
+               r.last.test_loss);
+  cr_assert_eq(e.last.test_top1, r.last.test_top1);
+  /* starting from it, a second epoch goes on learning */
+  vkl_train_config again = small_run(NULL);
+  again.epochs = 1;
+  again.init_checkpoint = ckpt;
+  vkl_train_result a;
+  cr_assert_eq(vkl_train(ctx, &again, &a, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_lt(a.last.train_loss, r.last.train_loss);
+  test_ctx_destroy(ctx);
+}

@@ -16,7 +16,7 @@
 typedef struct train_args {
   optim_args o;
   const char *data, *data_dir, *model, *micro, *epochs, *seed, *device, *out, *config, *max_steps,
-      *threads, *label_smoothing, *on_nonfinite, *width;
+      *threads, *label_smoothing, *on_nonfinite, *width, *init;
   int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate;
 } train_args;
 
@@ -64,6 +64,8 @@ static int table(train_args *a, cli_opt *o) {
       (cli_opt){"--device", NULL, "N|NAME", "device index or name substring", &a->device, NULL};
   o[n++] =
       (cli_opt){"--out", NULL, "DIR", "run directory (default runs/<date-time>)", &a->out, NULL};
+  o[n++] = (cli_opt){"--init", NULL, "CKPT", "start from a checkpoint's weights (safetensors)",
+                     &a->init, NULL};
   o[n++] = (cli_opt){"--config", NULL, "FILE", "INI file with these options (keys without --)",
                      &a->config, NULL};
   return n;
@@ -244,6 +246,7 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
   if (a->o.delay_epochs == NULL && a->o.delay == NULL &&
       c->optim.kind == VKL_OPT_TVLARS) /* paper form: no delay unless given */
     c->optim.tv_delay_steps = 0;
+  c->init_checkpoint = a->init;
   c->out_dir = a->out;
   if (!c->out_dir) {
     time_t t = time(NULL);
@@ -267,7 +270,8 @@ int cmd_train(int argc, char **argv) {
                    "Trains a model with TVLARS (default) or a baseline. The global batch\n"
                    "--batch is emulated by --micro-batch sized micro-batches whose gradients\n"
                    "accumulate on the device; batch norm uses each micro-batch's statistics.\n"
-                   "The run directory gets run.json, epochs.csv, steps.csv and layers.csv.",
+                   "The run directory gets run.json, epochs.csv, steps.csv, layers.csv and\n"
+                   "checkpoint.safetensors (PyTorch state_dict names), replaced each epoch.",
                    opts, n);
     return VKL_EXIT_OK;
   }

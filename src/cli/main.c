@@ -14,6 +14,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  train      train a model with TVLARS or a baseline (the main job)\n"
+    "  eval       evaluate a checkpoint on a data set's test split\n"
     "  devices    list Vulkan devices, their limits and optional features\n"
     "  bench      time ops against GEMM and copy baselines (bench ops)\n"
     "  schedule   print a run's learning rate and TVLARS phi(t) per step as CSV\n"
@@ -59,6 +60,7 @@ int main(int argc, char **argv) {
     return VKL_EXIT_OK;
   }
   if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
+  if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
   if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
   if (strcmp(cmd, "schedule") == 0) return cmd_schedule(argc - 1, argv + 1);

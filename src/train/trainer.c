@@ -12,6 +12,7 @@
 #include "nn/net.h"
 #include "ops/softmax_xent.h"
 #include "optim/optim_step.h"
+#include "train/checkpoint.h"
 #include "train/runlog.h"
 
 #define SLOTS 4 /* staging slots: loader batches in flight ahead of the device */
@@ -185,6 +186,23 @@ static vkl_status record_all(trainer *tr) {
   return st ? vk_fail(tr, st) : VKL_OK;
 }
 
+static vkl_checkpoint_meta checkpoint_meta(const trainer *tr, uint32_t epoch) {
+  vkl_checkpoint_meta meta;
+  memset(&meta, 0, sizeof meta);
+  snprintf(meta.model, sizeof meta.model, "%s", tr->model->name);
+  meta.in_c = tr->model->in_c;
+  meta.in_h = tr->model->in_h;
+  meta.in_w = tr->model->in_w;
+  meta.classes = tr->model->classes;
+  meta.width = tr->cfg->model_width;
+  meta.imagenet_stem = tr->cfg->imagenet_stem;
+  snprintf(meta.data, sizeof meta.data, "%s", tr->cfg->data ? tr->cfg->data : "fashion-mnist");
+  meta.step = tr->t;
+  meta.epoch = epoch;
+  return meta;
+}
+
+/* The model's weights: --init's checkpoint, or torchvision's initialisation. */
 static vkl_status init_weights(trainer *tr) {
   const vkl_model *md = tr->model;
   float *p = malloc(md->param_floats * sizeof *p);
@@ -192,8 +210,32 @@ static vkl_status init_weights(trainer *tr) {
   vkl_status st = VKL_ERR_OUT_OF_HOST_MEMORY;
   if (p && b) {
     vkl_model_init(md, tr->cfg->seed, p, b);
-    st = vkl_net_upload_state(tr->net, p, b);
-    if (st) vk_fail(tr, st);
+    st = tr->cfg->init_checkpoint
+             ? vkl_checkpoint_load(tr->cfg->init_checkpoint, md, p, b, tr->err, tr->errlen)
+             : VKL_OK;
+    if (!st && (st = vkl_net_upload_state(tr->net, p, b))) vk_fail(tr, st);
+  }
+  free(p);
+  free(b);
+  return st;
+}
+
+/* out_dir/checkpoint.safetensors, replaced atomically after each epoch. */
+static vkl_status save_checkpoint(trainer *tr, uint32_t epoch) {
+  const vkl_model *md = tr->model;
+  float *p = malloc(md->param_floats * sizeof *p);
+  float *b = malloc((md->buffer_floats ? md->buffer_floats : 1) * sizeof *b);
+  vkl_status st = VKL_ERR_OUT_OF_HOST_MEMORY;
+  if (p && b) {
+    st = vkl_net_download_state(tr->net, p, b);
+    if (st) {
+      vk_fail(tr, st);
+    } else {
+      char path[600];
+      snprintf(path, sizeof path, "%s/checkpoint.safetensors", tr->cfg->out_dir);
+      vkl_checkpoint_meta meta = checkpoint_meta(tr, epoch);
+      st = vkl_checkpoint_save(path, md, &meta, p, b, tr->err, tr->errlen);
+    }
   }
   free(p);
   free(b);
@@ -351,7 +393,7 @@ static vkl_status setup(trainer *tr) {
   if (!tr->layer_names || !tr->stats) return VKL_ERR_OUT_OF_HOST_MEMORY;
   for (uint32_t i = 0; i < tr->model->param_count; i++)
     tr->layer_names[i] = tr->model->params[i].name;
-  if (c->out_dir) {
+  if (c->out_dir && !c->eval_only) {
     if ((st = vkl_runlog_open(c->out_dir, 0, &tr->log, tr->err, tr->errlen))) return st;
     char *json = run_json(tr);
     st = json ? vkl_runlog_write_run(tr->log, json, tr->err, tr->errlen)
@@ -568,7 +610,11 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
              (double)vkl_net_device_bytes(tr.net) / (1 << 20));
     cfg->on_note(cfg->user, msg);
   }
-  for (uint32_t e = 0; !st && e < cfg->epochs && tr.t < tr.total_steps; e++) {
+  if (!st && cfg->eval_only) {
+    st = evaluate(&tr, &result->last);
+    if (!st && cfg->on_epoch) cfg->on_epoch(cfg->user, &result->last);
+  }
+  for (uint32_t e = 0; !st && !cfg->eval_only && e < cfg->epochs && tr.t < tr.total_steps; e++) {
     double t0 = now_s();
     uint64_t images = 0;
     tr.epoch_loss_sum = tr.epoch_top1_sum = 0;
@@ -589,6 +635,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
         current.capacity_per_s > 0 ? current.capacity_per_s : last.capacity_per_s;
     r.nonfinite_steps = tr.nonfinite_total - nonfinite0;
     if (tr.log) vkl_runlog_epoch(tr.log, &r);
+    if (tr.log && (st = save_checkpoint(&tr, e))) break;
     if (cfg->on_epoch) cfg->on_epoch(cfg->user, &r);
     result->last = r;
   }

@@ -42,7 +42,7 @@ typedef struct vkl_train_config {
   /* Other data options (image size, synthetic count and classes); may be
    * NULL. data_dir and seed above take precedence over its dir and seed. */
   const vkl_data_options *data_options;
-  const char *model;    /* NULL: cnn */
+  const char *model; /* NULL: cnn */
   uint32_t model_width;
   int imagenet_stem;
   vkl_optim_config optim;
@@ -54,10 +54,12 @@ typedef struct vkl_train_config {
   uint64_t seed;
   int no_augment, no_shuffle;
   int no_crop, no_flip, no_rotate; /* switch off parts of the paper's augmentation */
-  uint32_t loader_threads; /* 0: cores - 1 */
+  uint32_t loader_threads;         /* 0: cores - 1 */
   float label_smoothing;
   int skip_nonfinite;   /* 0: stop at a non-finite step; 1: drop the update and count it */
   const char *out_dir;  /* NULL: no files */
+  const char *init_checkpoint; /* start from these weights (safetensors), or NULL */
+  int eval_only;               /* evaluate (the test split) once, no training */
   const char *cli_args; /* the command line, for run.json */
   void (*on_progress)(void *user, const vkl_train_progress *p);
   void (*on_epoch)(void *user, const vkl_epoch_result *r);
