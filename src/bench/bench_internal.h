@@ -4,6 +4,8 @@
 #define VKLARS_BENCH_INTERNAL_H
 
 #include "bench/bench.h"
+#include "nn/model.h"
+#include "optim/optim_step.h"
 
 typedef struct bench {
   vkl_ctx *ctx;
@@ -22,6 +24,17 @@ vkl_status bench_tensor(bench *b, uint64_t n, vkl_buf *out);
  * tensor read and written once) per run. */
 vkl_status bench_row(bench *b, const char *name, vkl_bench_unit unit, double work,
                      vkl_bench_record_fn record, void *user);
+
+/* A vec4 copy of x into y (same size, a multiple of 16 bytes), in windows
+ * that each fit one binding: the memory baseline. user is a bench_copy. */
+typedef struct bench_copy {
+  vkl_buf x, y;
+} bench_copy;
+vkl_status bench_record_copy(vkl_cmd *cmd, void *user);
+
+/* CIFAR ResNet-18's parameter tensors (62, 11.17M floats, 4-aligned), from
+ * the model builder; returns the count (0 on failure). */
+uint32_t bench_resnet18_params(vkl_param_desc *out, uint32_t max, uint64_t *floats);
 
 /* The op families of `bench ops`, one file each. */
 vkl_status bench_elementwise(bench *b, uint32_t batch);

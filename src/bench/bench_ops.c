@@ -68,21 +68,34 @@ static vkl_status record_gemm(vkl_cmd *cmd, void *user) {
                           vkl_div_up(g->n, 8 * GEMM_BASELINE_TM), 1);
 }
 
-typedef struct copy_case {
-  vkl_buf x, y;
-  uint32_t n4;
-} copy_case;
-
-static vkl_status record_copy(vkl_cmd *cmd, void *user) {
-  copy_case *c = user;
+vkl_status bench_record_copy(vkl_cmd *cmd, void *user) {
+  bench_copy *c = user;
   vkl_copy_vec4_spec spec = {.wg_size = 256};
   const vkl_pipeline *p;
   vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_copy_vec4, &spec, sizeof spec, &p);
   if (st) return st;
-  vkl_copy_vec4_push push = {c->n4};
-  vkl_buf bufs[2] = {c->x, c->y};
+  VkDeviceSize window = vkl_max_window(vkl_cmd_ctx(cmd), 16);
   vkl_cmd_barrier(cmd); /* the previous repeat's reads and writes */
-  return vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_div_up(c->n4, 256), 1, 1);
+  for (VkDeviceSize off = 0; off < c->x.size && !st; off += window) {
+    VkDeviceSize n = c->x.size - off < window ? c->x.size - off : window;
+    vkl_copy_vec4_push push = {(uint32_t)(n / 16)};
+    vkl_buf bufs[2] = {vkl_buf_sub(c->x, off, n), vkl_buf_sub(c->y, off, n)};
+    st = vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_div_up(push.n4, 256), 1, 1);
+  }
+  return st;
+}
+
+uint32_t bench_resnet18_params(vkl_param_desc *out, uint32_t max, uint64_t *floats) {
+  vkl_model_config mc = {.in_c = 3, .in_h = 32, .in_w = 32, .classes = 10};
+  vkl_model *m;
+  char err[128];
+  if (vkl_model_build("resnet18", &mc, &m, err, sizeof err)) return 0;
+  uint32_t n = m->param_count < max ? m->param_count : max;
+  for (uint32_t i = 0; i < n; i++)
+    out[i] = (vkl_param_desc){m->params[i].offset, m->params[i].count, m->params[i].ndim};
+  *floats = m->param_floats;
+  vkl_model_destroy(m);
+  return n;
 }
 
 static vkl_status bench_baselines(bench *b) {
@@ -101,12 +114,13 @@ static vkl_status bench_baselines(bench *b) {
 
   VkDeviceSize bytes = vkl_max_window(b->ctx, 16);
   if (bytes > (128u << 20)) bytes = 128u << 20;
-  copy_case c = {.n4 = (uint32_t)(bytes / 16)};
+  bench_copy c;
   if ((st = bench_tensor(b, bytes / 4, &c.x)) || (st = vkl_arena_alloc(b->arena, bytes, &c.y)))
     return st;
   char name[96];
   snprintf(name, sizeof name, "baseline copy vec4 %.0f MiB", (double)bytes / (1 << 20));
-  if ((st = bench_row(b, name, VKL_BENCH_GBS, 2.0 * (double)bytes, record_copy, &c))) return st;
+  if ((st = bench_row(b, name, VKL_BENCH_GBS, 2.0 * (double)bytes, bench_record_copy, &c)))
+    return st;
   b->report->copy_gbs = b->report->rows[b->report->count - 1].rate;
   b->report->rows[b->report->count - 1].vs_base = 1.0;
   vkl_arena_reset(b->arena);
@@ -179,8 +193,8 @@ static vkl_status run_suites(vkl_ctx *ctx, const vkl_bench_config *cfg_in, vkl_b
 }
 
 vkl_status vkl_bench_ops(vkl_ctx *ctx, const vkl_bench_config *cfg, vkl_bench_report *out) {
-  static const bench_suite suites[] = {bench_elementwise, bench_pool,   bench_batchnorm,
-                                       bench_xent,        bench_matmul};
+  static const bench_suite suites[] = {bench_elementwise, bench_pool, bench_batchnorm, bench_xent,
+                                       bench_matmul};
   return run_suites(ctx, cfg, out, suites, sizeof suites / sizeof suites[0], 1);
 }
 

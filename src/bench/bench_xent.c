@@ -96,26 +96,13 @@ static vkl_status record_sumsq_pair(vkl_cmd *cmd, void *user) {
                            s->ws);
 }
 
-/* torchvision resnet18(num_classes=10), 3x3 stem: 62 tensors in state_dict order. */
+/* CIFAR ResNet-18's 62 parameter tensors as segments of one buffer. */
 static uint32_t resnet18_segments(vkl_sumsq_segment *seg) {
-  uint32_t T = 0, off = 0;
-#define P(count) (seg[T++] = (vkl_sumsq_segment){off, (count)}, off += (count))
-#define BN(c) (P(c), P(c))
-  P(64 * 3 * 9), BN(64);
-  const uint32_t width[4] = {64, 128, 256, 512};
-  uint32_t cin = 64;
-  for (int l = 0; l < 4; l++) {
-    uint32_t c = width[l];
-    for (int blk = 0; blk < 2; blk++) {
-      uint32_t in = blk ? c : cin;
-      P(c * in * 9), BN(c), P(c * c * 9), BN(c);
-      if (blk == 0 && in != c) P(c * in), BN(c);
-    }
-    cin = c;
-  }
-  P(10 * 512), P(10);
-#undef BN
-#undef P
+  vkl_param_desc p[64];
+  uint64_t floats;
+  uint32_t T = bench_resnet18_params(p, 64, &floats);
+  for (uint32_t i = 0; i < T; i++)
+    seg[i] = (vkl_sumsq_segment){(uint32_t)p[i].offset, (uint32_t)p[i].count};
   return T;
 }
 
@@ -123,6 +110,7 @@ static vkl_status bench_sumsq(bench *b) {
   vkl_status st;
   vkl_sumsq_segment seg[64];
   uint32_t T = resnet18_segments(seg);
+  if (!T) return vkl_set_error(b->ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "bench: resnet18 segments");
   uint64_t n = (uint64_t)seg[T - 1].offset + seg[T - 1].count;
   uint64_t chunks = vkl_sumsq_chunk_count(seg, T, 0);
   sumsq_case s = {.sh = {.T = T, .chunks = (uint32_t)chunks, .chunk = 0, .n = n}};
