@@ -15,9 +15,10 @@ layout(std430, binding = 0) readonly buffer A { vec4 a4[]; };
 layout(std430, binding = 1) readonly buffer B { vec4 b4[]; };
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
 layout(std430, binding = 3) buffer Out { float o[]; };
+layout(std430, binding = 4) buffer Out4 { vec4 o4[]; }; // the same range as o
 
 const uint TM = tm;
-const uint TN = tn;
+const uint TG = tn / 4u; // groups of 4 consecutive pixels per invocation
 
 // A pixel (n, t, u) of this workgroup's phase, walked without divisions.
 struct PixelWalk {
@@ -71,7 +72,8 @@ void main() {
     Rj = pc.R;
     Si = pc.S;
   } else {
-    uint ph = gl_WorkGroupID.z / pc.stride_w, pw = gl_WorkGroupID.z % pc.stride_w;
+    uint phase = gl_WorkGroupID.x % (pc.stride_h * pc.stride_w);
+    uint ph = phase / pc.stride_w, pw = phase % pc.stride_w;
     // h = t * stride_h + ph - pad_h, 0 <= h < Hout
     t0 = pc.pad_h >= ph ? (pc.pad_h - ph + pc.stride_h - 1u) / pc.stride_h : 0u;
     u0 = pc.pad_w >= pw ? (pc.pad_w - pw + pc.stride_w - 1u) / pc.stride_w : 0u;
@@ -89,37 +91,52 @@ void main() {
   }
   uint HWt = Ht * Wt;
   uint npix = pc.N * HWt;
-  uint g0 = gl_WorkGroupID.y * WX * TN;
+  uint g0 = gl_WorkGroupID.y * WX * TG * 4u;
   if (g0 >= npix) return; // uniform: this workgroup has no pixels in its phase
 
-  uint m0 = gl_WorkGroupID.x * TM;
+  uint m0 = (backward == 0u ? gl_WorkGroupID.x : gl_WorkGroupID.x / (pc.stride_h * pc.stride_w)) * TM;
   uint arow = pc.R * pc.S * pc.ch;
   uint abase[TM];
   for (uint i = 0; i < TM; i++) abase[i] = min(m0 + i, pc.M - 1u) * arow;
 
-  // Each pixel's b offset (vec4s) at tap (0, 0). Pixel j of this invocation
-  // is g0 + lxi + j * WX; (n, t, u) advance by WX pixels per j with carries
-  // instead of two divisions per pixel (lavapipe divides lane by lane).
-  // Pixels past the end take the last pixel's offset: their loads stay in
-  // range, their stores are skipped.
-  PixelWalk pw0 = walk_start(g0 + lxi, HWt, Wt);
-  PixelStep step = walk_step(WX, HWt, Wt);
+  // Each pixel's b offset (vec4s) at tap (0, 0). An invocation owns TN / 4
+  // groups of 4 consecutive pixels: group jj starts at pixel
+  // g0 + (jj * WX + lxi) * 4, so one vec4 store writes a group's output when
+  // the outputs are contiguous. (n, t, u) advance with carries instead of two
+  // divisions per pixel (lavapipe divides lane by lane). Pixels past the end
+  // take the last pixel's offset: their loads stay in range, their stores
+  // are skipped.
+  uint gl0 = g0 + lxi * 4u;
+  PixelWalk pw0 = walk_start(gl0, HWt, Wt);
+  PixelStep step1 = walk_step(1u, HWt, Wt), stepg = walk_step(WX * 4u, HWt, Wt);
   uint blast = b_offset(walk_start(npix - 1u, HWt, Wt), t0, u0);
-  uint bbase[TN];
-  PixelWalk pw = pw0;
-  for (uint j = 0; j < TN; j++) {
-    bbase[j] = g0 + lxi + j * WX < npix ? b_offset(pw, t0, u0) : blast;
-    pw = walk_advance(pw, step, Ht, Wt);
+  uint bbase[TG][4];
+  PixelWalk pg = pw0;
+  for (uint jj = 0; jj < TG; jj++) {
+    PixelWalk pw = pg;
+    for (uint e = 0; e < 4u; e++) {
+      bbase[jj][e] = gl0 + jj * WX * 4u + e < npix ? b_offset(pw, t0, u0) : blast;
+      pw = walk_advance(pw, step1, Ht, Wt);
+    }
+    if (b_direct != 0u) {
+      // vec4 index of the group's first pixel in channel 0; npix % 4 == 0,
+      // so a group is all in range or all past the end
+      uint g = min(gl0 + jj * WX * 4u, npix - 4u);
+      uint n = g / HWt;
+      bbase[jj][0] = (n * pc.cb * HWt + (g - n * HWt)) / 4u;
+    }
+    pg = walk_advance(pg, stepg, Ht, Wt);
   }
 
-  // Every loop over i or j indexes an array dimension whose size equals its
-  // trip count with the loop counter, which makes NIR unroll it fully; acc
-  // then lives in registers. (A loop left rolled with acc indexed by its
+  // Every loop over i, jj or e indexes an array dimension whose size equals
+  // its trip count with the loop counter, which makes NIR unroll it fully;
+  // acc then lives in registers. (A loop left rolled with acc indexed by its
   // counter turns acc into memory with per-lane masked stores: several
   // times slower, measured.)
-  float acc[TM][TN];
+  float acc[TM][TG][4];
   for (uint i = 0; i < TM; i++)
-    for (uint j = 0; j < TN; j++) acc[i][j] = 0.0;
+    for (uint jj = 0; jj < TG; jj++)
+      for (uint e = 0; e < 4u; e++) acc[i][jj][e] = 0.0;
 
   // One loop over the reduction's (tap, chunk) pairs, counters advanced by
   // hand: a loop per tap would cost, at each of its exits, another masked
@@ -134,15 +151,44 @@ void main() {
   for (uint k = 0; k < nred; k++) {
     vec4 a[TM];
     for (uint i = 0; i < TM; i++) a[i] = a4[abase[i] + aoff + c];
-    for (uint j = 0; j < TN; j++) {
-      vec4 b = b4[bbase[j] + boff + c];
-      for (uint i = 0; i < TM; i++) {
-        float s = acc[i][j];
-        s = fma(a[i].x, b.x, s);
-        s = fma(a[i].y, b.y, s);
-        s = fma(a[i].z, b.z, s);
-        s = fma(a[i].w, b.w, s);
-        acc[i][j] = s;
+    if (b_direct == 0u) {
+      for (uint jj = 0; jj < TG; jj++) {
+        for (uint e = 0; e < 4u; e++) {
+          vec4 b = b4[bbase[jj][e] + boff + c];
+          for (uint i = 0; i < TM; i++) {
+            float s = acc[i][jj][e];
+            s = fma(a[i].x, b.x, s);
+            s = fma(a[i].y, b.y, s);
+            s = fma(a[i].z, b.z, s);
+            s = fma(a[i].w, b.w, s);
+            acc[i][jj][e] = s;
+          }
+        }
+      }
+    } else {
+      // b as given, (N, cb, Ht, Wt): one vec4 per channel holds the group's
+      // 4 pixels, so 4 vec4s carry the chunk's 4 channels for 4 pixels, the
+      // same loads as 4 packed pixels. Channels past cb read a clamped
+      // address and count as zeros.
+      uint k0 = 4u * c, hw4 = HWt / 4u;
+      uint o0 = min(k0, pc.cb - 1u) * hw4, o1 = min(k0 + 1u, pc.cb - 1u) * hw4;
+      uint o2 = min(k0 + 2u, pc.cb - 1u) * hw4, o3 = min(k0 + 3u, pc.cb - 1u) * hw4;
+      for (uint jj = 0; jj < TG; jj++) {
+        vec4 q0 = b4[bbase[jj][0] + o0];
+        vec4 q1 = k0 + 1u < pc.cb ? b4[bbase[jj][0] + o1] : vec4(0.0);
+        vec4 q2 = k0 + 2u < pc.cb ? b4[bbase[jj][0] + o2] : vec4(0.0);
+        vec4 q3 = k0 + 3u < pc.cb ? b4[bbase[jj][0] + o3] : vec4(0.0);
+        for (uint e = 0; e < 4u; e++) {
+          vec4 b = vec4(q0[e], q1[e], q2[e], q3[e]);
+          for (uint i = 0; i < TM; i++) {
+            float s = acc[i][jj][e];
+            s = fma(a[i].x, b.x, s);
+            s = fma(a[i].y, b.y, s);
+            s = fma(a[i].z, b.z, s);
+            s = fma(a[i].w, b.w, s);
+            acc[i][jj][e] = s;
+          }
+        }
       }
     }
     c++;
@@ -154,33 +200,53 @@ void main() {
     boff += row_done ? b_step_r : (tap_done ? b_step_s : 0u);
   }
 
-  bool add_bias = (pc.flags & CONV2D_IGEMM_BIAS) != 0u;
-  // Forward never accumulates: with backward a specialization constant, the
-  // forward kernel has no load of o at all (lavapipe would otherwise run it,
-  // masked, for each of the tm * tn outputs).
-  bool accumulate = backward != 0u && (pc.flags & CONV2D_IGEMM_ACCUMULATE) != 0u;
   float bv[TM];
+  bool add_bias = (pc.flags & CONV2D_IGEMM_BIAS) != 0u;
   for (uint i = 0; i < TM; i++) bv[i] = add_bias ? bias[min(m0 + i, pc.M - 1u)] : 0.0;
   uint HWo = pc.Hout * pc.Wout;
   // Guards, never break: the loops stay unrollable (see acc above).
-  pw = pw0;
-  for (uint j = 0; j < TN; j++) {
-    uint g = g0 + lxi + j * WX;
-    uint h = backward == 0u ? pw.t : (t0 + pw.t) * pc.stride_h + r0 - pc.pad_h;
-    uint w = backward == 0u ? pw.u : (u0 + pw.u) * pc.stride_w + s0 - pc.pad_w;
-    uint base = pw.n * pc.M * HWo + h * pc.Wout + w;
-    pw = walk_advance(pw, step, Ht, Wt);
-    for (uint i = 0; i < TM; i++) {
-      uint m = m0 + i;
-      if (g < npix && m < pc.M) {
-        uint idx = base + m * HWo;
-        float v = acc[i][j] + bv[i];
-        // a branch, not a multiply by 0: a NaN in o must not leak into a write
-        if (accumulate)
-          o[idx] += v;
-        else
-          o[idx] = v;
+  // accumulate is a specialization constant so that a kernel that writes has
+  // no load of o at all (lavapipe would run it, masked, for every output),
+  // and so is vec4_out. A branch, not a multiply by 0: a NaN in o must not
+  // leak into a write.
+  pg = pw0;
+  for (uint jj = 0; jj < TG; jj++) {
+    uint g = gl0 + jj * WX * 4u;
+    if (vec4_out != 0u) {
+      // the group's 4 outputs are contiguous and 16-byte aligned (the host
+      // checked: stride-1 phase, Hout * Wout % 4 == 0, aligned binding)
+      uint base = pg.n * pc.M * HWo + pg.t * pc.Wout + pg.u;
+      for (uint i = 0; i < TM; i++) {
+        uint m = m0 + i;
+        if (g < npix && m < pc.M) {
+          uint idx = (base + m * HWo) >> 2;
+          vec4 v = vec4(acc[i][jj][0], acc[i][jj][1], acc[i][jj][2], acc[i][jj][3]) + bv[i];
+          if (accumulate != 0u)
+            o4[idx] += v;
+          else
+            o4[idx] = v;
+        }
+      }
+    } else {
+      PixelWalk pw = pg;
+      for (uint e = 0; e < 4u; e++) {
+        uint h = backward == 0u ? pw.t : (t0 + pw.t) * pc.stride_h + r0 - pc.pad_h;
+        uint w = backward == 0u ? pw.u : (u0 + pw.u) * pc.stride_w + s0 - pc.pad_w;
+        uint base = pw.n * pc.M * HWo + h * pc.Wout + w;
+        pw = walk_advance(pw, step1, Ht, Wt);
+        for (uint i = 0; i < TM; i++) {
+          uint m = m0 + i;
+          if (g + e < npix && m < pc.M) {
+            uint idx = base + m * HWo;
+            float v = acc[i][jj][e] + bv[i];
+            if (accumulate != 0u)
+              o[idx] += v;
+            else
+              o[idx] = v;
+          }
+        }
       }
     }
+    pg = walk_advance(pg, stepg, Ht, Wt);
   }
 }
