@@ -19,6 +19,7 @@ layout(std430, binding = 4) buffer Out4 { vec4 o4[]; }; // the same range as o
 
 const uint TM = tm;
 const uint TG = tn / 4u; // groups of 4 consecutive pixels per invocation
+// (the next chunk's a loads 2 (win3: 6) per group: needs 2 TG >= TM)
 
 // A pixel (n, t, u) of this workgroup's phase, walked without divisions.
 struct PixelWalk {
@@ -118,6 +119,11 @@ void main() {
       bbase[jj][e] = gl0 + jj * WX * 4u + e < npix ? b_offset(pw, t0, u0) : blast;
       pw = walk_advance(pw, step1, Ht, Wt);
     }
+    if (win3 != 0u) {
+      // the group's first pixel, the last group's for groups past the end
+      // (npix % 4 == 0): the 6-pixel window stays inside the border
+      bbase[jj][0] = b_offset(walk_start(min(gl0 + jj * WX * 4u, npix - 4u), HWt, Wt), t0, u0);
+    }
     if (b_direct != 0u) {
       // vec4 index of the group's first pixel in channel 0; npix % 4 == 0,
       // so a group is all in range or all past the end
@@ -138,23 +144,90 @@ void main() {
     for (uint jj = 0; jj < TG; jj++)
       for (uint e = 0; e < 4u; e++) acc[i][jj][e] = 0.0;
 
+  if (win3 != 0u) {
+    // Three taps in a row at unit b step (S = 3, stride 1 along w): pixel e
+    // of a group reads b at pixel e + s (forward) or e - s (backward) for
+    // tap s, so the group's 4 pixels x 3 taps need 6 b loads, not 12. One
+    // loop over (tap row, chunk), the 3 taps unrolled inside.
+    uint nred3 = Rj * pc.ch;
+    uint c3 = 0, aoff3 = r0 * 3u * pc.ch, boff3 = backward == 0u ? 0u : 0u - 2u * pc.ch;
+    uint a_row = rstep * 3u * pc.ch, b_row = backward == 0u ? pc.Wb * pc.ch : 0u - pc.Wb * pc.ch;
+    // The a values of the next (row, chunk) are loaded between the FMAs of
+    // this one, 6 per group: a load is a long lane-by-lane sequence
+    // that the CPU cannot overlap with the next load, only with independent
+    // FMAs (bunched at the top, the a loads took 2.4x the time of as many b
+    // loads, measured).
+    vec4 a[3][TM];
+    for (uint t = 0; t < 3u; t++)
+      for (uint i = 0; i < TM; i++) a[t][i] = a4[abase[i] + aoff3 + t * pc.ch];
+    for (uint k = 0; k < nred3; k++) {
+      uint aoffn = c3 + 1u == pc.ch ? aoff3 + a_row : aoff3 + c3 + 1u;
+      aoffn = k + 1u == nred3 ? aoff3 + c3 : aoffn; // past the end: any valid address
+      vec4 an[3][TM];
+      for (uint jj = 0; jj < TG; jj++) {
+        vec4 bw[6];
+        for (uint d = 0; d < 6u; d++) {
+          // (bw indexed by d makes NIR unroll this loop, so an's index is
+          // a constant)
+          bw[d] = b4[bbase[jj][0] + boff3 + d * pc.ch + c3];
+          uint f = jj * 6u + d;
+          if (f < 3u * TM) an[f / TM][f % TM] = a4[abase[f % TM] + aoffn + (f / TM) * pc.ch];
+        }
+        for (uint t = 0; t < 3u; t++) {
+          for (uint e = 0; e < 4u; e++) {
+            vec4 b = bw[backward == 0u ? e + t : e + 2u - t];
+            for (uint i = 0; i < TM; i++) {
+              float s = acc[i][jj][e];
+              s = fma(a[t][i].x, b.x, s);
+              s = fma(a[t][i].y, b.y, s);
+              s = fma(a[t][i].z, b.z, s);
+              s = fma(a[t][i].w, b.w, s);
+              acc[i][jj][e] = s;
+            }
+          }
+        }
+      }
+      for (uint t = 0; t < 3u; t++)
+        for (uint i = 0; i < TM; i++) a[t][i] = an[t][i];
+      c3++;
+      bool row_done = c3 == pc.ch;
+      c3 = row_done ? 0u : c3;
+      aoff3 += row_done ? a_row : 0u;
+      boff3 += row_done ? b_row : 0u;
+    }
+  }
+
   // One loop over the reduction's (tap, chunk) pairs, counters advanced by
   // hand: a loop per tap would cost, at each of its exits, another masked
   // pass over every accumulator, which the stem (one chunk per tap) feels.
-  uint nred = Rj * Si * pc.ch;
+  uint nred = win3 != 0u ? 0u : Rj * Si * pc.ch;
   uint c = 0, is = 0, aoff = (r0 * pc.S + s0) * pc.ch, boff = 0;
   // per tap: a moves by sstep taps; b by one pixel (forward: right, backward:
   // left); at the end of a tap row: a to the next row of taps, b one row
   uint a_step_s = sstep * pc.ch, a_step_r = (rstep * pc.S - (Si - 1u) * sstep) * pc.ch;
   uint b_step_s = backward == 0u ? pc.ch : 0u - pc.ch;
   uint b_step_r = backward == 0u ? (pc.Wb - (Si - 1u)) * pc.ch : 0u - (pc.Wb - (Si - 1u)) * pc.ch;
+  // As in the win3 loop, the next chunk's a values load between this one's
+  // FMAs, 2 per group.
+  vec4 a[TM];
+  for (uint i = 0; i < TM; i++) a[i] = a4[abase[i] + aoff];
   for (uint k = 0; k < nred; k++) {
-    vec4 a[TM];
-    for (uint i = 0; i < TM; i++) a[i] = a4[abase[i] + aoff + c];
+    uint cn = c + 1u;
+    bool tap_done = cn == pc.ch;
+    bool row_done = tap_done && is + 1u == Si;
+    cn = tap_done ? 0u : cn;
+    uint isn = row_done ? 0u : (tap_done ? is + 1u : is);
+    uint aoffn = aoff + (row_done ? a_step_r : (tap_done ? a_step_s : 0u));
+    uint boffn = boff + (row_done ? b_step_r : (tap_done ? b_step_s : 0u));
+    uint anext = k + 1u == nred ? aoff + c : aoffn + cn; // past the end: any valid address
+    vec4 an[TM];
     if (b_direct == 0u) {
       for (uint jj = 0; jj < TG; jj++) {
         for (uint e = 0; e < 4u; e++) {
           vec4 b = b4[bbase[jj][e] + boff + c];
+          // (bbase indexed by e makes NIR unroll this loop: an's index is
+          // a constant)
+          if (e < 2u && jj * 2u + e < TM) an[jj * 2u + e] = a4[abase[jj * 2u + e] + anext];
           for (uint i = 0; i < TM; i++) {
             float s = acc[i][jj][e];
             s = fma(a[i].x, b.x, s);
@@ -175,11 +248,15 @@ void main() {
       uint o2 = min(k0 + 2u, pc.cb - 1u) * hw4, o3 = min(k0 + 3u, pc.cb - 1u) * hw4;
       for (uint jj = 0; jj < TG; jj++) {
         vec4 q0 = b4[bbase[jj][0] + o0];
-        vec4 q1 = k0 + 1u < pc.cb ? b4[bbase[jj][0] + o1] : vec4(0.0);
-        vec4 q2 = k0 + 2u < pc.cb ? b4[bbase[jj][0] + o2] : vec4(0.0);
-        vec4 q3 = k0 + 3u < pc.cb ? b4[bbase[jj][0] + o3] : vec4(0.0);
+        vec4 q1 = b4[bbase[jj][0] + o1];
+        vec4 q2 = b4[bbase[jj][0] + o2];
+        vec4 q3 = b4[bbase[jj][0] + o3];
+        q1 = k0 + 1u < pc.cb ? q1 : vec4(0.0);
+        q2 = k0 + 2u < pc.cb ? q2 : vec4(0.0);
+        q3 = k0 + 3u < pc.cb ? q3 : vec4(0.0);
         for (uint e = 0; e < 4u; e++) {
           vec4 b = vec4(q0[e], q1[e], q2[e], q3[e]);
+          if (e < 2u && jj * 2u + e < TM) an[jj * 2u + e] = a4[abase[jj * 2u + e] + anext];
           for (uint i = 0; i < TM; i++) {
             float s = acc[i][jj][e];
             s = fma(a[i].x, b.x, s);
@@ -191,13 +268,11 @@ void main() {
         }
       }
     }
-    c++;
-    bool tap_done = c == pc.ch;
-    bool row_done = tap_done && is + 1u == Si;
-    c = tap_done ? 0u : c;
-    is = row_done ? 0u : (tap_done ? is + 1u : is);
-    aoff += row_done ? a_step_r : (tap_done ? a_step_s : 0u);
-    boff += row_done ? b_step_r : (tap_done ? b_step_s : 0u);
+    for (uint i = 0; i < TM; i++) a[i] = an[i];
+    c = cn;
+    is = isn;
+    aoff = aoffn;
+    boff = boffn;
   }
 
   float bv[TM];

@@ -39,6 +39,7 @@ static const conv_case cases[] = {
     {3, 5, 8, 8, 6, 3, 3, 1, 1, 1, 1, 0},     /* 3x3 pad 1, Q % 4 == 0: dy read in place */
     {2, 70, 15, 15, 80, 3, 3, 1, 1, 1, 1, 1}, /* beyond one block in every direction */
     {2, 6, 10, 12, 7, 3, 5, 2, 1, 1, 2, 1},   /* R != S, stride 2x1, pad 1x2 */
+    {2, 5, 9, 8, 6, 3, 3, 2, 1, 1, 1, 0},     /* stride 2x1: 3-tap windows along w */
     {2, 9, 12, 16, 10, 3, 3, 1, 1, 1, 1, 1},  /* dy read in place, with dbias */
     {1, 4, 6, 5, 3, 1, 1, 1, 1, 1, 1, 1},     /* pad > kernel - 1: bias-only border */
     {2, 5, 11, 10, 4, 2, 2, 3, 3, 0, 0, 0},   /* stride > kernel: inputs no tap reaches */

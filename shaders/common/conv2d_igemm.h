@@ -37,6 +37,7 @@ VKL_SPEC_U32(3, backward, 0)   /* 0: forward; 1: backward-data (phases) */
 VKL_SPEC_U32(4, accumulate, 0) /* 1: out += result (backward-data only) */
 VKL_SPEC_U32(5, vec4_out, 0)   /* 1: store 4 contiguous outputs at once */
 VKL_SPEC_U32(6, b_direct, 0)   /* 1: b read as given (see below) */
+VKL_SPEC_U32(7, win3, 0)       /* 1: S = 3 at unit b step, Wt % 4 == 0 */
 VKL_SPEC_END(vkl_conv2d_igemm_spec)
 
 #define CONV2D_IGEMM_BIAS 1u /* flags: add bias[m] (forward) */

@@ -129,6 +129,7 @@ void vkl_conv2d_backward_weight_ref(double *dw, double *dbias, const double *dy,
 #define WG_TKV 4u
 #define WG_TCB 8u
 #define WG_TCB_NINE 9u
+#define WG_WIN 2u
 /* Split backward-weight's reduction until the grid has this many invocations (64 SIMD
  * vectors of 8), so both threads of a 2-core CPU (and the cores of a GPU) stay busy. */
 #define WG_TARGET_LANES 512u
@@ -181,11 +182,19 @@ static uint32_t wg_tcb(const vkl_conv2d_shape *sh) {
   return ncol % WG_TCB != 0 && ncol % WG_TCB_NINE == 0 ? WG_TCB_NINE : WG_TCB;
 }
 
+/* Window mode (see conv2d_wgrad.h): 3 taps wide, x walked at stride 1 along w, and
+ * channels enough that a block holds WG_WIN chunks. Returns the chunks per block, or 0. */
+static uint32_t wg_win(const vkl_conv2d_shape *sh) {
+  return sh->S == 3 && sh->stride_w == 1 && chunks4(sh->C) >= WG_WIN ? WG_WIN : 0;
+}
+
 static uint32_t wg_nkb(const vkl_conv2d_shape *sh) {
   return vkl_div_up(chunks4(sh->K), WG_TKV);
 }
 
 static uint32_t wg_blocks(const vkl_conv2d_shape *sh) {
+  uint32_t win = wg_win(sh);
+  if (win) return wg_nkb(sh) * sh->R * vkl_div_up(chunks4(sh->C), win);
   return wg_nkb(sh) * vkl_div_up((uint64_t)sh->R * sh->S * chunks4(sh->C), wg_tcb(sh));
 }
 
@@ -427,13 +436,18 @@ static vkl_status record_igemm(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, 
    * aligned: one phase at stride 1 over whole output planes of 4k floats. */
   int vec4_out = (push->Hout * push->Wout) % 4 == 0 && out.offset % 16 == 0 &&
                  (!backward || (push->stride_h == 1 && push->stride_w == 1));
+  /* A group's 4 pixels x 3 taps read 6 b pixels instead of 12 when the kernel is 3 wide
+   * and b is walked at stride 1 along w (Wt % 4 == 0 keeps a group in one row). */
+  /* (at stride_w 1, backward-data's phases are as wide as dx) */
+  int win3 = push->S == 3 && push->stride_w == 1 && push->Wout % 4 == 0 && !b_direct;
   vkl_conv2d_igemm_spec spec = {.lx = IG_LX,
                                 .tm = tm,
                                 .tn = IG_TN,
                                 .backward = backward ? 1u : 0u,
                                 .accumulate = accumulate ? 1u : 0u,
                                 .vec4_out = vec4_out ? 1u : 0u,
-                                .b_direct = b_direct ? 1u : 0u};
+                                .b_direct = b_direct ? 1u : 0u,
+                                .win3 = win3 ? 1u : 0u};
   const vkl_pipeline *p;
   vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_igemm, &spec, sizeof spec, &p);
   if (st) return st;
@@ -566,8 +580,11 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
     return st;
   vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); dw, dbias
                            or the partials read or written by earlier work (WAR, WAW) */
-  vkl_conv2d_wgrad_spec spec = {
-      .lx = WG_LX, .tkv = WG_TKV, .tcb = wg_tcb(sh), .dy_direct = dy_direct ? 1u : 0u};
+  vkl_conv2d_wgrad_spec spec = {.lx = WG_LX,
+                                .tkv = WG_TKV,
+                                .tcb = wg_win(sh) ? 3 * wg_win(sh) : wg_tcb(sh),
+                                .dy_direct = dy_direct ? 1u : 0u,
+                                .win = wg_win(sh)};
   const vkl_pipeline *p;
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_wgrad, &spec, sizeof spec, &p))) return st;
   uint32_t blocks = wg_blocks(sh);
