@@ -2,7 +2,7 @@
 // conv2d backward-weight; see conv2d_wgrad.h. Same cost model as
 // conv2d_igemm.comp: only vec4 loads, and a 4*tkv x 4*tcb block of
 // accumulators per invocation (an outer product of tkv dy chunks and tcb x
-// chunks per pixel). All lanes walk the same pixels in the same order, so
+// chunks per pixel). Each invocation walks its pixels in a fixed order, so
 // the sums are deterministic.
 #include "conv2d_wgrad.h"
 
@@ -12,7 +12,43 @@ layout(std430, binding = 2) buffer Out { float o[]; };
 layout(std430, binding = 3) buffer Dbias { float dbias[]; };
 
 const uint TKV = tkv;
+const uint TK = 4u * tkv;
 const uint TCB = tcb;
+// window mode: columns are 3 taps (s = 0, 1, 2 of one kernel row r) x WN
+// channel chunks, column t = s * WN + jc
+const uint WN = win > 0u ? win : 1u;
+
+// One pixel of the reduction: dk[a] is dy for row a; x comes from packed x
+// at offset xq (generic) or through the window.
+#define PIXEL_STEP                                                            \
+  for (uint a = 0; a < TK; a++) bsum[a] += dk[a];                             \
+  if (win == 0u) {                                                            \
+    for (uint t = 0; t < TCB; t++) {                                          \
+      vec4 xv = x4[xq + xoff[t]];                                             \
+      for (uint a = 0; a < TK; a++) {                                         \
+        acc[a][t][0] = fma(dk[a], xv.x, acc[a][t][0]);                        \
+        acc[a][t][1] = fma(dk[a], xv.y, acc[a][t][1]);                        \
+        acc[a][t][2] = fma(dk[a], xv.z, acc[a][t][2]);                        \
+        acc[a][t][3] = fma(dk[a], xv.w, acc[a][t][3]);                        \
+      }                                                                       \
+    }                                                                         \
+  } else {                                                                    \
+    for (uint jc = 0; jc < WN; jc++) {                                        \
+      wv[0][jc] = wv[1][jc];                                                  \
+      wv[1][jc] = wv[2][jc];                                                  \
+      wv[2][jc] = x4[xq + xoff[2u * WN + jc]];                                \
+    }                                                                         \
+    for (uint s = 0; s < 3u; s++)                                             \
+      for (uint jc = 0; jc < WN; jc++) {                                      \
+        vec4 xv = wv[s][jc];                                                  \
+        for (uint a = 0; a < TK; a++) {                                       \
+          acc[a][s * WN + jc][0] = fma(dk[a], xv.x, acc[a][s * WN + jc][0]);  \
+          acc[a][s * WN + jc][1] = fma(dk[a], xv.y, acc[a][s * WN + jc][1]);  \
+          acc[a][s * WN + jc][2] = fma(dk[a], xv.z, acc[a][s * WN + jc][2]);  \
+          acc[a][s * WN + jc][3] = fma(dk[a], xv.w, acc[a][s * WN + jc][3]);  \
+        }                                                                     \
+      }                                                                       \
+  }
 
 void main() {
   // Invocation = (output block, split); blocks vary fastest, so when there
@@ -25,41 +61,70 @@ void main() {
   uint cb = block / pc.nkb, kb = block - cb * pc.nkb;
   uint ncol = pc.R * pc.S * pc.ch;
 
+  // Column t's tap and chunk, and its offset in packed x (vec4s) from the
+  // pixel's tap (0, 0). Generic: columns cb * TCB + t of the (tap, chunk)
+  // list. Window: block cb = (kernel row r, chunk group cg).
+  uint ctap[TCB], cc4[TCB], xoff[TCB];
+  uint ncg = (pc.ch + WN - 1u) / WN;
+  uint wr = cb / ncg, wcg = cb - wr * ncg;
+  for (uint t = 0; t < TCB; t++) {
+    uint tap, c4;
+    if (win == 0u) {
+      uint col = cb * TCB + t;
+      tap = col / pc.ch;
+      c4 = col - tap * pc.ch;
+      ctap[t] = col < ncol ? tap : 0xffffffffu; // past the end: not stored
+    } else {
+      uint s = t / WN, jc = t - s * WN;
+      tap = wr * 3u + s;
+      c4 = wcg * WN + jc;
+      ctap[t] = c4 < pc.ch ? tap : 0xffffffffu;
+    }
+    cc4[t] = c4;
+    uint tc = min(tap, pc.R * pc.S - 1u);
+    uint r = tc / pc.S, s = tc - r * pc.S;
+    xoff[t] = (r * pc.Wb + s) * pc.ch + min(c4, pc.ch - 1u);
+  }
   uint koff[TKV];
   for (uint v = 0; v < TKV; v++) koff[v] = min(kb * TKV + v, pc.kch - 1u);
-  uint xoff[TCB];
-  for (uint t = 0; t < TCB; t++) {
-    uint col = min(cb * TCB + t, ncol - 1u);
-    uint tap = col / pc.ch, c4 = col - tap * pc.ch;
-    uint r = tap / pc.S, s = tap - r * pc.S;
-    xoff[t] = (r * pc.Wb + s) * pc.ch + c4;
-  }
+  uint q4n = pc.Q / 4u, pq4 = pc.P * q4n;
+  uint kbase[TK];
+  for (uint a = 0; a < TK; a++) kbase[a] = min(kb * TK + a, pc.K - 1u) * pq4;
 
   // acc[row][column chunk][lane of the chunk]. Every loop below indexes an
   // array dimension whose size equals its trip count with the loop counter,
   // which makes NIR unroll it fully; acc then lives in registers. (A loop
   // left rolled with acc indexed by its counter turns acc into memory with
   // per-lane masked stores: 7x slower, measured.)
-  float acc[4 * TKV][TCB][4];
-  for (uint a = 0; a < 4 * TKV; a++)
+  float acc[TK][TCB][4];
+  for (uint a = 0; a < TK; a++)
     for (uint t = 0; t < TCB; t++)
       for (uint f = 0; f < 4u; f++) acc[a][t][f] = 0.0;
+  // per row k: sum of dy for dbias. It costs a few adds per pixel beside
+  // 16 tkv tcb FMAs: always summed, written only when asked for.
+  float bsum[TK];
+  for (uint a = 0; a < TK; a++) bsum[a] = 0.0;
 
   uint row0 = split * pc.rows_per_split;
   uint row1 = min(pc.rows, row0 + pc.rows_per_split);
   uint xstep = pc.stride_w * pc.ch;
-  // per row k: sum of dy for dbias. It costs a few adds per pixel beside
-  // 16 tkv tcb FMAs: always summed, written only when asked for.
-  float bsum[4 * TKV];
-  for (uint a = 0; a < 4u * TKV; a++) bsum[a] = 0.0;
-  if (dy_direct == 0u) {
-    // dy packed (N, P, Q, K/4): tkv vec4s per pixel
-    for (uint row = row0; row < row1; row++) {
-      uint n = row / pc.P, p = row - n * pc.P;
-      uint xq = (n * pc.Hb + p * pc.stride_h) * pc.Wb * pc.ch;
-      uint dq = row * pc.Q * pc.kch;
+  for (uint row = row0; row < row1; row++) {
+    uint n = row / pc.P, p = row - n * pc.P;
+    uint xq = (n * pc.Hb + p * pc.stride_h) * pc.Wb * pc.ch;
+    uint dq = row * pc.Q * pc.kch;                // packed dy
+    uint drow = n * pc.K * pq4 + p * q4n;         // dy in place
+    // Window mode (stride_w 1): tap s of pixel q is tap s - 1 of pixel
+    // q + 1, so each pixel loads only its s = 2 chunks and shifts the rest
+    // (3x fewer x loads).
+    vec4 wv[3][WN];
+    if (win != 0u) {
+      for (uint s = 0; s < 2u; s++)
+        for (uint jc = 0; jc < WN; jc++) wv[s + 1u][jc] = x4[xq + xoff[s * WN + jc]];
+    }
+    if (dy_direct == 0u) {
+      // dy packed (N, P, Q, K/4): tkv vec4s per pixel
       for (uint q = 0; q < pc.Q; q++, xq += xstep, dq += pc.kch) {
-        float dk[4 * TKV];
+        float dk[TK];
         for (uint v = 0; v < TKV; v++) {
           vec4 d = dy4[dq + koff[v]];
           dk[4u * v + 0u] = d.x;
@@ -67,45 +132,20 @@ void main() {
           dk[4u * v + 2u] = d.z;
           dk[4u * v + 3u] = d.w;
         }
-        for (uint a = 0; a < 4u * TKV; a++) bsum[a] += dk[a];
-        for (uint t = 0; t < TCB; t++) {
-          vec4 xv = x4[xq + xoff[t]];
-          for (uint a = 0; a < 4u * TKV; a++) {
-            acc[a][t][0] = fma(dk[a], xv.x, acc[a][t][0]);
-            acc[a][t][1] = fma(dk[a], xv.y, acc[a][t][1]);
-            acc[a][t][2] = fma(dk[a], xv.z, acc[a][t][2]);
-            acc[a][t][3] = fma(dk[a], xv.w, acc[a][t][3]);
-          }
-        }
+        PIXEL_STEP
       }
-    }
-  } else {
-    // dy as given, (N, K, P, Q) with Q % 4 == 0: one vec4 per row k holds
-    // four pixels, so reading it costs what reading it packed would, and
-    // the pack is skipped
-    uint q4n = pc.Q / 4u, pq4 = pc.P * q4n;
-    uint kbase[4 * TKV];
-    for (uint a = 0; a < 4u * TKV; a++) kbase[a] = min(kb * 4u * TKV + a, pc.K - 1u) * pq4;
-    for (uint row = row0; row < row1; row++) {
-      uint n = row / pc.P, p = row - n * pc.P;
-      uint xq = (n * pc.Hb + p * pc.stride_h) * pc.Wb * pc.ch;
-      uint drow = n * pc.K * pq4 + p * q4n;
-      for (uint q4 = 0; q4 < q4n; q4++) {
-        vec4 dv[4 * TKV];
-        for (uint a = 0; a < 4u * TKV; a++) dv[a] = dy4[kbase[a] + drow + q4];
+    } else {
+      // dy as given, (N, K, P, Q), Q % 4 == 0: one vec4 per row k holds
+      // four pixels, so reading it costs what reading it packed would, and
+      // the pack is skipped. (Separate loops, not one loop over pixel
+      // groups of 1 or 4: that form measured 1.4x slower.)
+      for (uint qg = 0; qg < q4n; qg++) {
+        vec4 dv[TK];
+        for (uint a = 0; a < TK; a++) dv[a] = dy4[kbase[a] + drow + qg];
         for (uint qq = 0; qq < 4u; qq++, xq += xstep) {
-          float dk[4 * TKV];
-          for (uint a = 0; a < 4u * TKV; a++) dk[a] = dv[a][qq];
-          for (uint a = 0; a < 4u * TKV; a++) bsum[a] += dk[a];
-          for (uint t = 0; t < TCB; t++) {
-            vec4 xv = x4[xq + xoff[t]];
-            for (uint a = 0; a < 4u * TKV; a++) {
-              acc[a][t][0] = fma(dk[a], xv.x, acc[a][t][0]);
-              acc[a][t][1] = fma(dk[a], xv.y, acc[a][t][1]);
-              acc[a][t][2] = fma(dk[a], xv.z, acc[a][t][2]);
-              acc[a][t][3] = fma(dk[a], xv.w, acc[a][t][3]);
-            }
-          }
+          float dk[TK];
+          for (uint a = 0; a < TK; a++) dk[a] = dv[a][qq];
+          PIXEL_STEP
         }
       }
     }
@@ -113,35 +153,38 @@ void main() {
 
   if (gl_GlobalInvocationID.x >= pc.lanes) return;
   bool partial = (pc.flags & CONV2D_WGRAD_PARTIAL) != 0u;
-  bool accumulate = (pc.flags & CONV2D_WGRAD_ACCUMULATE) != 0u;
+  bool accumulate = !partial && (pc.flags & CONV2D_WGRAD_ACCUMULATE) != 0u;
   uint RS = pc.R * pc.S;
   uint obase = partial ? split * pc.split_stride : 0u;
-  // Guards, never break: the loops stay unrollable (see acc above).
+  // Guards, never break: the loops stay unrollable (see acc above). A
+  // branch, not a multiply by 0: a NaN in o must not leak into a write.
   for (uint t = 0; t < TCB; t++) {
-    uint col = cb * TCB + t;
-    uint tap = col / pc.ch, c0 = (col - tap * pc.ch) * 4u;
+    uint tap = ctap[t], c0 = cc4[t] * 4u;
     for (uint f = 0; f < 4u; f++) {
       uint c = c0 + f;
-      for (uint a = 0; a < 4u * TKV; a++) {
-        uint k = kb * 4u * TKV + a;
-        if (col < ncol && c < pc.C && k < pc.K) {
+      for (uint a = 0; a < TK; a++) {
+        uint k = kb * TK + a;
+        if (tap < RS && c < pc.C && k < pc.K) {
           uint idx = obase + (k * pc.C + c) * RS + tap;
           float val = acc[a][t][f];
-          // a branch, not a multiply by 0: a NaN in o must not leak
-          o[idx] = !partial && accumulate ? o[idx] + val : val;
+          if (accumulate)
+            o[idx] += val;
+          else
+            o[idx] = val;
         }
       }
     }
   }
   if ((pc.flags & CONV2D_WGRAD_BIAS) != 0u && cb == 0u) {
-    for (uint a = 0; a < 4u * TKV; a++) {
-      uint k = kb * 4u * TKV + a;
+    for (uint a = 0; a < TK; a++) {
+      uint k = kb * TK + a;
       if (k < pc.K) {
-        if (partial) {
+        if (partial)
           o[obase + pc.K * pc.C * RS + k] = bsum[a];
-        } else {
-          dbias[k] = accumulate ? dbias[k] + bsum[a] : bsum[a];
-        }
+        else if (accumulate)
+          dbias[k] += bsum[a];
+        else
+          dbias[k] = bsum[a];
       }
     }
   }

@@ -33,9 +33,13 @@ static const conv_case cases[] = {
     {2, 3, 21, 19, 8, 7, 7, 2, 2, 3, 3, 1},   /* 7x7 stride-2 pad-3 stem */
     {2, 16, 9, 7, 12, 1, 1, 1, 1, 0, 0, 0},   /* 1x1 stride 1 */
     {2, 12, 9, 9, 20, 1, 1, 2, 2, 0, 0, 1},   /* 1x1 stride 2 (ResNet downsample) */
+    {2, 7, 6, 6, 9, 1, 1, 1, 1, 0, 0, 1},     /* 1x1, x and dy read in place */
+    {2, 10, 8, 12, 6, 1, 1, 2, 2, 0, 0, 0},   /* 1x1 stride 2, dy read in place */
+    {1, 5, 7, 7, 13, 1, 1, 2, 2, 0, 0, 1},    /* the same with odd sizes */
     {3, 5, 8, 8, 6, 3, 3, 1, 1, 1, 1, 0},     /* 3x3 pad 1, Q % 4 == 0: dy read in place */
     {2, 70, 15, 15, 80, 3, 3, 1, 1, 1, 1, 1}, /* beyond one block in every direction */
     {2, 6, 10, 12, 7, 3, 5, 2, 1, 1, 2, 1},   /* R != S, stride 2x1, pad 1x2 */
+    {2, 5, 9, 8, 6, 3, 3, 2, 1, 1, 1, 0},     /* stride 2x1: 3-tap windows along w */
     {2, 9, 12, 16, 10, 3, 3, 1, 1, 1, 1, 1},  /* dy read in place, with dbias */
     {1, 4, 6, 5, 3, 1, 1, 1, 1, 1, 1, 1},     /* pad > kernel - 1: bias-only border */
     {2, 5, 11, 10, 4, 2, 2, 3, 3, 0, 0, 0},   /* stride > kernel: inputs no tap reaches */

@@ -15,10 +15,16 @@
  * reach them, from dy row p = t - j. Each phase is a plain gather: no
  * scatter, no races, no wasted taps.
  *
- * Each invocation accumulates a tm x tn block (tm rows m, tn pixels) in
- * registers; pixels are strided by the workgroup size so that the lanes of a
- * SIMD vector hold neighbouring pixels. Grid: (ceil(M / tm),
- * ceil(pixels / (lx * tn)), phases). */
+ * With b_direct (1x1 kernel, no padding, stride 1 in b: forward at stride 1,
+ * backward-data at any stride) b is the activation as given, (N, cb, Ht, Wt)
+ * with Ht * Wt % 4 == 0, read as vec4s of 4 pixels: no pack.
+ *
+ * Each invocation accumulates a tm x tn block (tm rows m, tn pixels in groups
+ * of 4 consecutive ones) in registers. Bindings: a, b, bias, out as floats,
+ * out again as vec4s. Grid: (ceil(M / tm) * phases, ceil(pixels / (lx * tn)))
+ * with the phase varying fastest: the phases of one region of dx run one
+ * after another, so the cache lines they share are written while in cache
+ * (in phase-major order each line of dx went to memory once per phase). */
 #ifndef VKLARS_CONV2D_IGEMM_H
 #define VKLARS_CONV2D_IGEMM_H
 #include "iface.h"
@@ -26,12 +32,15 @@
 VKL_SPEC_BEGIN(vkl_conv2d_igemm_spec)
 VKL_SPEC_LOCAL_X(0, lx) /* lanes along pixels: 8, lavapipe's SIMD width */
 VKL_SPEC_U32(1, tm, 16) /* rows per invocation */
-VKL_SPEC_U32(2, tn, 32) /* pixels per invocation */
-VKL_SPEC_U32(3, backward, 0) /* 0: forward; 1: backward-data (phases) */
+VKL_SPEC_U32(2, tn, 32) /* pixels per invocation, a multiple of 4 */
+VKL_SPEC_U32(3, backward, 0)   /* 0: forward; 1: backward-data (phases) */
+VKL_SPEC_U32(4, accumulate, 0) /* 1: out += result (backward-data only) */
+VKL_SPEC_U32(5, vec4_out, 0)   /* 1: store 4 contiguous outputs at once */
+VKL_SPEC_U32(6, b_direct, 0)   /* 1: b read as given (see below) */
+VKL_SPEC_U32(7, win3, 0)       /* 1: S = 3 at unit b step, Wt % 4 == 0 */
 VKL_SPEC_END(vkl_conv2d_igemm_spec)
 
-#define CONV2D_IGEMM_BIAS 1u       /* flags: add bias[m] (forward) */
-#define CONV2D_IGEMM_ACCUMULATE 2u /* flags: out += result */
+#define CONV2D_IGEMM_BIAS 1u /* flags: add bias[m] (forward) */
 
 VKL_PUSH_BEGIN(vkl_conv2d_igemm_push)
 VKL_U32 M;        /* rows: K (forward) or C (backward-data) */
@@ -50,6 +59,7 @@ VKL_U32 Wout;     /* out width: Q or W */
 VKL_U32 pad_top;  /* backward-data: dy's packed border */
 VKL_U32 pad_left;
 VKL_U32 flags;    /* CONV2D_IGEMM_* */
+VKL_U32 cb;       /* b_direct: channels of b */
 VKL_PUSH_END(vkl_conv2d_igemm_push)
 
 #endif

@@ -14,6 +14,9 @@
  * With one split the kernel writes dw and dbias (OIHW, accumulate as the
  * flag says); with several, split z writes its partial sums to
  * out[z * split_stride + ...] (dw part, then dbias) for conv2d_wreduce.
+ * With win (S = 3, stride_w = 1) a block's columns are the 3 taps of one
+ * kernel row times win chunks, and x values slide from tap to tap as the
+ * pixel advances: one x load per chunk per pixel instead of three.
  * Grid: ceil(lanes / lx) workgroups, one invocation per (block, split). */
 #ifndef VKLARS_CONV2D_WGRAD_H
 #define VKLARS_CONV2D_WGRAD_H
@@ -24,6 +27,7 @@ VKL_SPEC_LOCAL_X(0, lx)  /* a multiple of 8 */
 VKL_SPEC_U32(1, tkv, 4)  /* vec4 chunks of k per invocation */
 VKL_SPEC_U32(2, tcb, 8)  /* vec4 column chunks per invocation */
 VKL_SPEC_U32(3, dy_direct, 0) /* 1: dy read as given (N,K,P,Q), Q % 4 == 0 */
+VKL_SPEC_U32(4, win, 0)       /* >0: 3-tap window of win chunks, tcb = 3 win */
 VKL_SPEC_END(vkl_conv2d_wgrad_spec)
 
 #define CONV2D_WGRAD_PARTIAL 1u    /* flags: write split partials */

@@ -129,6 +129,7 @@ void vkl_conv2d_backward_weight_ref(double *dw, double *dbias, const double *dy,
 #define WG_TKV 4u
 #define WG_TCB 8u
 #define WG_TCB_NINE 9u
+#define WG_WIN 2u
 /* Split backward-weight's reduction until the grid has this many invocations (64 SIMD
  * vectors of 8), so both threads of a 2-core CPU (and the cores of a GPU) stay busy. */
 #define WG_TARGET_LANES 512u
@@ -181,11 +182,19 @@ static uint32_t wg_tcb(const vkl_conv2d_shape *sh) {
   return ncol % WG_TCB != 0 && ncol % WG_TCB_NINE == 0 ? WG_TCB_NINE : WG_TCB;
 }
 
+/* Window mode (see conv2d_wgrad.h): 3 taps wide, x walked at stride 1 along w, and
+ * channels enough that a block holds WG_WIN chunks. Returns the chunks per block, or 0. */
+static uint32_t wg_win(const vkl_conv2d_shape *sh) {
+  return sh->S == 3 && sh->stride_w == 1 && chunks4(sh->C) >= WG_WIN ? WG_WIN : 0;
+}
+
 static uint32_t wg_nkb(const vkl_conv2d_shape *sh) {
   return vkl_div_up(chunks4(sh->K), WG_TKV);
 }
 
 static uint32_t wg_blocks(const vkl_conv2d_shape *sh) {
+  uint32_t win = wg_win(sh);
+  if (win) return wg_nkb(sh) * sh->R * vkl_div_up(chunks4(sh->C), win);
   return wg_nkb(sh) * vkl_div_up((uint64_t)sh->R * sh->S * chunks4(sh->C), wg_tcb(sh));
 }
 
@@ -366,6 +375,15 @@ static vkl_status pack_activations(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, uint3
   return record_pack(cmd, dst, src, &d);
 }
 
+/* The GEMM can read b (x forward, dy backward-data) as given, four pixels per vec4, when
+ * the kernel is 1x1 without padding (b's pixels are the output's, or a stride phase's)
+ * and its planes hold whole vec4s: no pack. */
+static int b_in_place(const vkl_conv2d_shape *sh, vkl_buf b, int backward) {
+  uint64_t plane = backward ? (uint64_t)sh->P * sh->Q : (uint64_t)sh->H * sh->W;
+  return sh->R == 1 && sh->S == 1 && sh->pad_h == 0 && sh->pad_w == 0 && plane % 4 == 0 &&
+         b.offset % 16 == 0 && (backward || (sh->stride_h == 1 && sh->stride_w == 1));
+}
+
 /* x as x_packing_of(sh) describes it. */
 static vkl_status pack_x(vkl_cmd *cmd, vkl_buf dst, vkl_buf x, const vkl_conv2d_shape *sh) {
   if (!folds_stride(sh))
@@ -412,15 +430,30 @@ static vkl_status pack_weights(vkl_cmd *cmd, vkl_buf dst, vkl_buf w, const vkl_c
 
 static vkl_status record_igemm(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
                                const vkl_conv2d_igemm_push *push, uint32_t npix_max,
-                               uint32_t phases, int backward) {
+                               uint32_t phases, int backward, int accumulate, int b_direct) {
   uint32_t tm = push->M <= 8 ? IG_TM_SMALL : IG_TM;
-  vkl_conv2d_igemm_spec spec = {.lx = IG_LX, .tm = tm, .tn = IG_TN, .backward = backward ? 1u : 0u};
+  /* One vec4 store per group of 4 pixels when the group's outputs are contiguous and
+   * aligned: one phase at stride 1 over whole output planes of 4k floats. */
+  int vec4_out = (push->Hout * push->Wout) % 4 == 0 && out.offset % 16 == 0 &&
+                 (!backward || (push->stride_h == 1 && push->stride_w == 1));
+  /* A group's 4 pixels x 3 taps read 6 b pixels instead of 12 when the kernel is 3 wide
+   * and b is walked at stride 1 along w (Wt % 4 == 0 keeps a group in one row). */
+  /* (at stride_w 1, backward-data's phases are as wide as dx) */
+  int win3 = push->S == 3 && push->stride_w == 1 && push->Wout % 4 == 0 && !b_direct;
+  vkl_conv2d_igemm_spec spec = {.lx = IG_LX,
+                                .tm = tm,
+                                .tn = IG_TN,
+                                .backward = backward ? 1u : 0u,
+                                .accumulate = accumulate ? 1u : 0u,
+                                .vec4_out = vec4_out ? 1u : 0u,
+                                .b_direct = b_direct ? 1u : 0u,
+                                .win3 = win3 ? 1u : 0u};
   const vkl_pipeline *p;
   vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_igemm, &spec, sizeof spec, &p);
   if (st) return st;
-  vkl_buf bufs[4] = {a, b, bias, out};
-  return vkl_cmd_dispatch(cmd, p, bufs, 4, push, sizeof *push, vkl_div_up(push->M, tm),
-                          vkl_div_up(npix_max, (uint64_t)IG_LX * IG_TN), phases);
+  vkl_buf bufs[5] = {a, b, bias, out, out};
+  return vkl_cmd_dispatch(cmd, p, bufs, 5, push, sizeof *push, vkl_div_up(push->M, tm) * phases,
+                          vkl_div_up(npix_max, (uint64_t)IG_LX * IG_TN), 1);
 }
 
 vkl_status vkl_conv2d_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_buf w, const vkl_buf *bias,
@@ -439,8 +472,11 @@ vkl_status vkl_conv2d_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_buf w, con
   if ((st = take_workspace(cmd, op, workspace, plan, &wp, &xp, NULL))) return st;
   x_packing xk = x_packing_of(sh);
 
+  int direct = b_in_place(sh, x, 0);
+
   vkl_cmd_barrier(cmd); /* x, w written by earlier work; the workspace read by it (WAR) */
-  if ((st = pack_weights(cmd, wp, w, sh, 0)) || (st = pack_x(cmd, xp, x, sh))) return st;
+  if ((st = pack_weights(cmd, wp, w, sh, 0)) || (!direct && (st = pack_x(cmd, xp, x, sh))))
+    return st;
   vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); y read or
                            written by earlier work (WAR, WAW) */
   vkl_conv2d_igemm_push push = {
@@ -458,8 +494,10 @@ vkl_status vkl_conv2d_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_buf w, con
       .Hout = sh->P,
       .Wout = sh->Q,
       .flags = bias ? CONV2D_IGEMM_BIAS : 0u,
+      .cb = sh->C,
   };
-  return record_igemm(cmd, y, wp, xp, bias ? *bias : y, &push, sh->N * sh->P * sh->Q, 1, 0);
+  return record_igemm(cmd, y, wp, direct ? x : xp, bias ? *bias : y, &push, sh->N * sh->P * sh->Q,
+                      1, 0, 0, direct);
 }
 
 vkl_status vkl_conv2d_backward_data(vkl_cmd *cmd, vkl_buf dx, vkl_buf dy, vkl_buf w,
@@ -476,11 +514,12 @@ vkl_status vkl_conv2d_backward_data(vkl_cmd *cmd, vkl_buf dx, vkl_buf dy, vkl_bu
   vkl_buf wp, dyp;
   if ((st = take_workspace(cmd, op, workspace, plan, &wp, &dyp, NULL))) return st;
   bd_border bb = bd_border_of(sh);
+  int direct = b_in_place(sh, dy, 1);
 
   vkl_cmd_barrier(cmd); /* dy, w written by earlier work; the workspace read by it (WAR) */
   if ((st = pack_weights(cmd, wp, w, sh, 1)) ||
-      (st = pack_activations(cmd, dyp, dy, sh->N, sh->K, sh->P, sh->Q, bb.top, bb.Hb, bb.left,
-                             bb.Wb)))
+      (!direct && (st = pack_activations(cmd, dyp, dy, sh->N, sh->K, sh->P, sh->Q, bb.top, bb.Hb,
+                                         bb.left, bb.Wb))))
     return st;
   vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); dx read or
                            written by earlier work (WAR, WAW) */
@@ -500,11 +539,12 @@ vkl_status vkl_conv2d_backward_data(vkl_cmd *cmd, vkl_buf dx, vkl_buf dy, vkl_bu
       .Wout = sh->W,
       .pad_top = bb.top,
       .pad_left = bb.left,
-      .flags = accumulate ? CONV2D_IGEMM_ACCUMULATE : 0u,
+      .cb = sh->K,
   };
   /* the largest phase has ceil(H / stride_h) x ceil(W / stride_w) pixels */
   uint32_t npix = sh->N * vkl_div_up(sh->H, sh->stride_h) * vkl_div_up(sh->W, sh->stride_w);
-  return record_igemm(cmd, dx, wp, dyp, dx, &push, npix, sh->stride_h * sh->stride_w, 1);
+  return record_igemm(cmd, dx, wp, direct ? dy : dyp, dx, &push, npix, sh->stride_h * sh->stride_w,
+                      1, accumulate, direct);
 }
 
 vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *dbias, vkl_buf dy,
@@ -540,8 +580,11 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
     return st;
   vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); dw, dbias
                            or the partials read or written by earlier work (WAR, WAW) */
-  vkl_conv2d_wgrad_spec spec = {
-      .lx = WG_LX, .tkv = WG_TKV, .tcb = wg_tcb(sh), .dy_direct = dy_direct ? 1u : 0u};
+  vkl_conv2d_wgrad_spec spec = {.lx = WG_LX,
+                                .tkv = WG_TKV,
+                                .tcb = wg_win(sh) ? 3 * wg_win(sh) : wg_tcb(sh),
+                                .dy_direct = dy_direct ? 1u : 0u,
+                                .win = wg_win(sh)};
   const vkl_pipeline *p;
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_wgrad, &spec, sizeof spec, &p))) return st;
   uint32_t blocks = wg_blocks(sh);
