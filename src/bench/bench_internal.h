@@ -41,6 +41,7 @@ vkl_status bench_elementwise(bench *b, uint32_t batch);
 vkl_status bench_pool(bench *b, uint32_t batch);
 vkl_status bench_matmul(bench *b, uint32_t batch);
 vkl_status bench_batchnorm(bench *b, uint32_t batch);
+vkl_status bench_conv2d(bench *b, uint32_t batch);
 vkl_status bench_xent(bench *b, uint32_t batch);
 /* `bench optim`: the optimizer step over ResNet-18's parameters. */
 vkl_status bench_optim(bench *b);

@@ -193,8 +193,8 @@ static vkl_status run_suites(vkl_ctx *ctx, const vkl_bench_config *cfg_in, vkl_b
 }
 
 vkl_status vkl_bench_ops(vkl_ctx *ctx, const vkl_bench_config *cfg, vkl_bench_report *out) {
-  static const bench_suite suites[] = {bench_elementwise, bench_pool, bench_batchnorm, bench_xent,
-                                       bench_matmul};
+  static const bench_suite suites[] = {bench_elementwise, bench_pool,   bench_batchnorm,
+                                       bench_xent,        bench_matmul, bench_conv2d};
   return run_suites(ctx, cfg, out, suites, sizeof suites / sizeof suites[0], 1);
 }
 
