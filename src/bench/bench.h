@@ -30,7 +30,7 @@ typedef struct vkl_bench_row {
 } vkl_bench_row;
 
 typedef struct vkl_bench_report {
-  vkl_bench_row rows[64];
+  vkl_bench_row rows[128];
   uint32_t count;
   double gemm_gflops; /* baseline: GEMM 1024^3 */
   double copy_gbs;    /* baseline: vec4 copy of 128 MiB (read + write) */
