@@ -207,3 +207,45 @@ Test(cli, eval_errors) {
   cr_assert(strstr(r->err, "vklars: error: eval: cannot open checkpoint /nonexistent/"), "%s",
             r->err);
 }
+
+Test(cli, train_config_file) {
+  char dir[] = "/tmp/vklars-ini-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char ini[300], cmd[700];
+  snprintf(ini, sizeof ini, "%s/run.ini", dir);
+  FILE *f = fopen(ini, "w");
+  cr_assert(f);
+  fputs(
+      "# a run as a file\n[train]\ndata = synthetic\nmodel = mlp\nbs = 64\n"
+      "micro-batch = 32\nepochs = 1\nmax-steps = 2\nlmbda = 0.01\nno-augment = true\n",
+      f);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "train --config %s --out %s/run --lr 0.5", ini, dir);
+  run_result *r = run(cmd);
+  cr_assert_eq(r->code, 0, "%s", r->err);
+  cr_assert(strstr(r->out, "after 2 steps"), "%s", r->out);
+  char path[400];
+  snprintf(path, sizeof path, "%s/run/run.json", dir);
+  FILE *j = fopen(path, "r");
+  cr_assert(j, "no run.json");
+  char text[8192];
+  size_t n = fread(text, 1, sizeof text - 1, j);
+  text[n] = '\0';
+  fclose(j);
+  cJSON *root = cJSON_Parse(text);
+  cr_assert(root);
+  cJSON *opt = cJSON_GetObjectItem(root, "optimizer");
+  cr_assert_float_eq(cJSON_GetObjectItem(opt, "lambda")->valuedouble, 0.01, 1e-12);
+  cr_assert_float_eq(cJSON_GetObjectItem(opt, "lr")->valuedouble, 0.5, 1e-12,
+                     "the command line overrides the file");
+  cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "run"), "batch")->valueint, 64);
+  cJSON_Delete(root);
+  /* a bad key names the line */
+  f = fopen(ini, "w");
+  fputs("lr = 1\nfrobnicate = 3\n", f);
+  fclose(f);
+  snprintf(cmd, sizeof cmd, "train --config %s", ini);
+  r = run(cmd);
+  cr_assert_eq(r->code, 2);
+  cr_assert(strstr(r->err, "run.ini:2: unknown key 'frobnicate'"), "%s", r->err);
+}

@@ -155,6 +155,20 @@ Test(train, same_seed_same_run) {
   test_ctx_destroy(ctx);
 }
 
+Test(train, auto_micro_batch_picks_a_divisor_that_fits) {
+  vkl_ctx *ctx = test_ctx_create();
+  vkl_train_config c = small_run(NULL);
+  c.micro_batch = 0; /* auto */
+  c.max_steps = 1;
+  vkl_train_result r;
+  char err[512];
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_OK, "%s", err);
+  /* a 12x12 CNN fits whole: the largest divisor of 128 is 128 itself */
+  cr_assert_eq(r.micro_batch, 128);
+  cr_assert_eq(r.steps, 1);
+  test_ctx_destroy(ctx);
+}
+
 Test(train, refuses_bad_settings) {
   vkl_ctx *ctx = test_ctx_create();
   vkl_train_config c = small_run(NULL);

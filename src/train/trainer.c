@@ -640,6 +640,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     result->last = r;
   }
   result->steps = tr.t;
+  result->micro_batch = tr.m;
   result->wall_s = now_s() - start;
   if (st && !err[0]) snprintf(err, errlen, "%s", vkl_status_str(st));
   teardown(&tr);

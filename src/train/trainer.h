@@ -69,6 +69,7 @@ typedef struct vkl_train_config {
 
 typedef struct vkl_train_result {
   vkl_epoch_result last;
+  uint32_t micro_batch; /* the m used (the one --micro-batch auto picked) */
   uint64_t steps;
   double wall_s;
 } vkl_train_result;
