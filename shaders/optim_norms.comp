@@ -92,7 +92,8 @@ void main() {
   uint base = slot * pc.slot_words;
   float lr = ring_float(slot, OPTIM_SLOT_LR), phi = ring_float(slot, OPTIM_SLOT_PHI);
   float q = trust_ratio(wn, dn, gn, wd, excluded, lr, phi);
-  coeffs[tensor] = vec4(q, wd, lr, 0.0);
+  coeffs[2u * tensor] = vec4(q, wd, lr, 0.0);
+  coeffs[2u * tensor + 1u] = vec4(c1, c2, 0.0, 0.0);
   uint st = base + OPTIM_SLOT_HEADER + OPTIM_STAT_FLOATS * tensor;
   ring[st + 0u] = floatBitsToUint(wn);
   ring[st + 1u] = floatBitsToUint(dn);

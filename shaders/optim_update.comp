@@ -32,12 +32,13 @@ void main() {
   }
   if (scratch[2u + (t & 1u)] != 0u) return;
   uvec4 chunk = update_chunk(c);
-  vec4 co = coeffs[chunk.x];
+  vec4 co = coeffs[2u * chunk.x];
   float c1 = 1.0, c2 = 1.0;
   uint slot = t % ring_slots;
-  if (mode == OPTIM_MODE_ADAM) {
-    c1 = ring_float(slot, OPTIM_SLOT_C1);
-    c2 = ring_float(slot, OPTIM_SLOT_C2);
+  if (mode == OPTIM_MODE_ADAM) { // bias corrections, copied per tensor by optim_norms
+    vec2 cc = coeffs[2u * chunk.x + 1u].xy;
+    c1 = cc.x;
+    c2 = cc.y;
   }
   uint s4 = chunk.y / 4u, full = chunk.z / 4u, rem = chunk.z % 4u;
   vec4 nm, nv, nw;

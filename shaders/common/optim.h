@@ -9,7 +9,8 @@
  *   4 tables   tensor table, norm chunk table, update chunk table (uints)
  *   5 scratch  state words, per-tensor counters, per-chunk partial sums
  *   6 ring     host-visible ring of step slots: params in, stats out
- *   7 coeffs   per tensor: (trust ratio q, weight decay, lr, 0) for the update
+ *   7 coeffs   per tensor: (trust ratio q, weight decay, lr, 0) and (bias
+ *              corrections c1, c2, 0, 0), formed by optim_norms for the update
  * Tensor entry (OPTIM_ENTRY_UINTS): first norm chunk, norm chunk count,
  * flags, element count. Chunk entries (both tables): tensor, start (float
  * offset, a multiple of 4), element count, 0. Chunks never span tensors.
@@ -21,7 +22,7 @@
  * OPTIM_UPDATE_VEC4S vec4s per invocation, no barriers: on CPU drivers
  * every barrier is a round of coroutine switches per workgroup, and every
  * buffer access, uniform or not, costs about the same, so the per-chunk
- * reads (table entry, coefficients, step words) are shared by 4 vec4s. */
+ * reads (table entry, coefficients, step words) are shared by 8 vec4s. */
 #ifndef VKLARS_OPTIM_IFACE_H
 #define VKLARS_OPTIM_IFACE_H
 #include "iface.h"
@@ -31,8 +32,8 @@
 #define OPTIM_NORM_VEC4S 64 /* contiguous vec4s per norms invocation */
 #define OPTIM_WG 256        /* invocations per workgroup, both kernels */
 #define OPTIM_NORM_CHUNK (4 * OPTIM_NORM_VEC4S * OPTIM_WG) /* 65536 elements */
-#define OPTIM_UPDATE_VEC4S 4 /* vec4s per update invocation, strided by OPTIM_WG */
-#define OPTIM_UPDATE_CHUNK (4 * OPTIM_UPDATE_VEC4S * OPTIM_WG) /* 4096 elements */
+#define OPTIM_UPDATE_VEC4S 8 /* vec4s per update invocation, strided by OPTIM_WG */
+#define OPTIM_UPDATE_CHUNK (4 * OPTIM_UPDATE_VEC4S * OPTIM_WG) /* 8192 elements */
 /* scratch words: [0] cursor (next step t), [1] t of the step in flight,
  * [2] OPTIM_NONFINITE_NORM if any norm of the step in flight is not
  * finite, [3] spare; then one counter per tensor; then the partials */

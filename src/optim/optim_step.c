@@ -111,7 +111,7 @@ vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
   /* upper bounds of the chunk counts, for the arena size */
   uint64_t nc_max = floats / OPTIM_NORM_CHUNK + count, uc_max = floats / OPTIM_UPDATE_CHUNK + count;
   VkDeviceSize bytes = 2 * w.size + 8192 + 16ull * (count + nc_max + uc_max) +
-                       4 * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * nc_max) + 16ull * count;
+                       4 * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * nc_max) + 32ull * count;
   VKL_TRY(vkl_arena_create(ctx, VKL_MEM_DEVICE, bytes, "optimizer state", &o->device));
   VKL_TRY(vkl_arena_create(ctx, VKL_MEM_READBACK, 4ull * VKL_OPTIM_RING * o->slot_words,
                            "optimizer ring", &o->host));
@@ -124,7 +124,7 @@ vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
   VKL_TRY(vkl_arena_alloc(o->device,
                           4ull * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * o->norm_chunks),
                           &o->scratch));
-  VKL_TRY(vkl_arena_alloc(o->device, 16ull * count, &o->coeffs));
+  VKL_TRY(vkl_arena_alloc(o->device, 32ull * count, &o->coeffs));
   VKL_TRY(vkl_arena_alloc(o->host, 4ull * VKL_OPTIM_RING * o->slot_words, &o->ring));
   memset(o->ring.host, 0, o->ring.size);
   /* zero moments and the cursor */
