@@ -18,6 +18,11 @@ layout(std430, binding = 3) buffer Out { float o[]; };
 layout(std430, binding = 4) buffer Out4 { vec4 o4[]; }; // the same range as o
 
 const uint TM = tm;
+// forward or backward-data: a push constant, not a specialization, so one
+// pipeline serves both (the passes differ only in index arithmetic)
+#define backward pc.backward
+// win3: the kernel tap held by a[t] (see the win3 loop)
+#define tap3(t) (backward == 0u ? (t) : 2u - (t))
 const uint TG = tn / 4u; // groups of 4 consecutive pixels per invocation
 // (the next chunk's a loads 2 (win3: 6) per group: needs 2 TG >= TM)
 
@@ -148,7 +153,10 @@ void main() {
     // Three taps in a row at unit b step (S = 3, stride 1 along w): pixel e
     // of a group reads b at pixel e + s (forward) or e - s (backward) for
     // tap s, so the group's 4 pixels x 3 taps need 6 b loads, not 12. One
-    // loop over (tap row, chunk), the 3 taps unrolled inside.
+    // loop over (tap row, chunk), the 3 taps unrolled inside. a[t] holds tap
+    // t forward and tap 2 - t backward, and bw[d] b pixel d (forward) or
+    // d - 2 (backward): then pixel e with a[t] reads bw[e + t] either way
+    // (a constant index, unlike e + 2 - t with a run-time choice).
     uint nred3 = Rj * pc.ch;
     uint c3 = 0, aoff3 = r0 * 3u * pc.ch, boff3 = backward == 0u ? 0u : 0u - 2u * pc.ch;
     uint a_row = rstep * 3u * pc.ch, b_row = backward == 0u ? pc.Wb * pc.ch : 0u - pc.Wb * pc.ch;
@@ -159,7 +167,7 @@ void main() {
     // loads, measured).
     vec4 a[3][TM];
     for (uint t = 0; t < 3u; t++)
-      for (uint i = 0; i < TM; i++) a[t][i] = a4[abase[i] + aoff3 + t * pc.ch];
+      for (uint i = 0; i < TM; i++) a[t][i] = a4[abase[i] + aoff3 + tap3(t) * pc.ch];
     for (uint k = 0; k < nred3; k++) {
       uint aoffn = c3 + 1u == pc.ch ? aoff3 + a_row : aoff3 + c3 + 1u;
       aoffn = k + 1u == nred3 ? aoff3 + c3 : aoffn; // past the end: any valid address
@@ -171,11 +179,11 @@ void main() {
           // a constant)
           bw[d] = b4[bbase[jj][0] + boff3 + d * pc.ch + c3];
           uint f = jj * 6u + d;
-          if (f < 3u * TM) an[f / TM][f % TM] = a4[abase[f % TM] + aoffn + (f / TM) * pc.ch];
+          if (f < 3u * TM) an[f / TM][f % TM] = a4[abase[f % TM] + aoffn + tap3(f / TM) * pc.ch];
         }
         for (uint t = 0; t < 3u; t++) {
           for (uint e = 0; e < 4u; e++) {
-            vec4 b = bw[backward == 0u ? e + t : e + 2u - t];
+            vec4 b = bw[e + t];
             for (uint i = 0; i < TM; i++) {
               float s = acc[i][jj][e];
               s = fma(a[t][i].x, b.x, s);

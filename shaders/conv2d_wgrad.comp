@@ -8,8 +8,7 @@
 
 layout(std430, binding = 0) readonly buffer Dy { vec4 dy4[]; };
 layout(std430, binding = 1) readonly buffer X { vec4 x4[]; };
-layout(std430, binding = 2) buffer Out { float o[]; };
-layout(std430, binding = 3) buffer Dbias { float dbias[]; };
+layout(std430, binding = 2) writeonly buffer Part { vec4 part4[]; };
 
 const uint TKV = tkv;
 const uint TK = 4u * tkv;
@@ -151,41 +150,26 @@ void main() {
     }
   }
 
+  // Partial sums in the block's own layout, (split, K, R*S, C/4) vec4s, so
+  // each store writes 4 channels; conv2d_wreduce sums the splits into dw
+  // (OIHW). Guards, never break: the loops stay unrollable (see acc above).
   if (gl_GlobalInvocationID.x >= pc.lanes) return;
-  bool partial = (pc.flags & CONV2D_WGRAD_PARTIAL) != 0u;
-  bool accumulate = !partial && (pc.flags & CONV2D_WGRAD_ACCUMULATE) != 0u;
   uint RS = pc.R * pc.S;
-  uint obase = partial ? split * pc.split_stride : 0u;
-  // Guards, never break: the loops stay unrollable (see acc above). A
-  // branch, not a multiply by 0: a NaN in o must not leak into a write.
-  for (uint t = 0; t < TCB; t++) {
-    uint tap = ctap[t], c0 = cc4[t] * 4u;
-    for (uint f = 0; f < 4u; f++) {
-      uint c = c0 + f;
-      for (uint a = 0; a < TK; a++) {
-        uint k = kb * TK + a;
-        if (tap < RS && c < pc.C && k < pc.K) {
-          uint idx = obase + (k * pc.C + c) * RS + tap;
-          float val = acc[a][t][f];
-          if (accumulate)
-            o[idx] += val;
-          else
-            o[idx] = val;
-        }
-      }
+  for (uint a = 0; a < TK; a++) {
+    uint k = kb * TK + a;
+    for (uint t = 0; t < TCB; t++) {
+      if (ctap[t] < RS && k < pc.K)
+        part4[((split * pc.K + k) * RS + ctap[t]) * pc.ch + cc4[t]] =
+            vec4(acc[a][t][0], acc[a][t][1], acc[a][t][2], acc[a][t][3]);
     }
   }
-  if ((pc.flags & CONV2D_WGRAD_BIAS) != 0u && cb == 0u) {
-    for (uint a = 0; a < TK; a++) {
-      uint k = kb * TK + a;
-      if (k < pc.K) {
-        if (partial)
-          o[obase + pc.K * pc.C * RS + k] = bsum[a];
-        else if (accumulate)
-          dbias[k] += bsum[a];
-        else
-          dbias[k] = bsum[a];
-      }
+  // dbias partials, (split, K/4) vec4s after the dw partials
+  if (cb == 0u) {
+    for (uint v = 0; v < TKV; v++) {
+      uint k4 = kb * TKV + v;
+      if (k4 < pc.kch)
+        part4[pc.bias_base + split * pc.kch + k4] =
+            vec4(bsum[4u * v], bsum[4u * v + 1u], bsum[4u * v + 2u], bsum[4u * v + 3u]);
     }
   }
 }

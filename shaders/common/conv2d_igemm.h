@@ -33,11 +33,10 @@ VKL_SPEC_BEGIN(vkl_conv2d_igemm_spec)
 VKL_SPEC_LOCAL_X(0, lx) /* lanes along pixels: 8, lavapipe's SIMD width */
 VKL_SPEC_U32(1, tm, 16) /* rows per invocation */
 VKL_SPEC_U32(2, tn, 32) /* pixels per invocation, a multiple of 4 */
-VKL_SPEC_U32(3, backward, 0)   /* 0: forward; 1: backward-data (phases) */
-VKL_SPEC_U32(4, accumulate, 0) /* 1: out += result (backward-data only) */
-VKL_SPEC_U32(5, vec4_out, 0)   /* 1: store 4 contiguous outputs at once */
-VKL_SPEC_U32(6, b_direct, 0)   /* 1: b read as given (see below) */
-VKL_SPEC_U32(7, win3, 0)       /* 1: S = 3 at unit b step, Wt % 4 == 0 */
+VKL_SPEC_U32(3, accumulate, 0) /* 1: out += result (backward-data only) */
+VKL_SPEC_U32(4, vec4_out, 0)   /* 1: store 4 contiguous outputs at once */
+VKL_SPEC_U32(5, b_direct, 0)   /* 1: b read as given (see below) */
+VKL_SPEC_U32(6, win3, 0)       /* 1: S = 3 at unit b step, Wt % 4 == 0 */
 VKL_SPEC_END(vkl_conv2d_igemm_spec)
 
 #define CONV2D_IGEMM_BIAS 1u /* flags: add bias[m] (forward) */
@@ -60,6 +59,7 @@ VKL_U32 pad_top;  /* backward-data: dy's packed border */
 VKL_U32 pad_left;
 VKL_U32 flags;    /* CONV2D_IGEMM_* */
 VKL_U32 cb;       /* b_direct: channels of b */
+VKL_U32 backward; /* 0: forward; 1: backward-data (phases) */
 VKL_PUSH_END(vkl_conv2d_igemm_push)
 
 #endif

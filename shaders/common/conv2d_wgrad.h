@@ -1,23 +1,24 @@
 /* Interface of conv2d_wgrad.comp: conv2d backward-weight as a GEMM whose
  * reduction runs over the pixels (n, p, q) of one split.
  *
- *   dw[k, c, r, s] (+)= sum over pixels of dy[n, k, p, q] *
- *                       x[n, c, p*stride_h - pad_h + r, q*stride_w - pad_w + s]
- *   dbias[k]       (+)= sum over pixels of dy[n, k, p, q]
+ *   part[z, k, r*S + s, c] = sum over the pixels of split z of dy[n, k, p, q] *
+ *                 x[n, c, p*stride_h - pad_h + r, q*stride_w - pad_w + s]
+ *   partb[z, k]            = sum over the pixels of split z of dy[n, k, p, q]
  *
  * dy is packed (N, P, Q, K/4) vec4s, or with dy_direct read in place as
- * (N, K, P, Q) vec4s of four pixels (Q % 4 == 0), x is packed with the conv's padding as
- * a zero border, (N, Hb, Wb, C/4) vec4s (see conv2d_pack.h). The columns of
- * the GEMM are the (tap, channel-chunk) pairs, R*S*ch of them, so small C
- * (the stem) spreads a lane's columns over several taps. Each invocation
- * owns 4*tkv rows k by 4*tcb columns and loads tkv + tcb vec4s per pixel.
- * With one split the kernel writes dw and dbias (OIHW, accumulate as the
- * flag says); with several, split z writes its partial sums to
- * out[z * split_stride + ...] (dw part, then dbias) for conv2d_wreduce.
- * With win (S = 3, stride_w = 1) a block's columns are the 3 taps of one
- * kernel row times win chunks, and x values slide from tap to tap as the
- * pixel advances: one x load per chunk per pixel instead of three.
- * Grid: ceil(lanes / lx) workgroups, one invocation per (block, split). */
+ * (N, K, P, Q) vec4s of four pixels (Q % 4 == 0); x is packed with the conv's
+ * padding as a zero border, (N, Hb, Wb, C/4) vec4s (see conv2d_pack.h). The
+ * columns of the GEMM are the (tap, channel-chunk) pairs, R*S*ch of them, so
+ * small C (the stem) spreads a lane's columns over several taps. Each
+ * invocation owns 4*tkv rows k by 4*tcb columns and loads tkv + tcb vec4s
+ * per pixel. With win (S = 3, stride_w = 1) a block's columns are the 3 taps
+ * of one kernel row times win chunks, and x values slide from tap to tap as
+ * the pixel advances: one x load per chunk per pixel instead of three.
+ *
+ * The partials, (splits, K, R*S, C/4) vec4s then (splits, K/4) vec4s from
+ * bias_base, are summed into dw and dbias by conv2d_wreduce, which also
+ * transposes to OIHW and accumulates. Grid: ceil(lanes / lx) workgroups, one
+ * invocation per (block, split). */
 #ifndef VKLARS_CONV2D_WGRAD_H
 #define VKLARS_CONV2D_WGRAD_H
 #include "iface.h"
@@ -30,9 +31,6 @@ VKL_SPEC_U32(3, dy_direct, 0) /* 1: dy read as given (N,K,P,Q), Q % 4 == 0 */
 VKL_SPEC_U32(4, win, 0)       /* >0: 3-tap window of win chunks, tcb = 3 win */
 VKL_SPEC_END(vkl_conv2d_wgrad_spec)
 
-#define CONV2D_WGRAD_PARTIAL 1u    /* flags: write split partials */
-#define CONV2D_WGRAD_ACCUMULATE 2u /* flags: direct mode adds into dw, dbias */
-#define CONV2D_WGRAD_BIAS 4u       /* flags: write dbias too */
 
 VKL_PUSH_BEGIN(vkl_conv2d_wgrad_push)
 VKL_U32 K;
@@ -52,8 +50,7 @@ VKL_U32 rows_per_split;
 VKL_U32 nkb;            /* row blocks: ceil(kch / tkv) */
 VKL_U32 nblocks;        /* nkb * column blocks, ceil(R*S*ch / tcb) */
 VKL_U32 lanes;          /* nblocks * splits */
-VKL_U32 split_stride;   /* floats per split in partial mode: K*C*R*S + K */
-VKL_U32 flags;          /* CONV2D_WGRAD_* */
+VKL_U32 bias_base;      /* vec4 index of the dbias partials: splits*K*R*S*ch */
 VKL_PUSH_END(vkl_conv2d_wgrad_push)
 
 #endif

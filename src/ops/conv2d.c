@@ -265,7 +265,7 @@ static ws_plan plan_backward_weight(const vkl_conv2d_shape *sh) {
   ws_plan p = {
       .a = (uint64_t)sh->N * xp.Hb * xp.Wb * c4,
       .b = (uint64_t)sh->N * sh->P * sh->Q * k4,
-      .part = splits > 1 ? splits * ((uint64_t)sh->K * sh->C * sh->R * sh->S + sh->K) : 0,
+      .part = splits * ((uint64_t)sh->K * sh->R * sh->S * c4 + k4),
   };
   return p;
 }
@@ -443,7 +443,6 @@ static vkl_status record_igemm(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, 
   vkl_conv2d_igemm_spec spec = {.lx = IG_LX,
                                 .tm = tm,
                                 .tn = IG_TN,
-                                .backward = backward ? 1u : 0u,
                                 .accumulate = accumulate ? 1u : 0u,
                                 .vec4_out = vec4_out ? 1u : 0u,
                                 .b_direct = b_direct ? 1u : 0u,
@@ -540,6 +539,7 @@ vkl_status vkl_conv2d_backward_data(vkl_cmd *cmd, vkl_buf dx, vkl_buf dy, vkl_bu
       .pad_top = bb.top,
       .pad_left = bb.left,
       .cb = sh->K,
+      .backward = 1,
   };
   /* the largest phase has ceil(H / stride_h) x ceil(W / stride_w) pixels */
   uint32_t npix = sh->N * vkl_div_up(sh->H, sh->stride_h) * vkl_div_up(sh->W, sh->stride_w);
@@ -578,8 +578,8 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
       (!dy_direct &&
        (st = pack_activations(cmd, dyp, dy, sh->N, sh->K, sh->P, sh->Q, 0, sh->P, 0, sh->Q))))
     return st;
-  vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); dw, dbias
-                           or the partials read or written by earlier work (WAR, WAW) */
+  vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); the
+                           partials read by earlier work (WAR) */
   vkl_conv2d_wgrad_spec spec = {.lx = WG_LX,
                                 .tkv = WG_TKV,
                                 .tcb = wg_win(sh) ? 3 * wg_win(sh) : wg_tcb(sh),
@@ -588,6 +588,7 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
   const vkl_pipeline *p;
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_wgrad, &spec, sizeof spec, &p))) return st;
   uint32_t blocks = wg_blocks(sh);
+  uint64_t split_stride = (uint64_t)sh->K * RS * 4 * chunks4(sh->C); /* floats */
   vkl_conv2d_wgrad_push push = {
       .K = sh->K,
       .C = sh->C,
@@ -606,27 +607,30 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
       .nkb = wg_nkb(sh),
       .nblocks = blocks,
       .lanes = blocks * splits,
-      .split_stride = (uint32_t)(nw + sh->K),
-      .flags = (splits > 1 ? CONV2D_WGRAD_PARTIAL : 0u) |
-               (accumulate ? CONV2D_WGRAD_ACCUMULATE : 0u) | (dbias ? CONV2D_WGRAD_BIAS : 0u),
+      .bias_base = (uint32_t)(splits * split_stride / 4),
   };
-  vkl_buf bufs[4] = {dy_direct ? dy : dyp, xp, splits > 1 ? part : dw, dbias ? *dbias : dw};
-  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, vkl_div_up(push.lanes, WG_LX), 1,
+  vkl_buf bufs[3] = {dy_direct ? dy : dyp, xp, part};
+  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push, vkl_div_up(push.lanes, WG_LX), 1,
                              1)))
     return st;
-  if (splits == 1) return VKL_OK;
 
   vkl_cmd_barrier(cmd); /* the partial sums before the reduction reads them (RAW) */
   vkl_conv2d_wreduce_spec rspec = {.wg_size = 64};
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_wreduce, &rspec, sizeof rspec, &p))) return st;
   vkl_conv2d_wreduce_push rpush = {
-      .n = (uint32_t)nw,
-      .nbias = dbias ? sh->K : 0u,
+      .K = sh->K,
+      .C = sh->C,
+      .RS = (uint32_t)RS,
+      .C4 = 4 * chunks4(sh->C),
+      .K4 = 4 * chunks4(sh->K),
       .splits = splits,
-      .split_stride = (uint32_t)(nw + sh->K),
+      .split_stride = (uint32_t)split_stride,
+      .bias_base = (uint32_t)(splits * split_stride),
       .accumulate = accumulate ? 1u : 0u,
+      .with_bias = dbias ? 1u : 0u,
   };
   vkl_buf rbufs[3] = {part, dw, dbias ? *dbias : dw};
-  return vkl_cmd_dispatch(cmd, p, rbufs, 3, &rpush, sizeof rpush,
-                          vkl_div_up(nw + rpush.nbias, rspec.wg_size), 1, 1);
+  uint32_t width = sh->C > sh->K ? sh->C : sh->K;
+  return vkl_cmd_dispatch(cmd, p, rbufs, 3, &rpush, sizeof rpush, vkl_div_up(width, rspec.wg_size),
+                          (uint32_t)RS, sh->K + 1);
 }
