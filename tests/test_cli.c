@@ -240,6 +240,13 @@ Test(cli, train_config_file) {
                      "the command line overrides the file");
   cr_assert_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(root, "run"), "batch")->valueint, 64);
   cJSON_Delete(root);
+  /* the same run directory again: refused, unless --force */
+  r = run(cmd);
+  cr_assert_eq(r->code, 2);
+  cr_assert(strstr(r->err, "already holds a run"), "%s", r->err);
+  strncat(cmd, " --force", sizeof cmd - strlen(cmd) - 1);
+  r = run(cmd);
+  cr_assert_eq(r->code, 0, "%s", r->err);
   /* a bad key names the line */
   f = fopen(ini, "w");
   fputs("lr = 1\nfrobnicate = 3\n", f);

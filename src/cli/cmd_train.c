@@ -17,7 +17,7 @@ typedef struct train_args {
   optim_args o;
   const char *data, *data_dir, *model, *micro, *epochs, *seed, *device, *out, *config, *max_steps,
       *threads, *label_smoothing, *on_nonfinite, *width, *init;
-  int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate;
+  int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate, force, skip_bad;
 } train_args;
 
 static int table(train_args *a, cli_opt *o) {
@@ -64,6 +64,14 @@ static int table(train_args *a, cli_opt *o) {
       (cli_opt){"--device", NULL, "N|NAME", "device index or name substring", &a->device, NULL};
   o[n++] =
       (cli_opt){"--out", NULL, "DIR", "run directory (default runs/<date-time>)", &a->out, NULL};
+  o[n++] = (cli_opt){"--force", NULL,     NULL, "write into an --out that already holds a run",
+                     NULL,      &a->force};
+  o[n++] = (cli_opt){"--skip-bad-images",
+                     NULL,
+                     NULL,
+                     "image folders: skip undecodable images (counted) instead of failing",
+                     NULL,
+                     &a->skip_bad};
   o[n++] = (cli_opt){"--init", NULL, "CKPT", "start from a checkpoint's weights (safetensors)",
                      &a->init, NULL};
   o[n++] = (cli_opt){"--config", NULL, "FILE", "INI file with these options (keys without --)",
@@ -247,6 +255,8 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
       c->optim.kind == VKL_OPT_TVLARS) /* paper form: no delay unless given */
     c->optim.tv_delay_steps = 0;
   c->init_checkpoint = a->init;
+  c->force = a->force;
+  c->skip_bad_images = a->skip_bad;
   c->out_dir = a->out;
   if (!c->out_dir) {
     time_t t = time(NULL);
@@ -261,7 +271,7 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
 int cmd_train(int argc, char **argv) {
   train_args a;
   memset(&a, 0, sizeof a);
-  cli_opt opts[OPTIM_ARGS_MAX + 24];
+  cli_opt opts[OPTIM_ARGS_MAX + 32];
   int n = table(&a, opts), help = 0;
   int rc = cli_parse("train", argc, argv, opts, n, NULL, 0, NULL, &help);
   if (rc) return rc;

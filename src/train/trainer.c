@@ -65,6 +65,7 @@ static vkl_status open_data(trainer *tr) {
   vkl_data_options opt = {0};
   if (c->data_options) opt = *c->data_options;
   if (c->data_dir) opt.dir = c->data_dir;
+  if (c->skip_bad_images) opt.skip_bad_images = 1;
   opt.seed = c->seed;
   vkl_status st = vkl_dataset_open(name, VKL_SPLIT_TRAIN, &opt, &tr->train_ds, tr->err, tr->errlen);
   if (!st) st = vkl_dataset_open(name, VKL_SPLIT_TEST, &opt, &tr->test_ds, tr->err, tr->errlen);
@@ -394,7 +395,7 @@ static vkl_status setup(trainer *tr) {
   for (uint32_t i = 0; i < tr->model->param_count; i++)
     tr->layer_names[i] = tr->model->params[i].name;
   if (c->out_dir && !c->eval_only) {
-    if ((st = vkl_runlog_open(c->out_dir, 0, &tr->log, tr->err, tr->errlen))) return st;
+    if ((st = vkl_runlog_open(c->out_dir, c->force, &tr->log, tr->err, tr->errlen))) return st;
     char *json = run_json(tr);
     st = json ? vkl_runlog_write_run(tr->log, json, tr->err, tr->errlen)
               : VKL_ERR_OUT_OF_HOST_MEMORY;

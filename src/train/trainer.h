@@ -60,6 +60,8 @@ typedef struct vkl_train_config {
   const char *out_dir;  /* NULL: no files */
   const char *init_checkpoint; /* start from these weights (safetensors), or NULL */
   int eval_only;               /* evaluate (the test split) once, no training */
+  int force;                   /* reuse an out_dir that already holds a run */
+  int skip_bad_images;         /* image folders: skip (and count) undecodable files */
   const char *cli_args; /* the command line, for run.json */
   void (*on_progress)(void *user, const vkl_train_progress *p);
   void (*on_epoch)(void *user, const vkl_epoch_result *r);
