@@ -117,9 +117,10 @@ void vkl_conv2d_backward_weight_ref(double *dw, double *dbias, const double *dy,
 #define WS_ALIGN 64u /* floats: 256 bytes */
 
 /* Implicit-GEMM blocks (conv2d_igemm): tm rows x tn pixels per invocation, 8 lanes along
- * the pixels. Measured on lavapipe (bench ops, ResNet-18 layers): 16x32 reaches ~2.5x the
- * GEMM baseline at ~3 s of first-use compile; 32x32 ~2.9x but ~18 s to compile; 16x16 ~2x.
- * Layers with few rows (backward-data of the 3-channel stem) take 4-row blocks. */
+ * the pixels. Measured on lavapipe (ResNet-18 layers, against the GEMM baseline): 16x32
+ * reaches 2.5-2.7x at 4-6 s of first-use compile per pipeline; 16x64 9% more, but at
+ * 2-3x the compile time; 16x16 ~2x (before the 3-tap windows). Layers with few rows
+ * (backward-data of the 3-channel stem) take 4-row blocks. */
 #define IG_LX 8u
 #define IG_TN 32u
 #define IG_TM 16u
