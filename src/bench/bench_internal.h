@@ -25,5 +25,6 @@ vkl_status bench_row(bench *b, const char *name, vkl_bench_unit unit, double wor
 
 /* The families, in the order they are shown. */
 vkl_status bench_elementwise(bench *b, uint32_t batch);
+vkl_status bench_conv2d(bench *b, uint32_t batch);
 
 #endif

@@ -162,6 +162,7 @@ vkl_status vkl_bench_ops(vkl_ctx *ctx, const vkl_bench_config *cfg_in, vkl_bench
   vkl_status st = vkl_arena_create(ctx, VKL_MEM_DEVICE, BENCH_ARENA_BYTES, "bench", &b.arena);
   if (st) return st;
   if (!(st = bench_baselines(&b))) st = bench_elementwise(&b, cfg.batch);
+  if (!st) st = bench_conv2d(&b, cfg.batch);
   vkl_arena_destroy(b.arena);
   return st;
 }
