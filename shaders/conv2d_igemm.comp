@@ -6,9 +6,10 @@
 // while an FMA costs well under 1 ns even with its accumulator spilled. The
 // kernel therefore loads only vec4s (channels are packed in chunks of 4) and
 // keeps a large tm x tn block of accumulators per invocation, so each vec4
-// feeds 4*tn or 4*tm FMAs. Specialization constants fix only the block
-// shape; sizes, strides and padding are push constants, so one pipeline
-// serves every layer.
+// feeds 4*tn or 4*tm FMAs. Specialization constants fix the block shape and
+// the few choices that change the inner loop or the stores (see the
+// header); sizes, strides, padding and the direction are push constants, so
+// a handful of pipelines serve every layer.
 #include "conv2d_igemm.h"
 
 layout(std430, binding = 0) readonly buffer A { vec4 a4[]; };
@@ -64,8 +65,9 @@ uint b_offset(PixelWalk p, uint t0, uint u0) {
 
 void main() {
   // One SIMD vector per workgroup: lanes along pixels. Workgroup x walks the
-  // row blocks, y the pixel blocks, so consecutive workgroups (run one after
-  // the other by a CPU thread) reuse the same pixels from cache.
+  // (row block, phase) pairs, phase fastest, and y the pixel blocks, so
+  // consecutive workgroups (run one after the other by a CPU thread) reuse
+  // the same pixels from cache.
   uint WX = gl_WorkGroupSize.x;
   uint lxi = gl_LocalInvocationID.x;
 

@@ -9,6 +9,8 @@
 layout(std430, binding = 0) readonly buffer Dy { vec4 dy4[]; };
 layout(std430, binding = 1) readonly buffer X { vec4 x4[]; };
 layout(std430, binding = 2) writeonly buffer Part { vec4 part4[]; };
+layout(std430, binding = 3) writeonly buffer Dw { float dw[]; };
+layout(std430, binding = 4) writeonly buffer Dbias { float dbias[]; };
 
 const uint TKV = tkv;
 const uint TK = 4u * tkv;
@@ -155,6 +157,21 @@ void main() {
   // (OIHW). Guards, never break: the loops stay unrollable (see acc above).
   if (gl_GlobalInvocationID.x >= pc.lanes) return;
   uint RS = pc.R * pc.S;
+  if (direct_out != 0u) {
+    // one split, writing: dw (OIHW) and dbias directly, no second pass
+    for (uint a = 0; a < TK; a++) {
+      uint k = kb * TK + a;
+      for (uint t = 0; t < TCB; t++)
+        for (uint f = 0; f < 4u; f++) {
+          uint c = cc4[t] * 4u + f;
+          if (ctap[t] < RS && k < pc.K && c < pc.C) dw[(k * pc.C + c) * RS + ctap[t]] = acc[a][t][f];
+        }
+    }
+    if (cb == 0u && pc.with_bias != 0u)
+      for (uint a = 0; a < TK; a++)
+        if (kb * TK + a < pc.K) dbias[kb * TK + a] = bsum[a];
+    return;
+  }
   for (uint a = 0; a < TK; a++) {
     uint k = kb * TK + a;
     for (uint t = 0; t < TCB; t++) {

@@ -43,6 +43,7 @@ static const conv_case cases[] = {
     {2, 9, 12, 16, 10, 3, 3, 1, 1, 1, 1, 1},  /* dy read in place, with dbias */
     {1, 4, 6, 5, 3, 1, 1, 1, 1, 1, 1, 1},     /* pad > kernel - 1: bias-only border */
     {2, 5, 11, 10, 4, 2, 2, 3, 3, 0, 0, 0},   /* stride > kernel: inputs no tap reaches */
+    {1, 6, 5, 5, 5, 3, 3, 1, 1, 0, 0, 1},     /* 3 rows: one split, dw written directly */
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 

@@ -10,7 +10,10 @@
  *   s0 = C*H*W, s1 = W, s2 = 1, sb = H*W.
  * Weights (K,C,R,S) -> forward (K, R, S, C/4): s0 = C*R*S, s1 = S, s2 = 1,
  * sb = R*S; backward-data (C, R, S, K/4): s0 = R*S, s1 = S, s2 = 1,
- * sb = C*R*S. Grid: x over i2, y over i1, z over (i0, b4). */
+ * sb = C*R*S. Bindings: src as floats, dst, src again as vec4s.
+ * Grid: x over i2 (with vec4_src: over the 4-column source blocks that
+ * cover i2, ceil(o2 / 4) + ceil((D2 - o2) / 4) of them), y over i1, z over
+ * (i0, b4). */
 #ifndef VKLARS_CONV2D_PACK_H
 #define VKLARS_CONV2D_PACK_H
 #include "iface.h"
@@ -18,6 +21,7 @@
 VKL_SPEC_BEGIN(vkl_conv2d_pack_spec)
 VKL_SPEC_LOCAL_X(0, lx)
 VKL_SPEC_LOCAL_Y(1, ly)
+VKL_SPEC_U32(2, vec4_src, 0) /* 1: s2 == 1, n2, s0, s1, sb multiples of 4 */
 VKL_SPEC_END(vkl_conv2d_pack_spec)
 
 VKL_PUSH_BEGIN(vkl_conv2d_pack_push)

@@ -29,6 +29,7 @@ VKL_SPEC_U32(1, tkv, 4)  /* vec4 chunks of k per invocation */
 VKL_SPEC_U32(2, tcb, 8)  /* vec4 column chunks per invocation */
 VKL_SPEC_U32(3, dy_direct, 0) /* 1: dy read as given (N,K,P,Q), Q % 4 == 0 */
 VKL_SPEC_U32(4, win, 0)       /* >0: 3-tap window of win chunks, tcb = 3 win */
+VKL_SPEC_U32(5, direct_out, 0) /* 1: one split, writing: dw and dbias directly */
 VKL_SPEC_END(vkl_conv2d_wgrad_spec)
 
 
@@ -51,6 +52,7 @@ VKL_U32 nkb;            /* row blocks: ceil(kch / tkv) */
 VKL_U32 nblocks;        /* nkb * column blocks, ceil(R*S*ch / tcb) */
 VKL_U32 lanes;          /* nblocks * splits */
 VKL_U32 bias_base;      /* vec4 index of the dbias partials: splits*K*R*S*ch */
+VKL_U32 with_bias;      /* direct_out: write dbias */
 VKL_PUSH_END(vkl_conv2d_wgrad_push)
 
 #endif

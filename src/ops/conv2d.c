@@ -117,9 +117,10 @@ void vkl_conv2d_backward_weight_ref(double *dw, double *dbias, const double *dy,
 #define WS_ALIGN 64u /* floats: 256 bytes */
 
 /* Implicit-GEMM blocks (conv2d_igemm): tm rows x tn pixels per invocation, 8 lanes along
- * the pixels. Measured on lavapipe (bench ops, ResNet-18 layers): 16x32 reaches ~2.5x the
- * GEMM baseline at ~3 s of first-use compile; 32x32 ~2.9x but ~18 s to compile; 16x16 ~2x.
- * Layers with few rows (backward-data of the 3-channel stem) take 4-row blocks. */
+ * the pixels. Measured on lavapipe (ResNet-18 layers, against the GEMM baseline): 16x32
+ * reaches 2.5-2.7x at 4-6 s of first-use compile per pipeline; 16x64 9% more, but at
+ * 2-3x the compile time; 16x16 ~2x (before the 3-tap windows). Layers with few rows
+ * (backward-data of the 3-channel stem) take 4-row blocks. */
 #define IG_LX 8u
 #define IG_TN 32u
 #define IG_TM 16u
@@ -306,7 +307,15 @@ static vkl_status check_shape(vkl_cmd *cmd, const char *op, const vkl_conv2d_sha
 static vkl_status take_workspace(vkl_cmd *cmd, const char *op, vkl_buf ws, ws_plan p, vkl_buf *a,
                                  vkl_buf *b, vkl_buf *part) {
   vkl_status st;
-  if ((st = vkl_op_check_tensor(cmd, op, "workspace", ws, plan_total(p)))) return st;
+  /* the workspace as a whole is never bound: only its size counts here, and each
+   * region must fit one binding */
+  uint64_t need = plan_total(p);
+  if (!ws.buffer || ws.size < need * sizeof(float))
+    return vkl_set_error(vkl_cmd_ctx(cmd), VKL_ERR_INVALID_ARGUMENT,
+                         "%s: tensor workspace holds %llu floats, the shape needs %llu "
+                         "(vkl_conv2d_workspace_floats)",
+                         op, (unsigned long long)(ws.size / sizeof(float)),
+                         (unsigned long long)need);
   uint64_t oa = 0, ob = align_up(p.a, WS_ALIGN), op_ = ob + align_up(p.b, WS_ALIGN);
   *a = vkl_buf_sub(ws, oa * sizeof(float), p.a * sizeof(float));
   *b = vkl_buf_sub(ws, ob * sizeof(float), p.b * sizeof(float));
@@ -330,7 +339,11 @@ typedef struct pack_desc {
 } pack_desc;
 
 static vkl_status record_pack(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, const pack_desc *d) {
-  vkl_conv2d_pack_spec spec = {.lx = 8, .ly = 4};
+  /* Source rows of whole, aligned vec4s: read 4 columns at once (activations with
+   * W % 4 == 0, which is every ResNet layer). */
+  int vec4_src = d->s2 == 1 && d->n2 % 4 == 0 && d->s0 % 4 == 0 && d->s1 % 4 == 0 &&
+                 d->sb % 4 == 0 && src.offset % 16 == 0;
+  vkl_conv2d_pack_spec spec = {.lx = 8, .ly = 4, .vec4_src = vec4_src ? 1u : 0u};
   const vkl_pipeline *p;
   vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_pack, &spec, sizeof spec, &p);
   if (st) return st;
@@ -349,8 +362,9 @@ static vkl_status record_pack(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, const pack
       .o1 = d->o1,
       .o2 = d->o2,
   };
-  vkl_buf bufs[2] = {src, dst};
-  return vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_div_up(d->D2, spec.lx),
+  uint32_t nx = vec4_src ? vkl_div_up(d->o2, 4) + vkl_div_up(d->D2 - d->o2, 4) : d->D2;
+  vkl_buf bufs[3] = {src, dst, src};
+  return vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push, vkl_div_up(nx, spec.lx),
                           vkl_div_up(d->D1, spec.ly), d->D0 * push.B4);
 }
 
@@ -580,11 +594,15 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
     return st;
   vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); the
                            partials read by earlier work (WAR) */
+  /* One split and no accumulation: the kernel writes dw and dbias itself (the second
+   * pass cost ~10% on 256->256 8x8 and 512->512 4x4, measured). */
+  int direct_out = splits == 1 && !accumulate;
   vkl_conv2d_wgrad_spec spec = {.lx = WG_LX,
                                 .tkv = WG_TKV,
                                 .tcb = wg_win(sh) ? 3 * wg_win(sh) : wg_tcb(sh),
                                 .dy_direct = dy_direct ? 1u : 0u,
-                                .win = wg_win(sh)};
+                                .win = wg_win(sh),
+                                .direct_out = direct_out ? 1u : 0u};
   const vkl_pipeline *p;
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_wgrad, &spec, sizeof spec, &p))) return st;
   uint32_t blocks = wg_blocks(sh);
@@ -608,11 +626,13 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
       .nblocks = blocks,
       .lanes = blocks * splits,
       .bias_base = (uint32_t)(splits * split_stride / 4),
+      .with_bias = dbias ? 1u : 0u,
   };
-  vkl_buf bufs[3] = {dy_direct ? dy : dyp, xp, part};
-  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push, vkl_div_up(push.lanes, WG_LX), 1,
+  vkl_buf bufs[5] = {dy_direct ? dy : dyp, xp, part, dw, dbias ? *dbias : dw};
+  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 5, &push, sizeof push, vkl_div_up(push.lanes, WG_LX), 1,
                              1)))
     return st;
+  if (direct_out) return VKL_OK;
 
   vkl_cmd_barrier(cmd); /* the partial sums before the reduction reads them (RAW) */
   vkl_conv2d_wreduce_spec rspec = {.wg_size = 64};
