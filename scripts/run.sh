@@ -14,8 +14,10 @@ echo "vklars: building (Release) in build-release/" >&2
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DVKLARS_BUILD_TESTS=OFF >/dev/null
 cmake --build build-release -j "$jobs" >/dev/null
 build-release/vklars devices | head -1 >&2
-# TVLARS at lr 8 (the paper sweeps 5-10 for B = 1K), its default lambda 1e-3;
-# the paper's crop/flip/rotation augmentation is tuned for CIFAR, so off here.
-exec build-release/vklars train --data fashion-mnist --model cnn --opt tvlars --lr 8 \
+# TVLARS at lr 4 with its default lambda 1e-3. Biases and batch-norm
+# parameters take plain momentum SGD at that lr (the paper's exclusion), and
+# at lr 8 this small CNN sometimes diverged through them; 4 has margin. The
+# paper's crop/flip/rotation augmentation is tuned for CIFAR, so off here.
+exec build-release/vklars train --data fashion-mnist --model cnn --opt tvlars --lr 4 \
   --batch 1024 --micro-batch 256 --epochs 4 --no-augment \
   --out "runs/default-$(date +%Y%m%d-%H%M%S)" "$@"
