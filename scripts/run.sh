@@ -13,7 +13,6 @@ jobs=$(nproc 2>/dev/null || echo 2)
 echo "vklars: building (Release) in build-release/" >&2
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DVKLARS_BUILD_TESTS=OFF >/dev/null
 cmake --build build-release -j "$jobs" >/dev/null
-build-release/vklars devices | head -1 >&2
 # TVLARS at lr 4 with its default lambda 1e-3. Biases and batch-norm
 # parameters take plain momentum SGD at that lr (the paper's exclusion), and
 # at lr 8 this small CNN sometimes diverged through them; 4 has margin. The
