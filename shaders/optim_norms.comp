@@ -32,6 +32,17 @@ float trust_ratio(float wn, float dn, float gn, float wd, bool excluded, float l
   return pc.trust_clip > 0.0 ? min(q, pc.trust_clip) : q;
 }
 
+// Adds vec4 i's w^2, d^2 and g^2 to the running sums.
+void add_squares(uint i, float wd, float c1, float c2, inout vec4 sw, inout vec4 sd,
+                 inout vec4 sg) {
+  bool adam = mode == OPTIM_MODE_ADAM;
+  vec4 wi = w[i], gi = g[i], nm, nv;
+  vec4 d = direction(wi, gi, adam ? m[i] : vec4(0.0), adam ? v[i] : vec4(0.0), wd, c1, c2, nm, nv);
+  sw += wi * wi;
+  sd += d * d;
+  sg += gi * gi;
+}
+
 void main() {
   uint c = gl_WorkGroupID.x, lid = gl_LocalInvocationID.x;
   if (c >= pc.norm_chunks) return; // whole workgroup: the barrier stays uniform
@@ -44,21 +55,18 @@ void main() {
   float c1 = ring_float(slot, OPTIM_SLOT_C1), c2 = ring_float(slot, OPTIM_SLOT_C2);
   bool adam = mode == OPTIM_MODE_ADAM;
 
-  // each invocation a contiguous run of vec4s (the fastest pattern measured
-  // on lavapipe), the chunk's tail by invocation 0
+  // each invocation OPTIM_NORM_VEC4S vec4s: a contiguous run on CPU devices
+  // (a loop whose bounds are known up front, the fastest form measured on
+  // lavapipe), strided on GPUs; the tail by its owner
   uint s4 = chunk.y / 4u, full = chunk.z / 4u, rem = chunk.z % 4u;
-  uint b = lid * OPTIM_NORM_VEC4S, e = min(b + OPTIM_NORM_VEC4S, full);
   vec4 sw = vec4(0.0), sd = vec4(0.0), sg = vec4(0.0), nm, nv;
-  for (uint k = b; k < e; k++) {
-    uint i = s4 + k;
-    vec4 wi = w[i], gi = g[i];
-    vec4 d = direction(wi, gi, adam ? m[i] : vec4(0.0), adam ? v[i] : vec4(0.0), wd, c1, c2, nm,
-                       nv);
-    sw += wi * wi;
-    sd += d * d;
-    sg += gi * gi;
+  if (contiguous != 0u) {
+    uint b = lid * OPTIM_NORM_VEC4S, e = min(b + OPTIM_NORM_VEC4S, full);
+    for (uint k = b; k < e; k++) add_squares(s4 + k, wd, c1, c2, sw, sd, sg);
+  } else {
+    for (uint k = lid; k < full; k += OPTIM_WG) add_squares(s4 + k, wd, c1, c2, sw, sd, sg);
   }
-  if (rem != 0u && lid == 0u) {
+  if (rem != 0u && owns_tail(lid, full, OPTIM_NORM_VEC4S)) {
     uint i = s4 + full;
     vec4 wi = load_tail(0u, i, rem), gi = load_tail(1u, i, rem);
     vec4 d = direction(wi, gi, adam ? load_tail(2u, i, rem) : vec4(0.0),

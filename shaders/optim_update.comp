@@ -44,7 +44,7 @@ void main() {
   vec4 nm, nv, nw;
   bool ok = true;
   for (uint r = 0u; r < OPTIM_UPDATE_VEC4S; r++) {
-    uint k = lid + r * OPTIM_WG;
+    uint k = run_vec4(lid, r, OPTIM_UPDATE_VEC4S);
     if (k < full) {
       uint i = s4 + k;
       nw = step4(w[i], g[i], m[i], mode == OPTIM_MODE_ADAM ? v[i] : vec4(0.0), co.x, co.y, co.z,
@@ -55,7 +55,7 @@ void main() {
       ok = ok && finite4(nw);
     }
   }
-  if (rem != 0u && lid == full % OPTIM_WG && full / OPTIM_WG < OPTIM_UPDATE_VEC4S) { // the tail
+  if (rem != 0u && owns_tail(lid, full, OPTIM_UPDATE_VEC4S)) { // the tail
     uint i = s4 + full;
     nw = step4(load_tail(0u, i, rem), load_tail(1u, i, rem), load_tail(2u, i, rem),
                mode == OPTIM_MODE_ADAM ? load_tail(3u, i, rem) : vec4(0.0), co.x, co.y, co.z,

@@ -204,6 +204,20 @@ Test(optim_device, lamb_and_adamw_trajectories) {
   check_trajectory("adamw", vkl_optim_defaults(VKL_OPT_ADAMW), &constant, 9);
 }
 
+/* The GPU layout (runs strided across invocations) on this device too: the
+ * default there is contiguous runs, so the strided one would go untested. */
+Test(optim_device, strided_layout_trajectories) {
+  setenv("VKLARS_OPTIM_LAYOUT", "strided", 1);
+  vkl_optim_config o = vkl_optim_defaults(VKL_OPT_TVLARS);
+  o.lr = 5.0;
+  o.tv_lambda = 0.05;
+  check_trajectory("tvlars, strided", o, &constant, 13);
+  vkl_optim_config l = vkl_optim_defaults(VKL_OPT_LAMB);
+  l.bias_correction = 1;
+  check_trajectory("lamb, strided", l, &warm, 14);
+  check_trajectory("sgd nesterov, strided", vkl_optim_defaults(VKL_OPT_SGD), &constant, 15);
+}
+
 Test(optim_device, edge_cases_and_nonfinite_flag) {
   vkl_optim_config cfg = vkl_optim_defaults(VKL_OPT_LARS);
   cfg.weight_decay = 0;

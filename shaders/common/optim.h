@@ -22,7 +22,12 @@
  * OPTIM_UPDATE_VEC4S vec4s per invocation, no barriers: on CPU drivers
  * every barrier is a round of coroutine switches per workgroup, and every
  * buffer access, uniform or not, costs about the same, so the per-chunk
- * reads (table entry, coefficients, step words) are shared by 8 vec4s. */
+ * reads (table entry, coefficients, step words) are shared by 64 vec4s.
+ * Spec `contiguous`: each invocation walks a contiguous run of vec4s (CPU
+ * devices: measured 1.2x faster on lavapipe), or runs stride by OPTIM_WG
+ * so that neighbouring invocations touch neighbouring vec4s (GPUs:
+ * coalesced). Both kernels follow it; results do not depend on it beyond
+ * the order of the partial sums. */
 #ifndef VKLARS_OPTIM_IFACE_H
 #define VKLARS_OPTIM_IFACE_H
 #include "iface.h"
@@ -32,8 +37,8 @@
 #define OPTIM_NORM_VEC4S 64 /* contiguous vec4s per norms invocation */
 #define OPTIM_WG 256        /* invocations per workgroup, both kernels */
 #define OPTIM_NORM_CHUNK (4 * OPTIM_NORM_VEC4S * OPTIM_WG) /* 65536 elements */
-#define OPTIM_UPDATE_VEC4S 8 /* vec4s per update invocation, strided by OPTIM_WG */
-#define OPTIM_UPDATE_CHUNK (4 * OPTIM_UPDATE_VEC4S * OPTIM_WG) /* 8192 elements */
+#define OPTIM_UPDATE_VEC4S 64 /* vec4s per update invocation */
+#define OPTIM_UPDATE_CHUNK (4 * OPTIM_UPDATE_VEC4S * OPTIM_WG) /* 65536 elements */
 /* scratch words: [0] cursor (next step t), [1] t of the step in flight,
  * [2] OPTIM_NONFINITE_NORM if any norm of the step in flight is not
  * finite, [3] spare; then one counter per tensor; then the partials */
@@ -72,6 +77,7 @@ VKL_SPEC_BEGIN(vkl_optim_spec)
 VKL_SPEC_LOCAL_X(0, wg_size)
 VKL_SPEC_U32(1, mode, 0)
 VKL_SPEC_U32(2, ring_slots, 4)
+VKL_SPEC_U32(3, contiguous, 1)
 VKL_SPEC_END(vkl_optim_spec)
 
 VKL_PUSH_BEGIN(vkl_optim_push)

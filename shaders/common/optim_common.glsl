@@ -21,6 +21,16 @@ uvec4 update_chunk(uint c) { return tables[pc.tensor_count + pc.norm_chunks + c]
 uint counter_word(uint t) { return OPTIM_STATE_UINTS + t; }
 uint partial_word(uint c) { return OPTIM_STATE_UINTS + pc.tensor_count + OPTIM_PARTIALS * c; }
 
+// The r-th of `per` vec4s of invocation lid in a chunk (see `contiguous`).
+uint run_vec4(uint lid, uint r, uint per) {
+  return contiguous != 0u ? lid * per + r : lid + r * OPTIM_WG;
+}
+// Whether invocation lid owns the chunk's tail vec4 (index `full`).
+bool owns_tail(uint lid, uint full, uint per) {
+  return contiguous != 0u ? lid == full / per && full / per < OPTIM_WG
+                          : lid == full % OPTIM_WG && full / OPTIM_WG < per;
+}
+
 float ring_float(uint slot, uint k) { return uintBitsToFloat(ring[slot * pc.slot_words + k]); }
 
 bool finite(float x) { return !isnan(x) && !isinf(x); }

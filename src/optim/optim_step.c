@@ -201,11 +201,21 @@ vkl_status vkl_optimizer_prepare(vkl_optimizer *o, uint64_t t, double lr, double
   return VKL_OK;
 }
 
+/* Contiguous runs per invocation on CPU devices, strided (coalesced) runs
+ * on GPUs; VKLARS_OPTIM_LAYOUT=contiguous|strided overrides (tests run both). */
+static uint32_t contiguous_layout(const vkl_ctx *ctx) {
+  const char *env = getenv("VKLARS_OPTIM_LAYOUT");
+  if (env && strcmp(env, "contiguous") == 0) return 1;
+  if (env && strcmp(env, "strided") == 0) return 0;
+  return vkl_ctx_device(ctx)->kind == VKL_DEVICE_CPU;
+}
+
 vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
   vkl_status st;
   vkl_optim_spec spec = {.wg_size = OPTIM_WG,
                          .mode = adam_mode(o->cfg.kind) ? OPTIM_MODE_ADAM : OPTIM_MODE_MOMENTUM,
-                         .ring_slots = VKL_OPTIM_RING};
+                         .ring_slots = VKL_OPTIM_RING,
+                         .contiguous = contiguous_layout(o->ctx)};
   const vkl_pipeline *norms, *update;
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_optim_norms, &spec, sizeof spec, &norms)) ||
       (st = vkl_op_pipeline(cmd, VKL_SHADER_optim_update, &spec, sizeof spec, &update)))
