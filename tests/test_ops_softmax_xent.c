@@ -39,17 +39,6 @@ static uint32_t *make_labels(test_rng *rng, uint32_t N, uint32_t K) {
   return y;
 }
 
-static vkl_buf upload_u32(test_dev *d, const uint32_t *v, size_t n) {
-  vkl_buf b;
-  TEST_OK(d->ctx, vkl_arena_alloc(d->arena, (n ? n : 1) * sizeof(uint32_t), &b));
-  TEST_OK(d->ctx, vkl_upload(d->ctx, b, v, n * sizeof(uint32_t)));
-  return b;
-}
-
-static void download_u32(test_dev *d, uint32_t *dst, vkl_buf b, size_t n) {
-  TEST_OK(d->ctx, vkl_download(d->ctx, dst, b, n * sizeof(uint32_t)));
-}
-
 /* One batch on the device: logits, labels, outputs (poisoned), workspace (poisoned). */
 typedef struct xent_case {
   vkl_softmax_xent_shape sh;
@@ -63,7 +52,7 @@ static xent_case xent_setup(test_dev *d, test_rng *rng, uint32_t N, uint32_t K, 
   c.z = make_logits(rng, (size_t)N * K, kind);
   c.y = make_labels(rng, N, K);
   c.dz = test_upload(d, c.z, (size_t)N * K);
-  c.dy = upload_u32(d, c.y, N);
+  c.dy = test_upload_u32(d, c.y, N);
   c.loss = test_alloc_poisoned(d, 1);
   c.correct = test_alloc_poisoned(d, 2);
   /* room for the most workgroups any lanes setting makes (8 lanes a row) */
@@ -94,7 +83,7 @@ static void check_forward(test_dev *d, xent_case *c, vkl_reduction red, float ep
   snprintf(name, sizeof name, "%s: N=%u K=%u lanes=%u %s eps=%g loss", what, c->sh.N, c->sh.K,
            c->sh.lanes, red == VKL_REDUCTION_MEAN ? "mean" : "sum", (double)eps);
   test_expect_close(d, c->loss, &ref, 1, TEST_ATOL, TEST_RTOL, name);
-  download_u32(d, got, c->correct, 2);
+  test_download_u32(d, got, c->correct, 2);
   cr_assert_eq(got[0], top1, "%s: top-1 %u, reference %u", name, got[0], top1);
   cr_assert_eq(got[1], top5, "%s: top-5 %u, reference %u", name, got[1], top5);
   /* row statistics: M_i exactly (a max of floats), S_i = sum exp(z - M_i) */
@@ -207,23 +196,23 @@ Test(ops_softmax_xent, topk_hand_cases) {
   };
   uint32_t y[4] = {2, 0, 6, 3};
   vkl_softmax_xent_shape sh = {.N = 4, .K = 7};
-  vkl_buf dz = test_upload(&d, z, 28), dy = upload_u32(&d, y, 4);
+  vkl_buf dz = test_upload(&d, z, 28), dy = test_upload_u32(&d, y, 4);
   vkl_buf loss = test_alloc_poisoned(&d, 1), correct = test_alloc_poisoned(&d, 2);
   vkl_buf ws = test_alloc_poisoned(&d, vkl_softmax_xent_workspace_floats(&sh));
   TEST_RECORD_AND_RUN(&d, vkl_softmax_xent_forward(d.cmd, loss, &correct, NULL, dz, dy, &sh,
                                                    VKL_REDUCTION_SUM, 0.0f, 0, ws));
   uint32_t got[2];
-  download_u32(&d, got, correct, 2);
+  test_download_u32(&d, got, correct, 2);
   cr_assert_eq(got[0], 1, "top-1 %u", got[0]);
   cr_assert_eq(got[1], 3, "top-5 %u", got[1]);
   /* K = 3: every label is in the top 5, only the max in the top 1 */
   sh = (vkl_softmax_xent_shape){.N = 2, .K = 3};
   const double z3[6] = {0, 1, 2, 4, 4, 4};
   uint32_t y3[2] = {0, 1};
-  dz = test_upload(&d, z3, 6), dy = upload_u32(&d, y3, 2);
+  dz = test_upload(&d, z3, 6), dy = test_upload_u32(&d, y3, 2);
   TEST_RECORD_AND_RUN(&d, vkl_softmax_xent_forward(d.cmd, loss, &correct, NULL, dz, dy, &sh,
                                                    VKL_REDUCTION_SUM, 0.0f, 0, ws));
-  download_u32(&d, got, correct, 2);
+  test_download_u32(&d, got, correct, 2);
   cr_assert_eq(got[0], 0, "K=3 top-1 %u", got[0]);
   cr_assert_eq(got[1], 2, "K=3 top-5 %u", got[1]);
   test_dev_destroy(&d);
@@ -254,19 +243,19 @@ Test(ops_softmax_xent, forward_accumulates_micro_batches) {
       vkl_softmax_xent_forward_ref(&lb, &b1, &b5, b.z, b.y, &b.sh, VKL_REDUCTION_SUM, eps);
       double ref = la + lb;
       test_expect_close(&d, a.loss, &ref, 1, TEST_ATOL, TEST_RTOL, "accumulated loss");
-      download_u32(&d, got, a.correct, 2);
+      test_download_u32(&d, got, a.correct, 2);
       cr_assert_eq(got[0], a1 + b1, "accumulated top-1 %u, reference %u", got[0], a1 + b1);
       cr_assert_eq(got[1], a5 + b5, "accumulated top-5 %u, reference %u", got[1], a5 + b5);
     }
     /* no counts wanted: the loss alone, the count buffer untouched */
     uint32_t before[2], after[2];
-    download_u32(&d, before, a.correct, 2);
+    test_download_u32(&d, before, a.correct, 2);
     TEST_RECORD_AND_RUN(&d, vkl_softmax_xent_forward(d.cmd, a.loss, NULL, NULL, a.dz, a.dy, &a.sh,
                                                      VKL_REDUCTION_MEAN, 0.0f, 0, a.ws));
     double ref;
     vkl_softmax_xent_forward_ref(&ref, NULL, NULL, a.z, a.y, &a.sh, VKL_REDUCTION_MEAN, 0.0);
     test_expect_close(&d, a.loss, &ref, 1, TEST_ATOL, TEST_RTOL, "loss without counts");
-    download_u32(&d, after, a.correct, 2);
+    test_download_u32(&d, after, a.correct, 2);
     cr_assert(before[0] == after[0] && before[1] == after[1], "counts written without correct");
     xent_free(&a), xent_free(&b);
   }
@@ -281,10 +270,10 @@ Test(ops_softmax_xent, forward_is_deterministic) {
     c.sh.lanes = lanes[l];
     uint32_t first, again;
     TEST_RECORD_AND_RUN(&d, xent_forward(&d, &c, VKL_REDUCTION_MEAN, 0.1f, 0));
-    download_u32(&d, &first, c.loss, 1);
+    test_download_u32(&d, &first, c.loss, 1);
     for (int i = 0; i < 3; i++) {
       TEST_RECORD_AND_RUN(&d, xent_forward(&d, &c, VKL_REDUCTION_MEAN, 0.1f, 0));
-      download_u32(&d, &again, c.loss, 1);
+      test_download_u32(&d, &again, c.loss, 1);
       cr_assert_eq(first, again, "lanes %u: loss bits %08x then %08x", lanes[l], first, again);
     }
   }
@@ -323,14 +312,14 @@ Test(ops_softmax_xent, out_of_range_labels_are_flagged) {
   xent_case c = xent_setup(&d, &rng, 6, 10, LOGITS_RANDOM);
   c.y[1] = 10, c.y[4] = 0xfffffffeu; /* 0xffffffff is VKL_XENT_IGNORE, padding */
   uint32_t good[6] = {c.y[0], 0, c.y[2], c.y[3], 0, c.y[5]};
-  vkl_buf dy = upload_u32(&d, c.y, 6);
+  vkl_buf dy = test_upload_u32(&d, c.y, 6);
   c.dy = dy;
   TEST_RECORD_AND_RUN(&d, xent_forward(&d, &c, VKL_REDUCTION_SUM, 0.0f, 0));
   float loss;
   uint32_t got[2];
   TEST_OK(d.ctx, vkl_download(d.ctx, &loss, c.loss, sizeof loss));
   cr_assert(isnan(loss), "loss %g with out-of-range labels", (double)loss);
-  download_u32(&d, got, c.correct, 2);
+  test_download_u32(&d, got, c.correct, 2);
   /* the counts are those of the valid rows only */
   uint32_t t1 = 0, t5 = 0;
   for (uint32_t i = 0; i < 6; i++) {
@@ -412,7 +401,7 @@ Test(ops_softmax_xent, ignored_labels_are_padding) {
     c.sh.lanes = lanes[l];
     for (uint32_t i = 100; i < 130; i++) c.y[i] = VKL_XENT_IGNORE; /* the padded tail */
     c.y[7] = VKL_XENT_IGNORE;
-    c.dy = upload_u32(&d, c.y, 130);
+    c.dy = test_upload_u32(&d, c.y, 130);
     check_forward(&d, &c, VKL_REDUCTION_SUM, 0.1f, "ignored labels");
     check_backward(&d, &rng, &c, VKL_REDUCTION_SUM, 0.1f, 0.5f, "ignored labels");
     /* the padding rows' gradient is exactly zero */

@@ -26,13 +26,6 @@ typedef struct sq_case {
   vkl_buf ws, out, out_y; /* workspace (poisoned) and outputs (poisoned) */
 } sq_case;
 
-static vkl_buf upload_u32(test_dev *d, const uint32_t *v, size_t n) {
-  vkl_buf b;
-  TEST_OK(d->ctx, vkl_arena_alloc(d->arena, (n ? n : 1) * sizeof(uint32_t), &b));
-  TEST_OK(d->ctx, vkl_upload(d->ctx, b, v, n * sizeof(uint32_t)));
-  return b;
-}
-
 /* Builds a case over a buffer of n elements from T segments (seg is copied). */
 static sq_case sq_setup(test_dev *d, test_rng *rng, const vkl_sumsq_segment *seg, uint32_t T,
                         uint64_t n, uint32_t chunk, double scale) {
@@ -45,9 +38,9 @@ static sq_case sq_setup(test_dev *d, test_rng *rng, const vkl_sumsq_segment *seg
   uint32_t *table = malloc(chunks * 2 * sizeof *table);
   cr_assert(table);
   vkl_sumsq_chunk_table(table, seg, T, chunk);
-  c.dchunks = upload_u32(d, table, chunks * 2);
+  c.dchunks = test_upload_u32(d, table, chunks * 2);
   free(table);
-  c.dseg = upload_u32(d, (const uint32_t *)seg, 2ull * T);
+  c.dseg = test_upload_u32(d, (const uint32_t *)seg, 2ull * T);
   c.x = test_random(rng, n, scale);
   c.y = test_random(rng, n, scale * 0.01); /* gradient-like: much smaller than x */
   c.dx = test_upload(d, c.x, n);
@@ -82,10 +75,6 @@ static void sq_check(test_dev *d, sq_case *c, int pair, const char *what) {
     test_expect_close(d, c->out_y, ref, c->T, TEST_ATOL, TEST_RTOL, name);
   }
   free(ref);
-}
-
-static void download_u32(test_dev *d, uint32_t *dst, vkl_buf b, size_t n) {
-  TEST_OK(d->ctx, vkl_download(d->ctx, dst, b, n * sizeof(uint32_t)));
 }
 
 Test(ops_sumsq, chunk_table_layout) {
@@ -202,18 +191,18 @@ Test(ops_sumsq, deterministic) {
   sq_case c = sq_setup(&d, &rng, seg, T, n, 0, 1.0);
   uint32_t first[64], again[64], paired[64];
   TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
-  download_u32(&d, first, c.out, T);
+  test_download_u32(&d, first, c.out, T);
   TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
-  download_u32(&d, again, c.out, T);
+  test_download_u32(&d, again, c.out, T);
   TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 1));
-  download_u32(&d, paired, c.out, T);
+  test_download_u32(&d, paired, c.out, T);
   for (uint32_t s = 0; s < T; s++) {
     cr_assert_eq(first[s], again[s], "segment %u differs between runs", s);
     cr_assert_eq(first[s], paired[s], "segment %u differs when paired", s);
   }
   vkl_ctx_lower_workgroup_count(d.ctx, (uint32_t[3]){7, 7, 7});
   TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
-  download_u32(&d, again, c.out, T);
+  test_download_u32(&d, again, c.out, T);
   for (uint32_t s = 0; s < T; s++)
     cr_assert_eq(first[s], again[s], "segment %u differs with a split grid", s);
   sq_free(&c);
@@ -236,7 +225,7 @@ Test(ops_sumsq, never_reads_past_n) {
   test_expect_close(&d, c.out, ref, 3, TEST_ATOL, TEST_RTOL, "clipped at n");
   /* a chunk table naming a segment that does not exist: that entry is skipped */
   uint32_t bad[8] = {0, 0, 1, 0, 7, 0, 2, 0};
-  vkl_buf dbad = upload_u32(&d, bad, 8);
+  vkl_buf dbad = test_upload_u32(&d, bad, 8);
   vkl_sumsq_shape sh = c.sh;
   sh.chunks = 4;
   vkl_buf ws = test_alloc_poisoned(&d, vkl_sumsq_workspace_floats(&sh));

@@ -127,6 +127,18 @@ static inline vkl_buf test_upload(test_dev *d, const double *x, size_t n) {
   return b;
 }
 
+/* A device buffer holding n uint32 values (labels, tables), and the way back. */
+static inline vkl_buf test_upload_u32(test_dev *d, const uint32_t *v, size_t n) {
+  vkl_buf b;
+  TEST_OK(d->ctx, vkl_arena_alloc(d->arena, (n ? n : 1) * sizeof(uint32_t), &b));
+  TEST_OK(d->ctx, vkl_upload(d->ctx, b, v, n * sizeof(uint32_t)));
+  return b;
+}
+
+static inline void test_download_u32(test_dev *d, uint32_t *dst, vkl_buf b, size_t n) {
+  TEST_OK(d->ctx, vkl_download(d->ctx, dst, b, n * sizeof(uint32_t)));
+}
+
 /* A device tensor of n floats, poisoned with NaN so unwritten elements show. */
 static inline vkl_buf test_alloc_poisoned(test_dev *d, size_t n) {
   double *nan = malloc((n ? n : 1) * sizeof *nan);
