@@ -17,7 +17,8 @@
   X(VKL_ERR_DEVICE_LOST, "Vulkan device lost")                     \
   X(VKL_ERR_TIMEOUT, "timed out")                                  \
   X(VKL_ERR_IO, "input/output error")                              \
-  X(VKL_ERR_FORMAT, "malformed input")
+  X(VKL_ERR_FORMAT, "malformed input")                             \
+  X(VKL_ERR_INTERRUPTED, "interrupted")
 
 typedef enum vkl_status {
 #define VKL_STATUS_ENUM(name, text) name,

@@ -97,6 +97,11 @@ typedef struct vkl_ctx_config {
    * vkl_ctx_destroy returns (so leaks reported at teardown arrive too). */
   void (*on_validation)(void *user, const char *message);
   void *on_validation_user;
+  /* > 0: device-local memory in bytes this context may use (its arenas fail
+   * as out of device memory beyond it, and the heaps report at most this):
+   * emulates a smaller GPU. 0: the VKLARS_DEVICE_MEMORY_LIMIT environment
+   * variable (bytes, or with a K, M or G suffix), else no limit. */
+  uint64_t device_memory_limit;
 } vkl_ctx_config;
 
 /* Creates instance, device, queue and the runtime's own staging memory.

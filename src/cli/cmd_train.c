@@ -11,12 +11,15 @@
 
 #include "cli/cli.h"
 #include "cli/optim_args.h"
+#include "cli/resume_args.h"
+#include "cli/signals.h"
 #include "train/trainer.h"
 
 typedef struct train_args {
   optim_args o;
   const char *data, *data_dir, *model, *micro, *epochs, *seed, *device, *out, *config, *max_steps,
-      *threads, *label_smoothing, *on_nonfinite, *width, *init;
+      *threads, *label_smoothing, *on_nonfinite, *width, *init, *resume, *save_every, *keep,
+      *synthetic_images, *image_size;
   int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate, force, skip_bad;
 } train_args;
 
@@ -31,6 +34,19 @@ static int table(train_args *a, cli_opt *o) {
                      NULL};
   o[n++] = (cli_opt){"--data-dir", NULL, "DIR", "where the data set lives (see datasets/README.md)",
                      &a->data_dir, NULL};
+  o[n++] = (cli_opt){"--image-size",
+                     NULL,
+                     "CxHxW",
+                     "folder and synthetic data: the image shape (default: the first image's; "
+                     "synthetic 3x32x32)",
+                     &a->image_size,
+                     NULL};
+  o[n++] = (cli_opt){"--synthetic-images",
+                     NULL,
+                     "N",
+                     "synthetic data: images per split (default 50000 train, 10000 test)",
+                     &a->synthetic_images,
+                     NULL};
   o[n++] = (cli_opt){"--model", NULL, "NAME", "cnn (default), mlp, resnet18, resnet34, resnet50",
                      &a->model, NULL};
   o[n++] = (cli_opt){"--width", NULL, "N", "mlp hidden width / cnn base channels", &a->width, NULL};
@@ -74,6 +90,19 @@ static int table(train_args *a, cli_opt *o) {
                      &a->skip_bad};
   o[n++] = (cli_opt){"--init", NULL, "CKPT", "start from a checkpoint's weights (safetensors)",
                      &a->init, NULL};
+  o[n++] = (cli_opt){"--resume",
+                     NULL,
+                     "DIR",
+                     "continue the run in DIR from its newest checkpoint, with its options "
+                     "(options given here override them)",
+                     &a->resume,
+                     NULL};
+  o[n++] =
+      (cli_opt){"--save-every", NULL,
+                "N|epoch|end",  "checkpoint every N steps, each epoch (default) or at the end only",
+                &a->save_every, NULL};
+  o[n++] = (cli_opt){"--keep", NULL, "K", "keep the newest K checkpoints (default 2; 0: all)",
+                     &a->keep, NULL};
   o[n++] = (cli_opt){"--config", NULL, "FILE", "INI file with these options (keys without --)",
                      &a->config, NULL};
   return n;
@@ -254,6 +283,15 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
   if (a->o.delay_epochs == NULL && a->o.delay == NULL &&
       c->optim.kind == VKL_OPT_TVLARS) /* paper form: no delay unless given */
     c->optim.tv_delay_steps = 0;
+  c->keep = 2;
+  if ((rc = parse_u32("--keep", a->keep, &c->keep, 0))) return rc;
+  if (a->save_every && strcmp(a->save_every, "end") == 0)
+    c->save_at_end = 1;
+  else if (a->save_every && strcmp(a->save_every, "epoch") != 0 &&
+           ((rc = cli_parse_u64("train", "--save-every", a->save_every, &c->save_every)) ||
+            c->save_every == 0))
+    return rc ? rc
+              : cli_usage_error("train", "--save-every is a number of steps (>= 1), epoch or end");
   c->init_checkpoint = a->init;
   c->force = a->force;
   c->skip_bad_images = a->skip_bad;
@@ -268,10 +306,56 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
   return 0;
 }
 
+static int parse_data_options(const train_args *a, vkl_data_options *d) {
+  memset(d, 0, sizeof *d);
+  int rc = cli_parse_u64("train", "--synthetic-images", a->synthetic_images, &d->count);
+  if (rc) return rc;
+  if (a->synthetic_images && d->count == 0)
+    return cli_usage_error("train", "--synthetic-images must be at least 1");
+  if (a->image_size) {
+    char tail;
+    if (sscanf(a->image_size, "%ux%ux%u%c", &d->channels, &d->height, &d->width, &tail) != 3 ||
+        d->channels == 0 || d->channels > 4 || d->height == 0 || d->height > 4096 ||
+        d->width == 0 || d->width > 4096)
+      return cli_usage_error("train", "--image-size wants CxHxW (C 1-4, H and W 1-4096), not '%s'",
+                             a->image_size);
+  }
+  return 0;
+}
+
+/* Points the parse at the resumed run's argv: the options saved in the
+ * newest checkpoint of a->resume, then this command line's. */
+static int load_resume(train_args *a, cli_opt *opts, int *n, int argc, char **argv, char *ckpt,
+                       size_t ckptlen, int *rargc, char ***rargv) {
+  char err[1200];
+  const char *dir = a->resume;
+  if (a->config)
+    return cli_usage_error("train", "--resume takes the run's own options, not --config");
+  if (a->out && strcmp(a->out, dir) != 0)
+    return cli_usage_error("train", "--resume %s writes into that directory, not --out %s", dir,
+                           a->out);
+  if (resume_find_checkpoint(dir, ckpt, ckptlen, err, sizeof err) ||
+      resume_argv(ckpt, argc, argv, rargc, rargv, err, sizeof err)) {
+    cli_error("train: %s", err);
+    return VKL_EXIT_FAILURE;
+  }
+  memset(a, 0, sizeof *a);
+  *n = table(a, opts);
+  int help = 0;
+  return cli_parse("train", *rargc, *rargv, opts, *n, NULL, 0, NULL, &help);
+}
+
+/* An interrupted run: where it stopped and how to go on. */
+static int report_interrupted(const char *err, const char *dir) {
+  fprintf(stderr, "vklars: %s\nvklars: continue with: vklars train --resume %s\n", err, dir);
+  int code = cli_signal_exit_code();
+  return code ? code : VKL_EXIT_FAILURE;
+}
+
 int cmd_train(int argc, char **argv) {
   train_args a;
   memset(&a, 0, sizeof a);
-  cli_opt opts[OPTIM_ARGS_MAX + 32];
+  cli_opt opts[OPTIM_ARGS_MAX + 40];
   int n = table(&a, opts), help = 0;
   int rc = cli_parse("train", argc, argv, opts, n, NULL, 0, NULL, &help);
   if (rc) return rc;
@@ -281,12 +365,24 @@ int cmd_train(int argc, char **argv) {
                    "--batch is emulated by --micro-batch sized micro-batches whose gradients\n"
                    "accumulate on the device; batch norm uses each micro-batch's statistics.\n"
                    "The run directory gets run.json, epochs.csv, steps.csv, layers.csv and\n"
-                   "checkpoint.safetensors (PyTorch state_dict names), replaced each epoch.",
+                   "checkpoints ckpt-step<N>.safetensors (PyTorch state_dict names, plus the\n"
+                   "optimizer state and the position), checkpoint.safetensors linking the newest.\n"
+                   "Ctrl-C (or SIGTERM) finishes the step in flight, saves a checkpoint and\n"
+                   "exits 130 (143); a second Ctrl-C quits at once. --resume DIR continues a\n"
+                   "run exactly where its newest checkpoint left it.",
                    opts, n);
     return VKL_EXIT_OK;
   }
   ini_argv expanded = {0};
-  if (a.config) {
+  int rargc = 0;
+  char **rargv = NULL, ckpt[1100] = "";
+  const char *resume_dir = a.resume;
+  if (resume_dir) {
+    if ((rc = load_resume(&a, opts, &n, argc, argv, ckpt, sizeof ckpt, &rargc, &rargv))) {
+      resume_argv_free(rargc, rargv);
+      return rc;
+    }
+  } else if (a.config) {
     const char *config = a.config;
     if ((rc = expand_config(config, argc, argv, opts, n, &expanded))) {
       free_argv(&expanded);
@@ -309,8 +405,17 @@ int cmd_train(int argc, char **argv) {
     snprintf(cmdline + len, sizeof cmdline - len, " %s", argv[i]);
   }
   cfg.cli_args = cmdline;
+  vkl_data_options data_options;
+  if (!rc && !(rc = parse_data_options(&a, &data_options))) cfg.data_options = &data_options;
+  char *options = rc ? NULL : resume_options_json(opts, n);
+  cfg.argv_json = options;
+  if (resume_dir) {
+    cfg.resume = ckpt;
+    cfg.out_dir = resume_dir;
+  }
   if (rc) {
     free_argv(&expanded);
+    resume_argv_free(rargc, rargv);
     return rc;
   }
   progress pr = {isatty(STDERR_FILENO), 0};
@@ -318,6 +423,7 @@ int cmd_train(int argc, char **argv) {
   cfg.on_epoch = on_epoch;
   cfg.on_note = on_note;
   cfg.user = &pr;
+  cfg.stop = &cli_stop_signal;
 
   vkl_ctx_config ccfg = {.device = a.device};
   vkl_ctx *ctx = NULL;
@@ -326,17 +432,25 @@ int cmd_train(int argc, char **argv) {
     cli_error("train: %s", vkl_ctx_errmsg(ctx));
     vkl_ctx_destroy(ctx);
     free_argv(&expanded);
+    resume_argv_free(rargc, rargv);
+    free(options);
     return VKL_EXIT_FAILURE;
   }
   fprintf(stderr, "vklars: device %s (%s); run directory %s\n", vkl_ctx_device(ctx)->name,
           vkl_ctx_device(ctx)->driver_info, cfg.out_dir);
+  if (resume_dir) fprintf(stderr, "vklars: resuming from %s\n", ckpt);
   vkl_train_result res;
-  char err[1024];
+  char err[2048];
+  cli_signals_install();
   st = vkl_train(ctx, &cfg, &res, err, sizeof err);
   vkl_ctx_destroy(ctx);
+  cli_signals_restore();
   free_argv(&expanded);
+  resume_argv_free(rargc, rargv);
+  free(options);
+  if (pr.tty && st) fputc('\n', stderr);
+  if (st == VKL_ERR_INTERRUPTED) return report_interrupted(err, cfg.out_dir);
   if (st) {
-    if (pr.tty) fputc('\n', stderr);
     cli_error("train: %s", err);
     return st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
   }

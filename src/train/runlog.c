@@ -38,6 +38,62 @@ static FILE *open_csv(const char *dir, const char *name, const char *header, cha
   return f;
 }
 
+static const char *const EPOCHS_HEADER =
+    "epoch,train_loss,train_top1,test_loss,test_top1,test_top5,test_images,"
+    "wall_s,images_per_s,loader_images_per_s,nonfinite_steps\n";
+static const char *const STEPS_HEADER = "step,epoch,loss,lr,phi,top1\n";
+static const char *const LAYERS_HEADER = "step,layer,lwn,lgn,lnr,trust_ratio,effective_lr\n";
+
+/* Keeps the header and the rows whose first field is below `limit` (rows a
+ * resumed run will write again, and a torn last line, go), then reopens the
+ * file for appending. */
+static FILE *reopen_csv(const char *dir, const char *name, const char *header, uint64_t limit,
+                        char *err, size_t errlen) {
+  char path[600], tmp[620];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *in = fopen(path, "r"), *out = fopen(tmp, "w");
+  int ok = out && fputs(header, out) >= 0;
+  char line[4096];
+  for (int first = 1; ok && in && fgets(line, sizeof line, in); first = 0) {
+    size_t n = strlen(line);
+    if (first || n == 0 || line[n - 1] != '\n') continue; /* header, torn line */
+    char *end;
+    unsigned long long key = strtoull(line, &end, 10);
+    if (end != line && *end == ',' && key < limit) ok = fputs(line, out) >= 0;
+  }
+  if (in) fclose(in);
+  if (out) ok = (fclose(out) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    snprintf(err, errlen, "cannot rewrite %s for the resumed run: %s", path, strerror(errno));
+    remove(tmp);
+    return NULL;
+  }
+  FILE *f = fopen(path, "a");
+  if (!f) snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+  return f;
+}
+
+vkl_status vkl_runlog_reopen(const char *dir, uint64_t step, uint32_t epoch, vkl_runlog **out,
+                             char *err, size_t errlen) {
+  *out = NULL;
+  vkl_runlog *log = calloc(1, sizeof *log);
+  if (!log) {
+    snprintf(err, errlen, "out of host memory");
+    return VKL_ERR_OUT_OF_HOST_MEMORY;
+  }
+  snprintf(log->dir, sizeof log->dir, "%s", dir);
+  log->epochs = reopen_csv(dir, "epochs.csv", EPOCHS_HEADER, epoch, err, errlen);
+  log->steps = log->epochs ? reopen_csv(dir, "steps.csv", STEPS_HEADER, step, err, errlen) : NULL;
+  log->layers = log->steps ? reopen_csv(dir, "layers.csv", LAYERS_HEADER, step, err, errlen) : NULL;
+  if (!log->layers) {
+    vkl_runlog_close(log);
+    return VKL_ERR_IO;
+  }
+  *out = log;
+  return VKL_OK;
+}
+
 vkl_status vkl_runlog_open(const char *dir, int force, vkl_runlog **out, char *err, size_t errlen) {
   *out = NULL;
   if (strlen(dir) >= 480) {
@@ -62,16 +118,9 @@ vkl_status vkl_runlog_open(const char *dir, int force, vkl_runlog **out, char *e
     return VKL_ERR_OUT_OF_HOST_MEMORY;
   }
   snprintf(log->dir, sizeof log->dir, "%s", dir);
-  log->epochs = open_csv(dir, "epochs.csv",
-                         "epoch,train_loss,train_top1,test_loss,test_top1,test_top5,test_images,"
-                         "wall_s,images_per_s,loader_images_per_s,nonfinite_steps\n",
-                         err, errlen);
-  log->steps =
-      log->epochs ? open_csv(dir, "steps.csv", "step,epoch,loss,lr,phi,top1\n", err, errlen) : NULL;
-  log->layers = log->steps
-                    ? open_csv(dir, "layers.csv",
-                               "step,layer,lwn,lgn,lnr,trust_ratio,effective_lr\n", err, errlen)
-                    : NULL;
+  log->epochs = open_csv(dir, "epochs.csv", EPOCHS_HEADER, err, errlen);
+  log->steps = log->epochs ? open_csv(dir, "steps.csv", STEPS_HEADER, err, errlen) : NULL;
+  log->layers = log->steps ? open_csv(dir, "layers.csv", LAYERS_HEADER, err, errlen) : NULL;
   if (!log->layers) {
     vkl_runlog_close(log);
     return VKL_ERR_IO;

@@ -19,6 +19,11 @@ typedef struct vkl_runlog vkl_runlog;
 /* Creates dir (and parents). A directory that already holds a run.json is
  * refused unless force is set, so a finished run is never overwritten. */
 vkl_status vkl_runlog_open(const char *dir, int force, vkl_runlog **out, char *err, size_t errlen);
+/* Reopens a run directory for a resumed run: the logs keep their rows of
+ * steps before `step` and of epochs before `epoch` (what the resumed run
+ * will write again goes), and grow from there; run.json stays. */
+vkl_status vkl_runlog_reopen(const char *dir, uint64_t step, uint32_t epoch, vkl_runlog **out,
+                             char *err, size_t errlen);
 void vkl_runlog_close(vkl_runlog *log);
 /* Writes run.json atomically (temporary file, then rename). json_text is
  * the document. */

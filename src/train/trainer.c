@@ -42,7 +42,12 @@ typedef struct trainer {
   double epoch_loss_sum, epoch_top1_sum;
   uint64_t epoch_steps;
   double last_loss;
-  int stop;
+  int pending;          /* step t - 1 was submitted and its results are not read yet */
+  char *run_json;       /* the configuration, for run.json and the checkpoints */
+  uint32_t start_epoch; /* where this invocation starts (a resumed run: mid-way) */
+  uint64_t start_epoch_step;
+  char last_ckpt[1100]; /* the newest checkpoint (written or resumed from); "" none */
+  uint64_t last_ckpt_step;
 } trainer;
 
 static double now_s(void) {
@@ -187,20 +192,80 @@ static vkl_status record_all(trainer *tr) {
   return st ? vk_fail(tr, st) : VKL_OK;
 }
 
-static vkl_checkpoint_meta checkpoint_meta(const trainer *tr, uint32_t epoch) {
-  vkl_checkpoint_meta meta;
-  memset(&meta, 0, sizeof meta);
-  snprintf(meta.model, sizeof meta.model, "%s", tr->model->name);
-  meta.in_c = tr->model->in_c;
-  meta.in_h = tr->model->in_h;
-  meta.in_w = tr->model->in_w;
-  meta.classes = tr->model->classes;
-  meta.width = tr->cfg->model_width;
-  meta.imagenet_stem = tr->cfg->imagenet_stem;
-  snprintf(meta.data, sizeof meta.data, "%s", tr->cfg->data ? tr->cfg->data : "fashion-mnist");
-  meta.step = tr->t;
-  meta.epoch = epoch;
+/* The metadata of a checkpoint at the current step; NULL without memory. */
+static vkl_checkpoint_meta *checkpoint_meta(const trainer *tr, uint32_t epoch,
+                                            uint64_t epoch_step) {
+  vkl_checkpoint_meta *meta = calloc(1, sizeof *meta);
+  if (!meta) return NULL;
+  snprintf(meta->model, sizeof meta->model, "%s", tr->model->name);
+  meta->in_c = tr->model->in_c;
+  meta->in_h = tr->model->in_h;
+  meta->in_w = tr->model->in_w;
+  meta->classes = tr->model->classes;
+  meta->width = tr->cfg->model_width;
+  meta->imagenet_stem = tr->cfg->imagenet_stem;
+  snprintf(meta->data, sizeof meta->data, "%s", tr->cfg->data ? tr->cfg->data : "fashion-mnist");
+  meta->step = tr->t;
+  meta->epoch = epoch;
+  meta->epoch_step = epoch_step;
+  meta->seed = tr->cfg->seed;
+  snprintf(meta->optimizer, sizeof meta->optimizer, "%s", vkl_opt_kind_name(tr->cfg->optim.kind));
+  meta->nonfinite = tr->nonfinite_total;
+  if (epoch_step) { /* mid-epoch: the epoch's log line continues from these */
+    meta->epoch_loss_sum = tr->epoch_loss_sum;
+    meta->epoch_top1_sum = tr->epoch_top1_sum;
+  }
+  const char *argv = tr->cfg->argv_json ? tr->cfg->argv_json : "";
+  if (strlen(argv) < sizeof meta->argv) memcpy(meta->argv, argv, strlen(argv) + 1);
+  const char *config = tr->run_json ? tr->run_json : "";
+  if (strlen(config) < sizeof meta->config) memcpy(meta->config, config, strlen(config) + 1);
   return meta;
+}
+
+/* Host copies of the whole training state, in the checkpoint's terms. */
+typedef struct host_state {
+  vkl_checkpoint_state s;
+  uint64_t param_floats, buffer_floats;
+} host_state;
+
+static void host_state_free(host_state *h) {
+  free(h->s.params);
+  free(h->s.buffers);
+  free(h->s.moments[0]);
+  free(h->s.moments[1]);
+}
+
+static vkl_status host_state_alloc(const trainer *tr, host_state *h) {
+  memset(h, 0, sizeof *h);
+  h->param_floats = tr->model->param_floats;
+  h->buffer_floats = tr->model->buffer_floats;
+  vkl_checkpoint_moment_names(tr->cfg->optim.kind, h->s.moment_names);
+  h->s.params = malloc(h->param_floats * 4);
+  h->s.buffers = malloc((h->buffer_floats ? h->buffer_floats : 1) * 4);
+  h->s.moments[0] = malloc(h->param_floats * 4);
+  h->s.moments[1] = h->s.moment_names[1] ? malloc(h->param_floats * 4) : NULL;
+  if (!h->s.params || !h->s.buffers || !h->s.moments[0] ||
+      (h->s.moment_names[1] && !h->s.moments[1])) {
+    host_state_free(h);
+    return VKL_ERR_OUT_OF_HOST_MEMORY;
+  }
+  return VKL_OK;
+}
+
+/* The first tensor holding a NaN or inf, or NULL. */
+static const char *first_nonfinite(const trainer *tr, const host_state *h) {
+  const vkl_model *md = tr->model;
+  for (uint32_t i = 0; i < md->param_count; i++)
+    for (uint64_t j = 0; j < md->params[i].count; j++) {
+      uint64_t o = md->params[i].offset + j;
+      if (!isfinite(h->s.params[o]) || !isfinite(h->s.moments[0][o]) ||
+          (h->s.moments[1] && !isfinite(h->s.moments[1][o])))
+        return md->params[i].name;
+    }
+  for (uint32_t i = 0; i < md->buffer_count; i++)
+    for (uint64_t j = 0; j < md->buffers[i].count; j++)
+      if (!isfinite(h->s.buffers[md->buffers[i].offset + j])) return md->buffers[i].name;
+  return NULL;
 }
 
 /* The model's weights: --init's checkpoint, or torchvision's initialisation. */
@@ -211,7 +276,7 @@ static vkl_status init_weights(trainer *tr) {
   vkl_status st = VKL_ERR_OUT_OF_HOST_MEMORY;
   if (p && b) {
     vkl_model_init(md, tr->cfg->seed, p, b);
-    st = tr->cfg->init_checkpoint
+    st = tr->cfg->init_checkpoint && !tr->cfg->resume
              ? vkl_checkpoint_load(tr->cfg->init_checkpoint, md, p, b, tr->err, tr->errlen)
              : VKL_OK;
     if (!st && (st = vkl_net_upload_state(tr->net, p, b))) vk_fail(tr, st);
@@ -221,25 +286,107 @@ static vkl_status init_weights(trainer *tr) {
   return st;
 }
 
-/* out_dir/checkpoint.safetensors, replaced atomically after each epoch. */
-static vkl_status save_checkpoint(trainer *tr, uint32_t epoch) {
-  const vkl_model *md = tr->model;
-  float *p = malloc(md->param_floats * sizeof *p);
-  float *b = malloc((md->buffer_floats ? md->buffer_floats : 1) * sizeof *b);
-  vkl_status st = VKL_ERR_OUT_OF_HOST_MEMORY;
-  if (p && b) {
-    st = vkl_net_download_state(tr->net, p, b);
-    if (st) {
-      vk_fail(tr, st);
-    } else {
-      char path[600];
-      snprintf(path, sizeof path, "%s/checkpoint.safetensors", tr->cfg->out_dir);
-      vkl_checkpoint_meta meta = checkpoint_meta(tr, epoch);
-      st = vkl_checkpoint_save(path, md, &meta, p, b, tr->err, tr->errlen);
-    }
+/* Writes out_dir/ckpt-step<t>.safetensors with the whole state at step t
+ * and points out_dir/checkpoint.safetensors at it. The device must hold
+ * exactly step t's state: every step submitted and no micro-step of the
+ * next one (callers drain first). A state with a NaN or inf is refused, so
+ * the last good checkpoint is never replaced by a broken one. */
+static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_step) {
+  const vkl_train_config *c = tr->cfg;
+  if (!c->out_dir || c->eval_only || (tr->last_ckpt[0] && tr->last_ckpt_step == tr->t))
+    return VKL_OK;
+  if (epoch_step == tr->steps_per_epoch) { /* an epoch's end: the next one starts at 0 */
+    epoch++;
+    epoch_step = 0;
   }
-  free(p);
-  free(b);
+  host_state h;
+  vkl_status st = host_state_alloc(tr, &h);
+  if (st) return st;
+  const vkl_model *md = tr->model;
+  if ((st = vkl_net_download_state(tr->net, h.s.params, h.s.buffers)) ||
+      (st = vkl_download(tr->ctx, h.s.moments[0], vkl_optimizer_moment(tr->opt, 0),
+                         md->param_floats * 4)) ||
+      (h.s.moments[1] &&
+       (st = vkl_download(tr->ctx, h.s.moments[1], vkl_optimizer_moment(tr->opt, 1),
+                          md->param_floats * 4)))) {
+    vk_fail(tr, st);
+    host_state_free(&h);
+    return st;
+  }
+  const char *bad = first_nonfinite(tr, &h);
+  vkl_checkpoint_meta *meta = bad ? NULL : checkpoint_meta(tr, epoch, epoch_step);
+  char path[1100];
+  vkl_checkpoint_path(c->out_dir, tr->t, path, sizeof path);
+  if (bad) {
+    snprintf(tr->err, tr->errlen,
+             "step %llu: %s holds NaN or inf, so no checkpoint was written (the last good one: "
+             "%s)",
+             (unsigned long long)tr->t, bad, tr->last_ckpt[0] ? tr->last_ckpt : "none");
+    st = VKL_ERR_FORMAT;
+  } else if (!meta) {
+    st = VKL_ERR_OUT_OF_HOST_MEMORY;
+  } else if (!(st = vkl_checkpoint_save_state(path, md, meta, &h.s, tr->err, tr->errlen)) &&
+             !(st = vkl_checkpoint_publish(c->out_dir, tr->t, c->keep, tr->err, tr->errlen))) {
+    snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
+    tr->last_ckpt_step = tr->t;
+  }
+  free(meta);
+  host_state_free(&h);
+  return st;
+}
+
+/* Continues from cfg->resume: weights, batch-norm statistics, optimizer
+ * state and step, the position in the epoch and the epoch's running sums. */
+static vkl_status resume_state(trainer *tr) {
+  const vkl_train_config *c = tr->cfg;
+  vkl_checkpoint_meta *meta = calloc(1, sizeof *meta);
+  host_state h;
+  vkl_status st = meta ? host_state_alloc(tr, &h) : VKL_ERR_OUT_OF_HOST_MEMORY;
+  if (st) {
+    free(meta);
+    return st;
+  }
+  const char *opt = vkl_opt_kind_name(c->optim.kind);
+  if ((st = vkl_checkpoint_read_meta(c->resume, meta, tr->err, tr->errlen))) goto done;
+  st = VKL_ERR_INVALID_ARGUMENT;
+  if (strcmp(meta->model, tr->model->name) != 0) {
+    snprintf(tr->err, tr->errlen, "%s holds a %s, not a %s", c->resume, meta->model,
+             tr->model->name);
+  } else if (strcmp(meta->optimizer, opt) != 0) {
+    snprintf(tr->err, tr->errlen, "%s holds %s optimizer state; this run uses %s", c->resume,
+             meta->optimizer[0] ? meta->optimizer : "no", opt);
+  } else if (meta->epoch_step >= tr->steps_per_epoch || meta->epoch > c->epochs ||
+             meta->step != (uint64_t)meta->epoch * tr->steps_per_epoch + meta->epoch_step) {
+    snprintf(tr->err, tr->errlen,
+             "%s is at step %llu (epoch %u, step %llu in it), which does not fit %llu steps per "
+             "epoch: resume with the run's --batch and data",
+             c->resume, (unsigned long long)meta->step, meta->epoch,
+             (unsigned long long)meta->epoch_step, (unsigned long long)tr->steps_per_epoch);
+  } else {
+    st = vkl_checkpoint_load_state(c->resume, tr->model, &h.s, tr->err, tr->errlen);
+  }
+  if (st) goto done;
+  uint64_t bytes = tr->model->param_floats * 4;
+  if ((st = vkl_net_upload_state(tr->net, h.s.params, h.s.buffers)) ||
+      (st = vkl_upload(tr->ctx, vkl_optimizer_moment(tr->opt, 0), h.s.moments[0], bytes)) ||
+      (h.s.moments[1] &&
+       (st = vkl_upload(tr->ctx, vkl_optimizer_moment(tr->opt, 1), h.s.moments[1], bytes))) ||
+      (st = vkl_optimizer_set_step(tr->opt, meta->step))) {
+    vk_fail(tr, st);
+    goto done;
+  }
+  tr->t = meta->step;
+  tr->start_epoch = meta->epoch;
+  tr->start_epoch_step = meta->epoch_step;
+  tr->nonfinite_total = meta->nonfinite;
+  tr->epoch_loss_sum = meta->epoch_loss_sum;
+  tr->epoch_top1_sum = meta->epoch_top1_sum;
+  tr->epoch_steps = meta->epoch_step;
+  snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", c->resume);
+  tr->last_ckpt_step = tr->t;
+done:
+  free(meta);
+  host_state_free(&h);
   return st;
 }
 
@@ -318,23 +465,47 @@ static char *run_json(trainer *tr) {
   return text;
 }
 
-/* The largest divisor of B whose net fits: its tensors within one binding,
+/* Whether a net for micro-batch m fits: its tensors within one binding,
  * its memory within 3/4 of the largest device-local heap and one
  * allocation. */
-static uint32_t auto_micro_batch(trainer *tr) {
+static int net_fits(const trainer *tr, uint32_t m) {
   const vkl_device_info *d = vkl_ctx_device(tr->ctx);
   uint64_t heap = 0;
   for (uint32_t h = 0; h < d->heap_count; h++)
     if (d->heap_device_local[h] && d->heap_size[h] > heap) heap = d->heap_size[h];
   uint64_t budget = heap / 4 * 3;
   if (d->max_allocation_size && d->max_allocation_size < budget) budget = d->max_allocation_size;
-  for (uint32_t m = tr->B; m >= 2; m--) {
-    if (tr->B % m) continue;
-    uint64_t bytes, largest;
-    vkl_net_estimate(tr->model, m, &bytes, &largest);
-    if (bytes <= budget && largest <= d->max_storage_buffer_range) return m;
-  }
+  uint64_t bytes, largest;
+  vkl_net_estimate(tr->model, m, &bytes, &largest);
+  return bytes <= budget && largest <= d->max_storage_buffer_range;
+}
+
+/* The largest divisor of B below `below` (or B itself) whose net fits; 0 if none. */
+static uint32_t largest_fitting_divisor(const trainer *tr, uint32_t below) {
+  for (uint32_t m = below - 1; m >= 2; m--)
+    if (tr->B % m == 0 && net_fits(tr, m)) return m;
   return 0;
+}
+
+/* Out of device memory names the micro-batch that would fit: the largest
+ * divisor of B below m whose net fits the budget --micro-batch auto uses. */
+static vkl_status out_of_memory_hint(trainer *tr, vkl_status st) {
+  vk_fail(tr, st);
+  if (st != VKL_ERR_OUT_OF_DEVICE_MEMORY) return st;
+  uint32_t m = tr->m, fit = largest_fitting_divisor(tr, m);
+  size_t len = strlen(tr->err);
+  uint64_t need, largest, fit_bytes = 0;
+  vkl_net_estimate(tr->model, m, &need, &largest);
+  if (fit) vkl_net_estimate(tr->model, fit, &fit_bytes, &largest);
+  if (fit)
+    snprintf(tr->err + len, tr->errlen - len,
+             "; micro-batch %u needs about %.0f MiB: --micro-batch %u (about %.0f MiB) fits", m,
+             (double)need / (1 << 20), fit, (double)fit_bytes / (1 << 20));
+  else
+    snprintf(tr->err + len, tr->errlen - len,
+             "; micro-batch %u needs about %.0f MiB and no smaller divisor of %u fits", m,
+             (double)need / (1 << 20), tr->B);
+  return st;
 }
 
 static vkl_status setup(trainer *tr) {
@@ -348,7 +519,7 @@ static vkl_status setup(trainer *tr) {
   vkl_status st;
   if ((st = open_data(tr)) || (st = build_model(tr))) return st;
   if (!tr->m) {
-    tr->m = auto_micro_batch(tr);
+    tr->m = largest_fitting_divisor(tr, tr->B + 1);
     if (!tr->m) {
       snprintf(tr->err, tr->errlen, "no micro-batch dividing %u fits %s's memory", tr->B,
                vkl_ctx_device(tr->ctx)->name);
@@ -385,22 +556,21 @@ static vkl_status setup(trainer *tr) {
   if (vkl_optim_validate(&c->optim, &tr->sched, tr->err, tr->errlen))
     return VKL_ERR_INVALID_ARGUMENT;
   vkl_net_config nc = {.micro_batch = tr->m, .label_smoothing = c->label_smoothing};
-  if ((st = vkl_net_create(tr->ctx, tr->model, &nc, &tr->net))) return vk_fail(tr, st);
-  if ((st = make_optimizer(tr)) || (st = make_staging(tr)) || (st = record_all(tr)) ||
-      (st = init_weights(tr)))
+  if ((st = vkl_net_create(tr->ctx, tr->model, &nc, &tr->net))) return out_of_memory_hint(tr, st);
+  if ((st = make_optimizer(tr)) || (st = make_staging(tr))) return out_of_memory_hint(tr, st);
+  if ((st = record_all(tr)) || (st = init_weights(tr)) || (c->resume && (st = resume_state(tr))))
     return st;
   tr->layer_names = calloc(tr->model->param_count, sizeof *tr->layer_names);
   tr->stats = calloc(tr->model->param_count, sizeof *tr->stats);
   if (!tr->layer_names || !tr->stats) return VKL_ERR_OUT_OF_HOST_MEMORY;
   for (uint32_t i = 0; i < tr->model->param_count; i++)
     tr->layer_names[i] = tr->model->params[i].name;
+  if (!(tr->run_json = run_json(tr))) return VKL_ERR_OUT_OF_HOST_MEMORY;
+  if (c->out_dir && !c->eval_only && c->resume)
+    return vkl_runlog_reopen(c->out_dir, tr->t, tr->start_epoch, &tr->log, tr->err, tr->errlen);
   if (c->out_dir && !c->eval_only) {
     if ((st = vkl_runlog_open(c->out_dir, c->force, &tr->log, tr->err, tr->errlen))) return st;
-    char *json = run_json(tr);
-    st = json ? vkl_runlog_write_run(tr->log, json, tr->err, tr->errlen)
-              : VKL_ERR_OUT_OF_HOST_MEMORY;
-    cJSON_free(json);
-    if (st) return st;
+    return vkl_runlog_write_run(tr->log, tr->run_json, tr->err, tr->errlen);
   }
   return VKL_OK;
 }
@@ -426,6 +596,7 @@ static void teardown(trainer *tr) {
   vkl_runlog_close(tr->log);
   free(tr->layer_names);
   free(tr->stats);
+  cJSON_free(tr->run_json);
 }
 
 /* ---- the loop ------------------------------------------------------------------ */
@@ -503,19 +674,53 @@ static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
   return VKL_OK;
 }
 
-static vkl_status train_epoch(trainer *tr, uint32_t epoch, double run_start, uint64_t *images) {
+/* Reads the results of the step still unread, if any. */
+static vkl_status drain_steps(trainer *tr, uint32_t epoch) {
+  if (!tr->pending) return VKL_OK;
+  tr->pending = 0;
+  return finish_step(tr, tr->t - 1, epoch);
+}
+
+static int stop_requested(const trainer *tr) {
+  return tr->cfg->stop && *tr->cfg->stop;
+}
+
+static void report_progress(trainer *tr, uint32_t epoch, uint32_t micro, double run_start,
+                            uint64_t images) {
+  if (!tr->cfg->on_progress) return;
+  double el = now_s() - run_start;
+  uint64_t session = tr->t - (tr->start_epoch * tr->steps_per_epoch + tr->start_epoch_step);
+  vkl_train_progress p = {epoch,
+                          tr->cfg->epochs,
+                          tr->t,
+                          tr->total_steps,
+                          micro,
+                          tr->k,
+                          tr->last_loss,
+                          el > 0 ? (double)images / el : 0,
+                          session ? el * (double)(tr->total_steps - tr->t) / session : 0};
+  tr->cfg->on_progress(tr->cfg->user, &p);
+}
+
+/* Trains epoch `epoch` from its step `first` until its end or total_steps;
+ * *done: the epoch's steps done when it returns. A stop request or
+ * --save-every saves a checkpoint between steps; a stop request then
+ * returns with *interrupted set. */
+static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, double run_start,
+                              uint64_t *images, uint64_t *done, int *interrupted) {
+  *done = first;
   vkl_status st = vkl_loader_start_epoch(tr->train_ld, epoch);
   if (st) {
     snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(tr->train_ld));
     return st;
   }
-  uint64_t steps = tr->steps_per_epoch;
+  uint64_t steps = tr->steps_per_epoch - first;
   if (tr->total_steps - tr->t < steps) steps = tr->total_steps - tr->t;
-  uint64_t nb = steps * tr->k;
-  for (uint32_t s = 0; s < SLOTS && s < nb; s++)
-    if ((st = loader_submit(tr, tr->train_ld, s, s))) return st;
-  int pending = 0; /* a submitted step whose results are not read yet */
-  for (uint64_t b = 0; b < nb; b++) {
+  /* batch b of the epoch always goes through slot b % SLOTS */
+  uint64_t b0 = first * tr->k, nb = b0 + steps * tr->k;
+  for (uint64_t b = b0; b < b0 + SLOTS && b < nb; b++)
+    if ((st = loader_submit(tr, tr->train_ld, (uint32_t)(b % SLOTS), b))) return st;
+  for (uint64_t b = b0; b < nb; b++) {
     uint32_t s = (uint32_t)(b % SLOTS), j = (uint32_t)(b % tr->k);
     if ((st = loader_wait(tr, tr->train_ld, s, NULL)) ||
         (st = submit(tr, tr->copy[s], &tr->copy_ticket[s])) ||
@@ -530,22 +735,21 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, double run_start, uin
       double phi = vkl_optim_phi(&tr->cfg->optim, tr->steps_per_epoch, t);
       vkl_optimizer_prepare(tr->opt, t, lr, phi, 1); /* never apply a non-finite step */
       if ((st = submit(tr, tr->step_cmd[r], &tr->step_ticket[r]))) return st;
-      if (pending && (st = finish_step(tr, t - 1, epoch))) return st; /* one step late */
-      pending = 1;
+      if ((st = drain_steps(tr, epoch))) return st; /* step t - 1: one step late */
+      tr->pending = 1;
       tr->t++;
+      *done = b / tr->k + 1;
       *images += tr->B;
-      if (tr->cfg->on_progress) {
-        double el = now_s() - run_start;
-        vkl_train_progress p = {epoch,
-                                tr->cfg->epochs,
-                                tr->t,
-                                tr->total_steps,
-                                j + 1,
-                                tr->k,
-                                tr->last_loss,
-                                el > 0 ? (double)*images / el : 0,
-                                tr->t ? el * (double)(tr->total_steps - tr->t) / tr->t : 0};
-        tr->cfg->on_progress(tr->cfg->user, &p);
+      report_progress(tr, epoch, j + 1, run_start, *images);
+      /* Between steps (the epoch's last is the caller's): nothing of the
+       * next step is queued yet, so the device holds exactly step t's state. */
+      int stop = stop_requested(tr);
+      if (b + 1 < nb && (stop || (tr->cfg->save_every && tr->t % tr->cfg->save_every == 0))) {
+        if ((st = drain_steps(tr, epoch)) || (st = save_checkpoint(tr, epoch, *done))) return st;
+        if (stop) {
+          *interrupted = 1;
+          return VKL_OK;
+        }
       }
     }
     if (b + SLOTS < nb) { /* refill slot s once the device has copied it */
@@ -554,7 +758,7 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, double run_start, uin
         return st;
     }
   }
-  return pending ? finish_step(tr, tr->t - 1, epoch) : VKL_OK;
+  return drain_steps(tr, epoch);
 }
 
 static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
@@ -615,17 +819,27 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     st = evaluate(&tr, &result->last);
     if (!st && cfg->on_epoch) cfg->on_epoch(cfg->user, &result->last);
   }
-  for (uint32_t e = 0; !st && !cfg->eval_only && e < cfg->epochs && tr.t < tr.total_steps; e++) {
+  int interrupted = 0;
+  uint64_t first = tr.start_epoch_step, done = first;
+  uint32_t e = tr.start_epoch;
+  uint32_t pos_epoch = e; /* where the run stands: epoch, and steps done in it */
+  uint64_t pos_step = first;
+  for (; !st && !cfg->eval_only && !interrupted && e < cfg->epochs && tr.t < tr.total_steps;
+       e++, first = 0) {
     double t0 = now_s();
     uint64_t images = 0;
-    tr.epoch_loss_sum = tr.epoch_top1_sum = 0;
-    tr.epoch_steps = 0;
+    if (first == 0) {
+      tr.epoch_loss_sum = tr.epoch_top1_sum = 0;
+      tr.epoch_steps = 0;
+    }
     uint64_t nonfinite0 = tr.nonfinite_total;
-    st = train_epoch(&tr, e, t0, &images);
+    st = train_epoch(&tr, e, first, t0, &images, &done, &interrupted);
+    pos_epoch = done == tr.steps_per_epoch ? e + 1 : e;
+    pos_step = done == tr.steps_per_epoch ? 0 : done;
+    if (st || interrupted) break;
     double train_s = now_s() - t0;
     vkl_epoch_result r = {.epoch = e};
-    if (!st) st = evaluate(&tr, &r);
-    if (st) break;
+    if ((st = evaluate(&tr, &r))) break;
     vkl_loader_stats last, current;
     vkl_loader_get_stats(tr.train_ld, &last, &current);
     r.train_loss = tr.epoch_steps ? tr.epoch_loss_sum / tr.epoch_steps : 0;
@@ -636,9 +850,33 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
         current.capacity_per_s > 0 ? current.capacity_per_s : last.capacity_per_s;
     r.nonfinite_steps = tr.nonfinite_total - nonfinite0;
     if (tr.log) vkl_runlog_epoch(tr.log, &r);
-    if (tr.log && (st = save_checkpoint(&tr, e))) break;
+    int end = tr.t >= tr.total_steps || e + 1 == cfg->epochs;
+    interrupted = stop_requested(&tr);
+    int periodic = cfg->save_every ? tr.t % cfg->save_every == 0 : !cfg->save_at_end;
+    if ((end || periodic || interrupted) && (st = save_checkpoint(&tr, e, done))) break;
     if (cfg->on_epoch) cfg->on_epoch(cfg->user, &r);
     result->last = r;
+  }
+  result->epoch = pos_epoch;
+  result->epoch_step = pos_step;
+  result->steps_per_epoch = tr.steps_per_epoch;
+  snprintf(result->checkpoint, sizeof result->checkpoint, "%s", tr.last_ckpt);
+  if (interrupted && !st) {
+    snprintf(err, errlen,
+             "interrupted at step %llu of %llu (epoch %u, step %llu of %llu in it); checkpoint %s",
+             (unsigned long long)tr.t, (unsigned long long)tr.total_steps, pos_epoch + 1,
+             (unsigned long long)pos_step, (unsigned long long)tr.steps_per_epoch,
+             tr.last_ckpt[0] ? tr.last_ckpt : "none (no run directory)");
+    st = VKL_ERR_INTERRUPTED;
+  }
+  if (st == VKL_ERR_DEVICE_LOST) {
+    size_t len = strlen(err);
+    if (tr.last_ckpt[0])
+      snprintf(err + len, errlen - len,
+               "; the last checkpoint is %s (step %llu): continue with vklars train --resume %s",
+               tr.last_ckpt, (unsigned long long)tr.last_ckpt_step, cfg->out_dir);
+    else
+      snprintf(err + len, errlen - len, "; no checkpoint was written yet");
   }
   result->steps = tr.t;
   result->micro_batch = tr.m;

@@ -11,6 +11,7 @@
 #ifndef VKLARS_TRAIN_TRAINER_H
 #define VKLARS_TRAIN_TRAINER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,13 +57,31 @@ typedef struct vkl_train_config {
   int no_crop, no_flip, no_rotate; /* switch off parts of the paper's augmentation */
   uint32_t loader_threads;         /* 0: cores - 1 */
   float label_smoothing;
-  int skip_nonfinite;   /* 0: stop at a non-finite step; 1: drop the update and count it */
-  const char *out_dir;  /* NULL: no files */
+  int skip_nonfinite;          /* 0: stop at a non-finite step; 1: drop the update and count it */
+  const char *out_dir;         /* NULL: no files */
   const char *init_checkpoint; /* start from these weights (safetensors), or NULL */
   int eval_only;               /* evaluate (the test split) once, no training */
   int force;                   /* reuse an out_dir that already holds a run */
   int skip_bad_images;         /* image folders: skip (and count) undecodable files */
-  const char *cli_args; /* the command line, for run.json */
+  const char *cli_args;        /* the command line, for run.json */
+  /* The options as a JSON array of strings, stored in every checkpoint so
+   * that --resume can rebuild this configuration. May be NULL. */
+  const char *argv_json;
+  /* Continue from this checkpoint (weights, batch-norm statistics,
+   * optimizer state, step and position in the epoch): the run ends
+   * bit-identical to one never interrupted. out_dir must be its run
+   * directory (which may then hold a run). */
+  const char *resume;
+  /* Checkpoints: every save_every optimizer steps, or (0) after each epoch;
+   * save_at_end: only at the end of the run. The end of the run and an
+   * interruption always save. The newest `keep` are kept (0: all). */
+  uint64_t save_every;
+  int save_at_end;
+  uint32_t keep;
+  /* When *stop becomes non-zero (a signal handler sets it) the trainer
+   * finishes the step in flight, saves a checkpoint and returns
+   * VKL_ERR_INTERRUPTED. May be NULL. */
+  const volatile sig_atomic_t *stop;
   void (*on_progress)(void *user, const vkl_train_progress *p);
   void (*on_epoch)(void *user, const vkl_epoch_result *r);
   void (*on_note)(void *user, const char *message); /* one-line notices */
@@ -71,6 +90,9 @@ typedef struct vkl_train_config {
 
 typedef struct vkl_train_result {
   vkl_epoch_result last;
+  char checkpoint[1100]; /* the newest checkpoint written (or resumed from); "" if none */
+  uint32_t epoch;        /* where the run stands: epoch (0-based) and steps done in it */
+  uint64_t epoch_step, steps_per_epoch;
   uint32_t micro_batch; /* the m used (the one --micro-batch auto picked) */
   uint64_t steps;
   double wall_s;

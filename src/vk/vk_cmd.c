@@ -253,6 +253,11 @@ vkl_status vkl_submit(vkl_ctx *ctx, vkl_cmd *cmd, uint64_t *ticket) {
   if (cmd->recording)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
                          "vkl_submit: command buffer is still recording (call vkl_cmd_end)");
+  if (ctx->device_lost_after && ++ctx->submits > ctx->device_lost_after)
+    return vkl_set_error(ctx, VKL_ERR_DEVICE_LOST,
+                         "vkQueueSubmit -> VK_ERROR_DEVICE_LOST (injected after %llu submits by "
+                         "VKLARS_FAULT_DEVICE_LOST)",
+                         (unsigned long long)ctx->device_lost_after);
   uint64_t value = ctx->timeline_value + 1;
   VkTimelineSemaphoreSubmitInfo tsi = {
       .sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,

@@ -84,6 +84,29 @@ static vkl_status choose_device(vkl_ctx *ctx, const char *selector) {
   return st;
 }
 
+/* "4096", "512K", "300M", "2G": bytes; 0 when absent or malformed. */
+static uint64_t parse_bytes(const char *text) {
+  if (!text || !*text) return 0;
+  char *end;
+  unsigned long long v = strtoull(text, &end, 10);
+  uint64_t unit = 1;
+  if (*end == 'K' || *end == 'k') unit = 1ull << 10;
+  if (*end == 'M' || *end == 'm') unit = 1ull << 20;
+  if (*end == 'G' || *end == 'g') unit = 1ull << 30;
+  if (unit > 1) end++;
+  if (*end || v > UINT64_MAX / unit) return 0;
+  return (uint64_t)v * unit;
+}
+
+/* The device-local heaps report at most the limit, so that every size
+ * decision (--micro-batch auto, hints) sees the emulated device. */
+static void apply_memory_limit(vkl_ctx *ctx, uint64_t limit) {
+  ctx->device_memory_limit = limit;
+  for (uint32_t h = 0; limit && h < ctx->info.heap_count; h++)
+    if (ctx->info.heap_device_local[h] && ctx->info.heap_size[h] > limit)
+      ctx->info.heap_size[h] = limit;
+}
+
 vkl_status vkl_ctx_create(const vkl_ctx_config *cfg, vkl_ctx **out) {
   vkl_ctx_config defaults = {0};
   if (!cfg) cfg = &defaults;
@@ -99,6 +122,10 @@ vkl_status vkl_ctx_create(const vkl_ctx_config *cfg, vkl_ctx **out) {
   VKL_TRY(vkl_instance_create(ctx, validation));
   VKL_TRY(choose_device(ctx, cfg->device));
   VKL_TRY(create_device(ctx));
+  apply_memory_limit(ctx, cfg->device_memory_limit
+                              ? cfg->device_memory_limit
+                              : parse_bytes(getenv("VKLARS_DEVICE_MEMORY_LIMIT")));
+  ctx->device_lost_after = parse_bytes(getenv("VKLARS_FAULT_DEVICE_LOST"));
   VKL_TRY(vkl_pipelines_init(ctx));
   VKL_TRY(vkl_staging_init(ctx));
   ctx->errmsg[0] = '\0';

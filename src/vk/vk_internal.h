@@ -40,6 +40,10 @@ struct vkl_ctx {
   vkl_arena *upload;   /* staging for vkl_upload */
   vkl_arena *readback; /* staging for vkl_download */
   vkl_cmd *transfer;   /* command buffer for the synchronous copies */
+  VkDeviceSize device_memory_limit, device_memory_used; /* VKL_MEM_DEVICE arenas */
+  /* Testing aid (VKLARS_FAULT_DEVICE_LOST=N): submits after the N-th report
+   * VK_ERROR_DEVICE_LOST, as a driver does after a GPU fault. 0: off. */
+  uint64_t submits, device_lost_after;
 };
 
 /* src/vk/vk_instance.c */

@@ -21,6 +21,7 @@ struct vkl_arena {
   VkBuffer buffer;
   VkDeviceSize capacity, used;
   void *host;
+  VkDeviceSize counted; /* bytes counted against the context's device-memory limit */
 };
 
 static const char *kind_str(vkl_mem_kind kind) {
@@ -62,6 +63,14 @@ vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind, VkDeviceSize capaci
                          "allocation (%llu bytes)",
                          name, (unsigned long long)capacity,
                          (unsigned long long)ctx->info.max_allocation_size);
+  if (kind == VKL_MEM_DEVICE && ctx->device_memory_limit &&
+      ctx->device_memory_used + capacity > ctx->device_memory_limit)
+    return vkl_set_error(ctx, VKL_ERR_OUT_OF_DEVICE_MEMORY,
+                         "arena '%s': cannot allocate %.1f MiB of device memory (%.1f MiB in use "
+                         "of the %.1f MiB limit)",
+                         name, (double)capacity / (1 << 20),
+                         (double)ctx->device_memory_used / (1 << 20),
+                         (double)ctx->device_memory_limit / (1 << 20));
   vkl_arena *a = calloc(1, sizeof *a);
   if (!a) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "arena '%s'", name);
   a->ctx = ctx;
@@ -106,6 +115,7 @@ vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind, VkDeviceSize capaci
   VK_TRY(vkBindBufferMemory(ctx->device, a->buffer, a->memory, 0));
   if (kind != VKL_MEM_DEVICE)
     VK_TRY(vkMapMemory(ctx->device, a->memory, 0, VK_WHOLE_SIZE, 0, &a->host));
+  if (kind == VKL_MEM_DEVICE) ctx->device_memory_used += a->counted = capacity;
   *out = a;
   return VKL_OK;
 fail:
@@ -116,6 +126,7 @@ fail:
 void vkl_arena_destroy(vkl_arena *a) {
   if (!a) return;
   VkDevice dev = a->ctx->device;
+  a->ctx->device_memory_used -= a->counted;
   if (a->buffer) vkDestroyBuffer(dev, a->buffer, NULL);
   if (a->memory) vkFreeMemory(dev, a->memory, NULL); /* unmaps too */
   free(a);

@@ -1,0 +1,18 @@
+/* SIGINT and SIGTERM during training: the first asks the trainer to finish
+ * the step in flight, save a checkpoint and return; a second SIGINT (or
+ * SIGTERM) ends the process at once, leaving every checkpoint as it was
+ * (they are only ever replaced by rename). */
+#ifndef VKLARS_CLI_SIGNALS_H
+#define VKLARS_CLI_SIGNALS_H
+
+#include <signal.h>
+
+/* The signal received (0 while none); the trainer watches it. */
+extern volatile sig_atomic_t cli_stop_signal;
+
+void cli_signals_install(void);
+void cli_signals_restore(void);
+/* 128 + the signal: 130 for SIGINT, 143 for SIGTERM (the shell's codes). */
+int cli_signal_exit_code(void);
+
+#endif
