@@ -5,6 +5,7 @@
 
 #include "test_util.h"
 #include "train/checkpoint.h"
+#include "vklars/optim.h"
 
 static vkl_model *build(const char *name, uint32_t classes) {
   vkl_model_config mc = {.in_c = 1, .in_h = 12, .in_w = 12, .classes = classes};
@@ -128,4 +129,72 @@ Test(checkpoint, lying_and_foreign_files_are_refused) {
   free(p), free(b), free(cp), free(cb);
   vkl_model_destroy(m);
   vkl_model_destroy(cnn);
+}
+
+/* The whole training state: moments under optimizer.<name>.<param>, and the
+ * position, seed, options and configuration in the metadata, bit-exact. */
+Test(checkpoint, full_state_round_trip) {
+  vkl_model *m = build("cnn", 3);
+  vkl_checkpoint_state s = {0}, back = {0};
+  vkl_checkpoint_moment_names(VKL_OPT_LAMB, s.moment_names);
+  vkl_checkpoint_moment_names(VKL_OPT_LAMB, back.moment_names);
+  cr_assert_str_eq(s.moment_names[0], "exp_avg");
+  cr_assert_str_eq(s.moment_names[1], "exp_avg_sq");
+  float *arrays[8];
+  for (int i = 0; i < 8; i++) arrays[i] = calloc(m->param_floats + m->buffer_floats, 4);
+  s.params = arrays[0], s.buffers = arrays[1], s.moments[0] = arrays[2], s.moments[1] = arrays[3];
+  back.params = arrays[4], back.buffers = arrays[5];
+  back.moments[0] = arrays[6], back.moments[1] = arrays[7];
+  vkl_model_init(m, 2, s.params, s.buffers);
+  for (uint64_t i = 0; i < m->param_floats; i++) {
+    s.moments[0][i] = 0.001f * (float)i - 0.5f;
+    s.moments[1][i] = 1e-7f * (float)(i % 97);
+  }
+  vkl_checkpoint_meta *meta = calloc(1, sizeof *meta), *got = calloc(1, sizeof *got);
+  *meta = meta_of(m);
+  meta->epoch_step = 5;
+  meta->seed = 1234567890123ull;
+  meta->batch = 4096;
+  meta->nonfinite = 2;
+  meta->epoch_loss_sum = 0.1 + 0.2; /* not a short decimal */
+  meta->epoch_top1_sum = 1.0 / 3.0;
+  snprintf(meta->optimizer, sizeof meta->optimizer, "lamb");
+  snprintf(meta->argv, sizeof meta->argv, "[\"--opt\",\"lamb\",\"--batch\",\"4096\"]");
+  snprintf(meta->config, sizeof meta->config, "{\"run\":{\"batch\":4096}}");
+  char err[512], *path = temp_path();
+  cr_assert_eq(vkl_checkpoint_save_state(path, m, meta, &s, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(vkl_checkpoint_read_meta(path, got, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert(got->step == 77 && got->epoch == 3 && got->epoch_step == 5 &&
+            got->seed == 1234567890123ull && got->batch == 4096 && got->nonfinite == 2);
+  cr_assert(got->epoch_loss_sum == meta->epoch_loss_sum &&
+            got->epoch_top1_sum == meta->epoch_top1_sum);
+  cr_assert_str_eq(got->optimizer, "lamb");
+  cr_assert_str_eq(got->argv, meta->argv);
+  cr_assert_str_eq(got->config, meta->config);
+  cr_assert_eq(vkl_checkpoint_load_state(path, m, &back, err, sizeof err), VKL_OK, "%s", err);
+  for (uint32_t i = 0; i < m->param_count; i++) { /* tensors, not the gaps between them */
+    const nn_tensor *t = &m->params[i];
+    for (int k = 0; k < 3; k++) {
+      const float *a = k == 0 ? s.params : s.moments[k - 1];
+      const float *b = k == 0 ? back.params : back.moments[k - 1];
+      cr_assert(memcmp(a + t->offset, b + t->offset, t->count * 4) == 0, "%s (%d)", t->name, k);
+    }
+  }
+  /* the names PyTorch users filter on */
+  FILE *f = fopen(path, "rb");
+  char head[4096];
+  size_t got_bytes = fread(head, 1, sizeof head - 1, f);
+  head[got_bytes] = '\0';
+  fclose(f);
+  cr_assert(strstr(head + 8, "\"optimizer.exp_avg_sq.fc.weight\""), "%.300s", head + 8);
+
+  /* a weights-only file has no optimizer state to resume from */
+  char *plain = temp_path();
+  cr_assert_eq(vkl_checkpoint_save(plain, m, meta, s.params, s.buffers, err, sizeof err), VKL_OK);
+  cr_assert_eq(vkl_checkpoint_load_state(plain, m, &back, err, sizeof err), VKL_ERR_FORMAT);
+  cr_assert(strstr(err, "no optimizer state optimizer.exp_avg."), "%s", err);
+  for (int i = 0; i < 8; i++) free(arrays[i]);
+  free(meta);
+  free(got);
+  vkl_model_destroy(m);
 }

@@ -187,6 +187,13 @@ Test(cli, train_rejects_bad_settings) {
       {"train --label-smoothing 1.5", "label-smoothing"},
       {"train --frobnicate", "unknown option"},
       {"train --config /nonexistent.ini", "cannot read --config"},
+      {"train --save-every 0", "--save-every is a number of steps"},
+      {"train --save-every often", "--save-every wants a non-negative integer"},
+      {"train --keep -1", "--keep wants a non-negative integer"},
+      {"train --image-size 3x32", "--image-size wants CxHxW"},
+      {"train --synthetic-images 0", "at least 1"},
+      {"train --resume /tmp --config x.ini", "not --config"},
+      {"train --resume /tmp/a --out /tmp/b", "not --out"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     run_result *r = run(bad[i][0]);
@@ -195,7 +202,21 @@ Test(cli, train_rejects_bad_settings) {
   }
   run_result *r = run("train --help");
   cr_assert_eq(r->code, 0);
-  cr_assert(strstr(r->out, "--micro-batch") && strstr(r->out, "--lmbda"), "%s", r->out);
+  cr_assert(strstr(r->out, "--micro-batch") && strstr(r->out, "--lmbda") &&
+                strstr(r->out, "--resume") && strstr(r->out, "--save-every"),
+            "%s", r->out);
+  /* nothing to resume: a plain failure naming the directory */
+  r = run("train --resume /nonexistent-run");
+  cr_assert_eq(r->code, 1);
+  cr_assert(strstr(r->err, "vklars: error: train: cannot open run directory /nonexistent-run"),
+            "%s", r->err);
+  char dir[] = "/tmp/vklars-noresume-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "train --resume %s", dir);
+  r = run(cmd);
+  cr_assert_eq(r->code, 1);
+  cr_assert(strstr(r->err, "holds no checkpoint"), "%s", r->err);
 }
 
 Test(cli, eval_errors) {

@@ -152,7 +152,7 @@ static vkl_status allocate(vkl_net *n) {
       (st = vkl_arena_create(n->ctx, VKL_MEM_DEVICE, acts, "activations", &n->acts)))
     return vkl_set_error(n->ctx, st,
                          "%s (model %s at micro-batch %u needs %.1f MiB of "
-                         "activations; a smaller --micro-batch needs less)",
+                         "activations)",
                          vkl_ctx_errmsg(n->ctx), md->name, n->m, (double)acts / (1 << 20));
   if ((st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->params)) ||
       (st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->grads)) ||

@@ -59,6 +59,7 @@ static void add_meta(cJSON *md, const vkl_checkpoint_meta *meta) {
   META_NUM("epoch", "%u", meta->epoch);
   META_NUM("epoch_step", "%llu", (unsigned long long)meta->epoch_step);
   META_NUM("seed", "%llu", (unsigned long long)meta->seed);
+  META_NUM("batch", "%u", meta->batch);
   META_NUM("nonfinite_steps", "%llu", (unsigned long long)meta->nonfinite);
   /* %a: the sums come back bit-exact */
   META_NUM("epoch_loss_sum", "%a", meta->epoch_loss_sum);
@@ -247,6 +248,7 @@ vkl_status vkl_checkpoint_read_meta(const char *path, vkl_checkpoint_meta *meta,
   if ((s = meta_str(md, "data"))) snprintf(meta->data, sizeof meta->data, "%s", s);
   if ((s = meta_str(md, "epoch_step"))) meta->epoch_step = strtoull(s, NULL, 10);
   if ((s = meta_str(md, "seed"))) meta->seed = strtoull(s, NULL, 10);
+  if ((s = meta_str(md, "batch"))) meta->batch = (uint32_t)strtoul(s, NULL, 10);
   if ((s = meta_str(md, "nonfinite_steps"))) meta->nonfinite = strtoull(s, NULL, 10);
   if ((s = meta_str(md, "epoch_loss_sum"))) meta->epoch_loss_sum = strtod(s, NULL);
   if ((s = meta_str(md, "epoch_top1_sum"))) meta->epoch_top1_sum = strtod(s, NULL);

@@ -209,6 +209,7 @@ static vkl_checkpoint_meta *checkpoint_meta(const trainer *tr, uint32_t epoch,
   meta->epoch = epoch;
   meta->epoch_step = epoch_step;
   meta->seed = tr->cfg->seed;
+  meta->batch = tr->B;
   snprintf(meta->optimizer, sizeof meta->optimizer, "%s", vkl_opt_kind_name(tr->cfg->optim.kind));
   meta->nonfinite = tr->nonfinite_total;
   if (epoch_step) { /* mid-epoch: the epoch's log line continues from these */
@@ -355,6 +356,10 @@ static vkl_status resume_state(trainer *tr) {
   } else if (strcmp(meta->optimizer, opt) != 0) {
     snprintf(tr->err, tr->errlen, "%s holds %s optimizer state; this run uses %s", c->resume,
              meta->optimizer[0] ? meta->optimizer : "no", opt);
+  } else if (meta->batch && meta->batch != tr->B) {
+    snprintf(tr->err, tr->errlen,
+             "%s was trained with --batch %u; resuming with %u would not continue that run",
+             c->resume, meta->batch, tr->B);
   } else if (meta->epoch_step >= tr->steps_per_epoch || meta->epoch > c->epochs ||
              meta->step != (uint64_t)meta->epoch * tr->steps_per_epoch + meta->epoch_step) {
     snprintf(tr->err, tr->errlen,
@@ -499,11 +504,11 @@ static vkl_status out_of_memory_hint(trainer *tr, vkl_status st) {
   if (fit) vkl_net_estimate(tr->model, fit, &fit_bytes, &largest);
   if (fit)
     snprintf(tr->err + len, tr->errlen - len,
-             "; micro-batch %u needs about %.0f MiB: --micro-batch %u (about %.0f MiB) fits", m,
-             (double)need / (1 << 20), fit, (double)fit_bytes / (1 << 20));
+             "; micro-batch %u needs about %.1f MiB in all: --micro-batch %u (about %.1f MiB) fits",
+             m, (double)need / (1 << 20), fit, (double)fit_bytes / (1 << 20));
   else
     snprintf(tr->err + len, tr->errlen - len,
-             "; micro-batch %u needs about %.0f MiB and no smaller divisor of %u fits", m,
+             "; micro-batch %u needs about %.1f MiB in all and no smaller divisor of %u fits", m,
              (double)need / (1 << 20), tr->B);
   return st;
 }

@@ -1,0 +1,272 @@
+/* `vklars train` as a process that gets interrupted: SIGINT and SIGTERM
+ * checkpoint and exit 130 and 143, --resume then ends bit-identical to a
+ * run never interrupted; a second SIGINT quits at once; and SIGKILL at
+ * random moments while checkpoints are written never leaves a newest
+ * checkpoint that does not load. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_util.h"
+#include "train/checkpoint.h"
+#include "vklars/optim.h"
+
+/* small and quick: 64 steps an epoch of ~10 ms */
+#define SMALL_RUN                                                                        \
+  "--data synthetic --synthetic-images 2048 --image-size 1x12x12 --model cnn --width 4 " \
+  "--batch 32 --micro-batch 8 --opt lars --threads 1 --seed 3"
+
+static char *temp_dir(void) {
+  char *dir = strdup("/tmp/vklars-int-XXXXXX");
+  cr_assert(mkdtemp(dir));
+  return dir;
+}
+
+static void sleep_s(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  nanosleep(&ts, NULL);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Starts `vklars train <args>` with stdout and stderr to log. */
+static pid_t spawn(const char *args, const char *log) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "exec '%s' train %s >'%s' 2>&1", VKLARS_EXE, args, log);
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+static int run_to_end(const char *args, const char *log) {
+  int status;
+  pid_t pid = spawn(args, log);
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  cr_assert(WIFEXITED(status), "vklars train %s did not exit normally", args);
+  return WEXITSTATUS(status);
+}
+
+static long count_lines(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  long n = 0;
+  for (int c; (c = fgetc(f)) != EOF;) n += c == '\n';
+  fclose(f);
+  return n;
+}
+
+/* Waits until dir/steps.csv logs `steps` steps (or 60 s pass). */
+static void wait_for_steps(const char *dir, long steps) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/steps.csv", dir);
+  double t0 = now_s();
+  while (count_lines(path) < steps + 1) {
+    cr_assert(now_s() - t0 < 60, "%s never reached %ld steps", dir, steps);
+    sleep_s(0.005);
+  }
+}
+
+static void slurp(const char *path, char *buf, size_t n) {
+  FILE *f = fopen(path, "rb");
+  size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+  buf[got] = '\0';
+  if (f) fclose(f);
+}
+
+/* Loads every tensor of a checkpoint (all of the cnn's state and LARS's
+ * momentum); returns the state for comparisons (free with free_state). */
+static vkl_checkpoint_state load_all(const char *path, vkl_model **model) {
+  vkl_checkpoint_meta *meta = calloc(1, sizeof *meta);
+  char err[512];
+  cr_assert_eq(vkl_checkpoint_read_meta(path, meta, err, sizeof err), VKL_OK, "%s", err);
+  vkl_model_config mc = {.in_c = meta->in_c,
+                         .in_h = meta->in_h,
+                         .in_w = meta->in_w,
+                         .classes = meta->classes,
+                         .width = meta->width};
+  cr_assert_eq(vkl_model_build(meta->model, &mc, model, err, sizeof err), VKL_OK, "%s", err);
+  vkl_checkpoint_state s;
+  memset(&s, 0, sizeof s);
+  vkl_checkpoint_moment_names(vkl_opt_kind_parse(meta->optimizer), s.moment_names);
+  s.params = calloc((*model)->param_floats, 4);
+  s.buffers = calloc((*model)->buffer_floats + 1, 4);
+  s.moments[0] = calloc((*model)->param_floats, 4);
+  s.moments[1] = s.moment_names[1] ? calloc((*model)->param_floats, 4) : NULL;
+  cr_assert_eq(vkl_checkpoint_load_state(path, *model, &s, err, sizeof err), VKL_OK, "%s", err);
+  free(meta);
+  return s;
+}
+
+static void free_state(vkl_checkpoint_state *s, vkl_model *m) {
+  free(s->params);
+  free(s->buffers);
+  free(s->moments[0]);
+  free(s->moments[1]);
+  vkl_model_destroy(m);
+}
+
+Test(cli_interrupt, sigint_checkpoints_exits_130_and_resume_is_exact) {
+  char *straight = temp_dir(), *cut = temp_dir(), args[1024], log[600], text[1 << 14];
+  snprintf(log, sizeof log, "%s.log", straight);
+  snprintf(args, sizeof args, SMALL_RUN " --epochs 2 --out %s --force", straight);
+  cr_assert_eq(run_to_end(args, log), 0);
+
+  snprintf(log, sizeof log, "%s.log", cut);
+  snprintf(args, sizeof args, SMALL_RUN " --epochs 2 --out %s --force", cut);
+  pid_t pid = spawn(args, log);
+  wait_for_steps(cut, 40); /* mid-way through the first epoch's 64 */
+  kill(pid, SIGINT);
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  slurp(log, text, sizeof text);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d: %s", status, text);
+  cr_assert(strstr(text, "interrupted at step") && strstr(text, "vklars train --resume"), "%s",
+            text);
+
+  snprintf(args, sizeof args, "--resume %s", cut);
+  int rc = run_to_end(args, log);
+  slurp(log, text, sizeof text);
+  cr_assert_eq(rc, 0, "%s", text);
+  cr_assert(strstr(text, "resuming from"), "%s", text);
+
+  char a[600], b[600];
+  vkl_checkpoint_path(straight, 128, a, sizeof a);
+  vkl_checkpoint_path(cut, 128, b, sizeof b);
+  vkl_model *ma, *mb;
+  vkl_checkpoint_state sa = load_all(a, &ma), sb = load_all(b, &mb);
+  cr_assert(memcmp(sa.params, sb.params, ma->param_floats * 4) == 0, "weights differ");
+  cr_assert(memcmp(sa.moments[0], sb.moments[0], ma->param_floats * 4) == 0, "momentum differs");
+  cr_assert(memcmp(sa.buffers, sb.buffers, ma->buffer_floats * 4) == 0, "BN statistics differ");
+  free_state(&sa, ma);
+  free_state(&sb, mb);
+  free(straight);
+  free(cut);
+}
+
+Test(cli_interrupt, sigterm_exits_143_with_a_checkpoint) {
+  char *dir = temp_dir(), args[1024], log[600], text[1 << 14];
+  snprintf(log, sizeof log, "%s.log", dir);
+  snprintf(args, sizeof args, SMALL_RUN " --epochs 3 --out %s --force", dir);
+  pid_t pid = spawn(args, log);
+  wait_for_steps(dir, 10);
+  kill(pid, SIGTERM);
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  slurp(log, text, sizeof text);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 143, "status %d: %s", status, text);
+  char link[600];
+  snprintf(link, sizeof link, "%s/checkpoint.safetensors", dir);
+  vkl_model *m;
+  vkl_checkpoint_state s = load_all(link, &m);
+  free_state(&s, m);
+  free(dir);
+}
+
+Test(cli_interrupt, second_sigint_quits_at_once_and_keeps_the_checkpoint) {
+  char *dir = temp_dir(), args[1024], log[600], text[1 << 14];
+  snprintf(log, sizeof log, "%s.log", dir);
+  snprintf(args, sizeof args, SMALL_RUN " --epochs 3 --save-every 5 --out %s --force", dir);
+  pid_t pid = spawn(args, log);
+  wait_for_steps(dir, 12); /* a checkpoint at step 5 and 10 exists */
+  kill(pid, SIGINT);
+  kill(pid, SIGINT);
+  int status;
+  double t0 = now_s();
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  slurp(log, text, sizeof text);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d: %s", status, text);
+  cr_assert(now_s() - t0 < 5, "took %.1f s", now_s() - t0);
+  char link[600];
+  snprintf(link, sizeof link, "%s/checkpoint.safetensors", dir);
+  vkl_model *m;
+  vkl_checkpoint_state s = load_all(link, &m);
+  free_state(&s, m);
+  free(dir);
+}
+
+/* Whether dir holds a checkpoint being written (its temporary file). */
+static int temp_file_in(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  int found = 0;
+  while (d && !found && (e = readdir(d))) found = strstr(e->d_name, ".safetensors.tmp") != NULL;
+  if (d) closedir(d);
+  return found;
+}
+
+/* SIGKILL while a checkpoint is written every step (a wide mlp makes each
+ * write ~10 MB): whatever the moment, the newest checkpoint and the link
+ * load in full, and the run resumes to its end. */
+Test(cli_interrupt, sigkill_at_random_moments_leaves_a_loadable_checkpoint) {
+  char *dir = temp_dir(), args[1024], log[600], text[1 << 14];
+  snprintf(log, sizeof log, "%s.log", dir);
+  const char *run =
+      "--data synthetic --synthetic-images 4096 --image-size 1x28x28 --model mlp --width 1024 "
+      "--batch 64 --micro-batch 64 --opt lamb --threads 1 --save-every 1 --keep 2 --epochs 1";
+  srand(12345);
+  int with_checkpoint = 0, have = 0, mid_write = 0;
+  for (int kill_no = 0; kill_no < 10; kill_no++) {
+    if (!have) /* nothing to resume from yet: start over */
+      snprintf(args, sizeof args, "%s --out %s --force", run, dir);
+    else
+      snprintf(args, sizeof args, "--resume %s", dir);
+    pid_t pid = spawn(args, log);
+    if (kill_no % 2 == 0 || !have) {
+      sleep_s(0.3 + 1.5 * (rand() / (double)RAND_MAX)); /* 0.3-1.8 s: startup, steps, writes */
+    } else { /* inside a write: once its temporary file appears, 0-3 ms later */
+      double t0 = now_s();
+      while (!temp_file_in(dir)) {
+        cr_assert(now_s() - t0 < 30, "kill %d: no checkpoint write seen", kill_no);
+        sleep_s(0.0002);
+      }
+      sleep_s(0.003 * (rand() / (double)RAND_MAX));
+      mid_write++;
+    }
+    kill(pid, SIGKILL);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    slurp(log, text, sizeof text);
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+              "kill %d: the run ended before the kill: %s", kill_no, text);
+    uint64_t *steps;
+    size_t n;
+    char err[512];
+    cr_assert_eq(vkl_checkpoint_list(dir, &steps, &n, err, sizeof err), VKL_OK, "%s", err);
+    cr_assert(n > 0 || !have, "kill %d: the checkpoints are gone", kill_no);
+    have = n > 0;
+    if (n > 0) {
+      with_checkpoint++;
+      char path[600];
+      vkl_checkpoint_path(dir, steps[0], path, sizeof path);
+      vkl_model *m;
+      vkl_checkpoint_state s = load_all(path, &m);
+      free_state(&s, m);
+      snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+      s = load_all(path, &m);
+      free_state(&s, m);
+    }
+    free(steps);
+  }
+  cr_assert(mid_write >= 3, "only %d kills during a write", mid_write);
+  cr_assert(with_checkpoint >= 8, "only %d kills fell after the first checkpoint", with_checkpoint);
+  snprintf(args, sizeof args, "--resume %s", dir);
+  int rc = run_to_end(args, log);
+  slurp(log, text, sizeof text);
+  cr_assert_eq(rc, 0, "%s", text);
+  free(dir);
+}
