@@ -454,6 +454,7 @@ int cmd_train(int argc, char **argv) {
     cli_error("train: %s", err);
     return st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
   }
+  if (res.last.test_images == 0) return VKL_EXIT_OK; /* a finished run resumed: nothing ran */
   printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
          100 * res.last.test_top1, 100 * res.last.test_top5, (unsigned long long)res.steps,
          res.wall_s, cfg.out_dir);

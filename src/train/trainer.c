@@ -824,6 +824,14 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     st = evaluate(&tr, &result->last);
     if (!st && cfg->on_epoch) cfg->on_epoch(cfg->user, &result->last);
   }
+  if (!st && cfg->resume && (tr.t >= tr.total_steps || tr.start_epoch >= cfg->epochs) &&
+      cfg->on_note) {
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "the run is complete at step %llu; nothing to train (raise --epochs to go on)",
+             (unsigned long long)tr.t);
+    cfg->on_note(cfg->user, msg);
+  }
   int interrupted = 0;
   uint64_t first = tr.start_epoch_step, done = first;
   uint32_t e = tr.start_epoch;
