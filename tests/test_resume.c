@@ -2,6 +2,7 @@
  * end and mid-epoch), --save-every/--keep, a stop request (what SIGINT
  * does), out of device memory naming a micro-batch that fits, and a lost
  * device naming the last checkpoint. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -352,4 +353,46 @@ Test(resume, lost_device_names_the_last_checkpoint) {
   test_ctx_destroy(ctx);
   free(dir);
   free(dir2);
+}
+
+/* A blown-up run (lr 1e37, NaN steps skipped) still poisons batch norm's
+ * running statistics through the forward pass: that state is never
+ * written, and the last good checkpoint stays the newest. */
+Test(resume, a_nan_state_never_replaces_a_good_checkpoint) {
+  vkl_ctx *ctx = test_ctx_create();
+  char *dir = temp_dir();
+  vkl_train_config c = run_config(dir, VKL_OPT_SGD);
+  c.optim.lr = 1e37;
+  c.optim.momentum = 0;
+  c.sched = VKL_SCHED_CONSTANT;
+  c.skip_nonfinite = 1;
+  c.save_every = 1;
+  c.batch = c.micro_batch = 32;
+  vkl_train_result r;
+  char err[2048];
+  vkl_status st = vkl_train(ctx, &c, &r, err, sizeof err);
+  cr_assert_eq(st, VKL_ERR_FORMAT, "%s: %s", vkl_status_str(st), err);
+  cr_assert(strstr(err, "holds NaN or inf, so no checkpoint was written"), "%s", err);
+  uint64_t *steps;
+  size_t n;
+  cr_assert_eq(vkl_checkpoint_list(dir, &steps, &n, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert(n >= 1);
+  char newest[1100], link[1100];
+  vkl_checkpoint_path(dir, steps[0], newest, sizeof newest);
+  cr_assert_str_eq(r.checkpoint, newest);
+  free(steps);
+  /* the newest (and the link) load, and hold only finite numbers */
+  path_in(link, sizeof link, dir, "checkpoint.safetensors");
+  vkl_model_config mc = {.in_c = 1, .in_h = 10, .in_w = 10, .classes = 4, .width = 4};
+  vkl_model *m;
+  cr_assert_eq(vkl_model_build("cnn", &mc, &m, err, sizeof err), VKL_OK, "%s", err);
+  float *p = calloc(m->param_floats, 4), *b = calloc(m->buffer_floats, 4);
+  cr_assert_eq(vkl_checkpoint_load(link, m, p, b, err, sizeof err), VKL_OK, "%s", err);
+  for (uint64_t i = 0; i < m->param_floats; i++) cr_assert(isfinite(p[i]));
+  for (uint64_t i = 0; i < m->buffer_floats; i++) cr_assert(isfinite(b[i]));
+  free(p);
+  free(b);
+  vkl_model_destroy(m);
+  test_ctx_destroy(ctx);
+  free(dir);
 }
