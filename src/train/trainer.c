@@ -224,29 +224,22 @@ static vkl_checkpoint_meta *checkpoint_meta(const trainer *tr, uint32_t epoch,
 }
 
 /* Host copies of the whole training state, in the checkpoint's terms. */
-typedef struct host_state {
-  vkl_checkpoint_state s;
-  uint64_t param_floats, buffer_floats;
-} host_state;
-
-static void host_state_free(host_state *h) {
-  free(h->s.params);
-  free(h->s.buffers);
-  free(h->s.moments[0]);
-  free(h->s.moments[1]);
+static void host_state_free(vkl_checkpoint_state *h) {
+  free(h->params);
+  free(h->buffers);
+  free(h->moments[0]);
+  free(h->moments[1]);
 }
 
-static vkl_status host_state_alloc(const trainer *tr, host_state *h) {
+static vkl_status host_state_alloc(const trainer *tr, vkl_checkpoint_state *h) {
+  uint64_t pf = tr->model->param_floats, bf = tr->model->buffer_floats;
   memset(h, 0, sizeof *h);
-  h->param_floats = tr->model->param_floats;
-  h->buffer_floats = tr->model->buffer_floats;
-  vkl_checkpoint_moment_names(tr->cfg->optim.kind, h->s.moment_names);
-  h->s.params = malloc(h->param_floats * 4);
-  h->s.buffers = malloc((h->buffer_floats ? h->buffer_floats : 1) * 4);
-  h->s.moments[0] = malloc(h->param_floats * 4);
-  h->s.moments[1] = h->s.moment_names[1] ? malloc(h->param_floats * 4) : NULL;
-  if (!h->s.params || !h->s.buffers || !h->s.moments[0] ||
-      (h->s.moment_names[1] && !h->s.moments[1])) {
+  vkl_checkpoint_moment_names(tr->cfg->optim.kind, h->moment_names);
+  h->params = malloc(pf * 4);
+  h->buffers = malloc((bf ? bf : 1) * 4);
+  h->moments[0] = malloc(pf * 4);
+  h->moments[1] = h->moment_names[1] ? malloc(pf * 4) : NULL;
+  if (!h->params || !h->buffers || !h->moments[0] || (h->moment_names[1] && !h->moments[1])) {
     host_state_free(h);
     return VKL_ERR_OUT_OF_HOST_MEMORY;
   }
@@ -254,18 +247,18 @@ static vkl_status host_state_alloc(const trainer *tr, host_state *h) {
 }
 
 /* The first tensor holding a NaN or inf, or NULL. */
-static const char *first_nonfinite(const trainer *tr, const host_state *h) {
+static const char *first_nonfinite(const trainer *tr, const vkl_checkpoint_state *h) {
   const vkl_model *md = tr->model;
   for (uint32_t i = 0; i < md->param_count; i++)
     for (uint64_t j = 0; j < md->params[i].count; j++) {
       uint64_t o = md->params[i].offset + j;
-      if (!isfinite(h->s.params[o]) || !isfinite(h->s.moments[0][o]) ||
-          (h->s.moments[1] && !isfinite(h->s.moments[1][o])))
+      if (!isfinite(h->params[o]) || !isfinite(h->moments[0][o]) ||
+          (h->moments[1] && !isfinite(h->moments[1][o])))
         return md->params[i].name;
     }
   for (uint32_t i = 0; i < md->buffer_count; i++)
     for (uint64_t j = 0; j < md->buffers[i].count; j++)
-      if (!isfinite(h->s.buffers[md->buffers[i].offset + j])) return md->buffers[i].name;
+      if (!isfinite(h->buffers[md->buffers[i].offset + j])) return md->buffers[i].name;
   return NULL;
 }
 
@@ -300,16 +293,15 @@ static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_st
     epoch++;
     epoch_step = 0;
   }
-  host_state h;
+  vkl_checkpoint_state h;
   vkl_status st = host_state_alloc(tr, &h);
   if (st) return st;
   const vkl_model *md = tr->model;
-  if ((st = vkl_net_download_state(tr->net, h.s.params, h.s.buffers)) ||
-      (st = vkl_download(tr->ctx, h.s.moments[0], vkl_optimizer_moment(tr->opt, 0),
+  if ((st = vkl_net_download_state(tr->net, h.params, h.buffers)) ||
+      (st = vkl_download(tr->ctx, h.moments[0], vkl_optimizer_moment(tr->opt, 0),
                          md->param_floats * 4)) ||
-      (h.s.moments[1] &&
-       (st = vkl_download(tr->ctx, h.s.moments[1], vkl_optimizer_moment(tr->opt, 1),
-                          md->param_floats * 4)))) {
+      (h.moments[1] && (st = vkl_download(tr->ctx, h.moments[1], vkl_optimizer_moment(tr->opt, 1),
+                                          md->param_floats * 4)))) {
     vk_fail(tr, st);
     host_state_free(&h);
     return st;
@@ -326,7 +318,7 @@ static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_st
     st = VKL_ERR_FORMAT;
   } else if (!meta) {
     st = VKL_ERR_OUT_OF_HOST_MEMORY;
-  } else if (!(st = vkl_checkpoint_save_state(path, md, meta, &h.s, tr->err, tr->errlen)) &&
+  } else if (!(st = vkl_checkpoint_save_state(path, md, meta, &h, tr->err, tr->errlen)) &&
              !(st = vkl_checkpoint_publish(c->out_dir, tr->t, c->keep, tr->err, tr->errlen))) {
     snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
     tr->last_ckpt_step = tr->t;
@@ -341,7 +333,7 @@ static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_st
 static vkl_status resume_state(trainer *tr) {
   const vkl_train_config *c = tr->cfg;
   vkl_checkpoint_meta *meta = calloc(1, sizeof *meta);
-  host_state h;
+  vkl_checkpoint_state h;
   vkl_status st = meta ? host_state_alloc(tr, &h) : VKL_ERR_OUT_OF_HOST_MEMORY;
   if (st) {
     free(meta);
@@ -368,14 +360,14 @@ static vkl_status resume_state(trainer *tr) {
              c->resume, (unsigned long long)meta->step, meta->epoch,
              (unsigned long long)meta->epoch_step, (unsigned long long)tr->steps_per_epoch);
   } else {
-    st = vkl_checkpoint_load_state(c->resume, tr->model, &h.s, tr->err, tr->errlen);
+    st = vkl_checkpoint_load_state(c->resume, tr->model, &h, tr->err, tr->errlen);
   }
   if (st) goto done;
   uint64_t bytes = tr->model->param_floats * 4;
-  if ((st = vkl_net_upload_state(tr->net, h.s.params, h.s.buffers)) ||
-      (st = vkl_upload(tr->ctx, vkl_optimizer_moment(tr->opt, 0), h.s.moments[0], bytes)) ||
-      (h.s.moments[1] &&
-       (st = vkl_upload(tr->ctx, vkl_optimizer_moment(tr->opt, 1), h.s.moments[1], bytes))) ||
+  if ((st = vkl_net_upload_state(tr->net, h.params, h.buffers)) ||
+      (st = vkl_upload(tr->ctx, vkl_optimizer_moment(tr->opt, 0), h.moments[0], bytes)) ||
+      (h.moments[1] &&
+       (st = vkl_upload(tr->ctx, vkl_optimizer_moment(tr->opt, 1), h.moments[1], bytes))) ||
       (st = vkl_optimizer_set_step(tr->opt, meta->step))) {
     vk_fail(tr, st);
     goto done;
