@@ -686,7 +686,7 @@ static void report_progress(trainer *tr, uint32_t epoch, uint32_t micro, double 
                             uint64_t images) {
   if (!tr->cfg->on_progress) return;
   double el = now_s() - run_start;
-  uint64_t session = tr->t - (tr->start_epoch * tr->steps_per_epoch + tr->start_epoch_step);
+  uint64_t steps = images / tr->B; /* those timed by el: this epoch's, this invocation's */
   vkl_train_progress p = {epoch,
                           tr->cfg->epochs,
                           tr->t,
@@ -695,7 +695,7 @@ static void report_progress(trainer *tr, uint32_t epoch, uint32_t micro, double 
                           tr->k,
                           tr->last_loss,
                           el > 0 ? (double)images / el : 0,
-                          session ? el * (double)(tr->total_steps - tr->t) / session : 0};
+                          steps ? el * (double)(tr->total_steps - tr->t) / steps : 0};
   tr->cfg->on_progress(tr->cfg->user, &p);
 }
 
