@@ -118,62 +118,66 @@ Test(ops_batchnorm, forward_train) {
  * 1e8 whose ulp is 8 to find a variance of about 1/3: the one-pass formula
  * returns noise (checked below, so this input really is hard). The device
  * must still meet the standard tolerance. */
+static void check_train_large_mean(test_dev *d, test_rng *rng, const vkl_batchnorm_shape *sh) {
+  size_t n = count(sh), hw = (size_t)sh->H * sh->W;
+  double *x = test_random(rng, n, 1.0);
+  for (size_t i = 0; i < n; i++) x[i] = (double)(float)(1e4 + x[i]);
+  /* the one-pass float variance of channel 0 is far off */
+  float s = 0, s2 = 0, m = (float)(sh->N * hw);
+  double ref_mean = 0, ref_ssd = 0;
+  for (size_t nn = 0; nn < sh->N; nn++)
+    for (size_t i = 0; i < hw; i++) {
+      float v = (float)x[nn * sh->C * hw + i];
+      s += v, s2 += v * v, ref_mean += v;
+    }
+  ref_mean /= m;
+  for (size_t nn = 0; nn < sh->N; nn++)
+    for (size_t i = 0; i < hw; i++) ref_ssd += pow(x[nn * sh->C * hw + i] - ref_mean, 2);
+  double naive = (double)(s2 / m - (s / m) * (s / m)), var = ref_ssd / m;
+  cr_assert(fabs(naive - var) > 0.1 * var, "one-pass variance %g vs %g: the test is too easy",
+            naive, var);
+  check_train(d, rng, sh, 1, 1, x, "large mean");
+  check_train(d, rng, sh, 0, 0, x, "large mean");
+  free(x);
+}
+
 Test(ops_batchnorm, forward_train_large_mean) {
   test_dev d = test_dev_create(16u << 20);
   test_rng rng = {2};
   const vkl_batchnorm_shape cases[] = {{4, 3, 6, 5}, {2, 3, 8, 8}, {5000, 2, 1, 1}};
-  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-    const vkl_batchnorm_shape *sh = &cases[k];
-    size_t n = count(sh), hw = (size_t)sh->H * sh->W;
-    double *x = test_random(&rng, n, 1.0);
-    for (size_t i = 0; i < n; i++) x[i] = (double)(float)(1e4 + x[i]);
-    /* the one-pass float variance of channel 0 is far off */
-    float s = 0, s2 = 0, m = (float)(sh->N * hw);
-    double ref_mean = 0, ref_ssd = 0;
-    for (size_t nn = 0; nn < sh->N; nn++)
-      for (size_t i = 0; i < hw; i++) {
-        float v = (float)x[nn * sh->C * hw + i];
-        s += v, s2 += v * v, ref_mean += v;
-      }
-    ref_mean /= m;
-    for (size_t nn = 0; nn < sh->N; nn++)
-      for (size_t i = 0; i < hw; i++) ref_ssd += pow(x[nn * sh->C * hw + i] - ref_mean, 2);
-    double naive = (double)(s2 / m - (s / m) * (s / m)), var = ref_ssd / m;
-    cr_assert(fabs(naive - var) > 0.1 * var, "one-pass variance %g vs %g: the test is too easy",
-              naive, var);
-    check_train(&d, &rng, sh, 1, 1, x, "large mean");
-    check_train(&d, &rng, sh, 0, 0, x, "large mean");
-    free(x);
-  }
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+    check_train_large_mean(&d, &rng, &cases[k]);
   test_dev_destroy(&d);
+}
+
+/* One evaluation forward on the device and in the reference. */
+static void check_eval(test_dev *d, test_rng *rng, const vkl_batchnorm_shape *sh, int affine,
+                       const char *what) {
+  vkl_arena_reset(d->arena);
+  size_t n = count(sh), C = sh->C;
+  double *x = random_input(rng, sh, -1.0, 3.0), *y = malloc(n * sizeof *y);
+  double *rm = test_random(rng, C, 2), *rv = random_positive(rng, C, 0.25);
+  double *gamma = test_random(rng, C, 2), *beta = test_random(rng, C, 1);
+  vkl_buf dx = test_upload(d, x, n), drm = test_upload(d, rm, C);
+  vkl_buf drv = test_upload(d, rv, C), dg = test_upload(d, gamma, C);
+  vkl_buf db = test_upload(d, beta, C), dy = test_alloc_poisoned(d, n);
+  TEST_RECORD_AND_RUN(d, vkl_batchnorm_forward_eval(d->cmd, dy, dx, drm, drv, affine ? &dg : NULL,
+                                                    affine ? &db : NULL, sh, 1e-3f));
+  vkl_batchnorm_forward_eval_ref(y, x, rm, rv, affine ? gamma : NULL, affine ? beta : NULL, sh,
+                                 (double)1e-3f);
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s %ux%ux%ux%u affine %d", what, sh->N, sh->C, sh->H, sh->W, affine);
+  test_expect_close(d, dy, y, n, TEST_ATOL, TEST_RTOL, msg);
+  free(x), free(y), free(rm), free(rv), free(gamma), free(beta);
 }
 
 Test(ops_batchnorm, forward_eval) {
   test_dev d = test_dev_create(16u << 20);
   test_rng rng = {3};
   const vkl_batchnorm_shape one = {1, 5, 1, 1}; /* evaluation takes a single value */
-  for (size_t k = 0; k <= NSHAPES; k++) {
-    const vkl_batchnorm_shape *sh = k < NSHAPES ? &shapes[k] : &one;
-    for (int affine = 0; affine < 2; affine++) {
-      vkl_arena_reset(d.arena);
-      size_t n = count(sh), C = sh->C;
-      double *x = random_input(&rng, sh, -1.0, 3.0), *y = malloc(n * sizeof *y);
-      double *rm = test_random(&rng, C, 2), *rv = random_positive(&rng, C, 0.25);
-      double *gamma = test_random(&rng, C, 2), *beta = test_random(&rng, C, 1);
-      vkl_buf dx = test_upload(&d, x, n), drm = test_upload(&d, rm, C);
-      vkl_buf drv = test_upload(&d, rv, C), dg = test_upload(&d, gamma, C);
-      vkl_buf db = test_upload(&d, beta, C), dy = test_alloc_poisoned(&d, n);
-      TEST_RECORD_AND_RUN(&d,
-                          vkl_batchnorm_forward_eval(d.cmd, dy, dx, drm, drv, affine ? &dg : NULL,
-                                                     affine ? &db : NULL, sh, 1e-3f));
-      vkl_batchnorm_forward_eval_ref(y, x, rm, rv, affine ? gamma : NULL, affine ? beta : NULL, sh,
-                                     (double)1e-3f);
-      char msg[96];
-      snprintf(msg, sizeof msg, "eval %ux%ux%ux%u affine %d", sh->N, sh->C, sh->H, sh->W, affine);
-      test_expect_close(&d, dy, y, n, TEST_ATOL, TEST_RTOL, msg);
-      free(x), free(y), free(rm), free(rv), free(gamma), free(beta);
-    }
-  }
+  for (size_t k = 0; k <= NSHAPES; k++)
+    for (int affine = 0; affine < 2; affine++)
+      check_eval(&d, &rng, k < NSHAPES ? &shapes[k] : &one, affine, "eval");
   test_dev_destroy(&d);
 }
 
@@ -313,11 +317,61 @@ Test(ops_batchnorm, interleaved_layout) {
   check_layout("interleaved");
 }
 
-/* Same inputs, bit-identical outputs: two recordings of forward and backward. */
-Test(ops_batchnorm, deterministic) {
+/* The fused kernels (one workgroup per channel; the default on CPUs where
+ * a shape fits them), forced on shapes that each fit them (checked) and
+ * cover their geometry: a single thread (N = 1); a last thread with fewer
+ * runs than the others (5x7x4x4, 63x3x2x3); scalar planes of 15 and 6
+ * units, and of 9 vec4 units; planes cut into 4 and 2 runs (16x16); the
+ * most units per thread (64x3x16x16); 2-D input (planes of 1 unit). */
+static const vkl_batchnorm_shape fused_shapes[] = {
+    {1, 5, 8, 8},   {5, 7, 4, 4},    {3, 5, 3, 5},    {63, 3, 2, 3}, {9, 17, 6, 6},
+    {3, 5, 16, 16}, {20, 3, 16, 16}, {64, 3, 16, 16}, {64, 2, 4, 4}, {40, 20, 1, 1},
+};
+
+Test(ops_batchnorm, fused_layout) {
+  cr_assert_eq(setenv("VKLARS_BN_LAYOUT", "fused", 1), 0);
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {9};
+  uint32_t max_wg = vkl_ctx_device(d.ctx)->max_workgroup_invocations;
+  for (size_t k = 0; k < sizeof fused_shapes / sizeof fused_shapes[0]; k++) {
+    const vkl_batchnorm_shape *sh = &fused_shapes[k];
+    cr_assert(vkl_batchnorm_fused_fits(sh, max_wg), "%ux%ux%ux%u does not fit the fused kernels",
+              sh->N, sh->C, sh->H, sh->W);
+    check_train(&d, &rng, sh, 1, 1, NULL, "fused");
+    check_train(&d, &rng, sh, 0, 0, NULL, "fused");
+    check_eval(&d, &rng, sh, 1, "fused eval");
+    check_eval(&d, &rng, sh, 0, "fused eval");
+    vkl_arena_reset(d.arena);
+    bwd_case b = bwd_case_create(&d, &rng, sh, 0.5);
+    check_backward(&d, &rng, &b, 1, 1, 1, 1, 0);
+    check_backward(&d, &rng, &b, 1, 1, 1, 0, 1);
+    check_backward(&d, &rng, &b, 1, 0, 1, 1, 1);
+    check_backward(&d, &rng, &b, 1, 1, 0, 0, 0);
+    bwd_case_destroy(&b);
+  }
+  /* large means: the pivot of the statistics, and x - mean in the backward */
+  const vkl_batchnorm_shape large[] = {{4, 3, 6, 5}, {2, 3, 8, 8}};
+  for (size_t k = 0; k < 2; k++) {
+    cr_assert(vkl_batchnorm_fused_fits(&large[k], max_wg));
+    check_train_large_mean(&d, &rng, &large[k]);
+    vkl_arena_reset(d.arena);
+    bwd_case b = bwd_case_create(&d, &rng, &large[k], 1e4);
+    check_backward(&d, &rng, &b, 1, 1, 1, 1, 0);
+    bwd_case_destroy(&b);
+  }
+  test_dev_destroy(&d);
+  unsetenv("VKLARS_BN_LAYOUT");
+}
+
+/* Same inputs, bit-identical outputs: two recordings of forward and backward,
+ * with the device's kernels and with the fused ones. */
+static void check_deterministic(const char *layout) {
+  if (layout) cr_assert_eq(setenv("VKLARS_BN_LAYOUT", layout, 1), 0);
   test_dev d = test_dev_create(16u << 20);
   test_rng rng = {7};
   const vkl_batchnorm_shape sh = {37, 3, 16, 12};
+  if (layout)
+    cr_assert(vkl_batchnorm_fused_fits(&sh, vkl_ctx_device(d.ctx)->max_workgroup_invocations));
   size_t n = count(&sh), C = sh.C;
   double *x = random_input(&rng, &sh, 0.5, 2), *dy = test_random(&rng, n, 1);
   vkl_buf dx = test_upload(&d, x, n), ddy = test_upload(&d, dy, n), ws = workspace(&d, &sh);
@@ -344,6 +398,12 @@ Test(ops_batchnorm, deterministic) {
   }
   free(a), free(b), free(x), free(dy);
   test_dev_destroy(&d);
+  unsetenv("VKLARS_BN_LAYOUT");
+}
+
+Test(ops_batchnorm, deterministic) {
+  check_deterministic(NULL);
+  check_deterministic("fused");
 }
 
 Test(ops_batchnorm, refuses_bad_shapes_and_short_tensors) {

@@ -47,6 +47,19 @@ static const conv_case cases[] = {
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
+/* Backward-data of few input channels (C <= 4, stride 1, W and Q multiples of 4) runs
+ * conv2d_bwd_small.comp, tiles of 4 rows x up to 32 columns. Only that pass is run on
+ * these (the others would compile a pipeline each, seconds apiece). */
+static const conv_case small_c_cases[] = {
+    {1, 3, 8, 12, 5, 3, 3, 1, 1, 1, 1, 1},   /* N = 1, odd K, one tile 12 wide */
+    {2, 1, 5, 36, 3, 3, 3, 1, 1, 1, 1, 0},   /* C = 1; partial tiles along h and w */
+    {2, 4, 7, 8, 6, 5, 5, 1, 1, 2, 2, 1},    /* C = 4, 5x5 pad 2 */
+    {1, 2, 9, 4, 7, 3, 1, 1, 1, 0, 0, 0},    /* 3x1, no padding */
+    {2, 3, 6, 8, 4, 7, 7, 1, 1, 3, 3, 1},    /* 7x7 stride 1 pad 3 */
+    {1, 3, 6, 8, 5, 3, 3, 1, 1, 0, 1, 0},    /* pad 0x1: P = H - 2 */
+    {2, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1, 0}, /* the stem's tile: 4 x 32 */
+};
+
 static vkl_conv2d_shape shape_of(const conv_case *c) {
   vkl_conv2d_shape s = {.N = c->N,
                         .C = c->C,
@@ -90,7 +103,8 @@ static void expect_conv_close(test_dev *d, vkl_buf b, const double *ref, const d
   free(f);
 }
 
-static void run_case(test_dev *d, test_rng *rng, const conv_case *c) {
+/* passes: 1 forward, 2 backward-data, 4 backward-weight */
+static void run_case(test_dev *d, test_rng *rng, const conv_case *c, int passes) {
   vkl_conv2d_shape sh = shape_of(c);
   size_t nx = (size_t)sh.N * sh.C * sh.H * sh.W, nw = (size_t)sh.K * sh.C * sh.R * sh.S;
   size_t ny = (size_t)sh.N * sh.K * sh.P * sh.Q, nb = sh.K;
@@ -110,55 +124,60 @@ static void run_case(test_dev *d, test_rng *rng, const conv_case *c) {
   vkl_buf ws = test_alloc_poisoned(d, nws);
   const double *bias = c->bias ? b : NULL, *abias = c->bias ? ab : NULL;
 
-  /* forward */
-  double *ref = malloc(ny * sizeof *ref), *sum = malloc(ny * sizeof *sum);
-  vkl_buf gy = test_alloc_poisoned(d, ny);
-  TEST_RECORD_AND_RUN(d, vkl_conv2d_forward(d->cmd, gy, gx, gw, c->bias ? &gb : NULL, &sh, ws));
-  vkl_conv2d_forward_ref(ref, x, w, bias, &sh);
-  vkl_conv2d_forward_ref(sum, ax, aw, abias, &sh);
-  expect_conv_close(d, gy, ref, sum, ny, (double)sh.C * sh.R * sh.S, "forward", c);
-  free(ref), free(sum);
+  double *ref, *sum;
+  if (passes & 1) { /* forward */
+    ref = malloc(ny * sizeof *ref), sum = malloc(ny * sizeof *sum);
+    vkl_buf gy = test_alloc_poisoned(d, ny);
+    TEST_RECORD_AND_RUN(d, vkl_conv2d_forward(d->cmd, gy, gx, gw, c->bias ? &gb : NULL, &sh, ws));
+    vkl_conv2d_forward_ref(ref, x, w, bias, &sh);
+    vkl_conv2d_forward_ref(sum, ax, aw, abias, &sh);
+    expect_conv_close(d, gy, ref, sum, ny, (double)sh.C * sh.R * sh.S, "forward", c);
+    free(ref), free(sum);
+  }
 
-  /* backward-data: write, then accumulate into x0 */
-  ref = malloc(nx * sizeof *ref), sum = malloc(nx * sizeof *sum);
-  vkl_buf gdx = test_alloc_poisoned(d, nx), gdx0 = test_upload(d, x0, nx);
-  TEST_RECORD_AND_RUN(d, vkl_conv2d_backward_data(d->cmd, gdx, gdy, gw, &sh, 0, ws));
-  TEST_RECORD_AND_RUN(d, vkl_conv2d_backward_data(d->cmd, gdx0, gdy, gw, &sh, 1, ws));
-  double nterms = (double)sh.K * sh.R * sh.S;
-  vkl_conv2d_backward_data_ref(ref, dy, w, &sh, 0);
-  vkl_conv2d_backward_data_ref(sum, ady, aw, &sh, 0);
-  expect_conv_close(d, gdx, ref, sum, nx, nterms, "backward-data", c);
-  memcpy(ref, x0, nx * sizeof *ref);
-  memcpy(sum, ax0, nx * sizeof *sum);
-  vkl_conv2d_backward_data_ref(ref, dy, w, &sh, 1);
-  vkl_conv2d_backward_data_ref(sum, ady, aw, &sh, 1);
-  expect_conv_close(d, gdx0, ref, sum, nx, nterms + 1, "backward-data, accumulate", c);
-  free(ref), free(sum);
+  if (passes & 2) { /* backward-data: write, then accumulate into x0 */
+    ref = malloc(nx * sizeof *ref), sum = malloc(nx * sizeof *sum);
+    vkl_buf gdx = test_alloc_poisoned(d, nx), gdx0 = test_upload(d, x0, nx);
+    TEST_RECORD_AND_RUN(d, vkl_conv2d_backward_data(d->cmd, gdx, gdy, gw, &sh, 0, ws));
+    TEST_RECORD_AND_RUN(d, vkl_conv2d_backward_data(d->cmd, gdx0, gdy, gw, &sh, 1, ws));
+    double nterms = (double)sh.K * sh.R * sh.S;
+    vkl_conv2d_backward_data_ref(ref, dy, w, &sh, 0);
+    vkl_conv2d_backward_data_ref(sum, ady, aw, &sh, 0);
+    expect_conv_close(d, gdx, ref, sum, nx, nterms, "backward-data", c);
+    memcpy(ref, x0, nx * sizeof *ref);
+    memcpy(sum, ax0, nx * sizeof *sum);
+    vkl_conv2d_backward_data_ref(ref, dy, w, &sh, 1);
+    vkl_conv2d_backward_data_ref(sum, ady, aw, &sh, 1);
+    expect_conv_close(d, gdx0, ref, sum, nx, nterms + 1, "backward-data, accumulate", c);
+    free(ref), free(sum);
+  }
 
-  /* backward-weight (with dbias when the case has a bias): write, then accumulate */
-  ref = malloc(nw * sizeof *ref), sum = malloc(nw * sizeof *sum);
-  double *rb = malloc(nb * sizeof *rb), *sb = malloc(nb * sizeof *sb);
-  vkl_buf gdw = test_alloc_poisoned(d, nw), gdb = test_alloc_poisoned(d, nb);
-  vkl_buf gdw0 = test_upload(d, w0, nw), gdb0 = test_upload(d, b0, nb);
-  TEST_RECORD_AND_RUN(
-      d, vkl_conv2d_backward_weight(d->cmd, gdw, c->bias ? &gdb : NULL, gdy, gx, &sh, 0, ws));
-  TEST_RECORD_AND_RUN(
-      d, vkl_conv2d_backward_weight(d->cmd, gdw0, c->bias ? &gdb0 : NULL, gdy, gx, &sh, 1, ws));
-  nterms = (double)sh.N * sh.P * sh.Q;
-  vkl_conv2d_backward_weight_ref(ref, rb, dy, x, &sh, 0);
-  vkl_conv2d_backward_weight_ref(sum, sb, ady, ax, &sh, 0);
-  expect_conv_close(d, gdw, ref, sum, nw, nterms, "backward-weight dw", c);
-  if (c->bias) expect_conv_close(d, gdb, rb, sb, nb, nterms, "backward-weight dbias", c);
-  memcpy(ref, w0, nw * sizeof *ref), memcpy(sum, aw0, nw * sizeof *sum);
-  memcpy(rb, b0, nb * sizeof *rb), memcpy(sb, ab0, nb * sizeof *sb);
-  vkl_conv2d_backward_weight_ref(ref, rb, dy, x, &sh, 1);
-  vkl_conv2d_backward_weight_ref(sum, sb, ady, ax, &sh, 1);
-  expect_conv_close(d, gdw0, ref, sum, nw, nterms + 1, "backward-weight dw, accumulate", c);
-  if (c->bias)
-    expect_conv_close(d, gdb0, rb, sb, nb, nterms + 1, "backward-weight dbias, accumulate", c);
-  else /* without dbias the bias gradient is left alone */
-    test_expect_close(d, gdb0, b0, nb, 0, 0, "dbias untouched");
-  free(ref), free(sum), free(rb), free(sb);
+  if (passes & 4) { /* backward-weight (with dbias when the case has a bias): write, then
+                       accumulate */
+    ref = malloc(nw * sizeof *ref), sum = malloc(nw * sizeof *sum);
+    double *rb = malloc(nb * sizeof *rb), *sb = malloc(nb * sizeof *sb);
+    vkl_buf gdw = test_alloc_poisoned(d, nw), gdb = test_alloc_poisoned(d, nb);
+    vkl_buf gdw0 = test_upload(d, w0, nw), gdb0 = test_upload(d, b0, nb);
+    TEST_RECORD_AND_RUN(
+        d, vkl_conv2d_backward_weight(d->cmd, gdw, c->bias ? &gdb : NULL, gdy, gx, &sh, 0, ws));
+    TEST_RECORD_AND_RUN(
+        d, vkl_conv2d_backward_weight(d->cmd, gdw0, c->bias ? &gdb0 : NULL, gdy, gx, &sh, 1, ws));
+    double nterms = (double)sh.N * sh.P * sh.Q;
+    vkl_conv2d_backward_weight_ref(ref, rb, dy, x, &sh, 0);
+    vkl_conv2d_backward_weight_ref(sum, sb, ady, ax, &sh, 0);
+    expect_conv_close(d, gdw, ref, sum, nw, nterms, "backward-weight dw", c);
+    if (c->bias) expect_conv_close(d, gdb, rb, sb, nb, nterms, "backward-weight dbias", c);
+    memcpy(ref, w0, nw * sizeof *ref), memcpy(sum, aw0, nw * sizeof *sum);
+    memcpy(rb, b0, nb * sizeof *rb), memcpy(sb, ab0, nb * sizeof *sb);
+    vkl_conv2d_backward_weight_ref(ref, rb, dy, x, &sh, 1);
+    vkl_conv2d_backward_weight_ref(sum, sb, ady, ax, &sh, 1);
+    expect_conv_close(d, gdw0, ref, sum, nw, nterms + 1, "backward-weight dw, accumulate", c);
+    if (c->bias)
+      expect_conv_close(d, gdb0, rb, sb, nb, nterms + 1, "backward-weight dbias, accumulate", c);
+    else /* without dbias the bias gradient is left alone */
+      test_expect_close(d, gdb0, b0, nb, 0, 0, "dbias untouched");
+    free(ref), free(sum), free(rb), free(sb);
+  }
 
   free(x), free(w), free(b), free(dy), free(x0), free(w0), free(b0);
   free(ax), free(aw), free(ab), free(ady), free(ax0), free(aw0), free(ab0);
@@ -167,7 +186,15 @@ static void run_case(test_dev *d, test_rng *rng, const conv_case *c) {
 Test(ops_conv2d, matches_reference_on_awkward_shapes) {
   test_dev d = test_dev_create(64u << 20);
   test_rng rng = {11};
-  for (size_t i = 0; i < NCASES; i++) run_case(&d, &rng, &cases[i]);
+  for (size_t i = 0; i < NCASES; i++) run_case(&d, &rng, &cases[i], 7);
+  test_dev_destroy(&d);
+}
+
+Test(ops_conv2d, backward_data_few_channels) {
+  test_dev d = test_dev_create(64u << 20);
+  test_rng rng = {14};
+  for (size_t i = 0; i < sizeof small_c_cases / sizeof small_c_cases[0]; i++)
+    run_case(&d, &rng, &small_c_cases[i], 2);
   test_dev_destroy(&d);
 }
 

@@ -38,22 +38,12 @@
  */
 #ifndef VKLARS_BATCHNORM_IFACE_H
 #define VKLARS_BATCHNORM_IFACE_H
+#include "batchnorm_flags.h"
 #include "iface.h"
 
 VKL_SPEC_BEGIN(vkl_batchnorm_spec)
 VKL_SPEC_LOCAL_X(0, wg_size)
 VKL_SPEC_END(vkl_batchnorm_spec)
-
-/* flags */
-#define BN_HAS_GAMMA 1u
-#define BN_HAS_BETA 2u
-#define BN_HAS_RUNNING_MEAN 4u
-#define BN_HAS_RUNNING_VAR 8u
-#define BN_EVAL 16u       /* apply: coefficients from running stats, not the workspace */
-#define BN_ACCUMULATE 32u /* backward: add into the gradients */
-#define BN_HAS_DGAMMA 64u
-#define BN_HAS_DBETA 128u
-#define BN_SEG4 256u /* every thread's run of a plane is exactly 4 units (see BN_WALK) */
 
 VKL_PUSH_BEGIN(vkl_batchnorm_push)
 VKL_U32 N;

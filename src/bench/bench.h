@@ -42,6 +42,9 @@ typedef struct vkl_bench_config {
   /* Called after each row, e.g. to show progress; may be NULL. */
   void (*on_row)(void *user, const vkl_bench_row *row);
   void *user;
+  /* Times only the rows whose names contain this substring (the baselines
+   * always run, and the optimizer bench's copies); NULL: every row. */
+  const char *only;
 } vkl_bench_config;
 
 /* Times each op on ResNet-18 CIFAR layer shapes, beside the baselines. */

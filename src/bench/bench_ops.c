@@ -31,6 +31,10 @@ vkl_status bench_tensor(bench *b, uint64_t n, vkl_buf *out) {
 vkl_status bench_row(bench *b, const char *name, vkl_bench_unit unit, double work,
                      vkl_bench_record_fn record, void *user) {
   vkl_bench_report *r = b->report;
+  /* --only: the baselines ("baseline ...", the optimizer's "copy of ...") always run */
+  if (b->cfg->only && strncmp(name, "baseline", 8) && strncmp(name, "copy of", 7) &&
+      !strstr(name, b->cfg->only))
+    return VKL_OK;
   if (r->count == sizeof r->rows / sizeof r->rows[0])
     return vkl_set_error(b->ctx, VKL_ERR_INVALID_ARGUMENT, "bench: too many rows");
   double ns;

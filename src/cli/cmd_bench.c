@@ -60,13 +60,15 @@ static int parse_uint(const char *cmd, const char *opt, const char *text, unsign
 
 int cmd_bench(int argc, char **argv) {
   int json = 0, help = 0;
-  const char *device = NULL, *batch_s = NULL, *repeats_s = NULL;
+  const char *device = NULL, *batch_s = NULL, *repeats_s = NULL, *only = NULL;
   const cli_opt opts[] = {
       {"--json", NULL, NULL, "machine-readable output", NULL, &json},
       {"--device", NULL, "N|NAME", "device index or name substring", &device, NULL},
       {"--batch", NULL, "N", "batch size of the layer shapes (default 64)", &batch_s, NULL},
       {"--repeats", NULL, "N", "timed repeats after one warm-up; the median is shown (default 5)",
        &repeats_s, NULL},
+      {"--only", NULL, "TEXT", "time only the rows whose names contain TEXT (and the baselines)",
+       &only, NULL},
   };
   int nopts = (int)(sizeof opts / sizeof opts[0]);
   const char *what[1];
@@ -74,7 +76,8 @@ int cmd_bench(int argc, char **argv) {
   int rc = cli_parse("bench", argc, argv, opts, nopts, what, 1, &nwhat, &help);
   if (rc) return rc;
   if (help) {
-    cli_print_help("bench", "ops|optim [--json] [--batch N] [--repeats N] [--device N|NAME]",
+    cli_print_help("bench",
+                   "ops|optim [--json] [--batch N] [--repeats N] [--only TEXT] [--device N|NAME]",
                    "ops: times each op with timestamp queries on ResNet-18 CIFAR layer shapes,\n"
                    "beside two baselines timed in the same run: a register-blocked GEMM\n"
                    "(1024^3) for compute-bound ops and a vec4 copy (128 MiB) for memory-bound\n"
@@ -106,7 +109,8 @@ int cmd_bench(int argc, char **argv) {
     printf("device: %s (%s); batch %u, median of %u\n", vkl_ctx_device(ctx)->name,
            vkl_ctx_device(ctx)->driver_info, batch, repeats);
   vkl_bench_report *rep = malloc(sizeof *rep);
-  vkl_bench_config cfg = {.batch = batch, .repeats = repeats, .on_row = json ? NULL : print_row};
+  vkl_bench_config cfg = {
+      .batch = batch, .repeats = repeats, .on_row = json ? NULL : print_row, .only = only};
   st = !rep    ? VKL_ERR_OUT_OF_HOST_MEMORY
        : optim ? vkl_bench_optim(ctx, &cfg, rep)
                : vkl_bench_ops(ctx, &cfg, rep);

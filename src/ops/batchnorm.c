@@ -122,9 +122,13 @@ void vkl_batchnorm_backward_ref(double *dx, double *dgamma, double *dbeta, const
  * Backward: batchnorm_bwd_reduce*.comp (each thread: sum dy, sum dy (x - mean)),
  * batchnorm_bwd_combine.comp (per channel: dgamma, dbeta, dx coefficients),
  * batchnorm_bwd_dx*.comp (element-wise). Evaluation: batchnorm_apply*.comp alone.
- * The thread geometry is described in shaders/common/batchnorm_iface.h. */
+ * The thread geometry is described in shaders/common/batchnorm_iface.h.
+ * On CPU devices, shapes whose channels fit one workgroup each take the fused
+ * kernels instead, one dispatch per pass: batchnorm_train*.comp,
+ * batchnorm_bwd*.comp, batchnorm_eval*.comp (shaders/common/batchnorm_fused.h). */
 
-#include "batchnorm_iface.h" /* shaders/common: the kernels' push constants */
+#include "batchnorm_fused.h" /* shaders/common: the kernels' push and spec constants */
+#include "batchnorm_iface.h"
 #include "ops/op_util.h"
 
 #include <stdlib.h>
@@ -145,7 +149,7 @@ void vkl_batchnorm_backward_ref(double *dx, double *dgamma, double *dbeta, const
  * lavapipe: 16 to 64 within noise, 1 slower for 16x16 planes). */
 #define BN_MIN_GROUPS 32
 
-typedef enum bn_layout { BN_SEGMENTED = 0, BN_INTERLEAVED } bn_layout;
+typedef enum bn_layout { BN_SEGMENTED = 0, BN_INTERLEAVED, BN_FUSED } bn_layout;
 
 typedef struct bn_geom {
   uint32_t vec;    /* 4: vec4 kernels (H*W % 4 == 0), else 1 */
@@ -167,18 +171,6 @@ static uint32_t pow2_ceil(uint64_t v) {
 
 static uint32_t min_u32(uint32_t a, uint32_t b) {
   return a < b ? a : b;
-}
-
-/* Which way threads walk a plane (see shaders/common/batchnorm_iface.h).
- * Measured on lavapipe: the segmented layout is several times faster than
- * the interleaved one there; GPUs coalesce the interleaved one. The
- * environment variable VKLARS_BN_LAYOUT=segmented|interleaved overrides the
- * choice (tests run both layouts on one device). */
-static bn_layout bn_layout_for(vkl_cmd *cmd) {
-  const char *env = getenv("VKLARS_BN_LAYOUT");
-  if (env && !strcmp(env, "segmented")) return BN_SEGMENTED;
-  if (env && !strcmp(env, "interleaved")) return BN_INTERLEAVED;
-  return vkl_ctx_device(vkl_cmd_ctx(cmd))->kind == VKL_DEVICE_CPU ? BN_SEGMENTED : BN_INTERLEAVED;
 }
 
 /* Threads first cover a plane (tpc_i of them), then consecutive channels
@@ -237,6 +229,107 @@ static bn_geom bn_geometry(const vkl_batchnorm_shape *sh, bn_layout layout) {
   return g;
 }
 
+/* ---- fused kernels (CPU devices; see shaders/common/batchnorm_fused.h) ---- */
+
+/* Units a thread keeps in registers per tensor: at least BNF_MIN_UNITS, more
+ * (up to BNF_MAX_UNITS) where a channel would need more than BNF_WG_MAX
+ * threads. Measured on lavapipe (training forward, ResNet-18 CIFAR shapes):
+ * 16 units x 16 threads for 4x4 planes, 16 x 64 for 8x8 and 64 x 64 for
+ * 16x16 reach 0.6-0.7x copy; 256 threads of 16 units only 0.5x (the
+ * exchange reads every partial), and 64-unit threads on 4x4 planes (4
+ * threads) 0.4x. */
+#define BNF_MIN_UNITS 16
+#define BNF_MAX_UNITS 64
+/* Below this many channels (workgroups), the multi-pass kernels, which also
+ * split the samples over workgroups, keep the device busier. */
+#define BNF_MIN_CHANNELS 16
+#define BNF_EVAL_WG_MAX 1024
+
+typedef struct bnf_geom {
+  int ok; /* the fused kernels can take the shape */
+  uint32_t vec;
+  vkl_bnf_spec spec;
+  vkl_bnf_push push;
+} bnf_geom;
+
+/* The run and runs per thread of u units per thread; returns the threads. */
+static uint64_t bnf_split(uint32_t hwu, uint32_t n, uint32_t u, uint32_t *run, uint32_t *nrun) {
+  if (hwu <= u) { /* whole planes */
+    *run = hwu;
+    *nrun = u / hwu;
+  } else { /* runs of the largest divisor of the plane that fits */
+    *run = u;
+    while (hwu % *run) --*run;
+    *nrun = 1;
+  }
+  uint64_t runs = (uint64_t)n * (hwu / *run);
+  if (*nrun > runs) *nrun = (uint32_t)runs;
+  return (runs + *nrun - 1) / *nrun;
+}
+
+/* eval: no exchange, so no limit from the shared arrays, and no use for
+ * more units per thread (16 units x 256 threads measured 1.5x faster than
+ * 64 x 64 on 16x16 planes) */
+static bnf_geom bnf_geometry_ex(const vkl_batchnorm_shape *sh, uint32_t max_wg, int eval) {
+  bnf_geom g = {0};
+  uint32_t hw = sh->H * sh->W;
+  g.vec = hw % 4 == 0 ? 4 : 1;
+  uint32_t hwu = hw / g.vec;
+  uint64_t units = (uint64_t)sh->N * hwu; /* per channel */
+  uint32_t cap = eval ? BNF_EVAL_WG_MAX : BNF_WG_MAX;
+  if (max_wg > cap) max_wg = cap;
+  uint64_t want = (units + max_wg - 1) / max_wg;
+  uint32_t max_units = eval ? BNF_MIN_UNITS : BNF_MAX_UNITS;
+  uint32_t u = want < BNF_MIN_UNITS ? BNF_MIN_UNITS : want > max_units ? max_units : (uint32_t)want;
+  uint32_t run, nrun;
+  uint64_t threads = bnf_split(hwu, sh->N, u, &run, &nrun);
+  /* a plane with no divisor near u makes short runs: try larger ones */
+  while (threads > max_wg && u < max_units) threads = bnf_split(hwu, sh->N, ++u, &run, &nrun);
+  /* short runs would also leave most of the registers idle */
+  g.ok = threads <= max_wg && (uint64_t)run * nrun * 2 > u;
+  g.spec = (vkl_bnf_spec){.wg_size = (uint32_t)threads, .run = run, .nrun = nrun, .q = hwu / run};
+  double m = (double)sh->N * hw;
+  g.push = (vkl_bnf_push){.N = sh->N, .C = sh->C, .count = (float)m, .inv_count = (float)(1.0 / m)};
+  return g;
+}
+
+static bnf_geom bnf_geometry(const vkl_batchnorm_shape *sh, uint32_t max_wg) {
+  return bnf_geometry_ex(sh, max_wg, 0);
+}
+
+int vkl_batchnorm_fused_fits(const vkl_batchnorm_shape *sh, uint32_t max_workgroup_invocations) {
+  return !vkl_batchnorm_shape_check(sh, 0) && bnf_geometry(sh, max_workgroup_invocations).ok;
+}
+
+static uint32_t bnf_max_wg(vkl_cmd *cmd) {
+  const vkl_device_info *d = vkl_ctx_device(vkl_cmd_ctx(cmd));
+  return min_u32(d->max_workgroup_invocations, d->max_workgroup_size[0]);
+}
+
+/* Which kernels walk a plane (see shaders/common/batchnorm_iface.h and
+ * batchnorm_fused.h). Measured on lavapipe: the segmented layout is several
+ * times faster than the interleaved one there, and the fused kernels
+ * faster still where the channels fill the device; GPUs coalesce the
+ * interleaved one. The environment variable
+ * VKLARS_BN_LAYOUT=segmented|interleaved|fused overrides the choice (tests
+ * run every layout on one device). */
+static int bn_forced_fused(void) {
+  const char *env = getenv("VKLARS_BN_LAYOUT");
+  return env && !strcmp(env, "fused");
+}
+
+static bn_layout bn_layout_for(vkl_cmd *cmd, const vkl_batchnorm_shape *sh) {
+  const char *env = getenv("VKLARS_BN_LAYOUT");
+  int cpu = vkl_ctx_device(vkl_cmd_ctx(cmd))->kind == VKL_DEVICE_CPU;
+  if (env && !strcmp(env, "segmented")) return BN_SEGMENTED;
+  if (env && !strcmp(env, "interleaved")) return BN_INTERLEAVED;
+  int fits = bnf_geometry(sh, bnf_max_wg(cmd)).ok;
+  if (bn_forced_fused()) return fits ? BN_FUSED : BN_SEGMENTED;
+  if (!cpu) return BN_INTERLEAVED;
+  /* planes of 1 to 3 units (2-D inputs): runs along N at a stride of C, slower */
+  return fits && sh->C >= BNF_MIN_CHANNELS && sh->H * sh->W >= 4 ? BN_FUSED : BN_SEGMENTED;
+}
+
 uint64_t vkl_batchnorm_workspace_floats(const vkl_batchnorm_shape *sh) {
   if (vkl_batchnorm_shape_check(sh, 0)) return 0;
   /* enough for either layout: the size does not depend on the device */
@@ -291,6 +384,17 @@ static vkl_status combine(vkl_cmd *cmd, const vkl_pipeline *p, const bn_geom *g,
                           vkl_div_up(g->push.C, BN_COMBINE_WG), 1, 1);
 }
 
+/* The fused kernel `scalar`/`vec4` (by the plane) for the geometry. */
+static vkl_status bnf_pipeline(vkl_cmd *cmd, const bnf_geom *g, vkl_shader_id scalar,
+                               vkl_shader_id vec4, const vkl_pipeline **out) {
+  return vkl_op_pipeline(cmd, g->vec == 4 ? vec4 : scalar, &g->spec, sizeof g->spec, out);
+}
+
+static vkl_status bnf_dispatch(vkl_cmd *cmd, const vkl_pipeline *p, const bnf_geom *g,
+                               const vkl_buf *bufs, uint32_t count) {
+  return vkl_cmd_dispatch(cmd, p, bufs, count, &g->push, sizeof g->push, g->push.C, 1, 1);
+}
+
 vkl_status vkl_batchnorm_forward_train(vkl_cmd *cmd, vkl_buf y, vkl_buf mean, vkl_buf invstd,
                                        const vkl_buf *running_mean, const vkl_buf *running_var,
                                        vkl_buf x, const vkl_buf *gamma, const vkl_buf *beta,
@@ -311,7 +415,32 @@ vkl_status vkl_batchnorm_forward_train(vkl_cmd *cmd, vkl_buf y, vkl_buf mean, vk
       (st = vkl_op_check_tensor(cmd, op, "workspace", workspace,
                                 vkl_batchnorm_workspace_floats(sh))))
     return st;
-  bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
+  uint32_t flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
+                   (running_mean ? BN_HAS_RUNNING_MEAN : 0) |
+                   (running_var ? BN_HAS_RUNNING_VAR : 0);
+  bn_layout layout = bn_layout_for(cmd, sh);
+  if (layout == BN_FUSED) {
+    bnf_geom f = bnf_geometry(sh, bnf_max_wg(cmd));
+    f.spec.flags = flags;
+    f.push.eps = eps;
+    f.push.momentum = momentum;
+    const vkl_pipeline *p;
+    if ((st = bnf_pipeline(cmd, &f, VKL_SHADER_batchnorm_train, VKL_SHADER_batchnorm_train4, &p)))
+      return st;
+    /* An absent optional tensor binds one of the same access that the kernel
+     * binds anyway; the flags keep the kernel from touching it. */
+    vkl_buf bufs[8] = {x,
+                       y,
+                       mean,
+                       invstd,
+                       running_mean ? *running_mean : mean,
+                       running_var ? *running_var : invstd,
+                       gamma ? *gamma : x,
+                       beta ? *beta : x};
+    vkl_cmd_barrier(cmd); /* RAW: x, the parameters; WAR/WAW: y, mean, invstd, running stats */
+    return bnf_dispatch(cmd, p, &f, bufs, 8);
+  }
+  bn_geom g = bn_geometry(sh, layout);
   g.push.eps = eps;
   g.push.momentum = momentum;
   g.push.flags |= (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
@@ -359,7 +488,22 @@ vkl_status vkl_batchnorm_forward_eval(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_bu
       (st = check_optional(cmd, op, "gamma", gamma, C)) ||
       (st = check_optional(cmd, op, "beta", beta, C)))
     return st;
-  bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
+  bn_layout layout = bn_layout_for(cmd, sh);
+  bnf_geom f = bnf_geometry_ex(sh, bnf_max_wg(cmd), 1);
+  /* measured on lavapipe: fused 1.2x faster on planes of 4 and 16 units
+   * (whole planes per run), the segmented kernel 1.5x on planes of 64 */
+  if (layout == BN_FUSED && f.ok && (f.spec.q == 1 || bn_forced_fused())) {
+    f.spec.flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0);
+    f.push.eps = eps;
+    const vkl_pipeline *p;
+    if ((st = bnf_pipeline(cmd, &f, VKL_SHADER_batchnorm_eval, VKL_SHADER_batchnorm_eval4, &p)))
+      return st;
+    vkl_buf bufs[6] = {x, y, running_mean, running_var, gamma ? *gamma : x, beta ? *beta : x};
+    vkl_cmd_barrier(cmd); /* RAW: inputs written by earlier work; WAR/WAW: y */
+    return bnf_dispatch(cmd, p, &f, bufs, 6);
+  }
+  if (layout == BN_FUSED) layout = BN_SEGMENTED;
+  bn_geom g = bn_geometry(sh, layout);
   g.push.eps = eps;
   g.push.flags |= BN_EVAL | (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0);
   const vkl_pipeline *p;
@@ -391,7 +535,30 @@ vkl_status vkl_batchnorm_backward(vkl_cmd *cmd, const vkl_buf *dx, const vkl_buf
                                 vkl_batchnorm_workspace_floats(sh))))
     return st;
   if (!dx && !dgamma && !dbeta) return VKL_OK; /* nothing asked for */
-  bn_geom g = bn_geometry(sh, bn_layout_for(cmd));
+  bn_layout layout = bn_layout_for(cmd, sh);
+  /* the fused kernel always writes dx: without it, the reduction kernels */
+  if (layout == BN_FUSED && dx) {
+    bnf_geom f = bnf_geometry(sh, bnf_max_wg(cmd));
+    f.spec.flags = (gamma ? BN_HAS_GAMMA : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
+                   (dbeta ? BN_HAS_DBETA : 0) | (accumulate ? BN_ACCUMULATE : 0);
+    const vkl_pipeline *p;
+    if ((st = bnf_pipeline(cmd, &f, VKL_SHADER_batchnorm_bwd, VKL_SHADER_batchnorm_bwd4, &p)))
+      return st;
+    /* An absent optional tensor binds one of the same access that the kernel
+     * binds anyway; the flags keep the kernel from touching it. */
+    vkl_buf bufs[8] = {dy,
+                       x,
+                       *dx,
+                       mean,
+                       invstd,
+                       gamma ? *gamma : mean,
+                       dgamma ? *dgamma : *dx,
+                       dbeta ? *dbeta : *dx};
+    vkl_cmd_barrier(cmd); /* RAW: dy, x, mean, invstd, gamma; WAR/WAW: dx, dgamma, dbeta */
+    return bnf_dispatch(cmd, p, &f, bufs, 8);
+  }
+  if (layout == BN_FUSED) layout = BN_SEGMENTED;
+  bn_geom g = bn_geometry(sh, layout);
   g.push.flags |= (gamma ? BN_HAS_GAMMA : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
                   (dbeta ? BN_HAS_DBETA : 0) | (accumulate ? BN_ACCUMULATE : 0);
   const vkl_pipeline *p_reduce, *p_combine, *p_dx = NULL;

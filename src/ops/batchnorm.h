@@ -69,7 +69,17 @@ void vkl_batchnorm_backward_ref(double *dx /* (N,C,H,W) or NULL */,
  * factor 2 of it), each thread runs Welford's update, and threads are merged
  * with Chan's formula, so inputs with |mean| >> std (1e4 +- 1) keep full
  * precision where E[x^2] - E[x]^2 would lose all of it.
- * The shaders and their thread geometry: shaders/common/batchnorm_iface.h. */
+ * The shaders and their thread geometry: shaders/common/batchnorm_iface.h.
+ * On CPU devices, shapes whose channels each fit a workgroup (ResNet layers
+ * with planes of 16x16 and smaller) take fused kernels instead: one dispatch
+ * per pass, a workgroup per channel holding its values in registers, an
+ * exact two-pass variance of the pivot-shifted values
+ * (shaders/common/batchnorm_fused.h); the workspace is then unused. */
+
+/* 1 when the fused kernels (one workgroup per channel, see batchnorm.c) can
+ * take the shape on a device with this many invocations per workgroup;
+ * VKLARS_BN_LAYOUT=fused forces them there (tests). */
+int vkl_batchnorm_fused_fits(const vkl_batchnorm_shape *sh, uint32_t max_workgroup_invocations);
 
 /* Floats of scratch memory that forward_train and backward need for sh. */
 uint64_t vkl_batchnorm_workspace_floats(const vkl_batchnorm_shape *sh);

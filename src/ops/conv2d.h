@@ -16,7 +16,10 @@
  *                                          (shaders/conv2d_igemm.comp)
  *   backward-data    dx = W^T (*) dy      M = C, N = N*H*W, reduction K*R*S: the
  *                                          transposed convolution as a gather, split
- *                                          by stride phase (conv2d_igemm.comp)
+ *                                          by stride phase (conv2d_igemm.comp); with
+ *                                          C <= 4 at stride 1 (the stem) one dispatch
+ *                                          of dx tiles for all C channels instead
+ *                                          (conv2d_bwd_small.comp)
  *   backward-weight  dw = dy (*) x        M = K, N = C*R*S, reduction N*P*Q, split
  *                                          over the reduction when the output alone
  *                                          cannot keep the device busy, then summed
