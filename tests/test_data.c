@@ -795,3 +795,54 @@ Test(data, fashion_mnist_from_debian) {
   vkl_dataset_destroy(tr);
   vkl_dataset_destroy(te);
 }
+
+/* ---- found by the fuzzers (fuzz/) ------------------------------------------------ */
+
+/* fuzz_image: a JPEG Huffman table (DHT) declaring more than 256 codes
+ * overflows stb_image 2.27's tables (stbi__build_huffman). It must be
+ * refused by our own check, named as such, before stb reads it: in the
+ * headers (where the header check meets it) and after the entropy-coded
+ * data (where only decoding would). */
+Test(data, jpeg_with_an_oversized_huffman_table_is_refused) {
+  const int W = 16, H = 16;
+  uint8_t *a = smooth_image(W, H, 3, 1);
+  mkdirs(P("hj/train/k"));
+  write_jpg(P("hj/train/k/good.jpg"), W, H, 3, a);
+  size_t n;
+  uint8_t *jpg = read_bytes(P("hj/train/k/good.jpg"), &n);
+  cr_assert(n > 4 && jpg[n - 2] == 0xFF && jpg[n - 1] == 0xD9, "not a JPEG ending in EOI");
+  size_t dht = 0;
+  for (size_t i = 2; i + 1 < n && !dht; i++)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC4) dht = i;
+  cr_assert(dht, "stb_image_write wrote no DHT segment");
+  char err[1024];
+  vkl_dataset *ds;
+  vkl_data_options pre = {.preload = 1};
+  cr_assert_eq(vkl_dataset_open_image_folder(P("hj"), VKL_SPLIT_TRAIN, &pre, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  vkl_dataset_destroy(ds);
+  unlink(P("hj/train/k/good.jpg"));
+  /* 1: the first table's 16 code counts (after FF C4, the length, Tc/Th)
+   * say 16 * 255 codes */
+  uint8_t *bad = malloc(n + 32);
+  memcpy(bad, jpg, n);
+  memset(bad + dht + 5, 0xFF, 16);
+  write_bytes(P("hj/train/k/1.jpg"), bad, n);
+  expect_fail(vkl_dataset_open_image_folder(P("hj"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("hj/train/k/1.jpg"), "Huffman table with more than 256");
+  unlink(P("hj/train/k/1.jpg"));
+  /* 2: a valid file with such a table after its scan, before EOI: only
+   * decoding would reach it, so the header check must look that far */
+  static const uint8_t seg[4 + 17] = {0xFF, 0xC4, 0x00, 0x13, 0x10, 0xFF, 0xFF,
+                                      0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                      0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+  memcpy(bad, jpg, n - 2);
+  memcpy(bad + n - 2, seg, sizeof seg);
+  memcpy(bad + n - 2 + sizeof seg, jpg + n - 2, 2);
+  write_bytes(P("hj/train/k/2.jpg"), bad, n + sizeof seg);
+  expect_fail(vkl_dataset_open_image_folder(P("hj"), VKL_SPLIT_TRAIN, &pre, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("hj/train/k/2.jpg"), "Huffman table with more than 256");
+  free(bad);
+  free(jpg);
+  free(a);
+}

@@ -78,9 +78,74 @@ done:
   return st;
 }
 
+/* stb_image 2.27 (Debian 12's libstb-dev) overflows its Huffman tables
+ * when a JPEG DHT segment declares more than 256 codes in one table:
+ * stbi__build_huffman writes size[k] for k up to 16 * 255 past a 257-byte
+ * array (found by fuzz/fuzz_image; upstream 2.28 refuses such tables). So
+ * the segments are walked here as stb walks them, header check and decoding
+ * alike, and such a file is refused before stb reads it. Bytes past the end
+ * read as 0, as stbi__get8 returns them. Returns 1 for a JPEG to refuse. */
+static int jpeg_has_oversized_huffman_table(const uint8_t *d, size_t len) {
+#define AT(i) ((i) < len ? d[(i)] : 0u)
+  if (len < 2 || d[0] != 0xFF || d[1] != 0xD8) return 0;
+  size_t p = 2;
+  int frame_seen = 0; /* before the frame header, stb skips junk between segments */
+  for (;;) {
+    if (p >= len) return 0;
+    if (d[p] != 0xFF) {
+      if (frame_seen) return 0; /* stb: "expected marker" */
+      p++;
+      continue;
+    }
+    while (p < len && d[p] == 0xFF) p++; /* fill bytes */
+    if (p >= len) return 0;
+    unsigned m = d[p++];
+    size_t seg = (size_t)AT(p) << 8 | AT(p + 1); /* includes its own 2 bytes */
+    if (m == 0xC4) {                             /* DHT: tables until the segment ends */
+      size_t q = p + 2;
+      long left = (long)seg - 2;
+      while (left > 0) {
+        unsigned n = 0;
+        for (size_t i = 0; i < 16; i++) n += AT(q + 1 + i);
+        if (n > 256) return 1;
+        q += 17 + n;
+        left -= 17 + (long)n;
+      }
+      if (left != 0) return 0; /* stb refuses the segment */
+      p = q;
+    } else if (m == 0xDA && frame_seen) { /* SOS: the header, then entropy-coded data */
+      p += seg;
+      /* up to the next marker: 0xFF followed (after fill bytes) by neither
+       * a stuffed 0 nor a restart marker, which the data may hold */
+      for (;;) {
+        while (p < len && d[p] != 0xFF) p++;
+        size_t r = p + 1;
+        while (r < len && d[r] == 0xFF) r++;
+        if (r >= len) return 0;
+        if (d[r] != 0 && (d[r] < 0xD0 || d[r] > 0xD7)) break; /* the marker, read next */
+        p = r + 1;
+      }
+    } else if (m == 0xC0 || m == 0xC1 || m == 0xC2) { /* SOF */
+      frame_seen = 1;
+      p += seg;
+    } else if (m == 0xDB || m == 0xDD || (m >= 0xE0 && m <= 0xEF) || m == 0xFE ||
+               (m == 0xDC && frame_seen)) { /* DQT, DRI, APPn, COM, DNL */
+      if (seg < 2) return 0;
+      p += seg;
+    } else {
+      return 0; /* EOI, or a marker stb refuses */
+    }
+  }
+#undef AT
+}
+
 /* Header check of an image in memory: 0, or -1 with the reason. */
 static int check_header(const uint8_t *data, size_t len, int *w, int *h, int *comp,
                         const char **why) {
+  if (jpeg_has_oversized_huffman_table(data, len)) {
+    *why = "corrupt JPEG: a Huffman table with more than 256 codes";
+    return -1;
+  }
   if (len > INT32_MAX || !stbi_info_from_memory(data, (int)len, w, h, comp)) {
     *why = len > INT32_MAX ? "file too large" : stbi_failure_reason();
     if (!*why) *why = "not a PNG or JPEG image";
