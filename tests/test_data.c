@@ -846,3 +846,36 @@ Test(data, jpeg_with_an_oversized_huffman_table_is_refused) {
   free(jpg);
   free(a);
 }
+
+/* fuzz_image: a PNG whose first IDAT chunk is empty made stb_image 2.27
+ * compute NULL + 0 (UBSan's report; the sanitizer builds fail here without
+ * the fix). Such a file is valid PNG and decodes as the file without it. */
+Test(data, png_with_an_empty_first_idat_chunk_decodes) {
+  const int W = 5, H = 3;
+  uint8_t *a = smooth_image(W, H, 3, 2);
+  mkdirs(P("pe/train/k"));
+  write_png(P("pe/train/k/a.png"), W, H, 3, a);
+  size_t n;
+  uint8_t *png = read_bytes(P("pe/train/k/a.png"), &n);
+  /* signature (8) + IHDR (4 + 4 + 13 + 4): the first IDAT follows */
+  cr_assert(n > 37 && memcmp(png + 37, "IDAT", 4) == 0, "IHDR is not followed by IDAT");
+  static const uint8_t empty_idat[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E};
+  uint8_t *b = malloc(n + 12);
+  memcpy(b, png, 33);
+  memcpy(b + 33, empty_idat, 12);
+  memcpy(b + 45, png + 33, n - 33);
+  write_bytes(P("pe/train/k/a.png"), b, n + 12);
+  char err[1024];
+  vkl_dataset *ds;
+  vkl_data_options pre = {.preload = 1};
+  cr_assert_eq(vkl_dataset_open_image_folder(P("pe"), VKL_SPLIT_TRAIN, &pre, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  uint8_t want[3 * 5 * 3], got[3 * 5 * 3];
+  hwc_to_chw(want, a, W, H, 3, 3);
+  cr_assert_eq(vkl_dataset_get(ds, 0, got, NULL, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_arr_eq(got, want, sizeof want, "the pixels differ from the file's without the chunk");
+  vkl_dataset_destroy(ds);
+  free(b);
+  free(png);
+  free(a);
+}

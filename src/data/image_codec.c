@@ -139,6 +139,28 @@ static int jpeg_has_oversized_huffman_table(const uint8_t *d, size_t len) {
 #undef AT
 }
 
+/* stb_image 2.27 computes NULL + 0 (undefined behaviour; UBSan reports it)
+ * when a PNG's first IDAT chunk is empty: its data buffer is still NULL
+ * (found by fuzz/fuzz_image). Empty IDAT chunks add nothing to the image
+ * data, so they are dropped from the buffer, walking the chunks (length,
+ * type, data, CRC) as stb does; *len shrinks. */
+static void png_drop_empty_idat(uint8_t *d, size_t *len) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (*len < 8 || memcmp(d, sig, 8) != 0) return;
+  size_t p = 8;
+  while (p + 12 <= *len) {
+    uint32_t n =
+        (uint32_t)d[p] << 24 | (uint32_t)d[p + 1] << 16 | (uint32_t)d[p + 2] << 8 | d[p + 3];
+    if (n == 0 && memcmp(d + p + 4, "IDAT", 4) == 0) {
+      memmove(d + p, d + p + 12, *len - p - 12);
+      *len -= 12;
+      continue;
+    }
+    if (n > *len - p - 12) return; /* runs past the end: stb refuses it */
+    p += 12 + (size_t)n;
+  }
+}
+
 /* Header check of an image in memory: 0, or -1 with the reason. */
 static int check_header(const uint8_t *data, size_t len, int *w, int *h, int *comp,
                         const char **why) {
@@ -197,11 +219,12 @@ vkl_status data_image_load(const char *path, uint32_t c, uint32_t h, uint32_t w,
     st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: not a readable image: %s", path, why);
     goto done;
   }
+  png_drop_empty_idat(data, &len);
   img = stbi_load_from_memory(data, (int)len, &iw, &ih, &icomp, (int)c);
   if (!img) {
     why = stbi_failure_reason();
     st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: corrupt image: %s", path,
-                  why ? why : "decoding failed");
+                  why && *why ? why : "decoding failed");
     goto done;
   }
   const uint8_t *hwc = img;
