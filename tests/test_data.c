@@ -831,6 +831,15 @@ Test(data, jpeg_with_an_oversized_huffman_table_is_refused) {
   expect_fail(vkl_dataset_open_image_folder(P("hj"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
               VKL_ERR_FORMAT, err, P("hj/train/k/1.jpg"), "Huffman table with more than 256");
   unlink(P("hj/train/k/1.jpg"));
+  /* 1b: the same behind a fill byte before SOI (FF FF D8), which stb takes */
+  uint8_t *filled = malloc(n + 1);
+  filled[0] = 0xFF;
+  memcpy(filled + 1, bad, n);
+  write_bytes(P("hj/train/k/1b.jpg"), filled, n + 1);
+  free(filled);
+  expect_fail(vkl_dataset_open_image_folder(P("hj"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("hj/train/k/1b.jpg"), "Huffman table with more than 256");
+  unlink(P("hj/train/k/1b.jpg"));
   /* 2: a valid file with such a table after its scan, before EOI: only
    * decoding would reach it, so the header check must look that far */
   static const uint8_t seg[4 + 17] = {0xFF, 0xC4, 0x00, 0x13, 0x10, 0xFF, 0xFF,

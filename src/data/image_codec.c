@@ -87,8 +87,10 @@ done:
  * read as 0, as stbi__get8 returns them. Returns 1 for a JPEG to refuse. */
 static int jpeg_has_oversized_huffman_table(const uint8_t *d, size_t len) {
 #define AT(i) ((i) < len ? d[(i)] : 0u)
-  if (len < 2 || d[0] != 0xFF || d[1] != 0xD8) return 0;
-  size_t p = 2;
+  size_t p = 0;
+  while (p < len && d[p] == 0xFF) p++; /* SOI: fill bytes may precede it, as for any marker */
+  if (p == 0 || p >= len || d[p] != 0xD8) return 0;
+  p++;
   int frame_seen = 0; /* before the frame header, stb skips junk between segments */
   for (;;) {
     if (p >= len) return 0;
