@@ -3,7 +3,8 @@
 # build-fuzz/ first when needed (clang, -DVKLARS_FUZZ=ON: libFuzzer, ASan,
 # UBSan), which also writes the seed corpora (build-fuzz/fuzz/seeds/NAME/).
 # New inputs go to build-fuzz/corpus/NAME/ (kept between runs), crash, leak,
-# timeout and out-of-memory inputs to build-fuzz/crashes/NAME/, the log to
+# timeout and out-of-memory inputs (and slow ones, as slow-unit-*) to
+# build-fuzz/crashes/NAME/, the log to
 # build-fuzz/logs/NAME.log. Exits non-zero when the harness finds one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,8 +95,14 @@ set +e
   "$corpus" "$seeds" 2>&1 | tee "$build/logs/$name.log"
 rc=${PIPESTATUS[0]}
 set -e
-found=$(find "$crashes" -type f -newer "$start")
+# slow-unit-* files are inputs slower than 10 s: reported, not failures
+found=$(find "$crashes" -type f -newer "$start" ! -name 'slow-unit-*')
+slow=$(find "$crashes" -type f -newer "$start" -name 'slow-unit-*')
 rm -f "$start"
+if [ -n "$slow" ]; then
+  echo "vklars: fuzz_$name: inputs slower than 10 s (not failures):" >&2
+  echo "$slow" >&2
+fi
 if [ "$rc" -ne 0 ] || [ -n "$found" ]; then
   echo "vklars: fuzz_$name found a problem (exit $rc); its inputs:" >&2
   echo "${found:-(none written)}" >&2
