@@ -5,9 +5,10 @@
  *                as gzip bytes in the input);
  *   cifar:       CIFAR-10 (5 train files, test) and CIFAR-100 records, in
  *                the directory and in the tarball's subdirectory;
- *   safetensors: checkpoints written by the real writer
- *                (vkl_checkpoint_save) for the harness's model and for
- *                others (another model, another width);
+ *   safetensors: checkpoints written by the real writer, weights only
+ *                and full training states (optimizer moments, the options
+ *                to resume with), for the harness's model and for others
+ *                (another model, another width);
  *   config:      INI files for `vklars train --config`;
  *   image:       PNG (grey, grey+alpha, RGB, RGBA) and JPEG (grey, RGB)
  *                images from stb_image_write, plus BMP and PGM ones (not
@@ -23,6 +24,7 @@
 #include "fuzz_util.h"
 #include "nn/model.h"
 #include "train/checkpoint.h"
+#include "vklars/optim.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -208,47 +210,83 @@ static void cifar_seeds(void) {
 
 /* ---- safetensors ------------------------------------------------------------- */
 
-static void ckpt_seed(const char *name, const char *model, vkl_model_config cfg) {
+/* A checkpoint of `model` written by the real writer: weights only, or
+ * (argv non-NULL) the full training state with optimizer `opt`'s moments
+ * and the options to resume with. */
+static void ckpt_seed(const char *name, const char *model, vkl_model_config cfg, const char *argv,
+                      int opt) {
   vkl_model *m;
   char err[512];
   if (vkl_model_build(model, &cfg, &m, err, sizeof err)) {
     fprintf(stderr, "gen_seeds: %s\n", err);
     exit(1);
   }
-  float *params = malloc(m->param_floats * sizeof(float) + 16);
-  float *buffers = malloc(m->buffer_floats * sizeof(float) + 16);
-  if (!params || !buffers) die("out of memory");
-  vkl_model_init(m, 7, params, buffers);
-  vkl_checkpoint_meta meta;
-  memset(&meta, 0, sizeof meta);
-  snprintf(meta.model, sizeof meta.model, "%s", model);
-  meta.in_c = cfg.in_c;
-  meta.in_h = cfg.in_h;
-  meta.in_w = cfg.in_w;
-  meta.classes = cfg.classes;
-  meta.width = cfg.width;
-  meta.imagenet_stem = cfg.imagenet_stem;
-  snprintf(meta.data, sizeof meta.data, "synthetic");
-  meta.step = 12;
-  meta.epoch = 1;
-  if (vkl_checkpoint_save(out_path("safetensors", name), m, &meta, params, buffers, err,
-                          sizeof err)) {
+  vkl_checkpoint_state st = {0};
+  st.params = malloc(m->param_floats * sizeof(float) + 16);
+  st.buffers = malloc(m->buffer_floats * sizeof(float) + 16);
+  vkl_checkpoint_meta *meta = calloc(1, sizeof *meta);
+  if (!st.params || !st.buffers || !meta) die("out of memory");
+  vkl_model_init(m, 7, st.params, st.buffers);
+  snprintf(meta->model, sizeof meta->model, "%s", model);
+  meta->in_c = cfg.in_c;
+  meta->in_h = cfg.in_h;
+  meta->in_w = cfg.in_w;
+  meta->classes = cfg.classes;
+  meta->width = cfg.width;
+  meta->imagenet_stem = cfg.imagenet_stem;
+  snprintf(meta->data, sizeof meta->data, "synthetic");
+  meta->step = 12;
+  meta->epoch = 1;
+  meta->epoch_step = 2;
+  meta->seed = 5;
+  meta->batch = 64;
+  vkl_status rc;
+  if (argv) {
+    snprintf(meta->argv, sizeof meta->argv, "%s", argv);
+    snprintf(meta->config, sizeof meta->config, "{\"model\": \"%s\", \"batch\": 64}", model);
+    snprintf(meta->optimizer, sizeof meta->optimizer, "%s", vkl_opt_kind_name(opt));
+    vkl_checkpoint_moment_names(opt, st.moment_names);
+    for (int k = 0; k < 2; k++)
+      if (st.moment_names[k]) {
+        st.moments[k] = malloc(m->param_floats * sizeof(float) + 16);
+        if (!st.moments[k]) die("out of memory");
+        for (uint64_t i = 0; i < m->param_floats; i++) st.moments[k][i] = 0.001f * (float)(i % 7);
+      }
+    rc = vkl_checkpoint_save_state(out_path("safetensors", name), m, meta, &st, err, sizeof err);
+  } else {
+    rc = vkl_checkpoint_save(out_path("safetensors", name), m, meta, st.params, st.buffers, err,
+                             sizeof err);
+  }
+  if (rc) {
     fprintf(stderr, "gen_seeds: %s\n", err);
     exit(1);
   }
-  free(params);
-  free(buffers);
+  free(st.params);
+  free(st.buffers);
+  free(st.moments[0]);
+  free(st.moments[1]);
+  free(meta);
   vkl_model_destroy(m);
 }
 
 static void safetensors_seeds(void) {
   vkl_model_config mine = FUZZ_CKPT_CONFIG;
-  ckpt_seed("harness-model.safetensors", FUZZ_CKPT_MODEL, mine);
+  ckpt_seed("harness-model.safetensors", FUZZ_CKPT_MODEL, mine, NULL, 0);
+  ckpt_seed("harness-model-sgd-state.safetensors", FUZZ_CKPT_MODEL, mine,
+            "[\"--data\",\"synthetic\",\"--model\",\"cnn\",\"--width\",\"2\",\"--opt\","
+            "\"lars\",\"--batch\",\"64\",\"--micro-batch\",\"32\",\"--epochs\",\"3\","
+            "\"--save-every\",\"10\",\"--keep\",\"3\",\"--no-augment\"]",
+            VKL_OPT_LARS);
+  ckpt_seed("harness-model-adamw-state.safetensors", FUZZ_CKPT_MODEL, mine,
+            "[\"--data\",\"synthetic\",\"--opt\",\"adamw\",\"--lr\",\"1e-3\",\"--beta2\","
+            "\"0.99\",\"--save-every\",\"epoch\",\"--on-nonfinite\",\"skip\"]",
+            VKL_OPT_ADAMW);
   vkl_model_config wider = mine;
   wider.width = 3;
-  ckpt_seed("other-width.safetensors", FUZZ_CKPT_MODEL, wider);
+  ckpt_seed("other-width.safetensors", FUZZ_CKPT_MODEL, wider, NULL, 0);
   vkl_model_config mlp = {.in_c = 1, .in_h = 4, .in_w = 4, .classes = 2, .width = 3};
-  ckpt_seed("mlp.safetensors", "mlp", mlp);
+  ckpt_seed("mlp-lamb-state.safetensors", "mlp", mlp, "[\"--opt\",\"lamb\",\"--model\",\"mlp\"]",
+            VKL_OPT_LAMB);
 }
 
 /* ---- INI configs --------------------------------------------------------------- */
