@@ -9,9 +9,13 @@
 # zlib and stb for the data readers, and the default data set (Fashion-MNIST).
 VKL_BUILD_PACKAGES=(gcc libc6-dev make cmake pkg-config glslc libvulkan-dev
   mesa-vulkan-drivers libcjson-dev libinih-dev zlib1g-dev libstb-dev dataset-fashion-mnist)
-# Tests add Criterion, spirv-val and the Khronos validation layer.
+# Fuzzing (scripts/fuzz.sh, VKLARS_FUZZ=ON): clang and its runtime libraries
+# (libFuzzer, ASan, UBSan), which clang-14 only recommends.
+VKL_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
+# Tests add Criterion, spirv-val, the Khronos validation layer and the
+# fuzzing packages (CI replays the fuzzers' seed corpora).
 VKL_TEST_PACKAGES=("${VKL_BUILD_PACKAGES[@]}" libcriterion-dev spirv-tools
-  vulkan-validationlayers)
+  vulkan-validationlayers "${VKL_FUZZ_PACKAGES[@]}")
 
 vkl_missing_packages() {
   local p

@@ -1,5 +1,6 @@
 /* safetensors checkpoints: round trips, the format's layout, and lying or
  * foreign files refused with a message naming the file and the problem. */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -196,5 +197,43 @@ Test(checkpoint, full_state_round_trip) {
   for (int i = 0; i < 8; i++) free(arrays[i]);
   free(meta);
   free(got);
+  vkl_model_destroy(m);
+}
+
+/* ---- found by fuzz/fuzz_safetensors ------------------------------------------ */
+
+/* cJSON's allocations, counted through its hooks: what a reader leaks
+ * shows in any build, not only under LeakSanitizer. */
+static long cjson_live;
+static void *counting_malloc(size_t n) {
+  void *p = malloc(n);
+  if (p) cjson_live++;
+  return p;
+}
+static void counting_free(void *p) {
+  if (p) cjson_live--;
+  free(p);
+}
+
+Test(checkpoint, header_of_valid_json_but_not_an_object_is_refused_without_a_leak) {
+  cJSON_Hooks hooks = {counting_malloc, counting_free};
+  cJSON_InitHooks(&hooks);
+  char err[512], *path = temp_path();
+  vkl_model *m = build("mlp", 3);
+  float *p = calloc(m->param_floats, 4), *b = calloc(m->buffer_floats + 1, 4);
+  /* a JSON string, an array and a number where the header object belongs */
+  const char *headers[] = {"\"vklars\"       ", "[1, 2, 3]", "42"};
+  for (int i = 0; i < 3; i++) {
+    write_raw(path, headers[i], 16, 0);
+    vkl_checkpoint_meta meta;
+    cr_assert_eq(vkl_checkpoint_read_meta(path, &meta, err, sizeof err), VKL_ERR_FORMAT);
+    cr_assert(strstr(err, path) && strstr(err, "not a JSON object"), "%s", err);
+    cr_assert_eq(vkl_checkpoint_load(path, m, p, b, err, sizeof err), VKL_ERR_FORMAT);
+    cr_assert(strstr(err, "not a JSON object"), "%s", err);
+    cr_assert_eq(cjson_live, 0, "header %s: %ld cJSON allocations leaked", headers[i], cjson_live);
+  }
+  cJSON_InitHooks(NULL);
+  free(p);
+  free(b);
   vkl_model_destroy(m);
 }

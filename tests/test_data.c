@@ -795,3 +795,96 @@ Test(data, fashion_mnist_from_debian) {
   vkl_dataset_destroy(tr);
   vkl_dataset_destroy(te);
 }
+
+/* ---- found by the fuzzers (fuzz/) ------------------------------------------------ */
+
+/* fuzz_image: a JPEG Huffman table (DHT) declaring more than 256 codes
+ * overflows stb_image 2.27's tables (stbi__build_huffman). It must be
+ * refused by our own check, named as such, before stb reads it: in the
+ * headers (where the header check meets it) and after the entropy-coded
+ * data (where only decoding would). */
+Test(data, jpeg_with_an_oversized_huffman_table_is_refused) {
+  const int W = 16, H = 16;
+  uint8_t *a = smooth_image(W, H, 3, 1);
+  mkdirs(P("hj/train/k"));
+  write_jpg(P("hj/train/k/good.jpg"), W, H, 3, a);
+  size_t n;
+  uint8_t *jpg = read_bytes(P("hj/train/k/good.jpg"), &n);
+  cr_assert(n > 4 && jpg[n - 2] == 0xFF && jpg[n - 1] == 0xD9, "not a JPEG ending in EOI");
+  size_t dht = 0;
+  for (size_t i = 2; i + 1 < n && !dht; i++)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC4) dht = i;
+  cr_assert(dht, "stb_image_write wrote no DHT segment");
+  char err[1024];
+  vkl_dataset *ds;
+  vkl_data_options pre = {.preload = 1};
+  cr_assert_eq(vkl_dataset_open_image_folder(P("hj"), VKL_SPLIT_TRAIN, &pre, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  vkl_dataset_destroy(ds);
+  unlink(P("hj/train/k/good.jpg"));
+  /* 1: the first table's 16 code counts (after FF C4, the length, Tc/Th)
+   * say 16 * 255 codes */
+  uint8_t *bad = malloc(n + 32);
+  memcpy(bad, jpg, n);
+  memset(bad + dht + 5, 0xFF, 16);
+  write_bytes(P("hj/train/k/1.jpg"), bad, n);
+  expect_fail(vkl_dataset_open_image_folder(P("hj"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("hj/train/k/1.jpg"), "Huffman table with more than 256");
+  unlink(P("hj/train/k/1.jpg"));
+  /* 1b: the same behind a fill byte before SOI (FF FF D8), which stb takes */
+  uint8_t *filled = malloc(n + 1);
+  filled[0] = 0xFF;
+  memcpy(filled + 1, bad, n);
+  write_bytes(P("hj/train/k/1b.jpg"), filled, n + 1);
+  free(filled);
+  expect_fail(vkl_dataset_open_image_folder(P("hj"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("hj/train/k/1b.jpg"), "Huffman table with more than 256");
+  unlink(P("hj/train/k/1b.jpg"));
+  /* 2: a valid file with such a table after its scan, before EOI: only
+   * decoding would reach it, so the header check must look that far */
+  static const uint8_t seg[4 + 17] = {0xFF, 0xC4, 0x00, 0x13, 0x10, 0xFF, 0xFF,
+                                      0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                      0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+  memcpy(bad, jpg, n - 2);
+  memcpy(bad + n - 2, seg, sizeof seg);
+  memcpy(bad + n - 2 + sizeof seg, jpg + n - 2, 2);
+  write_bytes(P("hj/train/k/2.jpg"), bad, n + sizeof seg);
+  expect_fail(vkl_dataset_open_image_folder(P("hj"), VKL_SPLIT_TRAIN, &pre, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("hj/train/k/2.jpg"), "Huffman table with more than 256");
+  free(bad);
+  free(jpg);
+  free(a);
+}
+
+/* fuzz_image: a PNG whose first IDAT chunk is empty made stb_image 2.27
+ * compute NULL + 0 (UBSan's report; the sanitizer builds fail here without
+ * the fix). Such a file is valid PNG and decodes as the file without it. */
+Test(data, png_with_an_empty_first_idat_chunk_decodes) {
+  const int W = 5, H = 3;
+  uint8_t *a = smooth_image(W, H, 3, 2);
+  mkdirs(P("pe/train/k"));
+  write_png(P("pe/train/k/a.png"), W, H, 3, a);
+  size_t n;
+  uint8_t *png = read_bytes(P("pe/train/k/a.png"), &n);
+  /* signature (8) + IHDR (4 + 4 + 13 + 4): the first IDAT follows */
+  cr_assert(n > 37 && memcmp(png + 37, "IDAT", 4) == 0, "IHDR is not followed by IDAT");
+  static const uint8_t empty_idat[12] = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E};
+  uint8_t *b = malloc(n + 12);
+  memcpy(b, png, 33);
+  memcpy(b + 33, empty_idat, 12);
+  memcpy(b + 45, png + 33, n - 33);
+  write_bytes(P("pe/train/k/a.png"), b, n + 12);
+  char err[1024];
+  vkl_dataset *ds;
+  vkl_data_options pre = {.preload = 1};
+  cr_assert_eq(vkl_dataset_open_image_folder(P("pe"), VKL_SPLIT_TRAIN, &pre, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  uint8_t want[3 * 5 * 3], got[3 * 5 * 3];
+  hwc_to_chw(want, a, W, H, 3, 3);
+  cr_assert_eq(vkl_dataset_get(ds, 0, got, NULL, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_arr_eq(got, want, sizeof want, "the pixels differ from the file's without the chunk");
+  vkl_dataset_destroy(ds);
+  free(b);
+  free(png);
+  free(a);
+}

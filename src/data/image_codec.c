@@ -78,9 +78,98 @@ done:
   return st;
 }
 
+/* stb_image 2.27 (Debian 12's libstb-dev) overflows its Huffman tables
+ * when a JPEG DHT segment declares more than 256 codes in one table:
+ * stbi__build_huffman writes size[k] for k up to 16 * 255 past a 257-byte
+ * array (found by fuzz/fuzz_image; upstream 2.28 refuses such tables). So
+ * the segments are walked here as stb walks them, header check and decoding
+ * alike, and such a file is refused before stb reads it. Bytes past the end
+ * read as 0, as stbi__get8 returns them. Returns 1 for a JPEG to refuse. */
+static int jpeg_has_oversized_huffman_table(const uint8_t *d, size_t len) {
+#define AT(i) ((i) < len ? d[(i)] : 0u)
+  size_t p = 0;
+  while (p < len && d[p] == 0xFF) p++; /* SOI: fill bytes may precede it, as for any marker */
+  if (p == 0 || p >= len || d[p] != 0xD8) return 0;
+  p++;
+  int frame_seen = 0; /* before the frame header, stb skips junk between segments */
+  for (;;) {
+    if (p >= len) return 0;
+    if (d[p] != 0xFF) {
+      if (frame_seen) return 0; /* stb: "expected marker" */
+      p++;
+      continue;
+    }
+    while (p < len && d[p] == 0xFF) p++; /* fill bytes */
+    if (p >= len) return 0;
+    unsigned m = d[p++];
+    size_t seg = (size_t)AT(p) << 8 | AT(p + 1); /* includes its own 2 bytes */
+    if (m == 0xC4) {                             /* DHT: tables until the segment ends */
+      size_t q = p + 2;
+      long left = (long)seg - 2;
+      while (left > 0) {
+        unsigned n = 0;
+        for (size_t i = 0; i < 16; i++) n += AT(q + 1 + i);
+        if (n > 256) return 1;
+        q += 17 + n;
+        left -= 17 + (long)n;
+      }
+      if (left != 0) return 0; /* stb refuses the segment */
+      p = q;
+    } else if (m == 0xDA && frame_seen) { /* SOS: the header, then entropy-coded data */
+      p += seg;
+      /* up to the next marker: 0xFF followed (after fill bytes) by neither
+       * a stuffed 0 nor a restart marker, which the data may hold */
+      for (;;) {
+        while (p < len && d[p] != 0xFF) p++;
+        size_t r = p + 1;
+        while (r < len && d[r] == 0xFF) r++;
+        if (r >= len) return 0;
+        if (d[r] != 0 && (d[r] < 0xD0 || d[r] > 0xD7)) break; /* the marker, read next */
+        p = r + 1;
+      }
+    } else if (m == 0xC0 || m == 0xC1 || m == 0xC2) { /* SOF */
+      frame_seen = 1;
+      p += seg;
+    } else if (m == 0xDB || m == 0xDD || (m >= 0xE0 && m <= 0xEF) || m == 0xFE ||
+               (m == 0xDC && frame_seen)) { /* DQT, DRI, APPn, COM, DNL */
+      if (seg < 2) return 0;
+      p += seg;
+    } else {
+      return 0; /* EOI, or a marker stb refuses */
+    }
+  }
+#undef AT
+}
+
+/* stb_image 2.27 computes NULL + 0 (undefined behaviour; UBSan reports it)
+ * when a PNG's first IDAT chunk is empty: its data buffer is still NULL
+ * (found by fuzz/fuzz_image). Empty IDAT chunks add nothing to the image
+ * data, so they are dropped from the buffer, walking the chunks (length,
+ * type, data, CRC) as stb does; *len shrinks. */
+static void png_drop_empty_idat(uint8_t *d, size_t *len) {
+  static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (*len < 8 || memcmp(d, sig, 8) != 0) return;
+  size_t p = 8;
+  while (p + 12 <= *len) {
+    uint32_t n =
+        (uint32_t)d[p] << 24 | (uint32_t)d[p + 1] << 16 | (uint32_t)d[p + 2] << 8 | d[p + 3];
+    if (n == 0 && memcmp(d + p + 4, "IDAT", 4) == 0) {
+      memmove(d + p, d + p + 12, *len - p - 12);
+      *len -= 12;
+      continue;
+    }
+    if (n > *len - p - 12) return; /* runs past the end: stb refuses it */
+    p += 12 + (size_t)n;
+  }
+}
+
 /* Header check of an image in memory: 0, or -1 with the reason. */
 static int check_header(const uint8_t *data, size_t len, int *w, int *h, int *comp,
                         const char **why) {
+  if (jpeg_has_oversized_huffman_table(data, len)) {
+    *why = "corrupt JPEG: a Huffman table with more than 256 codes";
+    return -1;
+  }
   if (len > INT32_MAX || !stbi_info_from_memory(data, (int)len, w, h, comp)) {
     *why = len > INT32_MAX ? "file too large" : stbi_failure_reason();
     if (!*why) *why = "not a PNG or JPEG image";
@@ -132,11 +221,12 @@ vkl_status data_image_load(const char *path, uint32_t c, uint32_t h, uint32_t w,
     st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: not a readable image: %s", path, why);
     goto done;
   }
+  png_drop_empty_idat(data, &len);
   img = stbi_load_from_memory(data, (int)len, &iw, &ih, &icomp, (int)c);
   if (!img) {
     why = stbi_failure_reason();
     st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: corrupt image: %s", path,
-                  why ? why : "decoding failed");
+                  why && *why ? why : "decoding failed");
     goto done;
   }
   const uint8_t *hwc = img;

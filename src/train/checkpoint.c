@@ -202,8 +202,11 @@ static vkl_status read_header(const char *path, cJSON **root, uint64_t *data_sta
   text[hl] = '\0';
   *root = cJSON_Parse(text);
   free(text);
-  if (!*root || !cJSON_IsObject(*root))
+  if (!*root || !cJSON_IsObject(*root)) {
+    cJSON_Delete(*root); /* valid JSON of another kind: a string, a number (fuzz_safetensors) */
+    *root = NULL;
     return fail(err, errlen, VKL_ERR_FORMAT, "%s: the header is not a JSON object%s", path, "");
+  }
   *data_start = 8 + hl;
   return VKL_OK;
 }
