@@ -84,7 +84,7 @@ void main() {
   float tot[OPTIM_PARTIALS] = float[](0.0, 0.0, 0.0);
   for (uint k = 0u; k < OPTIM_WG; k++)
     for (uint p = 0u; p < OPTIM_PARTIALS; p++) tot[p] += red[p][k];
-  for (uint p = 0u; p < OPTIM_PARTIALS; p++) scratch[partial_word(c) + p] = floatBitsToUint(tot[p]);
+  for (uint p = 0u; p < OPTIM_PARTIALS; p++) scratch[partial_word(chunk.w) + p] = floatBitsToUint(tot[p]);
   if (c == 0u) scratch[1] = t; // the update reads t here while it advances scratch[0]
 
   // the tensor's last chunk to finish forms its coefficients

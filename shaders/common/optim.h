@@ -13,7 +13,10 @@
  *              corrections c1, c2, 0, 0), formed by optim_norms for the update
  * Tensor entry (OPTIM_ENTRY_UINTS): first norm chunk, norm chunk count,
  * flags, element count. Chunk entries (both tables): tensor, start (float
- * offset, a multiple of 4), element count, 0. Chunks never span tensors.
+ * offset, a multiple of 4), element count, and the chunk's index in tensor
+ * order (the norms' partial-sum slot; a tensor's chunks are consecutive
+ * there). Chunks never span tensors; the tables list them in a dispatch
+ * order that balances CPU drivers' threads (src/optim/optim_step.c).
  *
  * optim_norms: one workgroup per norm chunk (OPTIM_NORM_CHUNK elements)
  * writes its partial sums; the last workgroup of a tensor to finish (an

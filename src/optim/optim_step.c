@@ -35,6 +35,50 @@ static uint32_t push_flags(const vkl_optim_config *c) {
   return f;
 }
 
+/* Per-workgroup cost beyond its elements, in element-equivalents, for
+ * ordering the chunk tables (a rough figure: the order is a heuristic and
+ * results do not depend on it). */
+#define OPTIM_CHUNK_OVERHEAD 4096u
+
+/* Writes n chunk entries (tensor, start, count, partial index) into out in
+ * dispatch order. CPU drivers give each of their T threads a contiguous
+ * 1/T of a dispatch's workgroups (lavapipe: llvmpipe's compute thread pool
+ * splits the iterations into equal blocks, no work stealing), so in tensor
+ * order the first half of ResNet-18's chunks (the small early layers, many
+ * chunks of a few hundred floats) is 0.7x the work of the second half and
+ * one thread idles. Merging the full chunks and the partial ones so that
+ * the work done by every prefix is proportional to its length balances
+ * any T; full chunks keep their arena order, so each thread still walks
+ * memory forwards. `in` is in tensor order; in[k][3] = k is the chunk's
+ * partial-sum index, which keeps the norms' summation order fixed. */
+static void balance_chunks(const uint32_t *in, uint32_t n, uint32_t chunk, uint32_t *out) {
+  double total = 0;
+  for (uint32_t k = 0; k < n; k++) total += in[OPTIM_ENTRY_UINTS * k + 2] + OPTIM_CHUNK_OVERHEAD;
+  uint32_t big = 0, small = 0; /* next candidates: a full chunk, a partial one */
+  double done = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    while (big < n && in[OPTIM_ENTRY_UINTS * big + 2] != chunk) big++;
+    while (small < n && in[OPTIM_ENTRY_UINTS * small + 2] == chunk) small++;
+    double target = total * (i + 1) / n;
+    uint32_t pick;
+    if (big == n)
+      pick = small;
+    else if (small == n)
+      pick = big;
+    else {
+      double wb = in[OPTIM_ENTRY_UINTS * big + 2] + OPTIM_CHUNK_OVERHEAD;
+      double ws = in[OPTIM_ENTRY_UINTS * small + 2] + OPTIM_CHUNK_OVERHEAD;
+      pick = fabs(done + wb - target) <= fabs(done + ws - target) ? big : small;
+    }
+    memcpy(out + OPTIM_ENTRY_UINTS * i, in + OPTIM_ENTRY_UINTS * pick, 4 * OPTIM_ENTRY_UINTS);
+    done += in[OPTIM_ENTRY_UINTS * pick + 2] + OPTIM_CHUNK_OVERHEAD;
+    if (pick == big)
+      big++;
+    else
+      small++;
+  }
+}
+
 /* Tensor table, norm chunk table, update chunk table (shaders/common/optim.h). */
 static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32_t n,
                                uint64_t arena_floats) {
@@ -58,9 +102,11 @@ static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32
   o->norm_chunks = (uint32_t)nc;
   o->update_chunks = (uint32_t)uc;
   size_t entries = n + nc + uc;
-  uint32_t *t = calloc(entries * OPTIM_ENTRY_UINTS, sizeof *t);
+  /* the tables, then the chunk tables again in tensor order */
+  uint32_t *t = calloc((entries + nc + uc) * OPTIM_ENTRY_UINTS, sizeof *t);
   if (!t) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "optimizer tables");
-  uint32_t *norm = t + (size_t)OPTIM_ENTRY_UINTS * n, *upd = norm + OPTIM_ENTRY_UINTS * nc;
+  uint32_t *ordered = t + (size_t)OPTIM_ENTRY_UINTS * entries;
+  uint32_t *norm = ordered, *upd = ordered + OPTIM_ENTRY_UINTS * nc;
   uint32_t first = 0;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t *e = t + OPTIM_ENTRY_UINTS * i;
@@ -71,15 +117,20 @@ static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32
     first += e[1];
     const uint64_t sizes[2] = {OPTIM_NORM_CHUNK, OPTIM_UPDATE_CHUNK};
     uint32_t **tables[2] = {&norm, &upd};
+    uint32_t *starts[2] = {ordered, ordered + OPTIM_ENTRY_UINTS * nc};
     for (int k = 0; k < 2; k++)
       for (uint64_t start = 0; start < p[i].count; start += sizes[k]) {
         uint32_t *c = *tables[k];
         c[0] = i;
         c[1] = (uint32_t)(p[i].offset + start);
         c[2] = (uint32_t)(p[i].count - start < sizes[k] ? p[i].count - start : sizes[k]);
+        c[3] = (uint32_t)((c - starts[k]) / OPTIM_ENTRY_UINTS);
         *tables[k] += OPTIM_ENTRY_UINTS;
       }
   }
+  balance_chunks(ordered, (uint32_t)nc, OPTIM_NORM_CHUNK, t + (size_t)OPTIM_ENTRY_UINTS * n);
+  balance_chunks(ordered + OPTIM_ENTRY_UINTS * nc, (uint32_t)uc, OPTIM_UPDATE_CHUNK,
+                 t + (size_t)OPTIM_ENTRY_UINTS * (n + nc));
   size_t bytes = entries * OPTIM_ENTRY_UINTS * 4;
   vkl_status st = vkl_arena_alloc(o->device, bytes, &o->tables);
   if (!st) st = vkl_upload(ctx, o->tables, t, bytes);
