@@ -55,16 +55,12 @@ void main() {
   float c1 = ring_float(slot, OPTIM_SLOT_C1), c2 = ring_float(slot, OPTIM_SLOT_C2);
   bool adam = mode == OPTIM_MODE_ADAM;
 
-  // each invocation OPTIM_NORM_VEC4S vec4s: a contiguous run on CPU devices
-  // (a loop whose bounds are known up front, the fastest form measured on
-  // lavapipe), strided on GPUs; the tail by its owner
+  // each invocation OPTIM_NORM_VEC4S vec4s (see `contiguous`); the tail by its owner
   uint s4 = chunk.y / 4u, full = chunk.z / 4u, rem = chunk.z % 4u;
   vec4 sw = vec4(0.0), sd = vec4(0.0), sg = vec4(0.0), nm, nv;
-  if (contiguous != 0u) {
-    uint b = lid * OPTIM_NORM_VEC4S, e = min(b + OPTIM_NORM_VEC4S, full);
-    for (uint k = b; k < e; k++) add_squares(s4 + k, wd, c1, c2, sw, sd, sg);
-  } else {
-    for (uint k = lid; k < full; k += OPTIM_WG) add_squares(s4 + k, wd, c1, c2, sw, sd, sg);
+  for (uint r = 0u; r < OPTIM_NORM_VEC4S; r++) {
+    uint k = run_vec4(lid, r, OPTIM_NORM_VEC4S);
+    if (k < full) add_squares(s4 + k, wd, c1, c2, sw, sd, sg);
   }
   if (rem != 0u && owns_tail(lid, full, OPTIM_NORM_VEC4S)) {
     uint i = s4 + full;

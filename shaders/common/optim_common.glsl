@@ -21,14 +21,18 @@ uvec4 update_chunk(uint c) { return tables[pc.tensor_count + pc.norm_chunks + c]
 uint counter_word(uint t) { return OPTIM_STATE_UINTS + t; }
 uint partial_word(uint c) { return OPTIM_STATE_UINTS + pc.tensor_count + OPTIM_PARTIALS * c; }
 
-// The r-th of `per` vec4s of invocation lid in a chunk (see `contiguous`).
+// Invocations that walk a run of vec4s together (see `contiguous`).
+const uint run_group = contiguous != 0u ? OPTIM_LANES : OPTIM_WG;
+// The r-th of `per` vec4s of invocation lid in a chunk: each group of
+// run_group consecutive invocations owns a contiguous run of per*run_group
+// vec4s, its lanes taking consecutive vec4s, one row of them at a time.
 uint run_vec4(uint lid, uint r, uint per) {
-  return contiguous != 0u ? lid * per + r : lid + r * OPTIM_WG;
+  return (lid / run_group) * (per * run_group) + r * run_group + lid % run_group;
 }
 // Whether invocation lid owns the chunk's tail vec4 (index `full`).
 bool owns_tail(uint lid, uint full, uint per) {
-  return contiguous != 0u ? lid == full / per && full / per < OPTIM_WG
-                          : lid == full % OPTIM_WG && full / OPTIM_WG < per;
+  uint q = full / (per * run_group);
+  return q < OPTIM_WG / run_group && lid == q * run_group + full % run_group;
 }
 
 float ring_float(uint slot, uint k) { return uintBitsToFloat(ring[slot * pc.slot_words + k]); }

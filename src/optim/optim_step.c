@@ -252,8 +252,9 @@ vkl_status vkl_optimizer_prepare(vkl_optimizer *o, uint64_t t, double lr, double
   return VKL_OK;
 }
 
-/* Contiguous runs per invocation on CPU devices, strided (coalesced) runs
- * on GPUs; VKLARS_OPTIM_LAYOUT=contiguous|strided overrides (tests run both). */
+/* Runs walked by groups of OPTIM_LANES invocations on CPU devices, by the
+ * whole workgroup (coalesced) on GPUs; VKLARS_OPTIM_LAYOUT=contiguous|strided
+ * overrides (tests run both). */
 static uint32_t contiguous_layout(const vkl_ctx *ctx) {
   const char *env = getenv("VKLARS_OPTIM_LAYOUT");
   if (env && strcmp(env, "contiguous") == 0) return 1;
