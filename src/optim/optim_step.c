@@ -13,7 +13,10 @@ struct vkl_optimizer {
   vkl_ctx *ctx;
   vkl_optim_config cfg;
   uint32_t tensor_count, norm_chunks, update_chunks, slot_words;
-  vkl_buf w, g, m, v, tables, scratch, ring, coeffs;
+  vkl_buf w, g, ring;
+  vkl_buf m[2], v[2]; /* the Adam family's two copies (OPTIM_STATE_PARITY); else all m[0] */
+  vkl_buf state;      /* tables, scratch words, coefficients (shaders/common/optim.h) */
+  vkl_buf scratch;    /* the scratch words, within state */
   vkl_arena *device, *host;
 };
 
@@ -131,9 +134,12 @@ static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32
   balance_chunks(ordered, (uint32_t)nc, OPTIM_NORM_CHUNK, t + (size_t)OPTIM_ENTRY_UINTS * n);
   balance_chunks(ordered + OPTIM_ENTRY_UINTS * nc, (uint32_t)uc, OPTIM_UPDATE_CHUNK,
                  t + (size_t)OPTIM_ENTRY_UINTS * (n + nc));
-  size_t bytes = entries * OPTIM_ENTRY_UINTS * 4;
-  vkl_status st = vkl_arena_alloc(o->device, bytes, &o->tables);
-  if (!st) st = vkl_upload(ctx, o->tables, t, bytes);
+  size_t table_bytes = entries * OPTIM_ENTRY_UINTS * 4;
+  uint64_t scratch_bytes = 4ull * (OPTIM_STATE_UINTS + n + OPTIM_PARTIALS * nc);
+  vkl_status st = vkl_arena_alloc(
+      o->device, table_bytes + scratch_bytes + 4ull * OPTIM_COEFF_UINTS * n, &o->state);
+  if (!st) st = vkl_upload(ctx, vkl_buf_sub(o->state, 0, table_bytes), t, table_bytes);
+  o->scratch = vkl_buf_sub(o->state, table_bytes, scratch_bytes);
   free(t);
   return st;
 }
@@ -161,21 +167,21 @@ vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
   uint64_t floats = w.size / 4;
   /* upper bounds of the chunk counts, for the arena size */
   uint64_t nc_max = floats / OPTIM_NORM_CHUNK + count, uc_max = floats / OPTIM_UPDATE_CHUNK + count;
-  VkDeviceSize bytes = 2 * w.size + 8192 + 16ull * (count + nc_max + uc_max) +
-                       4 * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * nc_max) + 32ull * count;
+  int adam = adam_mode(cfg->kind);
+  VkDeviceSize bytes = (adam ? 4 : 1) * w.size + 8192 + 16ull * (count + nc_max + uc_max) +
+                       4 * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * nc_max) +
+                       4ull * OPTIM_COEFF_UINTS * count;
   VKL_TRY(vkl_arena_create(ctx, VKL_MEM_DEVICE, bytes, "optimizer state", &o->device));
   VKL_TRY(vkl_arena_create(ctx, VKL_MEM_READBACK, 4ull * VKL_OPTIM_RING * o->slot_words,
                            "optimizer ring", &o->host));
-  VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->m));
-  if (adam_mode(cfg->kind))
-    VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->v));
-  else
-    o->v = o->m; /* bound but never read in the momentum family */
+  VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->m[0]));
+  o->v[0] = o->m[1] = o->v[1] = o->m[0]; /* bound but never read in the momentum family */
+  if (adam)
+    for (int k = 0; k < 2; k++) {
+      if (k) VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->m[k]));
+      VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->v[k]));
+    }
   VKL_TRY(build_tables(o, params, count, floats));
-  VKL_TRY(vkl_arena_alloc(o->device,
-                          4ull * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * o->norm_chunks),
-                          &o->scratch));
-  VKL_TRY(vkl_arena_alloc(o->device, 32ull * count, &o->coeffs));
   VKL_TRY(vkl_arena_alloc(o->host, 4ull * VKL_OPTIM_RING * o->slot_words, &o->ring));
   memset(o->ring.host, 0, o->ring.size);
   /* zero moments and the cursor */
@@ -184,10 +190,10 @@ vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
   st = vkl_cmd_begin(cmd);
   if (!st) {
     vkl_cmd_barrier(cmd); /* earlier use of this memory (WAW) */
-    vkl_cmd_fill_u32(cmd, o->m, 0);
-    if (o->v.offset != o->m.offset) vkl_cmd_fill_u32(cmd, o->v, 0);
-    vkl_cmd_fill_u32(cmd, o->scratch, 0);
-    vkl_cmd_barrier(cmd); /* the fills before the first step (RAW) */
+    vkl_cmd_fill_u32(cmd, o->m[0], 0);
+    if (adam) vkl_cmd_fill_u32(cmd, o->v[0], 0);
+    vkl_cmd_fill_u32(cmd, o->scratch, 0); /* parity 0: the moments are in m[0], v[0] */
+    vkl_cmd_barrier(cmd);                 /* the fills before the first step (RAW) */
     st = vkl_cmd_end(cmd);
   }
   if (!st) st = vkl_run(ctx, cmd);
@@ -209,15 +215,18 @@ void vkl_optimizer_destroy(vkl_optimizer *o) {
 
 vkl_buf vkl_optimizer_moment(const vkl_optimizer *o, int which) {
   vkl_buf none = {0};
-  if (which == 0) return o->m;
-  return adam_mode(o->cfg.kind) ? o->v : none;
+  if (!adam_mode(o->cfg.kind)) return which == 0 ? o->m[0] : none;
+  uint32_t parity = 0;
+  if (vkl_download(o->ctx, &parity, vkl_buf_sub(o->scratch, 4 * OPTIM_STATE_PARITY, 4), 4))
+    return none;
+  return which == 0 ? o->m[parity & 1] : o->v[parity & 1];
 }
 
 vkl_status vkl_optimizer_set_step(vkl_optimizer *o, uint64_t t) {
   if (t > UINT32_MAX)
     return vkl_set_error(o->ctx, VKL_ERR_INVALID_ARGUMENT, "optimizer: step %llu too large",
                          (unsigned long long)t);
-  uint32_t state[OPTIM_STATE_UINTS] = {(uint32_t)t, (uint32_t)t, 0, 0};
+  uint32_t state[4] = {(uint32_t)t, (uint32_t)t, 0, 0}; /* cursor, step, skip words */
   return vkl_upload(o->ctx, vkl_buf_sub(o->scratch, 0, sizeof state), state, sizeof state);
 }
 
@@ -290,12 +299,15 @@ vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
       .lamb_clamp_w = (float)c->lamb_clamp_w,
       .trust_clip = (float)c->trust_clip,
   };
-  vkl_buf bufs[8] = {o->w, o->g, o->m, o->v, o->tables, o->scratch, o->ring, o->coeffs};
+  /* the kernels may leave the last bindings unused (the update: v1) */
+  vkl_buf bufs[8] = {o->w, o->g, o->m[0], o->v[0], o->state, o->m[1], o->ring, o->v[1]};
   vkl_cmd_barrier(cmd); /* gradients from the backward pass; w read by forward (WAR) */
-  if ((st = vkl_cmd_dispatch(cmd, norms, bufs, 8, &push, sizeof push, o->norm_chunks, 1, 1)))
+  if ((st = vkl_cmd_dispatch(cmd, norms, bufs, norms->layout.binding_count, &push, sizeof push,
+                             o->norm_chunks, 1, 1)))
     return st;
   vkl_cmd_barrier(cmd); /* coefficients, the step word and the skip word, read by the update */
-  if ((st = vkl_cmd_dispatch(cmd, update, bufs, 8, &push, sizeof push, o->update_chunks, 1, 1)))
+  if ((st = vkl_cmd_dispatch(cmd, update, bufs, update->layout.binding_count, &push, sizeof push,
+                             o->update_chunks, 1, 1)))
     return st;
   vkl_cmd_barrier_to_host(cmd); /* the slot's statistics, read by the host later */
   return VKL_OK;
