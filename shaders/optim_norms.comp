@@ -1,8 +1,9 @@
 #version 450
 // First half of the fused optimizer step. Each workgroup sums w^2, d^2 and
 // g^2 over one norm chunk (d is the direction the trust ratio divides by:
-// momentum family d = g + wd*w; Adam family u, formed from the moments
-// without writing them); the last workgroup of a tensor to finish (an
+// momentum family d = g + wd*w; Adam family u, formed from the new moments,
+// which it writes to the other copy of m and v, and u, which it writes over
+// g for the update); the last workgroup of a tensor to finish (an
 // integer counter; memoryBarrierBuffer on both sides of it, coherent
 // buffers) adds that tensor's partials in chunk order, forms its trust
 // ratio (PAPER.md: LARS, TVLARS, LAMB; the reference is src/optim/optim_ref.c)
@@ -32,16 +33,33 @@ float trust_ratio(float wn, float dn, float gn, float wd, bool excluded, float l
   return pc.trust_clip > 0.0 ? min(q, pc.trust_clip) : q;
 }
 
-// Adds vec4 i's w^2, d^2 and g^2 to the running sums.
-void add_squares(uint i, float wd, float c1, float c2, inout vec4 sw, inout vec4 sd,
-                 inout vec4 sg) {
-  bool adam = mode == OPTIM_MODE_ADAM;
+// Adds vec4 i's w^2, d^2 and g^2 to the running sums (momentum family).
+void add_squares(uint i, float wd, inout vec4 sw, inout vec4 sd, inout vec4 sg) {
   vec4 wi = w[i], gi = g[i], nm, nv;
-  vec4 d = direction(wi, gi, adam ? m[i] : vec4(0.0), adam ? v[i] : vec4(0.0), wd, c1, c2, nm, nv);
+  vec4 d = direction(wi, gi, vec4(0.0), vec4(0.0), wd, 1.0, 1.0, nm, nv);
   sw += wi * wi;
   sd += d * d;
   sg += gi * gi;
 }
+
+// Adam family: the same sums over a run, the new moments read from MC, VC
+// and written to MN, VN, and u written over g. A macro, since GLSL cannot
+// pass buffers; main expands it once per copy under a uniform branch.
+#define ADAM_RUN(MC, VC, MN, VN)                                                                 \
+  for (uint r = 0u; r < OPTIM_NORM_VEC4S; r++) {                                                 \
+    uint k = run_vec4(lid, r, OPTIM_NORM_VEC4S);                                                 \
+    if (k < full) {                                                                              \
+      uint i = s4 + k;                                                                           \
+      vec4 wi = w[i], gi = g[i];                                                                 \
+      vec4 u = direction(wi, gi, MC[i], VC[i], wd, c1, c2, nm, nv);                              \
+      MN[i] = nm;                                                                                \
+      VN[i] = nv;                                                                                \
+      g[i] = u;                                                                                  \
+      sw += wi * wi;                                                                             \
+      sd += u * u;                                                                               \
+      sg += gi * gi;                                                                             \
+    }                                                                                            \
+  }
 
 void main() {
   uint c = gl_WorkGroupID.x, lid = gl_LocalInvocationID.x;
@@ -49,31 +67,43 @@ void main() {
   uvec4 chunk = norm_chunk(c);
   uint tensor = chunk.x;
   uvec4 entry = tensor_entry(tensor);
-  bool excluded = (entry.z & OPTIM_TENSOR_EXCLUDED) != 0u;
+  bool excluded = (entry.z & OPTIM_TENSOR_EXCLUDED) != 0u, adam = mode == OPTIM_MODE_ADAM;
   float wd = excluded ? 0.0 : pc.weight_decay;
-  uint t = scratch[0], slot = t % ring_slots;
+  uint t = state[scratch_word(0u)], slot = t % ring_slots;
+  uint parity = adam ? state[scratch_word(OPTIM_STATE_PARITY)] : 0u;
   float c1 = ring_float(slot, OPTIM_SLOT_C1), c2 = ring_float(slot, OPTIM_SLOT_C2);
-  bool adam = mode == OPTIM_MODE_ADAM;
 
-  // each invocation OPTIM_NORM_VEC4S vec4s: a contiguous run on CPU devices
-  // (a loop whose bounds are known up front, the fastest form measured on
-  // lavapipe), strided on GPUs; the tail by its owner
+  // each invocation OPTIM_NORM_VEC4S vec4s (see `contiguous`); the tail by its owner
   uint s4 = chunk.y / 4u, full = chunk.z / 4u, rem = chunk.z % 4u;
   vec4 sw = vec4(0.0), sd = vec4(0.0), sg = vec4(0.0), nm, nv;
-  if (contiguous != 0u) {
-    uint b = lid * OPTIM_NORM_VEC4S, e = min(b + OPTIM_NORM_VEC4S, full);
-    for (uint k = b; k < e; k++) add_squares(s4 + k, wd, c1, c2, sw, sd, sg);
+  if (!adam) {
+    for (uint r = 0u; r < OPTIM_NORM_VEC4S; r++) {
+      uint k = run_vec4(lid, r, OPTIM_NORM_VEC4S);
+      if (k < full) add_squares(s4 + k, wd, sw, sd, sg);
+    }
+  } else if (parity == 0u) {
+    ADAM_RUN(m, v, m1, v1)
   } else {
-    for (uint k = lid; k < full; k += OPTIM_WG) add_squares(s4 + k, wd, c1, c2, sw, sd, sg);
+    ADAM_RUN(m1, v1, m, v)
   }
   if (rem != 0u && owns_tail(lid, full, OPTIM_NORM_VEC4S)) {
-    uint i = s4 + full;
+    uint i = s4 + full, mc = parity == 0u ? 2u : 4u; // load_tail's codes of m, m1
     vec4 wi = load_tail(0u, i, rem), gi = load_tail(1u, i, rem);
-    vec4 d = direction(wi, gi, adam ? load_tail(2u, i, rem) : vec4(0.0),
-                       adam ? load_tail(3u, i, rem) : vec4(0.0), wd, c1, c2, nm, nv);
+    vec4 d = direction(wi, gi, adam ? load_tail(mc, i, rem) : vec4(0.0),
+                       adam ? load_tail(mc + 1u, i, rem) : vec4(0.0), wd, c1, c2, nm, nv);
     sw += wi * wi;
     sd += d * d;
     sg += gi * gi;
+    for (uint e = 0u; adam && e < rem; e++) {
+      if (parity == 0u) {
+        m1[i][e] = nm[e];
+        v1[i][e] = nv[e];
+      } else {
+        m[i][e] = nm[e];
+        v[i][e] = nv[e];
+      }
+      g[i][e] = d[e];
+    }
   }
   const vec4 one = vec4(1.0);
   red[0][lid] = dot(sw, one);
@@ -84,24 +114,26 @@ void main() {
   float tot[OPTIM_PARTIALS] = float[](0.0, 0.0, 0.0);
   for (uint k = 0u; k < OPTIM_WG; k++)
     for (uint p = 0u; p < OPTIM_PARTIALS; p++) tot[p] += red[p][k];
-  for (uint p = 0u; p < OPTIM_PARTIALS; p++) scratch[partial_word(c) + p] = floatBitsToUint(tot[p]);
-  if (c == 0u) scratch[1] = t; // the update reads t here while it advances scratch[0]
+  for (uint p = 0u; p < OPTIM_PARTIALS; p++) state[partial_word(chunk.w) + p] = floatBitsToUint(tot[p]);
+  if (c == 0u) state[scratch_word(1u)] = t; // the update reads t here while it advances word 0
 
   // the tensor's last chunk to finish forms its coefficients
   memoryBarrierBuffer(); // our partials before the counter
-  if (atomicAdd(scratch[counter_word(tensor)], 1u) + 1u != entry.y) return;
+  if (atomicAdd(state[counter_word(tensor)], 1u) + 1u != entry.y) return;
   memoryBarrierBuffer(); // everyone's partials after it
-  scratch[counter_word(tensor)] = 0u; // ready for the next step
+  state[counter_word(tensor)] = 0u; // ready for the next step
   float s[OPTIM_PARTIALS] = float[](0.0, 0.0, 0.0);
   for (uint k = 0u; k < entry.y; k++)
     for (uint p = 0u; p < OPTIM_PARTIALS; p++)
-      s[p] += uintBitsToFloat(scratch[partial_word(entry.x + k) + p]);
+      s[p] += uintBitsToFloat(state[partial_word(entry.x + k) + p]);
   float wn = sqrt(s[0]), dn = sqrt(s[1]), gn = sqrt(s[2]);
   uint base = slot * pc.slot_words;
   float lr = ring_float(slot, OPTIM_SLOT_LR), phi = ring_float(slot, OPTIM_SLOT_PHI);
   float q = trust_ratio(wn, dn, gn, wd, excluded, lr, phi);
-  coeffs[2u * tensor] = vec4(q, wd, lr, 0.0);
-  coeffs[2u * tensor + 1u] = vec4(c1, c2, 0.0, 0.0);
+  uint cw = coeff_word(tensor);
+  state[cw] = floatBitsToUint(q);
+  state[cw + 1u] = floatBitsToUint(wd);
+  state[cw + 2u] = floatBitsToUint(lr);
   uint st = base + OPTIM_SLOT_HEADER + OPTIM_STAT_FLOATS * tensor;
   ring[st + 0u] = floatBitsToUint(wn);
   ring[st + 1u] = floatBitsToUint(dn);
@@ -110,6 +142,6 @@ void main() {
   ring[st + 4u] = floatBitsToUint(lr * q);
   if (!finite(s[0]) || !finite(s[1]) || !finite(s[2])) {
     atomicOr(ring[base + OPTIM_SLOT_FLAGS], OPTIM_NONFINITE_NORM);
-    if (ring[base + OPTIM_SLOT_SKIP] != 0u) atomicOr(scratch[2u + (t & 1u)], 1u);
+    if (ring[base + OPTIM_SLOT_SKIP] != 0u) atomicOr(state[scratch_word(2u + (t & 1u))], 1u);
   }
 }

@@ -401,6 +401,53 @@ static void check_deterministic(const char *layout) {
   unsetenv("VKLARS_BN_LAYOUT");
 }
 
+/* The fused backward kernel in 8-lane groups of up to 256 threads, on
+ * shapes too large for the training kernels (checked): 32x32 planes (runs
+ * of whole planes, 2 per thread), and an odd N (the last group's second
+ * run past the last sample) with planes of 16x32. Against the reference,
+ * for large means, and bit-identical across runs. */
+Test(ops_batchnorm, fused_backward_lane_groups) {
+  cr_assert_eq(setenv("VKLARS_BN_LAYOUT", "fused", 1), 0);
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {21};
+  uint32_t max_wg = vkl_ctx_device(d.ctx)->max_workgroup_invocations;
+  const vkl_batchnorm_shape shapes[] = {{20, 3, 32, 32}, {33, 2, 16, 32}};
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    const vkl_batchnorm_shape *sh = &shapes[k];
+    cr_assert(
+        !vkl_batchnorm_fused_fits(sh, max_wg) && vkl_batchnorm_fused_backward_fits(sh, max_wg),
+        "%ux%ux%ux%u: not the lane-group kernel", sh->N, sh->C, sh->H, sh->W);
+    vkl_arena_reset(d.arena);
+    bwd_case b = bwd_case_create(&d, &rng, sh, 0.5);
+    check_backward(&d, &rng, &b, 1, 1, 1, 1, 0);
+    if (k == 0) { /* the flags' variants (each a pipeline to compile: once is enough) */
+      check_backward(&d, &rng, &b, 1, 1, 1, 0, 1);
+      check_backward(&d, &rng, &b, 1, 0, 1, 1, 1);
+      check_backward(&d, &rng, &b, 1, 1, 0, 0, 0);
+    }
+    /* twice, bit-identical */
+    size_t n = count(sh), C = sh->C;
+    float *out[2];
+    for (int r = 0; r < 2; r++) {
+      vkl_buf dx = test_alloc_poisoned(&d, n), dg = test_alloc_poisoned(&d, C),
+              db = test_alloc_poisoned(&d, C);
+      TEST_RECORD_AND_RUN(&d, vkl_batchnorm_backward(d.cmd, &dx, &dg, &db, b.ddy, b.dx, b.dmean,
+                                                     b.dinv, &b.dgamma, sh, 0, b.ws));
+      out[r] = malloc(n * sizeof(float));
+      TEST_OK(d.ctx, vkl_download(d.ctx, out[r], dx, n * sizeof(float)));
+    }
+    cr_assert(memcmp(out[0], out[1], n * sizeof(float)) == 0, "dx differs between runs");
+    free(out[0]), free(out[1]);
+    bwd_case_destroy(&b);
+    vkl_arena_reset(d.arena);
+    b = bwd_case_create(&d, &rng, sh, 1e4);
+    check_backward(&d, &rng, &b, 1, 1, 1, 1, 0);
+    bwd_case_destroy(&b);
+  }
+  test_dev_destroy(&d);
+  unsetenv("VKLARS_BN_LAYOUT");
+}
+
 Test(ops_batchnorm, deterministic) {
   check_deterministic(NULL);
   check_deterministic("fused");

@@ -30,8 +30,8 @@ void main() {
     base[r] = bnf_run_base(r, ok[r]);
     [[unroll]] for (uint k = 0u; k < run; k++) {
       uint i = r * run + k;
-      g[i] = dy[base[r] + k];
-      xm[i] = x[base[r] + k] - mu;
+      g[i] = dy[BNF_AT(base[r], k)];
+      xm[i] = x[BNF_AT(base[r], k)] - mu;
       BN_T gv = ok[r] ? g[i] : BN_T(0.0);
       a += gv;
       b += gv * xm[i];
@@ -58,9 +58,9 @@ void main() {
       /* accumulation is a branch, not dx * beta: a NaN-poisoned dx must not
        * leak into a write, and writing must not read dx */
       if (BNF_HAS(BN_ACCUMULATE)) {
-        if (ok[r]) dx[base[r] + k] += v;
+        if (ok[r]) dx[BNF_AT(base[r], k)] += v;
       } else {
-        if (ok[r]) dx[base[r] + k] = v;
+        if (ok[r]) dx[BNF_AT(base[r], k)] = v;
       }
     }
 }

@@ -19,6 +19,6 @@ void main() {
     bool ok;
     uint base = bnf_run_base(r, ok);
     [[unroll]] for (uint k = 0u; k < run; k++)
-      if (ok) y[base + k] = (x[base + k] - pivot) * scale + shift;
+      if (ok) y[BNF_AT(base, k)] = (x[BNF_AT(base, k)] - pivot) * scale + shift;
   }
 }

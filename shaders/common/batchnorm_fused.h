@@ -8,7 +8,11 @@
  * H*W % 4 == 0, the *4.comp kernels, else 1), cut into runs of `run`
  * consecutive units; run g is units [(g % q) run, + run) of the plane of
  * sample g / q, and thread t holds runs g = t nrun + r, r < nrun (runs past
- * the last sample are skipped). So every thread reads long stretches of
+ * the last sample are skipped). With lanes > 1 (the backward kernel on
+ * channels too large for BNF_WG_PREF threads), groups of `lanes`
+ * consecutive threads hold runs of run * lanes units together, lane l
+ * taking units l, l + lanes, ...: one SIMD row then streams through one run
+ * per tensor instead of one per lane. So every thread reads long stretches of
  * consecutive addresses, which lavapipe (a buffer access is a loop over the
  * 8 SIMD lanes) reads fastest, and the per-channel values (statistics,
  * gamma, beta, partial sums) are the same for the whole workgroup, which
@@ -34,7 +38,7 @@
 #include "batchnorm_flags.h"
 #include "iface.h"
 
-#define BNF_WG_MAX 64 /* wg_size <= BNF_WG_MAX: the shared arrays' size */
+#define BNF_WG_MAX 256 /* wg_size <= BNF_WG_MAX: the shared arrays' size */
 
 VKL_SPEC_BEGIN(vkl_bnf_spec)
 VKL_SPEC_LOCAL_X(0, wg_size)
@@ -42,6 +46,7 @@ VKL_SPEC_U32(1, run, 1)   /* units per run */
 VKL_SPEC_U32(2, nrun, 1)  /* runs per thread */
 VKL_SPEC_U32(3, q, 1)     /* runs per plane: HWu = q * run */
 VKL_SPEC_U32(4, flags, 0) /* BN_* of batchnorm_flags.h */
+VKL_SPEC_U32(5, lanes, 1) /* threads that walk a run together, lane by lane */
 VKL_SPEC_END(vkl_bnf_spec)
 
 VKL_PUSH_BEGIN(vkl_bnf_push)
@@ -67,15 +72,21 @@ VKL_PUSH_END(vkl_bnf_push)
 #endif
 
 #define BNF_HAS(f) ((flags & (f)) != 0u)
-#define BNF_HWU (q * run)
+#define BNF_HWU (q * run * lanes)
+/* unit k of the run at b */
+#define BNF_AT(b, k) ((b) + (k) * lanes)
 
 /* Unit index of run r of this thread, and whether the run exists (a run
- * past the last sample reads the last one's, and writes nothing). */
+ * past the last sample reads the last one's, and writes nothing). With
+ * lanes > 1, groups of `lanes` consecutive threads share runs of
+ * run * lanes units, lane l taking units l, l + lanes, ... */
 uint bnf_run_base(uint r, out bool ok) {
-  uint g = gl_LocalInvocationIndex * nrun + r;
+  uint t = gl_LocalInvocationIndex;
+  uint g = (t / lanes) * nrun + r;
   uint n = g / q;
   ok = n < pc.N;
-  return (min(n, pc.N - 1u) * pc.C + gl_WorkGroupID.x) * BNF_HWU + (g - n * q) * run;
+  return (min(n, pc.N - 1u) * pc.C + gl_WorkGroupID.x) * BNF_HWU + (g - n * q) * run * lanes +
+         t % lanes;
 }
 
 /* Sum over the workgroup of each thread's `part`, in thread order, through

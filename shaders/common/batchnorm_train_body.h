@@ -29,7 +29,7 @@ void main() {
   [[unroll]] for (uint r = 0u; r < nrun; r++) {
     base[r] = bnf_run_base(r, ok[r]);
     [[unroll]] for (uint k = 0u; k < run; k++) {
-      BN_T d = x[base[r] + k] - K;
+      BN_T d = x[BNF_AT(base[r], k)] - K;
       v[r * run + k] = ok[r] ? d : BN_T(0.0);
       s += v[r * run + k];
     }
@@ -59,5 +59,5 @@ void main() {
   }
   [[unroll]] for (uint r = 0u; r < nrun; r++)
     [[unroll]] for (uint k = 0u; k < run; k++)
-      if (ok[r]) y[base[r] + k] = (v[r * run + k] - mu) * scale + shift;
+      if (ok[r]) y[BNF_AT(base[r], k)] = (v[r * run + k] - mu) * scale + shift;
 }

@@ -6,29 +6,45 @@
 // another tensor.
 
 layout(std430, binding = 0) buffer W { vec4 w[]; };
-layout(std430, binding = 1) readonly buffer G { vec4 g[]; };
+layout(std430, binding = 1) buffer G { vec4 g[]; }; // the Adam family's norms leave u here
 layout(std430, binding = 2) buffer M { vec4 m[]; };
 layout(std430, binding = 3) buffer V { vec4 v[]; };
-layout(std430, binding = 4) readonly buffer Tables { uvec4 tables[]; };
-layout(std430, binding = 5) coherent buffer Scratch { uint scratch[]; };
+layout(std430, binding = 4) coherent buffer State { uint state[]; };
+layout(std430, binding = 5) buffer M1 { vec4 m1[]; };
 layout(std430, binding = 6) buffer Ring { uint ring[]; };
-layout(std430, binding = 7) coherent buffer Coeffs { vec4 coeffs[]; };
+layout(std430, binding = 7) buffer V1 { vec4 v1[]; };
 
-uvec4 tensor_entry(uint t) { return tables[t]; }
-uvec4 norm_chunk(uint c) { return tables[pc.tensor_count + c]; }
-uvec4 update_chunk(uint c) { return tables[pc.tensor_count + pc.norm_chunks + c]; }
+// The state buffer: tables, then scratch words, then coefficients (optim.h).
+uint scratch_word(uint k) {
+  return OPTIM_ENTRY_UINTS * (pc.tensor_count + pc.norm_chunks + pc.update_chunks) + k;
+}
+uint counter_word(uint t) { return scratch_word(OPTIM_STATE_UINTS + t); }
+uint partial_word(uint c) { return scratch_word(OPTIM_STATE_UINTS + pc.tensor_count + OPTIM_PARTIALS * c); }
+uint coeff_word(uint t) {
+  return scratch_word(OPTIM_STATE_UINTS + pc.tensor_count + OPTIM_PARTIALS * pc.norm_chunks +
+                      OPTIM_COEFF_UINTS * t);
+}
 
-uint counter_word(uint t) { return OPTIM_STATE_UINTS + t; }
-uint partial_word(uint c) { return OPTIM_STATE_UINTS + pc.tensor_count + OPTIM_PARTIALS * c; }
+uvec4 table_entry(uint e) {
+  uint b = OPTIM_ENTRY_UINTS * e;
+  return uvec4(state[b], state[b + 1u], state[b + 2u], state[b + 3u]);
+}
+uvec4 tensor_entry(uint t) { return table_entry(t); }
+uvec4 norm_chunk(uint c) { return table_entry(pc.tensor_count + c); }
+uvec4 update_chunk(uint c) { return table_entry(pc.tensor_count + pc.norm_chunks + c); }
 
-// The r-th of `per` vec4s of invocation lid in a chunk (see `contiguous`).
+// Invocations that walk a run of vec4s together (see `contiguous`).
+const uint run_group = contiguous != 0u ? OPTIM_LANES : OPTIM_WG;
+// The r-th of `per` vec4s of invocation lid in a chunk: each group of
+// run_group consecutive invocations owns a contiguous run of per*run_group
+// vec4s, its lanes taking consecutive vec4s, one row of them at a time.
 uint run_vec4(uint lid, uint r, uint per) {
-  return contiguous != 0u ? lid * per + r : lid + r * OPTIM_WG;
+  return (lid / run_group) * (per * run_group) + r * run_group + lid % run_group;
 }
 // Whether invocation lid owns the chunk's tail vec4 (index `full`).
 bool owns_tail(uint lid, uint full, uint per) {
-  return contiguous != 0u ? lid == full / per && full / per < OPTIM_WG
-                          : lid == full % OPTIM_WG && full / OPTIM_WG < per;
+  uint q = full / (per * run_group);
+  return q < OPTIM_WG / run_group && lid == q * run_group + full % run_group;
 }
 
 float ring_float(uint slot, uint k) { return uintBitsToFloat(ring[slot * pc.slot_words + k]); }
@@ -36,11 +52,16 @@ float ring_float(uint slot, uint k) { return uintBitsToFloat(ring[slot * pc.slot
 bool finite(float x) { return !isnan(x) && !isinf(x); }
 bool finite4(vec4 x) { return !any(isnan(x)) && !any(isinf(x)); }
 
-// The first n components of a[i], zeros after.
+// The first n components of a[i], zeros after (a: w, g, m, v, m1, v1 by `which`).
 vec4 load_tail(uint which, uint i, uint n) {
   vec4 r = vec4(0.0);
   for (uint c = 0u; c < n; c++)
-    r[c] = which == 0u ? w[i][c] : which == 1u ? g[i][c] : which == 2u ? m[i][c] : v[i][c];
+    r[c] = which == 0u   ? w[i][c]
+           : which == 1u ? g[i][c]
+           : which == 2u ? m[i][c]
+           : which == 3u ? v[i][c]
+           : which == 4u ? m1[i][c]
+                         : v1[i][c];
   return r;
 }
 

@@ -240,6 +240,8 @@ static bn_geom bn_geometry(const vkl_batchnorm_shape *sh, bn_layout layout) {
  * threads) 0.4x. */
 #define BNF_MIN_UNITS 16
 #define BNF_MAX_UNITS 64
+#define BNF_WG_PREF 64
+#define BNF_LANES 8
 /* Below this many channels (workgroups), the multi-pass kernels, which also
  * split the samples over workgroups, keep the device busier. */
 #define BNF_MIN_CHANNELS 16
@@ -270,14 +272,17 @@ static uint64_t bnf_split(uint32_t hwu, uint32_t n, uint32_t u, uint32_t *run, u
 /* eval: no exchange, so no limit from the shared arrays, and no use for
  * more units per thread (16 units x 256 threads measured 1.5x faster than
  * 64 x 64 on 16x16 planes) */
-static bnf_geom bnf_geometry_ex(const vkl_batchnorm_shape *sh, uint32_t max_wg, int eval) {
+static bnf_geom bnf_geometry_cap(const vkl_batchnorm_shape *sh, uint32_t max_wg, int eval,
+                                 uint32_t cap, uint32_t lanes) {
   bnf_geom g = {0};
   uint32_t hw = sh->H * sh->W;
   g.vec = hw % 4 == 0 ? 4 : 1;
-  uint32_t hwu = hw / g.vec;
+  if ((hw / g.vec) % lanes) return g;
+  /* a group of `lanes` threads walks like one thread of the plane's hwu/lanes units */
+  uint32_t hwu = hw / g.vec / lanes;
   uint64_t units = (uint64_t)sh->N * hwu; /* per channel */
-  uint32_t cap = eval ? BNF_EVAL_WG_MAX : BNF_WG_MAX;
   if (max_wg > cap) max_wg = cap;
+  max_wg /= lanes;
   uint64_t want = (units + max_wg - 1) / max_wg;
   uint32_t max_units = eval ? BNF_MIN_UNITS : BNF_MAX_UNITS;
   uint32_t u = want < BNF_MIN_UNITS ? BNF_MIN_UNITS : want > max_units ? max_units : (uint32_t)want;
@@ -287,18 +292,45 @@ static bnf_geom bnf_geometry_ex(const vkl_batchnorm_shape *sh, uint32_t max_wg, 
   while (threads > max_wg && u < max_units) threads = bnf_split(hwu, sh->N, ++u, &run, &nrun);
   /* short runs would also leave most of the registers idle */
   g.ok = threads <= max_wg && (uint64_t)run * nrun * 2 > u;
-  g.spec = (vkl_bnf_spec){.wg_size = (uint32_t)threads, .run = run, .nrun = nrun, .q = hwu / run};
+  g.spec = (vkl_bnf_spec){.wg_size = (uint32_t)threads * lanes,
+                          .run = run,
+                          .nrun = nrun,
+                          .q = hwu / run,
+                          .lanes = lanes};
   double m = (double)sh->N * hw;
   g.push = (vkl_bnf_push){.N = sh->N, .C = sh->C, .count = (float)m, .inv_count = (float)(1.0 / m)};
   return g;
 }
 
+typedef enum bnf_pass { BNF_TRAIN, BNF_BWD, BNF_EVAL } bnf_pass;
+
+/* Up to BNF_WG_PREF threads where a channel fits them. Else the backward
+ * pass takes up to BNF_WG_MAX threads in groups of BNF_LANES that walk runs
+ * lane by lane (ResNet-18's layer1, 64 x 32 x 32 planes: 256 threads of 64
+ * units; 8-lane groups keep a SIMD row of lavapipe's on one stream per
+ * tensor instead of eight). Measured on lavapipe, layer1 at batch 64
+ * against the segmented kernels: backward 0.59-0.60x -> 0.74-0.77x copy;
+ * the training forward (two exchanges of 256 partials) 0.69x -> 0.64-0.69x,
+ * so it keeps the segmented kernels. */
+static bnf_geom bnf_geometry_pass(const vkl_batchnorm_shape *sh, uint32_t max_wg, bnf_pass pass) {
+  if (pass == BNF_EVAL) return bnf_geometry_cap(sh, max_wg, 1, BNF_EVAL_WG_MAX, 1);
+  bnf_geom g = bnf_geometry_cap(sh, max_wg, 0, BNF_WG_PREF, 1);
+  if (g.ok || pass != BNF_BWD) return g;
+  return bnf_geometry_cap(sh, max_wg, 0, BNF_WG_MAX, BNF_LANES);
+}
+
 static bnf_geom bnf_geometry(const vkl_batchnorm_shape *sh, uint32_t max_wg) {
-  return bnf_geometry_ex(sh, max_wg, 0);
+  return bnf_geometry_pass(sh, max_wg, BNF_TRAIN);
 }
 
 int vkl_batchnorm_fused_fits(const vkl_batchnorm_shape *sh, uint32_t max_workgroup_invocations) {
   return !vkl_batchnorm_shape_check(sh, 0) && bnf_geometry(sh, max_workgroup_invocations).ok;
+}
+
+int vkl_batchnorm_fused_backward_fits(const vkl_batchnorm_shape *sh,
+                                      uint32_t max_workgroup_invocations) {
+  return !vkl_batchnorm_shape_check(sh, 0) &&
+         bnf_geometry_pass(sh, max_workgroup_invocations, BNF_BWD).ok;
 }
 
 static uint32_t bnf_max_wg(vkl_cmd *cmd) {
@@ -318,12 +350,13 @@ static int bn_forced_fused(void) {
   return env && !strcmp(env, "fused");
 }
 
-static bn_layout bn_layout_for(vkl_cmd *cmd, const vkl_batchnorm_shape *sh) {
+static bn_layout bn_layout_for(vkl_cmd *cmd, const vkl_batchnorm_shape *sh, bnf_pass pass) {
   const char *env = getenv("VKLARS_BN_LAYOUT");
   int cpu = vkl_ctx_device(vkl_cmd_ctx(cmd))->kind == VKL_DEVICE_CPU;
   if (env && !strcmp(env, "segmented")) return BN_SEGMENTED;
   if (env && !strcmp(env, "interleaved")) return BN_INTERLEAVED;
-  int fits = bnf_geometry(sh, bnf_max_wg(cmd)).ok;
+  /* eval follows the training forward's choice */
+  int fits = bnf_geometry_pass(sh, bnf_max_wg(cmd), pass == BNF_BWD ? BNF_BWD : BNF_TRAIN).ok;
   if (bn_forced_fused()) return fits ? BN_FUSED : BN_SEGMENTED;
   if (!cpu) return BN_INTERLEAVED;
   /* planes of 1 to 3 units (2-D inputs): runs along N at a stride of C, slower */
@@ -418,7 +451,7 @@ vkl_status vkl_batchnorm_forward_train(vkl_cmd *cmd, vkl_buf y, vkl_buf mean, vk
   uint32_t flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0) |
                    (running_mean ? BN_HAS_RUNNING_MEAN : 0) |
                    (running_var ? BN_HAS_RUNNING_VAR : 0);
-  bn_layout layout = bn_layout_for(cmd, sh);
+  bn_layout layout = bn_layout_for(cmd, sh, BNF_TRAIN);
   if (layout == BN_FUSED) {
     bnf_geom f = bnf_geometry(sh, bnf_max_wg(cmd));
     f.spec.flags = flags;
@@ -488,8 +521,8 @@ vkl_status vkl_batchnorm_forward_eval(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_bu
       (st = check_optional(cmd, op, "gamma", gamma, C)) ||
       (st = check_optional(cmd, op, "beta", beta, C)))
     return st;
-  bn_layout layout = bn_layout_for(cmd, sh);
-  bnf_geom f = bnf_geometry_ex(sh, bnf_max_wg(cmd), 1);
+  bn_layout layout = bn_layout_for(cmd, sh, BNF_EVAL);
+  bnf_geom f = bnf_geometry_pass(sh, bnf_max_wg(cmd), BNF_EVAL);
   /* measured on lavapipe: fused 1.2x faster on planes of 4 and 16 units
    * (whole planes per run), the segmented kernel 1.5x on planes of 64 */
   if (layout == BN_FUSED && f.ok && (f.spec.q == 1 || bn_forced_fused())) {
@@ -535,10 +568,10 @@ vkl_status vkl_batchnorm_backward(vkl_cmd *cmd, const vkl_buf *dx, const vkl_buf
                                 vkl_batchnorm_workspace_floats(sh))))
     return st;
   if (!dx && !dgamma && !dbeta) return VKL_OK; /* nothing asked for */
-  bn_layout layout = bn_layout_for(cmd, sh);
+  bn_layout layout = bn_layout_for(cmd, sh, BNF_BWD);
   /* the fused kernel always writes dx: without it, the reduction kernels */
   if (layout == BN_FUSED && dx) {
-    bnf_geom f = bnf_geometry(sh, bnf_max_wg(cmd));
+    bnf_geom f = bnf_geometry_pass(sh, bnf_max_wg(cmd), BNF_BWD);
     f.spec.flags = (gamma ? BN_HAS_GAMMA : 0) | (dgamma ? BN_HAS_DGAMMA : 0) |
                    (dbeta ? BN_HAS_DBETA : 0) | (accumulate ? BN_ACCUMULATE : 0);
     const vkl_pipeline *p;

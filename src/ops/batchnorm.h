@@ -74,12 +74,17 @@ void vkl_batchnorm_backward_ref(double *dx /* (N,C,H,W) or NULL */,
  * with planes of 16x16 and smaller) take fused kernels instead: one dispatch
  * per pass, a workgroup per channel holding its values in registers, an
  * exact two-pass variance of the pivot-shifted values
- * (shaders/common/batchnorm_fused.h); the workspace is then unused. */
+ * (shaders/common/batchnorm_fused.h); the workspace is then unused. The
+ * backward pass also takes them for larger channels, up to 256 threads in
+ * groups of 8 that walk runs lane by lane (ResNet-18's layer1, 32x32). */
 
 /* 1 when the fused kernels (one workgroup per channel, see batchnorm.c) can
  * take the shape on a device with this many invocations per workgroup;
  * VKLARS_BN_LAYOUT=fused forces them there (tests). */
 int vkl_batchnorm_fused_fits(const vkl_batchnorm_shape *sh, uint32_t max_workgroup_invocations);
+/* The same for the backward kernel, which fits more shapes. */
+int vkl_batchnorm_fused_backward_fits(const vkl_batchnorm_shape *sh,
+                                      uint32_t max_workgroup_invocations);
 
 /* Floats of scratch memory that forward_train and backward need for sh. */
 uint64_t vkl_batchnorm_workspace_floats(const vkl_batchnorm_shape *sh);

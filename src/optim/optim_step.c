@@ -13,7 +13,10 @@ struct vkl_optimizer {
   vkl_ctx *ctx;
   vkl_optim_config cfg;
   uint32_t tensor_count, norm_chunks, update_chunks, slot_words;
-  vkl_buf w, g, m, v, tables, scratch, ring, coeffs;
+  vkl_buf w, g, ring;
+  vkl_buf m[2], v[2]; /* the Adam family's two copies (OPTIM_STATE_PARITY); else all m[0] */
+  vkl_buf state;      /* tables, scratch words, coefficients (shaders/common/optim.h) */
+  vkl_buf scratch;    /* the scratch words, within state */
   vkl_arena *device, *host;
 };
 
@@ -33,6 +36,50 @@ static uint32_t push_flags(const vkl_optim_config *c) {
   if (c->larc_clip) f |= OPTIM_LARC;
   if (c->decoupled_decay) f |= OPTIM_DECOUPLED;
   return f;
+}
+
+/* Per-workgroup cost beyond its elements, in element-equivalents, for
+ * ordering the chunk tables (a rough figure: the order is a heuristic and
+ * results do not depend on it). */
+#define OPTIM_CHUNK_OVERHEAD 4096u
+
+/* Writes n chunk entries (tensor, start, count, partial index) into out in
+ * dispatch order. CPU drivers give each of their T threads a contiguous
+ * 1/T of a dispatch's workgroups (lavapipe: llvmpipe's compute thread pool
+ * splits the iterations into equal blocks, no work stealing), so in tensor
+ * order the first half of ResNet-18's chunks (the small early layers, many
+ * chunks of a few hundred floats) is 0.7x the work of the second half and
+ * one thread idles. Merging the full chunks and the partial ones so that
+ * the work done by every prefix is proportional to its length balances
+ * any T; full chunks keep their arena order, so each thread still walks
+ * memory forwards. `in` is in tensor order; in[k][3] = k is the chunk's
+ * partial-sum index, which keeps the norms' summation order fixed. */
+static void balance_chunks(const uint32_t *in, uint32_t n, uint32_t chunk, uint32_t *out) {
+  double total = 0;
+  for (uint32_t k = 0; k < n; k++) total += in[OPTIM_ENTRY_UINTS * k + 2] + OPTIM_CHUNK_OVERHEAD;
+  uint32_t big = 0, small = 0; /* next candidates: a full chunk, a partial one */
+  double done = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    while (big < n && in[OPTIM_ENTRY_UINTS * big + 2] != chunk) big++;
+    while (small < n && in[OPTIM_ENTRY_UINTS * small + 2] == chunk) small++;
+    double target = total * (i + 1) / n;
+    uint32_t pick;
+    if (big == n)
+      pick = small;
+    else if (small == n)
+      pick = big;
+    else {
+      double wb = in[OPTIM_ENTRY_UINTS * big + 2] + OPTIM_CHUNK_OVERHEAD;
+      double ws = in[OPTIM_ENTRY_UINTS * small + 2] + OPTIM_CHUNK_OVERHEAD;
+      pick = fabs(done + wb - target) <= fabs(done + ws - target) ? big : small;
+    }
+    memcpy(out + OPTIM_ENTRY_UINTS * i, in + OPTIM_ENTRY_UINTS * pick, 4 * OPTIM_ENTRY_UINTS);
+    done += in[OPTIM_ENTRY_UINTS * pick + 2] + OPTIM_CHUNK_OVERHEAD;
+    if (pick == big)
+      big++;
+    else
+      small++;
+  }
 }
 
 /* Tensor table, norm chunk table, update chunk table (shaders/common/optim.h). */
@@ -58,9 +105,11 @@ static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32
   o->norm_chunks = (uint32_t)nc;
   o->update_chunks = (uint32_t)uc;
   size_t entries = n + nc + uc;
-  uint32_t *t = calloc(entries * OPTIM_ENTRY_UINTS, sizeof *t);
+  /* the tables, then the chunk tables again in tensor order */
+  uint32_t *t = calloc((entries + nc + uc) * OPTIM_ENTRY_UINTS, sizeof *t);
   if (!t) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "optimizer tables");
-  uint32_t *norm = t + (size_t)OPTIM_ENTRY_UINTS * n, *upd = norm + OPTIM_ENTRY_UINTS * nc;
+  uint32_t *ordered = t + (size_t)OPTIM_ENTRY_UINTS * entries;
+  uint32_t *norm = ordered, *upd = ordered + OPTIM_ENTRY_UINTS * nc;
   uint32_t first = 0;
   for (uint32_t i = 0; i < n; i++) {
     uint32_t *e = t + OPTIM_ENTRY_UINTS * i;
@@ -71,18 +120,26 @@ static vkl_status build_tables(vkl_optimizer *o, const vkl_param_desc *p, uint32
     first += e[1];
     const uint64_t sizes[2] = {OPTIM_NORM_CHUNK, OPTIM_UPDATE_CHUNK};
     uint32_t **tables[2] = {&norm, &upd};
+    uint32_t *starts[2] = {ordered, ordered + OPTIM_ENTRY_UINTS * nc};
     for (int k = 0; k < 2; k++)
       for (uint64_t start = 0; start < p[i].count; start += sizes[k]) {
         uint32_t *c = *tables[k];
         c[0] = i;
         c[1] = (uint32_t)(p[i].offset + start);
         c[2] = (uint32_t)(p[i].count - start < sizes[k] ? p[i].count - start : sizes[k]);
+        c[3] = (uint32_t)((c - starts[k]) / OPTIM_ENTRY_UINTS);
         *tables[k] += OPTIM_ENTRY_UINTS;
       }
   }
-  size_t bytes = entries * OPTIM_ENTRY_UINTS * 4;
-  vkl_status st = vkl_arena_alloc(o->device, bytes, &o->tables);
-  if (!st) st = vkl_upload(ctx, o->tables, t, bytes);
+  balance_chunks(ordered, (uint32_t)nc, OPTIM_NORM_CHUNK, t + (size_t)OPTIM_ENTRY_UINTS * n);
+  balance_chunks(ordered + OPTIM_ENTRY_UINTS * nc, (uint32_t)uc, OPTIM_UPDATE_CHUNK,
+                 t + (size_t)OPTIM_ENTRY_UINTS * (n + nc));
+  size_t table_bytes = entries * OPTIM_ENTRY_UINTS * 4;
+  uint64_t scratch_bytes = 4ull * (OPTIM_STATE_UINTS + n + OPTIM_PARTIALS * nc);
+  vkl_status st = vkl_arena_alloc(
+      o->device, table_bytes + scratch_bytes + 4ull * OPTIM_COEFF_UINTS * n, &o->state);
+  if (!st) st = vkl_upload(ctx, vkl_buf_sub(o->state, 0, table_bytes), t, table_bytes);
+  o->scratch = vkl_buf_sub(o->state, table_bytes, scratch_bytes);
   free(t);
   return st;
 }
@@ -110,21 +167,21 @@ vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
   uint64_t floats = w.size / 4;
   /* upper bounds of the chunk counts, for the arena size */
   uint64_t nc_max = floats / OPTIM_NORM_CHUNK + count, uc_max = floats / OPTIM_UPDATE_CHUNK + count;
-  VkDeviceSize bytes = 2 * w.size + 8192 + 16ull * (count + nc_max + uc_max) +
-                       4 * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * nc_max) + 32ull * count;
+  int adam = adam_mode(cfg->kind);
+  VkDeviceSize bytes = (adam ? 4 : 1) * w.size + 8192 + 16ull * (count + nc_max + uc_max) +
+                       4 * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * nc_max) +
+                       4ull * OPTIM_COEFF_UINTS * count;
   VKL_TRY(vkl_arena_create(ctx, VKL_MEM_DEVICE, bytes, "optimizer state", &o->device));
   VKL_TRY(vkl_arena_create(ctx, VKL_MEM_READBACK, 4ull * VKL_OPTIM_RING * o->slot_words,
                            "optimizer ring", &o->host));
-  VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->m));
-  if (adam_mode(cfg->kind))
-    VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->v));
-  else
-    o->v = o->m; /* bound but never read in the momentum family */
+  VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->m[0]));
+  o->v[0] = o->m[1] = o->v[1] = o->m[0]; /* bound but never read in the momentum family */
+  if (adam)
+    for (int k = 0; k < 2; k++) {
+      if (k) VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->m[k]));
+      VKL_TRY(vkl_arena_alloc(o->device, w.size, &o->v[k]));
+    }
   VKL_TRY(build_tables(o, params, count, floats));
-  VKL_TRY(vkl_arena_alloc(o->device,
-                          4ull * (OPTIM_STATE_UINTS + count + OPTIM_PARTIALS * o->norm_chunks),
-                          &o->scratch));
-  VKL_TRY(vkl_arena_alloc(o->device, 32ull * count, &o->coeffs));
   VKL_TRY(vkl_arena_alloc(o->host, 4ull * VKL_OPTIM_RING * o->slot_words, &o->ring));
   memset(o->ring.host, 0, o->ring.size);
   /* zero moments and the cursor */
@@ -133,10 +190,10 @@ vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
   st = vkl_cmd_begin(cmd);
   if (!st) {
     vkl_cmd_barrier(cmd); /* earlier use of this memory (WAW) */
-    vkl_cmd_fill_u32(cmd, o->m, 0);
-    if (o->v.offset != o->m.offset) vkl_cmd_fill_u32(cmd, o->v, 0);
-    vkl_cmd_fill_u32(cmd, o->scratch, 0);
-    vkl_cmd_barrier(cmd); /* the fills before the first step (RAW) */
+    vkl_cmd_fill_u32(cmd, o->m[0], 0);
+    if (adam) vkl_cmd_fill_u32(cmd, o->v[0], 0);
+    vkl_cmd_fill_u32(cmd, o->scratch, 0); /* parity 0: the moments are in m[0], v[0] */
+    vkl_cmd_barrier(cmd);                 /* the fills before the first step (RAW) */
     st = vkl_cmd_end(cmd);
   }
   if (!st) st = vkl_run(ctx, cmd);
@@ -158,15 +215,18 @@ void vkl_optimizer_destroy(vkl_optimizer *o) {
 
 vkl_buf vkl_optimizer_moment(const vkl_optimizer *o, int which) {
   vkl_buf none = {0};
-  if (which == 0) return o->m;
-  return adam_mode(o->cfg.kind) ? o->v : none;
+  if (!adam_mode(o->cfg.kind)) return which == 0 ? o->m[0] : none;
+  uint32_t parity = 0;
+  if (vkl_download(o->ctx, &parity, vkl_buf_sub(o->scratch, 4 * OPTIM_STATE_PARITY, 4), 4))
+    return none;
+  return which == 0 ? o->m[parity & 1] : o->v[parity & 1];
 }
 
 vkl_status vkl_optimizer_set_step(vkl_optimizer *o, uint64_t t) {
   if (t > UINT32_MAX)
     return vkl_set_error(o->ctx, VKL_ERR_INVALID_ARGUMENT, "optimizer: step %llu too large",
                          (unsigned long long)t);
-  uint32_t state[OPTIM_STATE_UINTS] = {(uint32_t)t, (uint32_t)t, 0, 0};
+  uint32_t state[4] = {(uint32_t)t, (uint32_t)t, 0, 0}; /* cursor, step, skip words */
   return vkl_upload(o->ctx, vkl_buf_sub(o->scratch, 0, sizeof state), state, sizeof state);
 }
 
@@ -201,8 +261,9 @@ vkl_status vkl_optimizer_prepare(vkl_optimizer *o, uint64_t t, double lr, double
   return VKL_OK;
 }
 
-/* Contiguous runs per invocation on CPU devices, strided (coalesced) runs
- * on GPUs; VKLARS_OPTIM_LAYOUT=contiguous|strided overrides (tests run both). */
+/* Runs walked by groups of OPTIM_LANES invocations on CPU devices, by the
+ * whole workgroup (coalesced) on GPUs; VKLARS_OPTIM_LAYOUT=contiguous|strided
+ * overrides (tests run both). */
 static uint32_t contiguous_layout(const vkl_ctx *ctx) {
   const char *env = getenv("VKLARS_OPTIM_LAYOUT");
   if (env && strcmp(env, "contiguous") == 0) return 1;
@@ -238,12 +299,15 @@ vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
       .lamb_clamp_w = (float)c->lamb_clamp_w,
       .trust_clip = (float)c->trust_clip,
   };
-  vkl_buf bufs[8] = {o->w, o->g, o->m, o->v, o->tables, o->scratch, o->ring, o->coeffs};
+  /* the kernels may leave the last bindings unused (the update: v1) */
+  vkl_buf bufs[8] = {o->w, o->g, o->m[0], o->v[0], o->state, o->m[1], o->ring, o->v[1]};
   vkl_cmd_barrier(cmd); /* gradients from the backward pass; w read by forward (WAR) */
-  if ((st = vkl_cmd_dispatch(cmd, norms, bufs, 8, &push, sizeof push, o->norm_chunks, 1, 1)))
+  if ((st = vkl_cmd_dispatch(cmd, norms, bufs, norms->layout.binding_count, &push, sizeof push,
+                             o->norm_chunks, 1, 1)))
     return st;
   vkl_cmd_barrier(cmd); /* coefficients, the step word and the skip word, read by the update */
-  if ((st = vkl_cmd_dispatch(cmd, update, bufs, 8, &push, sizeof push, o->update_chunks, 1, 1)))
+  if ((st = vkl_cmd_dispatch(cmd, update, bufs, update->layout.binding_count, &push, sizeof push,
+                             o->update_chunks, 1, 1)))
     return st;
   vkl_cmd_barrier_to_host(cmd); /* the slot's statistics, read by the host later */
   return VKL_OK;

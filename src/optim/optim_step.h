@@ -3,8 +3,9 @@
  *
  * Parameters and gradients each live in one arena; a table gives each
  * tensor's offset, size and ndim. One recorded step is two dispatches:
- * optim_norms (per-chunk partial sums of ||w||^2, ||d||^2, ||g||^2) and
- * optim_update (trust ratios and the update of every tensor). Per-step
+ * optim_norms (per-chunk partial sums of ||w||^2, ||d||^2, ||g||^2, the
+ * trust ratios; LAMB and AdamW also write the new moments and u) and
+ * optim_update (the update of every tensor). Per-step
  * values (t, lr, phi, bias corrections) live in a host-visible ring of
  * slots that the host writes before submit; the device keeps its own step
  * cursor, so the recorded command buffer never changes. The update writes
@@ -27,7 +28,12 @@ typedef struct vkl_param_desc {
 typedef struct vkl_optimizer vkl_optimizer;
 
 /* w and g hold the parameters and gradients laid out as `params` says. The
- * optimizer allocates its own moments (zeroed) and tables. */
+ * optimizer allocates its own moments (zeroed) and tables; LAMB and AdamW
+ * keep two copies of m and v (4 arena-sized buffers), so that a skipped
+ * step leaves the current ones alone while a step writes the new ones once.
+ * A step leaves g undefined (LAMB and AdamW store the update direction u
+ * there, which saves re-reading m and v): the gradients must be written
+ * afresh (accumulate 0) before the next step. */
 vkl_status vkl_optimizer_create(vkl_ctx *ctx, const vkl_optim_config *cfg,
                                 const vkl_param_desc *params, uint32_t count, vkl_buf w, vkl_buf g,
                                 vkl_optimizer **out);
@@ -59,7 +65,10 @@ typedef struct vkl_optim_step_info {
 vkl_status vkl_optimizer_read(vkl_optimizer *opt, uint64_t t, vkl_optim_step_info *info,
                               vkl_optim_stats *stats);
 
-/* The moments, for checkpoints (v is empty for the momentum family). */
+/* The buffer holding the current moments, for checkpoints and resuming (v
+ * is empty for the momentum family). LAMB and AdamW: reads from the device
+ * which copy that is (synchronous; no step may be in flight); an empty
+ * buffer if that read fails (the error is in ctx). */
 vkl_buf vkl_optimizer_moment(const vkl_optimizer *opt, int which);
 
 #endif
