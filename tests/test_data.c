@@ -19,17 +19,8 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wpedantic"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
+/* implemented in tests/stb_image_write.c */
 #include <stb_image_write.h>
-#pragma GCC diagnostic pop
-/* reported at the end of the file: the writers we do not call */
-#pragma GCC diagnostic ignored "-Wunused-function"
 
 /* ---- temporary files -------------------------------------------------- */
 

@@ -445,18 +445,21 @@ int cmd_train(int argc, char **argv) {
   st = vkl_train(ctx, &cfg, &res, err, sizeof err);
   vkl_ctx_destroy(ctx);
   cli_signals_restore();
+  if (pr.tty && st) fputc('\n', stderr);
+  rc = VKL_EXIT_OK;
+  if (st == VKL_ERR_INTERRUPTED) {
+    rc = report_interrupted(err, cfg.out_dir);
+  } else if (st) {
+    cli_error("train: %s", err);
+    rc = st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
+  } else if (res.last.test_images > 0) { /* 0: a finished run resumed, nothing ran */
+    printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
+           100 * res.last.test_top1, 100 * res.last.test_top5, (unsigned long long)res.steps,
+           res.wall_s, cfg.out_dir);
+  }
+  /* last: cfg.out_dir may point into these (--config, --resume) */
   free_argv(&expanded);
   resume_argv_free(rargc, rargv);
   free(options);
-  if (pr.tty && st) fputc('\n', stderr);
-  if (st == VKL_ERR_INTERRUPTED) return report_interrupted(err, cfg.out_dir);
-  if (st) {
-    cli_error("train: %s", err);
-    return st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
-  }
-  if (res.last.test_images == 0) return VKL_EXIT_OK; /* a finished run resumed: nothing ran */
-  printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
-         100 * res.last.test_top1, 100 * res.last.test_top5, (unsigned long long)res.steps,
-         res.wall_s, cfg.out_dir);
-  return VKL_EXIT_OK;
+  return rc;
 }
