@@ -12,12 +12,15 @@
 #                       and UndefinedBehaviorSanitizer (VKLARS_SANITIZE=ON);
 #                       the sanitizers' options and tests/lsan.supp are in the
 #                       tests' ctest environment, so no variable is needed
+#   fuzz   build-fuzz/  the libFuzzer harnesses (clang-14, ASan, UBSan); each
+#                       replays its generated seed corpus once (scripts/fuzz.sh
+#                       NAME SECONDS fuzzes one for longer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 vkl_ensure_packages "${VKL_TEST_PACKAGES[@]}"
 
-STAGES=(plain asan)
+STAGES=(plain asan fuzz)
 werror=OFF
 [ "${CI:-}" = true ] && werror=ON
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -35,6 +38,12 @@ build_and_test() {
 
 stage_plain() { build_and_test build -DVKLARS_SANITIZE=OFF; }
 stage_asan() { build_and_test build-asan -DVKLARS_SANITIZE=ON; }
+stage_fuzz() {
+  cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DVKLARS_FUZZ=ON -DVKLARS_BUILD_TESTS=OFF -DVKLARS_WERROR="$werror"
+  cmake --build build-fuzz -j "$jobs"
+  ctest --test-dir build-fuzz --output-on-failure -j "$jobs"
+}
 
 current=
 on_exit() {
