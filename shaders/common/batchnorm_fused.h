@@ -61,15 +61,7 @@ VKL_PUSH_END(vkl_bnf_push)
 #ifdef VULKAN
 #extension GL_EXT_control_flow_attributes : require
 
-#if BN_VEC == 4
-#define BN_T vec4
-#define BN_HSUM(v) (((v).x + (v).y) + ((v).z + (v).w))
-#define BN_FIRST(v) ((v).x)
-#else
-#define BN_T float
-#define BN_HSUM(v) (v)
-#define BN_FIRST(v) (v)
-#endif
+#include "batchnorm_vec.h"
 
 #define BNF_HAS(f) ((flags & (f)) != 0u)
 #define BNF_HWU (q * run * lanes)

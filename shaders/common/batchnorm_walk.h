@@ -5,16 +5,7 @@
 #define VKLARS_BATCHNORM_WALK_H
 #include "batchnorm_iface.h"
 
-#if BN_VEC == 4
-#define BN_T vec4
-/* fixed orders, so results are the same on every run */
-#define BN_HSUM(v) (((v).x + (v).y) + ((v).z + (v).w))
-#define BN_FIRST(v) ((v).x)
-#else
-#define BN_T float
-#define BN_HSUM(v) (v)
-#define BN_FIRST(v) (v)
-#endif
+#include "batchnorm_vec.h"
 
 VKL_SPEC_LOCAL_X(0, wg_size)
 
