@@ -352,14 +352,84 @@ static int report_interrupted(const char *err, const char *dir) {
   return code ? code : VKL_EXIT_FAILURE;
 }
 
-int cmd_train(int argc, char **argv) {
+/* `vklars train ARGS` up to opening a device: the options (with those of
+ * --config or of the checkpoint --resume continues merged in), the trainer's
+ * configuration, and the storage its strings point into. The fuzz harnesses
+ * (fuzz/train_cli.c) run this too. */
+typedef struct train_command {
   train_args a;
-  memset(&a, 0, sizeof a);
   cli_opt opts[OPTIM_ARGS_MAX + 40];
-  int n = table(&a, opts), help = 0;
-  int rc = cli_parse("train", argc, argv, opts, n, NULL, 0, NULL, &help);
+  int n, help;
+  ini_argv expanded; /* --config: the file's options, then the command line's */
+  int rargc;         /* --resume: the checkpoint's options, then the command line's */
+  char **rargv;
+  char ckpt[1100]; /* --resume: the checkpoint */
+  char out_default[64], cmdline[1024];
+  vkl_data_options data_options;
+  char *options; /* the run's options as JSON, for the checkpoints */
+  vkl_train_config cfg;
+} train_command;
+
+static void train_command_free(train_command *tc) {
+  free_argv(&tc->expanded);
+  resume_argv_free(tc->rargc, tc->rargv);
+  free(tc->options);
+  memset(tc, 0, sizeof *tc);
+}
+
+/* Returns 0 with tc->cfg ready (or tc->help set), else the exit code after
+ * the message. Free tc either way. */
+static int train_command_parse(train_command *tc, int argc, char **argv) {
+  memset(tc, 0, sizeof *tc);
+  train_args *a = &tc->a;
+  tc->n = table(a, tc->opts);
+  int rc = cli_parse("train", argc, argv, tc->opts, tc->n, NULL, 0, NULL, &tc->help);
+  if (rc || tc->help) return rc;
+  const char *resume_dir = a->resume;
+  if (resume_dir) {
+    rc = load_resume(a, tc->opts, &tc->n, argc, argv, tc->ckpt, sizeof tc->ckpt, &tc->rargc,
+                     &tc->rargv);
+  } else if (a->config) {
+    rc = expand_config(a->config, argc, argv, tc->opts, tc->n, &tc->expanded);
+    if (!rc) {
+      memset(a, 0, sizeof *a);
+      tc->n = table(a, tc->opts);
+      rc = cli_parse("train", tc->expanded.argc, tc->expanded.argv, tc->opts, tc->n, NULL, 0, NULL,
+                     &tc->help);
+    }
+  }
   if (rc) return rc;
-  if (help) {
+  vkl_train_config *cfg = &tc->cfg;
+  if ((rc = apply(a, cfg, tc->out_default, sizeof tc->out_default)) ||
+      (rc = parse_data_options(a, &tc->data_options)))
+    return rc;
+  cfg->data_options = &tc->data_options;
+  snprintf(tc->cmdline, sizeof tc->cmdline, "vklars");
+  for (int i = 0; i < argc; i++) {
+    size_t len = strlen(tc->cmdline);
+    snprintf(tc->cmdline + len, sizeof tc->cmdline - len, " %s", argv[i]);
+  }
+  cfg->cli_args = tc->cmdline;
+  if (!(tc->options = resume_options_json(tc->opts, tc->n))) {
+    cli_error("train: out of host memory");
+    return VKL_EXIT_FAILURE;
+  }
+  cfg->argv_json = tc->options;
+  if (resume_dir) {
+    cfg->resume = tc->ckpt;
+    cfg->out_dir = resume_dir;
+  }
+  return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+  train_command *tc = malloc(sizeof *tc);
+  if (!tc) {
+    cli_error("train: out of host memory");
+    return VKL_EXIT_FAILURE;
+  }
+  int rc = train_command_parse(tc, argc, argv);
+  if (!rc && tc->help)
     cli_print_help("train", "[options]",
                    "Trains a model with TVLARS (default) or a baseline. The global batch\n"
                    "--batch is emulated by --micro-batch sized micro-batches whose gradients\n"
@@ -370,96 +440,53 @@ int cmd_train(int argc, char **argv) {
                    "Ctrl-C (or SIGTERM) finishes the step in flight, saves a checkpoint and\n"
                    "exits 130 (143); a second Ctrl-C quits at once. --resume DIR continues a\n"
                    "run exactly where its newest checkpoint left it.",
-                   opts, n);
-    return VKL_EXIT_OK;
-  }
-  ini_argv expanded = {0};
-  int rargc = 0;
-  char **rargv = NULL, ckpt[1100] = "";
-  const char *resume_dir = a.resume;
-  if (resume_dir) {
-    if ((rc = load_resume(&a, opts, &n, argc, argv, ckpt, sizeof ckpt, &rargc, &rargv))) {
-      resume_argv_free(rargc, rargv);
-      return rc;
-    }
-  } else if (a.config) {
-    const char *config = a.config;
-    if ((rc = expand_config(config, argc, argv, opts, n, &expanded))) {
-      free_argv(&expanded);
-      return rc;
-    }
-    memset(&a, 0, sizeof a);
-    n = table(&a, opts);
-    rc = cli_parse("train", expanded.argc, expanded.argv, opts, n, NULL, 0, NULL, &help);
-    if (rc) {
-      free_argv(&expanded);
-      return rc;
-    }
-  }
-  vkl_train_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  char out_default[64], cmdline[1024] = "vklars";
-  rc = apply(&a, &cfg, out_default, sizeof out_default);
-  for (int i = 0; i < argc; i++) {
-    size_t len = strlen(cmdline);
-    snprintf(cmdline + len, sizeof cmdline - len, " %s", argv[i]);
-  }
-  cfg.cli_args = cmdline;
-  vkl_data_options data_options;
-  if (!rc && !(rc = parse_data_options(&a, &data_options))) cfg.data_options = &data_options;
-  char *options = rc ? NULL : resume_options_json(opts, n);
-  cfg.argv_json = options;
-  if (resume_dir) {
-    cfg.resume = ckpt;
-    cfg.out_dir = resume_dir;
-  }
-  if (rc) {
-    free_argv(&expanded);
-    resume_argv_free(rargc, rargv);
+                   tc->opts, tc->n);
+  if (rc || tc->help) {
+    train_command_free(tc);
+    free(tc);
     return rc;
   }
+  vkl_train_config *cfg = &tc->cfg;
   progress pr = {isatty(STDERR_FILENO), 0};
-  cfg.on_progress = on_progress;
-  cfg.on_epoch = on_epoch;
-  cfg.on_note = on_note;
-  cfg.user = &pr;
-  cfg.stop = &cli_stop_signal;
+  cfg->on_progress = on_progress;
+  cfg->on_epoch = on_epoch;
+  cfg->on_note = on_note;
+  cfg->user = &pr;
+  cfg->stop = &cli_stop_signal;
 
-  vkl_ctx_config ccfg = {.device = a.device};
+  vkl_ctx_config ccfg = {.device = tc->a.device};
   vkl_ctx *ctx = NULL;
   vkl_status st = vkl_ctx_create(&ccfg, &ctx);
   if (st) {
     cli_error("train: %s", vkl_ctx_errmsg(ctx));
     vkl_ctx_destroy(ctx);
-    free_argv(&expanded);
-    resume_argv_free(rargc, rargv);
-    free(options);
+    train_command_free(tc);
+    free(tc);
     return VKL_EXIT_FAILURE;
   }
   fprintf(stderr, "vklars: device %s (%s); run directory %s\n", vkl_ctx_device(ctx)->name,
-          vkl_ctx_device(ctx)->driver_info, cfg.out_dir);
-  if (resume_dir) fprintf(stderr, "vklars: resuming from %s\n", ckpt);
+          vkl_ctx_device(ctx)->driver_info, cfg->out_dir);
+  if (cfg->resume) fprintf(stderr, "vklars: resuming from %s\n", cfg->resume);
   vkl_train_result res;
   char err[2048];
   cli_signals_install();
-  st = vkl_train(ctx, &cfg, &res, err, sizeof err);
+  st = vkl_train(ctx, cfg, &res, err, sizeof err);
   vkl_ctx_destroy(ctx);
   cli_signals_restore();
   if (pr.tty && st) fputc('\n', stderr);
   rc = VKL_EXIT_OK;
   if (st == VKL_ERR_INTERRUPTED) {
-    rc = report_interrupted(err, cfg.out_dir);
+    rc = report_interrupted(err, cfg->out_dir);
   } else if (st) {
     cli_error("train: %s", err);
     rc = st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
   } else if (res.last.test_images > 0) { /* 0: a finished run resumed, nothing ran */
     printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
            100 * res.last.test_top1, 100 * res.last.test_top5, (unsigned long long)res.steps,
-           res.wall_s, cfg.out_dir);
+           res.wall_s, cfg->out_dir);
   }
-  /* last: cfg.out_dir may point into these (--config, --resume) */
-  free_argv(&expanded);
-  resume_argv_free(rargc, rargv);
-  free(options);
+  /* last: cfg->out_dir may point into tc's argv copies (--config, --resume) */
+  train_command_free(tc);
+  free(tc);
   return rc;
 }
