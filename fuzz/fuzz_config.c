@@ -1,5 +1,5 @@
 /* libFuzzer harness: `vklars train --config FILE`, from the INI file
- * (inih, through cmd_train.c's expand_config) to the option parsing and
+ * (inih, through train_command.c's expand_config) to the option parsing and
  * validation that follow it, stopping where training would open a device
  * (train_cli.c). The input is the INI file. */
 #include "fuzz_util.h"

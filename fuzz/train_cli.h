@@ -1,7 +1,7 @@
 /* `vklars train` up to where it opens a device, for the harnesses:
- * src/cli/cmd_train.c's own train_command_parse (train_cli.c includes that
- * file), which cmd_train() runs first, with main.c's printing replaced by
- * quiet versions that return the same exit codes. */
+ * train_command_parse (src/cli/train_command.c), which cmd_train() runs
+ * first, with main.c's printing replaced by quiet versions that return the
+ * same exit codes. */
 #ifndef VKLARS_FUZZ_TRAIN_CLI_H
 #define VKLARS_FUZZ_TRAIN_CLI_H
 

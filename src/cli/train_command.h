@@ -1,0 +1,52 @@
+/* `vklars train ARGS` up to opening a device: the option table, the
+ * options of --config (an INI file, keys without the dashes) or of the
+ * checkpoint --resume continues merged in before the command line's, and
+ * the trainer's configuration built from them. cmd_train.c runs it; the fuzz
+ * harnesses (fuzz/train_cli.c) call the same parse. */
+#ifndef VKLARS_CLI_TRAIN_COMMAND_H
+#define VKLARS_CLI_TRAIN_COMMAND_H
+
+#include "cli/args.h"
+#include "cli/optim_args.h"
+#include "train/trainer.h"
+
+/* The option strings as given (NULL: not given) and the flags. */
+typedef struct train_args {
+  optim_args o;
+  const char *data, *data_dir, *model, *micro, *epochs, *seed, *device, *out, *config, *max_steps,
+      *threads, *label_smoothing, *on_nonfinite, *width, *init, *resume, *save_every, *keep,
+      *synthetic_images, *image_size;
+  int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate, force, skip_bad;
+} train_args;
+
+/* argv with the options of a --config file first (argv[0] kept first). */
+typedef struct ini_argv {
+  char **argv;
+  int argc, cap;
+  const cli_opt *opts;
+  int nopts;
+  char err[256];
+} ini_argv;
+
+/* The parse's result: the trainer's configuration and the storage its
+ * strings point into. */
+typedef struct train_command {
+  train_args a;
+  cli_opt opts[OPTIM_ARGS_MAX + 40];
+  int n, help;
+  ini_argv expanded; /* --config: the file's options, then the command line's */
+  int rargc;         /* --resume: the checkpoint's options, then the command line's */
+  char **rargv;
+  char ckpt[1100]; /* --resume: the checkpoint */
+  char out_default[64], cmdline[1024];
+  vkl_data_options data_options;
+  char *options; /* the run's options as JSON, for the checkpoints */
+  vkl_train_config cfg;
+} train_command;
+
+/* Returns 0 with tc->cfg ready (or tc->help set), else the exit code after
+ * the message. Free tc either way. */
+int train_command_parse(train_command *tc, int argc, char **argv);
+void train_command_free(train_command *tc);
+
+#endif
