@@ -2,7 +2,8 @@
 // Softmax cross-entropy forward, one dispatch: the batch loss
 //   loss_i = log sum_k exp(z_ik) - keep z_i,y - smooth_k sum_k z_ik,
 //   loss = sum_i loss_i / divisor (N for the mean, 1 for the sum)
-// and the number of samples whose label is among the top 1 and top 5 logits.
+// and the number of samples whose label is among the top 1 and top 5 logits (a row
+// holding a NaN or an infinity counts as neither).
 // See ops/softmax_xent.h for the math and common/softmax_xent_row.h for a row.
 //
 // A label outside [0, K) is flagged, never read: its row's loss is NaN (so the
@@ -90,7 +91,8 @@ void main() {
     if (live && y != XENT_IGNORE) { // padding adds nothing
       if (valid) {
         l = log(a.s) - pc.keep * (zy - a.m) - pc.smooth_k * a.d;
-        h = uvec2(a.ahead < 1u ? 1u : 0u, a.ahead < 5u ? 1u : 0u);
+        bool finite = a.bad == 0u; // a NaN or inf row is never a hit
+        h = uvec2(finite && a.ahead < 1u ? 1u : 0u, finite && a.ahead < 5u ? 1u : 0u);
       } else {
         l = XENT_NAN;
       }

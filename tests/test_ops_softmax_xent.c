@@ -415,3 +415,41 @@ Test(ops_softmax_xent, ignored_labels_are_padding) {
   }
   test_dev_destroy(&d);
 }
+
+/* A row holding a NaN or an infinity is never a hit, wherever the value sits (the
+ * row's scalar head, its vec4 middle, its tail, the label's own logit). Every
+ * label is its row's maximum, so each row would otherwise be a top-1 hit: NaN
+ * compares false with everything and used to rank the label first. */
+Test(ops_softmax_xent, nonfinite_rows_are_never_hits) {
+  test_dev d = test_dev_create(8u << 20);
+  test_rng rng = {78};
+  const uint32_t Ks[] = {10, 100};
+  const double bad[] = {NAN, INFINITY, -INFINITY};
+  const uint32_t N = 40, poisoned = 24;
+  for (size_t ki = 0; ki < 2; ki++) {
+    for (size_t l = 0; l < sizeof lanes / sizeof lanes[0]; l++) {
+      vkl_arena_reset(d.arena);
+      uint32_t K = Ks[ki];
+      xent_case c = xent_setup(&d, &rng, N, K, LOGITS_RANDOM);
+      c.sh.lanes = lanes[l];
+      for (uint32_t i = 0; i < N; i++) c.z[(size_t)i * K + c.y[i]] = 10.0;
+      for (uint32_t i = 0; i < poisoned; i++) {
+        uint32_t where[4] = {0, c.y[i], K / 2, K - 1};
+        c.z[(size_t)i * K + where[i % 4]] = bad[i / 4 % 3];
+      }
+      c.dz = test_upload(&d, c.z, (size_t)N * K);
+      TEST_RECORD_AND_RUN(&d, xent_forward(&d, &c, VKL_REDUCTION_SUM, 0.0f, 0));
+      double loss;
+      uint32_t top1, top5, got[2];
+      vkl_softmax_xent_forward_ref(&loss, &top1, &top5, c.z, c.y, &c.sh, VKL_REDUCTION_SUM, 0.0);
+      cr_assert(top1 == N - poisoned && top5 == N - poisoned,
+                "reference K=%u: top-1 %u top-5 %u, want %u (the finite rows)", K, top1, top5,
+                N - poisoned);
+      test_download_u32(&d, got, c.correct, 2);
+      cr_assert(got[0] == top1 && got[1] == top5, "K=%u lanes=%u: top-1 %u top-5 %u, want %u", K,
+                c.sh.lanes, got[0], got[1], top1);
+      xent_free(&c);
+    }
+  }
+  test_dev_destroy(&d);
+}

@@ -17,7 +17,9 @@
  * of every logit by 1000 costs no precision.
  * With XENT_RANK defined, the pass also counts the classes ranked ahead of the label y
  * (z_j > z_y, or z_j == z_y and j < y): in the vec4 loop only z_j > z_y and the ties
- * z_j == z_y; a lane with ties besides the label then counts its ties before y.
+ * z_j == z_y; a lane with ties besides the label then counts its ties before y. It
+ * also counts the row's NaNs and infinities (`bad`): such a row is never a hit. The
+ * test reads the exponent bits, so it holds even where a compiler assumes no NaN.
  *
  * Needs before inclusion: buffer arrays `logits` (float) and `logits4` (vec4) on one
  * binding, spec constant `tpr`. */
@@ -28,17 +30,19 @@
 #define XENT_NEG_INF uintBitsToFloat(0xff800000u)
 #define XENT_NAN uintBitsToFloat(0x7fc00000u)
 #define XENT_IGNORE 0xffffffffu /* padding sample: VKL_XENT_IGNORE in softmax_xent.h */
+#define XENT_EXP_BITS 0x7f800000u /* all set: an infinity or a NaN */
 
 struct row_acc {
   float m, s, d;
   uint n, ahead;
   uint ties; // vec4 values equal to z_y, the label's own included (XENT_RANK)
+  uint bad;  // NaNs and infinities (XENT_RANK)
 };
 
 shared row_acc row_part[XENT_WG]; // used only with tpr > 1
 
 row_acc row_empty() {
-  return row_acc(XENT_NEG_INF, 0.0, 0.0, 0u, 0u, 0u);
+  return row_acc(XENT_NEG_INF, 0.0, 0.0, 0u, 0u, 0u, 0u);
 }
 
 // Rescales a to a new maximum mn >= a.m (factors 1 and 0 when it did not grow).
@@ -57,8 +61,10 @@ void row_rescale(inout row_acc a, float mn) {
 void row_rank4(inout row_acc a, vec4 v, float zy) {
   uvec4 g = uvec4(greaterThan(v, vec4(zy)));
   uvec4 q = uvec4(equal(v, vec4(zy)));
+  uvec4 b = uvec4(equal(floatBitsToUint(v) & XENT_EXP_BITS, uvec4(XENT_EXP_BITS)));
   a.ahead += (g.x + g.y) + (g.z + g.w);
   a.ties += (q.x + q.y) + (q.z + q.w);
+  a.bad += (b.x + b.y) + (b.z + b.w);
 }
 #endif
 
@@ -103,6 +109,7 @@ void row_add1(inout row_acc a, float z, uint k, float zy, uint y) {
   a.n += 1u;
 #ifdef XENT_RANK
   a.ahead += uint(z > zy || (z == zy && k < y));
+  a.bad += uint((floatBitsToUint(z) & XENT_EXP_BITS) == XENT_EXP_BITS);
 #endif
 }
 
@@ -117,6 +124,7 @@ row_acc row_merge(row_acc a, row_acc b) {
   r.n = a.n + b.n;
   r.ahead = a.ahead + b.ahead;
   r.ties = a.ties + b.ties;
+  r.bad = a.bad + b.bad;
   return r;
 }
 

@@ -21,10 +21,14 @@ static double logsumexp(const double *z, uint32_t K) {
   return m + log(sum);
 }
 
-/* Number of classes ranked ahead of label y (see the tie rule in softmax_xent.h). */
+/* Number of classes ranked ahead of label y (see the tie rule in softmax_xent.h);
+ * UINT32_MAX when the row holds a NaN or an infinity, so that it is never a hit. */
 static uint32_t rank_of(const double *z, uint32_t K, uint32_t y) {
   uint32_t ahead = 0;
-  for (uint32_t j = 0; j < K; j++) ahead += z[j] > z[y] || (z[j] == z[y] && j < y);
+  for (uint32_t j = 0; j < K; j++) {
+    if (!isfinite(z[j])) return UINT32_MAX;
+    ahead += z[j] > z[y] || (z[j] == z[y] && j < y);
+  }
   return ahead;
 }
 

@@ -51,6 +51,8 @@ typedef struct vkl_softmax_xent_shape {
  * 1 and 5 highest logits. Ranking: class j is ahead of the label y when z_j > z_y, or
  * z_j == z_y and j < y (ties go to the lower class index), and the label is in the top k
  * when fewer than k classes are ahead of it. With k > K every label counts (k = K).
+ * A row holding a NaN or an infinity is never a hit: NaN compares false with
+ * everything, so by the rule above a NaN row would rank its label first.
  * Labels must be < K. */
 void vkl_softmax_xent_forward_ref(double *loss /* (1) */, uint32_t *top1 /* (1) or NULL */,
                                   uint32_t *top5 /* (1) or NULL */,
