@@ -120,58 +120,84 @@ static uint64_t slot_bytes(uint64_t floats) {
   return floats * 4 + 256;
 }
 
+/* Whether value v has a gradient buffer: not the input, nor in an inference net. */
+static int has_grad(const vkl_net *n, uint32_t v) {
+  return !n->cfg.inference && v != n->model->input;
+}
+
 /* Arena sizes for n's model at n->m (the same sums allocate() hands out). */
 static void sizes(const vkl_net *n, uint64_t *state, uint64_t *acts, uint64_t *largest) {
   const vkl_model *md = n->model;
-  *state = slot_bytes(md->param_floats) * 2 + slot_bytes(md->buffer_floats ? md->buffer_floats : 1);
+  int train = !n->cfg.inference;
+  *state = slot_bytes(md->param_floats) * (train ? 2 : 1) +
+           slot_bytes(md->buffer_floats ? md->buffer_floats : 1);
   *acts = 0;
   *largest = md->param_floats * 4;
   for (uint32_t v = 0; v < md->value_count; v++) {
-    *acts += slot_bytes(value_floats(n, v)) * (v == md->input ? 1 : 2);
+    *acts += slot_bytes(value_floats(n, v)) * (has_grad(n, v) ? 2 : 1);
     if (value_floats(n, v) * 4 > *largest) *largest = value_floats(n, v) * 4;
   }
-  for (uint32_t i = 0; i < md->node_count; i++)
+  for (uint32_t i = 0; train && i < md->node_count; i++)
     if (aux_floats(n, &md->nodes[i])) *acts += slot_bytes(aux_floats(n, &md->nodes[i]));
-  *acts += slot_bytes(n->m) + slot_bytes(1) + slot_bytes(2) + slot_bytes(2ull * n->m) +
-           slot_bytes(workspace_floats(n));
+  *acts += slot_bytes(n->m) + slot_bytes(1) + slot_bytes(2) +
+           (train ? slot_bytes(2ull * n->m) : 0) + slot_bytes(workspace_floats(n));
 }
 
-void vkl_net_estimate(const vkl_model *model, uint32_t m, uint64_t *bytes, uint64_t *largest) {
-  vkl_net n = {.model = model, .m = m};
+void vkl_net_estimate_for(const vkl_model *model, const vkl_net_config *cfg, uint64_t *bytes,
+                          uint64_t *largest) {
+  vkl_net n = {.model = model, .cfg = *cfg, .m = cfg->micro_batch};
   uint64_t state, acts;
   sizes(&n, &state, &acts, largest);
   *bytes = state + acts;
+}
+
+void vkl_net_estimate(const vkl_model *model, uint32_t m, uint64_t *bytes, uint64_t *largest) {
+  vkl_net_config cfg = {.micro_batch = m};
+  vkl_net_estimate_for(model, &cfg, bytes, largest);
+}
+
+static int has_batchnorm(const vkl_model *md) {
+  for (uint32_t i = 0; i < md->node_count; i++)
+    if (md->nodes[i].kind == NN_BN) return 1;
+  return 0;
 }
 
 static vkl_status allocate(vkl_net *n) {
   const vkl_model *md = n->model;
   vkl_status st;
   uint64_t state, acts, largest, ws = workspace_floats(n);
+  int train = !n->cfg.inference;
   sizes(n, &state, &acts, &largest);
-  if ((st = vkl_arena_create(n->ctx, VKL_MEM_DEVICE, state, "parameters", &n->state)) ||
-      (st = vkl_arena_create(n->ctx, VKL_MEM_DEVICE, acts, "activations", &n->acts)))
+  /* each failure keeps the arena's own reason and names what needed the memory */
+  if ((st = vkl_arena_create(n->ctx, VKL_MEM_DEVICE, state, "parameters", &n->state)))
+    return vkl_set_error(
+        n->ctx, st, "%s (model %s needs %.1f MiB for its parameters%s)", vkl_ctx_errmsg(n->ctx),
+        md->name, (double)state / (1 << 20),
+        train ? ", their gradients and the batch-norm buffers" : " and batch-norm buffers");
+  if ((st = vkl_arena_create(n->ctx, VKL_MEM_DEVICE, acts, "activations", &n->acts)))
     return vkl_set_error(n->ctx, st,
-                         "%s (model %s at micro-batch %u needs %.1f MiB of "
-                         "activations)",
-                         vkl_ctx_errmsg(n->ctx), md->name, n->m, (double)acts / (1 << 20));
+                         "%s (model %s at micro-batch %u needs %.1f MiB of activations%s, beyond "
+                         "%.1f MiB for its parameters)",
+                         vkl_ctx_errmsg(n->ctx), md->name, n->m, (double)acts / (1 << 20),
+                         train ? " and their gradients" : "", (double)state / (1 << 20));
   if ((st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->params)) ||
-      (st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->grads)) ||
+      (train && (st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->grads))) ||
       (st =
            vkl_arena_alloc(n->state, (md->buffer_floats ? md->buffer_floats : 1) * 4, &n->buffers)))
     return st;
   for (uint32_t v = 0; v < md->value_count; v++) {
     if ((st = vkl_arena_alloc(n->acts, value_floats(n, v) * 4, &n->value[v]))) return st;
-    if (v != md->input && (st = vkl_arena_alloc(n->acts, value_floats(n, v) * 4, &n->grad[v])))
+    if (has_grad(n, v) && (st = vkl_arena_alloc(n->acts, value_floats(n, v) * 4, &n->grad[v])))
       return st;
   }
-  for (uint32_t i = 0; i < md->node_count; i++) {
+  for (uint32_t i = 0; train && i < md->node_count; i++) {
     uint64_t f = aux_floats(n, &md->nodes[i]);
     if (f && (st = vkl_arena_alloc(n->acts, f * 4, &n->aux[i]))) return st;
   }
   if ((st = vkl_arena_alloc(n->acts, n->m * 4ull, &n->labels)) ||
       (st = vkl_arena_alloc(n->acts, 4, &n->loss)) ||
       (st = vkl_arena_alloc(n->acts, 8, &n->correct)) ||
-      (st = vkl_arena_alloc(n->acts, 8ull * n->m, &n->row_stats)) ||
+      (train && (st = vkl_arena_alloc(n->acts, 8ull * n->m, &n->row_stats))) ||
       (st = vkl_arena_alloc(n->acts, ws * 4, &n->workspace)))
     return st;
   return VKL_OK;
@@ -180,10 +206,14 @@ static vkl_status allocate(vkl_net *n) {
 vkl_status vkl_net_create(vkl_ctx *ctx, const vkl_model *model, const vkl_net_config *cfg,
                           vkl_net **out) {
   *out = NULL;
-  if (cfg->micro_batch < 2)
+  if (cfg->micro_batch == 0)
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "net: micro-batch 0");
+  /* a training step's batch statistics need two samples; running statistics do not */
+  if (cfg->micro_batch < 2 && !cfg->inference && has_batchnorm(model))
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "net: micro-batch %u; batch norm needs at least 2 samples",
-                         cfg->micro_batch);
+                         "net: micro-batch %u; the %s's batch norm needs at least 2 samples per "
+                         "micro-batch for its statistics",
+                         cfg->micro_batch, model->name);
   vkl_net *n = calloc(1, sizeof *n);
   if (n) {
     n->value = calloc(model->value_count, sizeof *n->value);
@@ -377,6 +407,9 @@ static vkl_status backward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int acc_pa
 }
 
 vkl_status vkl_net_record_train(vkl_net *n, vkl_cmd *cmd, int first, float grad_scale) {
+  if (n->cfg.inference)
+    return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "net: an inference net (%s) records no training step", n->model->name);
   vkl_status st = forward(n, cmd, 1, first);
   if (st) return st;
   memset(n->grad_written, 0, n->model->value_count * sizeof *n->grad_written);

@@ -20,10 +20,13 @@
 #include "vk/vk.h"
 
 typedef struct vkl_net_config {
-  uint32_t micro_batch;  /* m */
+  uint32_t micro_batch;  /* m (at least 2 for training a model with batch norm) */
   float bn_eps;          /* 0: 1e-5 */
   float bn_momentum;     /* 0: 0.1 */
   float label_smoothing; /* 0: none */
+  /* 1: evaluation only. No gradients (vkl_net_grads is empty), no saved
+   * training activations; vkl_net_record_train is refused. */
+  int inference;
 } vkl_net_config;
 
 typedef struct vkl_net vkl_net;
@@ -34,7 +37,7 @@ void vkl_net_destroy(vkl_net *net);
 
 /* Device memory the trainer reads and writes. */
 vkl_buf vkl_net_params(const vkl_net *net);  /* (param_floats) */
-vkl_buf vkl_net_grads(const vkl_net *net);   /* (param_floats), same layout */
+vkl_buf vkl_net_grads(const vkl_net *net);   /* (param_floats), same layout; empty: inference */
 vkl_buf vkl_net_buffers(const vkl_net *net); /* (buffer_floats) running statistics */
 vkl_buf vkl_net_input(const vkl_net *net);   /* (m,C,H,W) floats */
 vkl_buf vkl_net_labels(const vkl_net *net);  /* (m) uint32 */
@@ -44,8 +47,11 @@ vkl_buf vkl_net_logits(const vkl_net *net);  /* (m, classes) after a forward */
 /* Bytes of device memory the net holds for its micro-batch size. */
 uint64_t vkl_net_device_bytes(const vkl_net *net);
 
-/* Device memory a net of this model at micro-batch m would take, and its
+/* Device memory a net of this model and configuration would take, and its
  * largest single tensor (which must fit one binding), without allocating. */
+void vkl_net_estimate_for(const vkl_model *model, const vkl_net_config *cfg, uint64_t *bytes,
+                          uint64_t *largest);
+/* The same for a training net at micro-batch m. */
 void vkl_net_estimate(const vkl_model *model, uint32_t m, uint64_t *bytes, uint64_t *largest);
 
 /* One training micro-step: forward (batch-norm batch statistics), loss and

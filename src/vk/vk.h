@@ -26,7 +26,8 @@
 
 /* ---- errors ------------------------------------------------------------ */
 
-/* Records a formatted message on ctx and returns st. */
+/* Records a formatted message on ctx and returns st. The arguments may
+ * include vkl_ctx_errmsg(ctx) itself, to add context to an error. */
 vkl_status vkl_set_error(vkl_ctx *ctx, vkl_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Maps a failed VkResult to a status and records

@@ -5,12 +5,17 @@
 
 #include "vk/vk_internal.h"
 
+/* Formats into a local buffer first: an argument may be the context's own
+ * message (a caller adding context to the error below it), and vsnprintf
+ * into the buffer it reads from is undefined behaviour. */
 vkl_status vkl_set_error(vkl_ctx *ctx, vkl_status st, const char *fmt, ...) {
   if (!ctx) return st;
+  char msg[sizeof ctx->errmsg];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(ctx->errmsg, sizeof ctx->errmsg, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  memcpy(ctx->errmsg, msg, sizeof msg);
   return st;
 }
 
