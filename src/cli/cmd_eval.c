@@ -1,76 +1,196 @@
-/* vklars eval CKPT: a checkpoint's test loss, top-1 and top-5. The model
- * and its input shape come from the checkpoint's metadata; the data set
- * from --data, else the one it was trained on. */
+/* vklars eval CKPT: a checkpoint's test loss, top-1 and top-5 over every
+ * test image. The model and its input shape come from the checkpoint's
+ * metadata, the data options (data set, directory, image size, synthetic
+ * count and seed) from the training options saved in it, so a run is
+ * evaluated on the data it was trained for; --data and --data-dir
+ * override them. Only an inference net is built: no gradients, no
+ * optimizer state, no training split. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/resume_args.h"
+#include "cli/signals.h"
+#include "cli/train_command.h"
 #include "train/checkpoint.h"
-#include "train/trainer.h"
+#include "train/eval_checkpoint.h"
 
-int cmd_eval(int argc, char **argv) {
-  const char *data = NULL, *dir = NULL, *micro = NULL, *device = NULL, *pos[1];
-  int help = 0, npos = 0;
-  const cli_opt opts[] = {
-      {"--data", "--ds", "NAME", "data set (default: the checkpoint's)", &data, NULL},
-      {"--data-dir", NULL, "DIR", "where the data set lives", &dir, NULL},
-      {"--micro-batch", NULL, "M", "samples per evaluation batch (default 256)", &micro, NULL},
-      {"--device", NULL, "N|NAME", "device index or name substring", &device, NULL},
-  };
-  int n = (int)(sizeof opts / sizeof opts[0]);
-  int rc = cli_parse("eval", argc, argv, opts, n, pos, 1, &npos, &help);
-  if (rc) return rc;
-  if (help) {
-    cli_print_help("eval", "CKPT [--data NAME] [--data-dir DIR] [--micro-batch M]",
-                   "Evaluates a checkpoint (checkpoint.safetensors of a run directory) on the\n"
-                   "test split: loss, top-1 and top-5 over every test image.",
-                   opts, n);
-    return VKL_EXIT_OK;
+typedef struct eval_args {
+  const char *data, *dir, *micro, *device, *threads, *ckpt;
+} eval_args;
+
+/* The run's data options, parsed from the training options its checkpoint
+ * saved (train's own parser), with --data and --data-dir on top. Options
+ * of another data set than --data names are not carried over. tc's
+ * strings back *opt and *data; free tc after use. */
+static int data_options(const eval_args *a, const vkl_checkpoint_meta *meta, train_command *tc,
+                        const char **data, vkl_data_options *opt) {
+  memset(opt, 0, sizeof *opt);
+  opt->seed = meta->seed;
+  *data = a->data ? a->data : meta->data[0] ? meta->data : NULL;
+  if (meta->argv[0]) {
+    char *argv0[] = {"eval"}, **rargv, err[1200];
+    int rargc, rc;
+    if (resume_argv(a->ckpt, 1, argv0, &rargc, &rargv, err, sizeof err)) {
+      cli_error("eval: %s", err);
+      return VKL_EXIT_FAILURE;
+    }
+    rc = train_command_parse(tc, rargc, rargv);
+    /* tc keeps pointers into rargv: hand it over with the parse */
+    tc->rargc = rargc;
+    tc->rargv = rargv;
+    if (rc) {
+      cli_error("eval: %s: the training options saved in it do not parse", a->ckpt);
+      return VKL_EXIT_FAILURE;
+    }
+    const vkl_train_config *c = &tc->cfg;
+    const char *run_data = c->data ? c->data : "fashion-mnist";
+    if (!a->data || strcmp(a->data, run_data) == 0) {
+      *opt = *c->data_options;
+      opt->dir = c->data_dir;
+      opt->seed = c->seed;
+      opt->skip_bad_images = c->skip_bad_images;
+      *data = run_data;
+    }
   }
-  if (npos != 1) return cli_usage_error("eval", "name the checkpoint to evaluate");
-  uint64_t m = 256;
-  if ((rc = cli_parse_u64("eval", "--micro-batch", micro, &m))) return rc;
-  if (m < 2 || m > 65536) return cli_usage_error("eval", "--micro-batch must be in 2..65536");
-  vkl_checkpoint_meta meta;
-  char err[1024];
-  if (vkl_checkpoint_read_meta(pos[0], &meta, err, sizeof err)) {
-    cli_error("eval: %s", err);
-    return VKL_EXIT_FAILURE;
-  }
-  vkl_train_config c;
-  memset(&c, 0, sizeof c);
-  c.data = data ? data : meta.data;
-  c.data_dir = dir;
-  c.model = meta.model;
-  c.model_width = meta.width;
-  c.imagenet_stem = meta.imagenet_stem;
-  c.optim = vkl_optim_defaults(VKL_OPT_SGD);
-  c.sched = VKL_SCHED_CONSTANT;
-  c.batch = c.micro_batch = (uint32_t)m;
-  c.epochs = 1;
-  c.seed = 1;
-  c.no_augment = 1;
-  c.init_checkpoint = pos[0];
-  c.eval_only = 1;
-  vkl_ctx_config cc = {.device = device};
+  if (a->dir) opt->dir = a->dir;
+  return 0;
+}
+
+/* ---- progress: a line on stderr, redrawn on a terminal, else every 5 s ---- */
+
+typedef struct progress {
+  int tty, drawn;
+  double last;
+} progress;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void on_progress(void *user, uint64_t done, uint64_t total) {
+  progress *p = user;
+  double t = now_s();
+  if (done != total && t - p->last < (p->tty ? 0.2 : 5.0)) return;
+  p->last = t;
+  p->drawn = p->tty;
+  fprintf(
+      stderr,
+      p->tty ? "\rvklars: evaluating: %llu/%llu images" : "vklars: evaluating: %llu/%llu images\n",
+      (unsigned long long)done, (unsigned long long)total);
+  fflush(stderr);
+}
+
+static void end_progress(progress *p) {
+  if (p->drawn) fputc('\n', stderr);
+  p->drawn = 0;
+}
+
+static int evaluate(const eval_args *a, const vkl_eval_config *ec) {
+  vkl_ctx_config cc = {.device = a->device};
   vkl_ctx *ctx = NULL;
   if (vkl_ctx_create(&cc, &ctx)) {
     cli_error("eval: %s", vkl_ctx_errmsg(ctx));
     vkl_ctx_destroy(ctx);
     return VKL_EXIT_FAILURE;
   }
-  vkl_train_result r;
-  vkl_status st = vkl_train(ctx, &c, &r, err, sizeof err);
+  progress pr = {.tty = isatty(STDERR_FILENO)};
+  vkl_eval_config c = *ec;
+  c.stop = &cli_stop_signal;
+  c.on_progress = on_progress;
+  c.user = &pr;
+  vkl_eval_report rep;
+  char err[2048];
+  cli_signals_install();
+  vkl_status st = vkl_eval_checkpoint(ctx, &c, &rep, err, sizeof err);
+  cli_signals_restore();
   vkl_ctx_destroy(ctx);
+  end_progress(&pr);
+  if (st == VKL_ERR_INTERRUPTED) {
+    fprintf(stderr, "vklars: %s\n", err);
+    return cli_signal_exit_code() ? cli_signal_exit_code() : VKL_EXIT_FAILURE;
+  }
   if (st) {
     cli_error("eval: %s", err);
+    return st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
+  }
+  const vkl_eval_result *r = &rep.result;
+  printf(
+      "%s (%s, trained %llu steps) on %s: test loss %.6g top-1 %.2f%% top-5 %.2f%% "
+      "(%llu images)\n",
+      a->ckpt, rep.model, (unsigned long long)rep.step, rep.data, r->loss, 100 * r->top1,
+      100 * r->top5, (unsigned long long)r->images);
+  if (!isfinite(r->loss)) {
+    cli_error(
+        "eval: the evaluation is non-finite (test loss %g): the model's outputs hold NaN or "
+        "inf for some images, which count as wrong",
+        r->loss);
     return VKL_EXIT_FAILURE;
   }
-  printf(
-      "%s (%s, trained %llu steps) on %s: test loss %.4f top-1 %.2f%% top-5 %.2f%% "
-      "(%llu images)\n",
-      pos[0], meta.model, (unsigned long long)meta.step, c.data, r.last.test_loss,
-      100 * r.last.test_top1, 100 * r.last.test_top5, (unsigned long long)r.last.test_images);
   return VKL_EXIT_OK;
+}
+
+int cmd_eval(int argc, char **argv) {
+  eval_args a = {0};
+  const char *pos[1];
+  int help = 0, npos = 0;
+  const cli_opt opts[] = {
+      {"--data", "--ds", "NAME", "data set (default: the run's)", &a.data, NULL},
+      {"--data-dir", NULL, "DIR", "where the data set lives (default: the run's)", &a.dir, NULL},
+      {"--micro-batch", NULL, "M", "images per evaluation batch, 1-65536 (default 256)", &a.micro,
+       NULL},
+      {"--threads", NULL, "N", "loader threads (default cores - 1)", &a.threads, NULL},
+      {"--device", NULL, "N|NAME", "device index or name substring", &a.device, NULL},
+  };
+  int n = (int)(sizeof opts / sizeof opts[0]);
+  int rc = cli_parse("eval", argc, argv, opts, n, pos, 1, &npos, &help);
+  if (rc) return rc;
+  if (help) {
+    cli_print_help("eval", "CKPT [options]",
+                   "Evaluates a checkpoint (a run's checkpoint.safetensors or ckpt-step<N>) on\n"
+                   "the test split: loss, top-1 and top-5 over every test image. The data\n"
+                   "options are the run's own (saved in the checkpoint) unless given here.\n"
+                   "Only the model's weights go to the device: no gradients, no optimizer.",
+                   opts, n);
+    return VKL_EXIT_OK;
+  }
+  if (npos != 1) return cli_usage_error("eval", "name the checkpoint to evaluate");
+  a.ckpt = pos[0];
+  uint64_t m = 256, threads = 0;
+  if ((rc = cli_parse_u64("eval", "--micro-batch", a.micro, &m)) ||
+      (rc = cli_parse_u64("eval", "--threads", a.threads, &threads)))
+    return rc;
+  if (m < 1 || m > 65536)
+    return cli_usage_error("eval", "--micro-batch %s is outside 1-65536", a.micro);
+  if (a.threads && (threads < 1 || threads > 1024))
+    return cli_usage_error("eval", "--threads %s is outside 1-1024", a.threads);
+  vkl_checkpoint_meta *meta = malloc(sizeof *meta);
+  train_command *tc = calloc(1, sizeof *tc);
+  char err[1200];
+  if (!meta || !tc) {
+    cli_error("eval: out of host memory");
+    rc = VKL_EXIT_FAILURE;
+  } else if (vkl_checkpoint_read_meta(a.ckpt, meta, err, sizeof err)) {
+    cli_error("eval: %s", err);
+    rc = VKL_EXIT_FAILURE;
+  } else {
+    vkl_eval_config ec = {
+        .checkpoint = a.ckpt, .micro_batch = (uint32_t)m, .loader_threads = (uint32_t)threads};
+    vkl_data_options opt;
+    if (!(rc = data_options(&a, meta, tc, &ec.data, &opt))) {
+      ec.data_options = &opt;
+      rc = evaluate(&a, &ec);
+    }
+  }
+  if (tc) train_command_free(tc);
+  free(tc);
+  free(meta);
+  return rc;
 }

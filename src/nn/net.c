@@ -156,6 +156,17 @@ void vkl_net_estimate(const vkl_model *model, uint32_t m, uint64_t *bytes, uint6
   vkl_net_estimate_for(model, &cfg, bytes, largest);
 }
 
+int vkl_net_fits(const vkl_device_info *d, const vkl_model *model, const vkl_net_config *cfg) {
+  uint64_t heap = 0;
+  for (uint32_t h = 0; h < d->heap_count; h++)
+    if (d->heap_device_local[h] && d->heap_size[h] > heap) heap = d->heap_size[h];
+  uint64_t budget = heap / 4 * 3;
+  if (d->max_allocation_size && d->max_allocation_size < budget) budget = d->max_allocation_size;
+  uint64_t bytes, largest;
+  vkl_net_estimate_for(model, cfg, &bytes, &largest);
+  return bytes <= budget && largest <= d->max_storage_buffer_range;
+}
+
 static int has_batchnorm(const vkl_model *md) {
   for (uint32_t i = 0; i < md->node_count; i++)
     if (md->nodes[i].kind == NN_BN) return 1;

@@ -53,6 +53,10 @@ void vkl_net_estimate_for(const vkl_model *model, const vkl_net_config *cfg, uin
                           uint64_t *largest);
 /* The same for a training net at micro-batch m. */
 void vkl_net_estimate(const vkl_model *model, uint32_t m, uint64_t *bytes, uint64_t *largest);
+/* Whether such a net fits device d: its tensors within one binding, its
+ * memory within 3/4 of the largest device-local heap (the rest is the
+ * driver's and the other buffers') and within one allocation. */
+int vkl_net_fits(const vkl_device_info *d, const vkl_model *model, const vkl_net_config *cfg);
 
 /* One training micro-step: forward (batch-norm batch statistics), loss and
  * metrics (first: written, else added to), backward (first: parameter

@@ -34,7 +34,7 @@ typedef struct vkl_checkpoint_meta {
    * augmentation) derives from (seed, epoch, sample index), so the seed and
    * the position above are the whole state. */
   uint64_t seed;
-  uint32_t batch;      /* the global batch B the position counts in */
+  uint32_t batch;     /* the global batch B the position counts in */
   char optimizer[24]; /* vkl_opt_kind_name of the saved optimizer state; "" for none */
   uint64_t nonfinite; /* non-finite steps dropped so far */
   double epoch_loss_sum, epoch_top1_sum; /* the epoch's running sums, for its log line */

@@ -10,12 +10,13 @@
 
 #include "data/loader.h"
 #include "nn/net.h"
-#include "ops/softmax_xent.h"
 #include "optim/optim_step.h"
 #include "train/checkpoint.h"
+#include "train/evaluator.h"
 #include "train/runlog.h"
+#include "train/batch_ring.h"
 
-#define SLOTS 4 /* staging slots: loader batches in flight ahead of the device */
+#define SLOTS VKL_BATCH_RING_SLOTS
 
 typedef struct trainer {
   vkl_ctx *ctx;
@@ -26,12 +27,13 @@ typedef struct trainer {
   vkl_model *model;
   vkl_net *net;
   vkl_optimizer *opt;
-  vkl_loader *train_ld, *test_ld;
-  vkl_arena *staging, *readback;
-  vkl_buf slot_img[SLOTS], slot_lab[SLOTS];
-  vkl_buf rb_loss[VKL_OPTIM_RING + 1], rb_correct[VKL_OPTIM_RING + 1]; /* last: eval */
-  vkl_cmd *copy[SLOTS], *micro[2], *step_cmd[VKL_OPTIM_RING], *eval[2], *eval_done;
-  uint64_t copy_ticket[SLOTS], step_ticket[VKL_OPTIM_RING];
+  vkl_loader *train_ld;
+  vkl_batch_ring *ring; /* loader -> net input, shared by training and evaluation */
+  vkl_evaluator *evaluator;
+  vkl_arena *readback;
+  vkl_buf rb_loss[VKL_OPTIM_RING], rb_correct[VKL_OPTIM_RING];
+  vkl_cmd *micro[2], *step_cmd[VKL_OPTIM_RING];
+  uint64_t step_ticket[VKL_OPTIM_RING];
   vkl_runlog *log;
   const char **layer_names;
   vkl_optim_stats *stats;
@@ -89,7 +91,7 @@ static vkl_status build_model(trainer *tr) {
                          tr->errlen);
 }
 
-static vkl_status make_loaders(trainer *tr) {
+static vkl_status make_loader(trainer *tr) {
   const vkl_train_config *c = tr->cfg;
   const char *name = vkl_dataset_get_info(tr->train_ds)->name;
   vkl_loader_config lc = {
@@ -104,13 +106,7 @@ static vkl_status make_loaders(trainer *tr) {
   if (c->no_crop) lc.augment.crop_pad = 0;
   if (c->no_flip) lc.augment.flip = 0;
   if (c->no_rotate) lc.augment.rotate_deg = 0;
-  vkl_status st = vkl_loader_create(&lc, &tr->train_ld, tr->err, tr->errlen);
-  if (st) return st;
-  lc.dataset = tr->test_ds;
-  lc.no_shuffle = 1;
-  lc.drop_last = 0; /* every test image; the last batch is padded (see evaluate) */
-  lc.augment = vkl_augment_eval(name);
-  return vkl_loader_create(&lc, &tr->test_ld, tr->err, tr->errlen);
+  return vkl_loader_create(&lc, &tr->train_ld, tr->err, tr->errlen);
 }
 
 static vkl_status make_optimizer(trainer *tr) {
@@ -127,20 +123,16 @@ static vkl_status make_optimizer(trainer *tr) {
   return st ? vk_fail(tr, st) : VKL_OK;
 }
 
-static vkl_status make_staging(trainer *tr) {
+/* The batch ring from the loader into the net, and the metrics ring. */
+static vkl_status make_rings(trainer *tr) {
   const vkl_dataset_info *d = vkl_dataset_get_info(tr->train_ds);
-  uint64_t img = (uint64_t)tr->m * d->channels * d->height * d->width * 4;
+  uint64_t chw = (uint64_t)d->channels * d->height * d->width;
   vkl_status st;
-  if ((st = vkl_arena_create(tr->ctx, VKL_MEM_UPLOAD, SLOTS * (img + tr->m * 4ull + 512),
-                             "staging ring", &tr->staging)) ||
-      (st = vkl_arena_create(tr->ctx, VKL_MEM_READBACK, (VKL_OPTIM_RING + 1) * 512ull,
-                             "metrics ring", &tr->readback)))
+  if ((st = vkl_batch_ring_create(tr->ctx, tr->net, tr->m, chw, &tr->ring)) ||
+      (st = vkl_arena_create(tr->ctx, VKL_MEM_READBACK, VKL_OPTIM_RING * 512ull, "metrics ring",
+                             &tr->readback)))
     return vk_fail(tr, st);
-  for (int s = 0; s < SLOTS; s++)
-    if ((st = vkl_arena_alloc(tr->staging, img, &tr->slot_img[s])) ||
-        (st = vkl_arena_alloc(tr->staging, tr->m * 4ull, &tr->slot_lab[s])))
-      return vk_fail(tr, st);
-  for (int r = 0; r <= VKL_OPTIM_RING; r++)
+  for (int r = 0; r < VKL_OPTIM_RING; r++)
     if ((st = vkl_arena_alloc(tr->readback, 4, &tr->rb_loss[r])) ||
         (st = vkl_arena_alloc(tr->readback, 8, &tr->rb_correct[r])))
       return vk_fail(tr, st);
@@ -156,40 +148,30 @@ static void record_metrics_copy(trainer *tr, vkl_cmd *cmd, int r) {
 
 static vkl_status record_all(trainer *tr) {
   vkl_status st = VKL_OK;
-  vkl_cmd **all[] = {&tr->copy[0],  &tr->copy[1], &tr->copy[2], &tr->copy[3],  &tr->micro[0],
-                     &tr->micro[1], &tr->eval[0], &tr->eval[1], &tr->eval_done};
-  for (size_t i = 0; i < sizeof all / sizeof all[0] && !st; i++)
-    st = vkl_cmd_create(tr->ctx, all[i]);
-  for (int r = 0; r < VKL_OPTIM_RING && !st; r++) st = vkl_cmd_create(tr->ctx, &tr->step_cmd[r]);
-  for (int s = 0; s < SLOTS && !st; s++) {
-    vkl_cmd *c = tr->copy[s];
-    if ((st = vkl_cmd_begin(c))) break;
-    vkl_cmd_barrier(c); /* the last micro-step's reads of the input and labels (WAR) */
-    vkl_cmd_copy(c, vkl_net_input(tr->net), tr->slot_img[s], tr->slot_img[s].size);
-    vkl_cmd_copy(c, vkl_net_labels(tr->net), tr->slot_lab[s], tr->slot_lab[s].size);
-    vkl_cmd_barrier(c); /* the copies before the micro-step reads them (RAW) */
-    st = vkl_cmd_end(c);
-  }
   float scale = 1.0f / (float)tr->B;
   for (int f = 0; f < 2 && !st; f++) {
-    if (!(st = vkl_cmd_begin(tr->micro[f])) &&
+    if (!(st = vkl_cmd_create(tr->ctx, &tr->micro[f])) && !(st = vkl_cmd_begin(tr->micro[f])) &&
         !(st = vkl_net_record_train(tr->net, tr->micro[f], f == 0, scale)))
       st = vkl_cmd_end(tr->micro[f]);
-    if (!st && !(st = vkl_cmd_begin(tr->eval[f])) &&
-        !(st = vkl_net_record_eval(tr->net, tr->eval[f], f == 0)))
-      st = vkl_cmd_end(tr->eval[f]);
   }
   for (int r = 0; r < VKL_OPTIM_RING && !st; r++) {
-    if ((st = vkl_cmd_begin(tr->step_cmd[r]))) break;
+    if ((st = vkl_cmd_create(tr->ctx, &tr->step_cmd[r])) || (st = vkl_cmd_begin(tr->step_cmd[r])))
+      break;
     record_metrics_copy(tr, tr->step_cmd[r], r);
     if (!(st = vkl_optimizer_record(tr->opt, tr->step_cmd[r]))) st = vkl_cmd_end(tr->step_cmd[r]);
   }
-  if (!st && !(st = vkl_cmd_begin(tr->eval_done))) {
-    record_metrics_copy(tr, tr->eval_done, VKL_OPTIM_RING);
-    vkl_cmd_barrier_to_host(tr->eval_done);
-    st = vkl_cmd_end(tr->eval_done);
-  }
   return st ? vk_fail(tr, st) : VKL_OK;
+}
+
+/* The per-epoch evaluation of the test split, through the training net. */
+static vkl_status make_evaluator(trainer *tr) {
+  vkl_evaluator_config ec = {.net = tr->net,
+                             .ring = tr->ring,
+                             .dataset = tr->test_ds,
+                             .micro_batch = tr->m,
+                             .loader_threads = tr->cfg->loader_threads,
+                             .stop = tr->cfg->stop};
+  return vkl_evaluator_create(tr->ctx, &ec, &tr->evaluator, tr->err, tr->errlen);
 }
 
 /* The metadata of a checkpoint at the current step; NULL without memory. */
@@ -287,8 +269,7 @@ static vkl_status init_weights(trainer *tr) {
  * the last good checkpoint is never replaced by a broken one. */
 static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_step) {
   const vkl_train_config *c = tr->cfg;
-  if (!c->out_dir || c->eval_only || (tr->last_ckpt[0] && tr->last_ckpt_step == tr->t))
-    return VKL_OK;
+  if (!c->out_dir || (tr->last_ckpt[0] && tr->last_ckpt_step == tr->t)) return VKL_OK;
   if (epoch_step == tr->steps_per_epoch) { /* an epoch's end: the next one starts at 0 */
     epoch++;
     epoch_step = 0;
@@ -462,19 +443,10 @@ static char *run_json(trainer *tr) {
   return text;
 }
 
-/* Whether a net for micro-batch m fits: its tensors within one binding,
- * its memory within 3/4 of the largest device-local heap and one
- * allocation. */
+/* Whether a training net for micro-batch m fits the device. */
 static int net_fits(const trainer *tr, uint32_t m) {
-  const vkl_device_info *d = vkl_ctx_device(tr->ctx);
-  uint64_t heap = 0;
-  for (uint32_t h = 0; h < d->heap_count; h++)
-    if (d->heap_device_local[h] && d->heap_size[h] > heap) heap = d->heap_size[h];
-  uint64_t budget = heap / 4 * 3;
-  if (d->max_allocation_size && d->max_allocation_size < budget) budget = d->max_allocation_size;
-  uint64_t bytes, largest;
-  vkl_net_estimate(tr->model, m, &bytes, &largest);
-  return bytes <= budget && largest <= d->max_storage_buffer_range;
+  vkl_net_config nc = {.micro_batch = m};
+  return vkl_net_fits(vkl_ctx_device(tr->ctx), tr->model, &nc);
 }
 
 /* The largest divisor of B below `below` (or B itself) whose net fits; 0 if none. */
@@ -532,7 +504,7 @@ static vkl_status setup(trainer *tr) {
     }
   }
   tr->k = tr->B / tr->m;
-  if ((st = make_loaders(tr))) return st;
+  if ((st = make_loader(tr))) return st;
   uint64_t batches = vkl_loader_batches_per_epoch(tr->train_ld);
   tr->steps_per_epoch = batches / tr->k;
   if (tr->steps_per_epoch == 0) {
@@ -554,8 +526,9 @@ static vkl_status setup(trainer *tr) {
     return VKL_ERR_INVALID_ARGUMENT;
   vkl_net_config nc = {.micro_batch = tr->m, .label_smoothing = c->label_smoothing};
   if ((st = vkl_net_create(tr->ctx, tr->model, &nc, &tr->net))) return out_of_memory_hint(tr, st);
-  if ((st = make_optimizer(tr)) || (st = make_staging(tr))) return out_of_memory_hint(tr, st);
-  if ((st = record_all(tr)) || (st = init_weights(tr)) || (c->resume && (st = resume_state(tr))))
+  if ((st = make_optimizer(tr)) || (st = make_rings(tr))) return out_of_memory_hint(tr, st);
+  if ((st = record_all(tr)) || (st = make_evaluator(tr)) || (st = init_weights(tr)) ||
+      (c->resume && (st = resume_state(tr))))
     return st;
   tr->layer_names = calloc(tr->model->param_count, sizeof *tr->layer_names);
   tr->stats = calloc(tr->model->param_count, sizeof *tr->stats);
@@ -563,9 +536,9 @@ static vkl_status setup(trainer *tr) {
   for (uint32_t i = 0; i < tr->model->param_count; i++)
     tr->layer_names[i] = tr->model->params[i].name;
   if (!(tr->run_json = run_json(tr))) return VKL_ERR_OUT_OF_HOST_MEMORY;
-  if (c->out_dir && !c->eval_only && c->resume)
+  if (c->out_dir && c->resume)
     return vkl_runlog_reopen(c->out_dir, tr->t, tr->start_epoch, &tr->log, tr->err, tr->errlen);
-  if (c->out_dir && !c->eval_only) {
+  if (c->out_dir) {
     if ((st = vkl_runlog_open(c->out_dir, c->force, &tr->log, tr->err, tr->errlen))) return st;
     return vkl_runlog_write_run(tr->log, tr->run_json, tr->err, tr->errlen);
   }
@@ -574,18 +547,13 @@ static vkl_status setup(trainer *tr) {
 
 static void teardown(trainer *tr) {
   vkl_wait_all(tr->ctx); /* nothing in flight may use what is destroyed below */
-  for (int s = 0; s < SLOTS; s++) vkl_cmd_destroy(tr->copy[s]);
   for (int r = 0; r < VKL_OPTIM_RING; r++) vkl_cmd_destroy(tr->step_cmd[r]);
-  for (int f = 0; f < 2; f++) {
-    vkl_cmd_destroy(tr->micro[f]);
-    vkl_cmd_destroy(tr->eval[f]);
-  }
-  vkl_cmd_destroy(tr->eval_done);
+  for (int f = 0; f < 2; f++) vkl_cmd_destroy(tr->micro[f]);
+  vkl_evaluator_destroy(tr->evaluator);
   vkl_loader_destroy(tr->train_ld);
-  vkl_loader_destroy(tr->test_ld);
+  vkl_batch_ring_destroy(tr->ring);
   vkl_optimizer_destroy(tr->opt);
   vkl_net_destroy(tr->net);
-  vkl_arena_destroy(tr->staging);
   vkl_arena_destroy(tr->readback);
   vkl_model_destroy(tr->model);
   vkl_dataset_destroy(tr->train_ds);
@@ -608,22 +576,9 @@ static vkl_status wait_ticket(trainer *tr, uint64_t ticket) {
   return st ? vk_fail(tr, st) : VKL_OK;
 }
 
-static vkl_status loader_submit(trainer *tr, vkl_loader *ld, uint32_t s, uint64_t batch) {
-  vkl_status st = vkl_loader_submit(ld, s, batch, tr->slot_img[s].host, tr->slot_lab[s].host);
-  if (st) snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(ld));
-  return st;
-}
-
-/* Waits for slot s; a partial batch is padded with labels the loss ignores
- * (evaluation only: training batches are always full). */
-static vkl_status loader_wait(trainer *tr, vkl_loader *ld, uint32_t s, uint64_t *images) {
-  uint32_t count = 0;
-  vkl_status st = vkl_loader_wait(ld, s, &count);
-  if (st) snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(ld));
-  uint32_t *labels = tr->slot_lab[s].host;
-  for (uint32_t i = count; i < tr->m && !st; i++) labels[i] = VKL_XENT_IGNORE;
-  if (images) *images += count;
-  return st;
+/* Queues training batch b into its slot (b % SLOTS). */
+static vkl_status fill(trainer *tr, uint64_t b) {
+  return vkl_batch_ring_fill(tr->ring, tr->train_ld, (uint32_t)(b % SLOTS), b, tr->err, tr->errlen);
 }
 
 /* Reads step t's results (it has completed) and logs them. */
@@ -716,11 +671,11 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
   /* batch b of the epoch always goes through slot b % SLOTS */
   uint64_t b0 = first * tr->k, nb = b0 + steps * tr->k;
   for (uint64_t b = b0; b < b0 + SLOTS && b < nb; b++)
-    if ((st = loader_submit(tr, tr->train_ld, (uint32_t)(b % SLOTS), b))) return st;
+    if ((st = fill(tr, b))) return st;
   for (uint64_t b = b0; b < nb; b++) {
     uint32_t s = (uint32_t)(b % SLOTS), j = (uint32_t)(b % tr->k);
-    if ((st = loader_wait(tr, tr->train_ld, s, NULL)) ||
-        (st = submit(tr, tr->copy[s], &tr->copy_ticket[s])) ||
+    if ((st = vkl_batch_ring_take(tr->ring, tr->train_ld, s, NULL, tr->err, tr->errlen)) ||
+        (st = vkl_batch_ring_copy(tr->ring, s, tr->err, tr->errlen)) ||
         (st = submit(tr, tr->micro[j == 0 ? 0 : 1], NULL)))
       return st;
     if (j == tr->k - 1) {
@@ -749,45 +704,27 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
         }
       }
     }
-    if (b + SLOTS < nb) { /* refill slot s once the device has copied it */
-      if ((st = wait_ticket(tr, tr->copy_ticket[s])) ||
-          (st = loader_submit(tr, tr->train_ld, s, b + SLOTS)))
-        return st;
-    }
+    if (b + SLOTS < nb && (st = fill(tr, b + SLOTS))) return st; /* once slot s is copied */
   }
   return drain_steps(tr, epoch);
 }
 
+/* The test split's loss and accuracy into r. */
 static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
-  vkl_status st = vkl_loader_start_epoch(tr->test_ld, 0);
-  if (st) {
-    snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(tr->test_ld));
-    return st;
+  vkl_eval_result e;
+  vkl_status st = vkl_evaluator_run(tr->evaluator, &e, tr->err, tr->errlen);
+  if (st) return st;
+  r->test_images = e.images;
+  r->test_loss = e.loss;
+  r->test_top1 = e.top1;
+  r->test_top5 = e.top5;
+  if (!isfinite(e.loss) && tr->cfg->on_note) {
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "epoch %u: the evaluation is non-finite (test loss %g): some outputs are NaN or inf",
+             r->epoch + 1, e.loss);
+    tr->cfg->on_note(tr->cfg->user, msg);
   }
-  uint64_t nb = vkl_loader_batches_per_epoch(tr->test_ld);
-  for (uint32_t s = 0; s < SLOTS && s < nb; s++)
-    if ((st = loader_submit(tr, tr->test_ld, s, s))) return st;
-  uint64_t n = 0;
-  for (uint64_t b = 0; b < nb; b++) {
-    uint32_t s = (uint32_t)(b % SLOTS);
-    if ((st = loader_wait(tr, tr->test_ld, s, &n)) ||
-        (st = submit(tr, tr->copy[s], &tr->copy_ticket[s])) ||
-        (st = submit(tr, tr->eval[b == 0 ? 0 : 1], NULL)))
-      return st;
-    if (b + SLOTS < nb && ((st = wait_ticket(tr, tr->copy_ticket[s])) ||
-                           (st = loader_submit(tr, tr->test_ld, s, b + SLOTS))))
-      return st;
-  }
-  uint64_t ticket;
-  if ((st = submit(tr, tr->eval_done, &ticket)) || (st = wait_ticket(tr, ticket))) return st;
-  float loss_sum;
-  uint32_t correct[2];
-  memcpy(&loss_sum, tr->rb_loss[VKL_OPTIM_RING].host, 4);
-  memcpy(correct, tr->rb_correct[VKL_OPTIM_RING].host, 8);
-  r->test_images = n;
-  r->test_loss = n ? loss_sum / (double)n : 0;
-  r->test_top1 = n ? (double)correct[0] / (double)n : 0;
-  r->test_top5 = n ? (double)correct[1] / (double)n : 0;
   return VKL_OK;
 }
 
@@ -812,10 +749,6 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
              (double)vkl_net_device_bytes(tr.net) / (1 << 20));
     cfg->on_note(cfg->user, msg);
   }
-  if (!st && cfg->eval_only) {
-    st = evaluate(&tr, &result->last);
-    if (!st && cfg->on_epoch) cfg->on_epoch(cfg->user, &result->last);
-  }
   if (!st && cfg->resume && (tr.t >= tr.total_steps || tr.start_epoch >= cfg->epochs) &&
       cfg->on_note) {
     char msg[256];
@@ -829,8 +762,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
   uint32_t e = tr.start_epoch;
   uint32_t pos_epoch = e; /* where the run stands: epoch, and steps done in it */
   uint64_t pos_step = first;
-  for (; !st && !cfg->eval_only && !interrupted && e < cfg->epochs && tr.t < tr.total_steps;
-       e++, first = 0) {
+  for (; !st && !interrupted && e < cfg->epochs && tr.t < tr.total_steps; e++, first = 0) {
     double t0 = now_s();
     uint64_t images = 0;
     if (first == 0) {

@@ -60,7 +60,6 @@ typedef struct vkl_train_config {
   int skip_nonfinite;          /* 0: stop at a non-finite step; 1: drop the update and count it */
   const char *out_dir;         /* NULL: no files */
   const char *init_checkpoint; /* start from these weights (safetensors), or NULL */
-  int eval_only;               /* evaluate (the test split) once, no training */
   int force;                   /* reuse an out_dir that already holds a run */
   int skip_bad_images;         /* image folders: skip (and count) undecodable files */
   const char *cli_args;        /* the command line, for run.json */

@@ -1,0 +1,191 @@
+/* `vklars eval CKPT` as a user runs it: it evaluates on the run's own data
+ * (the data set, directory, image size, synthetic count and seed saved in
+ * the checkpoint) and reproduces the run's last test metrics, on a test
+ * split smaller than a batch, without being told --data-dir again; and the
+ * library's checkpoint evaluation holds an inference net only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "nn/net.h"
+#include "test_util.h"
+#include "train/eval_checkpoint.h"
+
+typedef struct run_result {
+  int code;
+  char out[1 << 14];
+  char err[1 << 14];
+} run_result;
+
+static void slurp(const char *path, char *buf, size_t n) {
+  FILE *f = fopen(path, "rb");
+  size_t got = f ? fread(buf, 1, n - 1, f) : 0;
+  buf[got] = '\0';
+  if (f) fclose(f);
+}
+
+/* Runs `vklars <args>` (in directory cwd when not NULL) and captures its
+ * exit code, stdout and stderr. */
+static run_result *run_in(const char *cwd, const char *args) {
+  static run_result r;
+  char out[] = "/tmp/vklars-eout-XXXXXX", err[] = "/tmp/vklars-eerr-XXXXXX";
+  int fo = mkstemp(out), fe = mkstemp(err);
+  cr_assert(fo >= 0 && fe >= 0);
+  close(fo);
+  close(fe);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s >'%s' 2>'%s'", cwd ? cwd : ".", VKLARS_EXE, args,
+           out, err);
+  int rc = system(cmd);
+  cr_assert(WIFEXITED(rc), "vklars %s did not exit normally", args);
+  r.code = WEXITSTATUS(rc);
+  slurp(out, r.out, sizeof r.out);
+  slurp(err, r.err, sizeof r.err);
+  unlink(out);
+  unlink(err);
+  return &r;
+}
+
+static char *temp_dir(void) {
+  char *dir = strdup("/tmp/vklars-eval-XXXXXX");
+  cr_assert(mkdtemp(dir));
+  return dir;
+}
+
+/* The last epoch's "test loss L top-1 T%" as the train command printed it,
+ * and the same from eval's line: both print the loss as %.6g. */
+static void test_metrics(const char *text, const char *after, char *loss, char *top1) {
+  const char *p = strstr(text, after);
+  cr_assert(p, "no '%s' in: %s", after, text);
+  cr_assert_eq(sscanf(p + strlen(after), "%31s top-1 %31s", loss, top1), 2, "%s", p);
+}
+
+/* A synthetic run with --seed 7 and its own image size and count: eval
+ * finds its data from the checkpoint alone. 96 test images, fewer than the
+ * default 256 a batch. */
+Test(eval, reproduces_a_synthetic_runs_metrics_from_its_options) {
+  char *dir = temp_dir(), args[1024];
+  snprintf(args, sizeof args,
+           "train --data synthetic --synthetic-images 96 --image-size 1x8x8 --model mlp "
+           "--width 16 --batch 32 --micro-batch 16 --epochs 2 --seed 7 --no-augment --threads 1 "
+           "--out %s/run",
+           dir);
+  run_result *r = run_in(NULL, args);
+  cr_assert_eq(r->code, 0, "train: %s", r->err);
+  char epochs[4096], tl[32], tt[32], el[32], et[32];
+  snprintf(args, sizeof args, "%s/run/epochs.csv", dir);
+  slurp(args, epochs, sizeof epochs);
+  /* the last epoch line on stdout: "... | test loss L top-1 T% ..." */
+  const char *last = strstr(r->out, "epoch 2:");
+  cr_assert(last, "%s", r->out);
+  test_metrics(last, "test loss ", tl, tt);
+  snprintf(args, sizeof args, "eval %s/run/checkpoint.safetensors --threads 1", dir);
+  r = run_in(NULL, args);
+  cr_assert_eq(r->code, 0, "eval: %s", r->err);
+  test_metrics(r->out, "test loss ", el, et);
+  cr_assert(strstr(r->out, "on synthetic/test") && strstr(r->out, "(96 images)"), "%s", r->out);
+  cr_assert_str_eq(et, tt, "eval top-1 %s, the run's %s", et, tt);
+  /* the run printed its loss with 4 decimals; eval's 6 digits round to them */
+  cr_assert(fabs(atof(el) - atof(tl)) <= 5e-5 + 1e-5 * fabs(atof(tl)), "eval loss %s, the run's %s",
+            el, tl);
+  /* a batch of no images is a usage error that states the range */
+  r = run_in(NULL, "eval /nonexistent.safetensors --micro-batch 0");
+  cr_assert_eq(r->code, 2, "%s", r->err);
+  cr_assert(strstr(r->err, "--micro-batch 0 is outside 1-65536"), "%s", r->err);
+  free(dir);
+}
+
+/* One IDX file: magic, dimensions (big-endian), then the bytes. */
+static void write_idx(const char *dir, const char *name, uint32_t magic, const uint32_t *dims,
+                      int ndims, const uint8_t *data, size_t n) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen(path, "wb");
+  cr_assert(f, "%s", path);
+  uint8_t be[4] = {magic >> 24, magic >> 16 & 255, magic >> 8 & 255, magic & 255};
+  fwrite(be, 1, 4, f);
+  for (int i = 0; i < ndims; i++) {
+    uint8_t d[4] = {dims[i] >> 24, dims[i] >> 16 & 255, dims[i] >> 8 & 255, dims[i] & 255};
+    fwrite(d, 1, 4, f);
+  }
+  fwrite(data, 1, n, f);
+  cr_assert_eq(fclose(f), 0);
+}
+
+/* An MNIST-layout directory of 64 train and 40 test images of 6x6. */
+static void write_mnist(const char *dir) {
+  enum { TRAIN = 64, TEST = 40, HW = 36 };
+  static uint8_t img[TRAIN * HW], lab[TRAIN];
+  test_rng rng = {41};
+  for (size_t i = 0; i < sizeof img; i++) img[i] = (uint8_t)(test_rng_next(&rng) & 255);
+  for (size_t i = 0; i < sizeof lab; i++) lab[i] = (uint8_t)(test_rng_next(&rng) % 10);
+  const uint32_t dtr[3] = {TRAIN, 6, 6}, dte[3] = {TEST, 6, 6};
+  write_idx(dir, "train-images-idx3-ubyte", 0x803, dtr, 3, img, TRAIN * HW);
+  write_idx(dir, "train-labels-idx1-ubyte", 0x801, dtr, 1, lab, TRAIN);
+  write_idx(dir, "t10k-images-idx3-ubyte", 0x803, dte, 3, img, TEST * HW);
+  write_idx(dir, "t10k-labels-idx1-ubyte", 0x801, dte, 1, lab, TEST);
+}
+
+/* A run on a --data-dir: eval needs no --data-dir (the run recorded it), and
+ * a relative one is the run's, resolved from the working directory as when
+ * it trained; --data-dir still overrides it. */
+Test(eval, takes_the_runs_data_dir) {
+  char *dir = temp_dir(), args[1024];
+  char data[600];
+  snprintf(data, sizeof data, "%s/mnist", dir);
+  cr_assert_eq(mkdir(data, 0755), 0);
+  write_mnist(data);
+  snprintf(args, sizeof args,
+           "train --data mnist --data-dir mnist --model mlp --width 8 --batch 16 --micro-batch 8 "
+           "--epochs 1 --threads 1 --out run");
+  run_result *r = run_in(dir, args);
+  cr_assert_eq(r->code, 0, "train: %s", r->err);
+  r = run_in(dir, "eval run/checkpoint.safetensors --threads 1");
+  cr_assert_eq(r->code, 0, "eval: %s", r->err);
+  cr_assert(strstr(r->out, "on mnist/test") && strstr(r->out, "(40 images)"), "%s", r->out);
+  snprintf(args, sizeof args, "eval %s/run/checkpoint.safetensors --data-dir /nonexistent", dir);
+  r = run_in(NULL, args);
+  cr_assert_eq(r->code, 1, "%s", r->err);
+  cr_assert(strstr(r->err, "/nonexistent"), "%s", r->err);
+  free(dir);
+}
+
+/* The library's evaluation builds an inference net: its device memory is
+ * the inference estimate, well below a training net's. */
+Test(eval, holds_an_inference_net_only) {
+  char *dir = temp_dir(), args[1024];
+  snprintf(args, sizeof args,
+           "train --data synthetic --synthetic-images 64 --image-size 1x8x8 --model cnn "
+           "--width 4 --batch 16 --micro-batch 8 --epochs 1 --threads 1 --out %s/run",
+           dir);
+  run_result *r = run_in(NULL, args);
+  cr_assert_eq(r->code, 0, "train: %s", r->err);
+  char ckpt[600];
+  snprintf(ckpt, sizeof ckpt, "%s/run/checkpoint.safetensors", dir);
+  vkl_ctx *ctx = test_ctx_create();
+  vkl_data_options opt = {.channels = 1, .height = 8, .width = 8, .count = 64, .seed = 1};
+  vkl_eval_config ec = {.checkpoint = ckpt,
+                        .data = "synthetic",
+                        .data_options = &opt,
+                        .micro_batch = 32,
+                        .loader_threads = 1};
+  vkl_eval_report rep;
+  char err[1024];
+  cr_assert_eq(vkl_eval_checkpoint(ctx, &ec, &rep, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(rep.result.images, 64);
+  vkl_model_config mc = {.in_c = 1, .in_h = 8, .in_w = 8, .classes = 10, .width = 4};
+  vkl_model *m;
+  cr_assert_eq(vkl_model_build("cnn", &mc, &m, err, sizeof err), VKL_OK, "%s", err);
+  vkl_net_config infer = {.micro_batch = 32, .inference = 1}, train = {.micro_batch = 32};
+  uint64_t bi, bt, largest;
+  vkl_net_estimate_for(m, &infer, &bi, &largest);
+  vkl_net_estimate_for(m, &train, &bt, &largest);
+  cr_assert_eq(rep.device_bytes, bi, "eval holds %llu bytes, an inference net %llu",
+               (unsigned long long)rep.device_bytes, (unsigned long long)bi);
+  cr_assert(bi < bt - m->param_floats * 4);
+  vkl_model_destroy(m);
+  test_ctx_destroy(ctx);
+  free(dir);
+}
