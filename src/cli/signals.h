@@ -1,7 +1,9 @@
-/* SIGINT and SIGTERM during training: the first asks the trainer to finish
- * the step in flight, save a checkpoint and return; a second SIGINT (or
- * SIGTERM) ends the process at once, leaving every checkpoint as it was
- * (they are only ever replaced by rename). */
+/* SIGINT and SIGTERM during training (or evaluation): the first asks the
+ * trainer to finish the step in flight, save a checkpoint and return; a
+ * second one at least a second later ends the process at once, leaving
+ * every checkpoint as it was (they are only ever replaced by rename).
+ * Repeats within that second, on any thread, are the same request: one
+ * stop often arrives as two signals (to the process and to its group). */
 #ifndef VKLARS_CLI_SIGNALS_H
 #define VKLARS_CLI_SIGNALS_H
 
