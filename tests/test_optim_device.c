@@ -283,3 +283,65 @@ Test(optim_device, resumes_at_a_given_step) {
   cr_assert(rel(dev[0].trust, ref[0].trust) < 1e-5);
   trajectory_free(&tr);
 }
+
+/* The guard (batch norm's running statistics): a NaN or inf in the guarded
+ * state makes the step non-finite and skipped, and a skipped step (for that
+ * or for a NaN gradient) restores the state from its saved copy; an applied
+ * step leaves it alone. 1001 guarded floats: vec4s and a tail. */
+Test(optim_device, guarded_state_is_checked_and_rolled_back) {
+  vkl_optim_config cfg = vkl_optim_defaults(VKL_OPT_SGD);
+  trajectory tr;
+  trajectory_init(&tr, &cfg, 13);
+  enum { N = 1001 };
+  vkl_buf live, saved;
+  TEST_OK(tr.d.ctx, vkl_arena_alloc(tr.d.arena, N * 4, &live));
+  TEST_OK(tr.d.ctx, vkl_arena_alloc(tr.d.arena, N * 4, &saved));
+  TEST_OK(tr.d.ctx, vkl_optimizer_guard(tr.opt, live, saved));
+  TEST_OK(tr.d.ctx, vkl_cmd_begin(tr.step)); /* re-record the step with the guard */
+  TEST_OK(tr.d.ctx, vkl_optimizer_record(tr.opt, tr.step));
+  TEST_OK(tr.d.ctx, vkl_cmd_end(tr.step));
+  float s[N], l[N], got[N], *w0 = malloc(tr.l.floats * 4), *w1 = malloc(tr.l.floats * 4);
+  cr_assert(w0 && w1);
+  for (int i = 0; i < N; i++) s[i] = (float)i, l[i] = (float)(2 * i + 1);
+  TEST_OK(tr.d.ctx, vkl_upload(tr.d.ctx, saved, s, sizeof s));
+  test_rng rng = {7};
+  for (uint64_t j = 0; j < tr.l.floats; j++) tr.hg[j] = (double)(float)(0.1 * test_rng_float(&rng));
+  upload_doubles(&tr, tr.g, tr.hg);
+  const float bad[3] = {NAN, INFINITY, -INFINITY};
+  const int where[3] = {0, 500, N - 1}; /* first vec4, middle, the tail */
+  vkl_optim_step_info info;
+  for (uint64_t t = 0; t < 8; t++) {
+    /* even steps: finite state, applied; odd steps: one bad value, skipped */
+    int poison = t % 2 == 1;
+    float lt[N];
+    memcpy(lt, l, sizeof l);
+    if (poison) lt[where[t / 2 % 3]] = bad[t / 2 % 3];
+    TEST_OK(tr.d.ctx, vkl_upload(tr.d.ctx, live, lt, sizeof lt));
+    TEST_OK(tr.d.ctx, vkl_download(tr.d.ctx, w0, tr.w, tr.l.floats * 4));
+    TEST_OK(tr.d.ctx, vkl_optimizer_prepare(tr.opt, t, 0.1, 1.0, 1));
+    TEST_OK(tr.d.ctx, vkl_run(tr.d.ctx, tr.step));
+    TEST_OK(tr.d.ctx, vkl_optimizer_read(tr.opt, t, &info, NULL));
+    TEST_OK(tr.d.ctx, vkl_download(tr.d.ctx, got, live, sizeof got));
+    TEST_OK(tr.d.ctx, vkl_download(tr.d.ctx, w1, tr.w, tr.l.floats * 4));
+    cr_assert_eq(info.nonfinite_buffers, poison, "step %llu", (unsigned long long)t);
+    cr_assert(!info.nonfinite_norm);
+    int moved = memcmp(w0, w1, tr.l.floats * 4) != 0;
+    cr_assert_eq(moved, !poison, "step %llu: weights %s", (unsigned long long)t,
+                 moved ? "moved" : "stayed");
+    cr_assert(memcmp(got, poison ? s : lt, sizeof got) == 0, "step %llu: guarded state %s",
+              (unsigned long long)t, poison ? "not restored" : "changed");
+  }
+  /* a NaN gradient (finite state) skips the step and restores the state too */
+  tr.hg[tr.l.p[4].offset + 3] = NAN;
+  upload_doubles(&tr, tr.g, tr.hg);
+  TEST_OK(tr.d.ctx, vkl_upload(tr.d.ctx, live, l, sizeof l));
+  TEST_OK(tr.d.ctx, vkl_optimizer_prepare(tr.opt, 8, 0.1, 1.0, 1));
+  TEST_OK(tr.d.ctx, vkl_run(tr.d.ctx, tr.step));
+  TEST_OK(tr.d.ctx, vkl_optimizer_read(tr.opt, 8, &info, NULL));
+  TEST_OK(tr.d.ctx, vkl_download(tr.d.ctx, got, live, sizeof got));
+  cr_assert(info.nonfinite_norm && !info.nonfinite_buffers);
+  cr_assert(memcmp(got, s, sizeof got) == 0, "a skipped step kept the batch's state");
+  free(w0);
+  free(w1);
+  trajectory_free(&tr);
+}

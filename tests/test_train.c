@@ -6,6 +6,7 @@
 
 #include "nn/net.h"
 #include "test_util.h"
+#include "train/checkpoint.h"
 #include "train/eval_checkpoint.h"
 #include "train/trainer.h"
 
@@ -304,5 +305,72 @@ Test(train, checkpoint_init_and_eval) {
   vkl_train_result a;
   cr_assert_eq(vkl_train(ctx, &again, &a, err, sizeof err), VKL_OK, "%s", err);
   cr_assert_lt(a.last.train_loss, r.last.train_loss);
+  test_ctx_destroy(ctx);
+}
+
+/* A blown-up run (lr 1e10): the first huge update leaves finite weights
+ * whose activations overflow, so batch norm's running variance goes inf
+ * while the gradients may stay finite. Such steps are non-finite, dropped,
+ * and roll batch norm's statistics back: with --on-nonfinite skip the epoch
+ * still checkpoints (it used to be refused as holding inf), and with stop
+ * the run ends naming the step and saves the last finite state. */
+static vkl_train_config blown_up_run(const char *out, int skip) {
+  static vkl_data_options data = {
+      .channels = 1, .height = 10, .width = 10, .count = 256, .classes = 4};
+  vkl_train_config c = small_run(out);
+  c.data_options = &data;
+  c.model_width = 4;
+  c.optim = vkl_optim_defaults(VKL_OPT_SGD);
+  c.optim.momentum = 0;
+  c.optim.lr = 1e10;
+  c.batch = c.micro_batch = 32;
+  c.epochs = 1;
+  c.skip_nonfinite = skip;
+  return c;
+}
+
+/* Every tensor of the checkpoint is finite. */
+static void expect_finite_checkpoint(const char *path) {
+  vkl_model_config mc = {.in_c = 1, .in_h = 10, .in_w = 10, .classes = 4, .width = 4};
+  vkl_model *m;
+  char err[1024];
+  cr_assert_eq(vkl_model_build("cnn", &mc, &m, err, sizeof err), VKL_OK, "%s", err);
+  float *p = calloc(m->param_floats, 4), *b = calloc(m->buffer_floats, 4);
+  cr_assert_eq(vkl_checkpoint_load(path, m, p, b, err, sizeof err), VKL_OK, "%s", err);
+  for (uint64_t i = 0; i < m->param_floats; i++)
+    cr_assert(isfinite(p[i]), "weight %llu", (unsigned long long)i);
+  for (uint64_t i = 0; i < m->buffer_floats; i++)
+    cr_assert(isfinite(b[i]), "buffer %llu", (unsigned long long)i);
+  free(p);
+  free(b);
+  vkl_model_destroy(m);
+}
+
+Test(train, nonfinite_steps_roll_back_batch_norm) {
+  vkl_ctx *ctx = test_ctx_create();
+  char dir[] = "/tmp/vklars-nonfinite-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  char out[300], link[340], err[4096];
+  vkl_train_result r;
+  /* skip: the epoch's checkpoint is written, finite */
+  snprintf(out, sizeof out, "%s/skip", dir);
+  vkl_train_config c = blown_up_run(out, 1);
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_gt(r.last.nonfinite_steps, 0);
+  snprintf(link, sizeof link, "%s/checkpoint.safetensors", out);
+  expect_finite_checkpoint(link);
+  /* stop: the error names the step and where the last finite state went */
+  snprintf(out, sizeof out, "%s/stop", dir);
+  c = blown_up_run(out, 0);
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_ERR_FORMAT, "%s", err);
+  cr_assert(strstr(err, "went non-finite") && strstr(err, "The last finite state is saved in "),
+            "%s", err);
+  cr_assert(r.checkpoint[0], "no checkpoint: %s", err);
+  expect_finite_checkpoint(r.checkpoint);
+  vkl_checkpoint_meta *meta = malloc(sizeof *meta);
+  cr_assert_eq(vkl_checkpoint_read_meta(r.checkpoint, meta, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(meta->step, r.steps, "saved at step %llu, the run stopped at %llu",
+               (unsigned long long)meta->step, (unsigned long long)r.steps);
+  free(meta);
   test_ctx_destroy(ctx);
 }

@@ -7,6 +7,8 @@
 
 #include "ops/op_util.h"
 #include "optim.h"
+#include "optim_guard.h"
+#include "vec4_grid.h"
 
 /* Chunk sizes and workgroup size: shaders/common/optim.h. */
 struct vkl_optimizer {
@@ -17,6 +19,7 @@ struct vkl_optimizer {
   vkl_buf m[2], v[2]; /* the Adam family's two copies (OPTIM_STATE_PARITY); else all m[0] */
   vkl_buf state;      /* tables, scratch words, coefficients (shaders/common/optim.h) */
   vkl_buf scratch;    /* the scratch words, within state */
+  vkl_buf guarded, guarded_saved; /* vkl_optimizer_guard; empty: none */
   vkl_arena *device, *host;
 };
 
@@ -271,6 +274,40 @@ static uint32_t contiguous_layout(const vkl_ctx *ctx) {
   return vkl_ctx_device(ctx)->kind == VKL_DEVICE_CPU;
 }
 
+vkl_status vkl_optimizer_guard(vkl_optimizer *o, vkl_buf live, vkl_buf saved) {
+  if (live.size != saved.size || live.size == 0 || live.size % 4 || live.size / 4 > UINT32_MAX)
+    return vkl_set_error(o->ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "optimizer guard: live %llu bytes, saved %llu bytes",
+                         (unsigned long long)live.size, (unsigned long long)saved.size);
+  o->guarded = live;
+  o->guarded_saved = saved;
+  return VKL_OK;
+}
+
+/* The guard's two dispatches: the check before the norms (phase 0), the
+ * rollback after the update (phase 1). */
+static vkl_status record_guard(vkl_optimizer *o, vkl_cmd *cmd, int phase) {
+  enum { WG = 256 };
+  vkl_optim_guard_spec check_spec = {.wg_size = WG, .ring_slots = VKL_OPTIM_RING};
+  vkl_optim_rollback_spec restore_spec = {.wg_size = WG};
+  const vkl_pipeline *p;
+  vkl_status st =
+      phase
+          ? vkl_op_pipeline(cmd, VKL_SHADER_optim_rollback, &restore_spec, sizeof restore_spec, &p)
+          : vkl_op_pipeline(cmd, VKL_SHADER_optim_guard, &check_spec, sizeof check_spec, &p);
+  if (st) return st;
+  uint64_t n = o->guarded.size / 4;
+  vkl_optim_guard_push push = {
+      .n = (uint32_t)n,
+      .scratch = OPTIM_ENTRY_UINTS * (o->tensor_count + o->norm_chunks + o->update_chunks),
+      .slot_words = o->slot_words};
+  vkl_buf check[3] = {o->state, o->ring, o->guarded};
+  vkl_buf restore[3] = {o->state, o->guarded, o->guarded_saved};
+  vkl_cmd_barrier(cmd); /* the state written by the batch's passes, the step words (RAW) */
+  return vkl_cmd_dispatch(cmd, p, phase ? restore : check, 3, &push, sizeof push,
+                          phase ? vkl_vec4_grid_groups(n, WG) : 1, 1, 1);
+}
+
 vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
   vkl_status st;
   vkl_optim_spec spec = {.wg_size = OPTIM_WG,
@@ -301,6 +338,8 @@ vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
   };
   /* the kernels may leave the last bindings unused (the update: v1) */
   vkl_buf bufs[8] = {o->w, o->g, o->m[0], o->v[0], o->state, o->m[1], o->ring, o->v[1]};
+  int guard = o->guarded.size != 0;
+  if (guard && (st = record_guard(o, cmd, 0))) return st;
   vkl_cmd_barrier(cmd); /* gradients from the backward pass; w read by forward (WAR) */
   if ((st = vkl_cmd_dispatch(cmd, norms, bufs, norms->layout.binding_count, &push, sizeof push,
                              o->norm_chunks, 1, 1)))
@@ -309,6 +348,7 @@ vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
   if ((st = vkl_cmd_dispatch(cmd, update, bufs, update->layout.binding_count, &push, sizeof push,
                              o->update_chunks, 1, 1)))
     return st;
+  if (guard && (st = record_guard(o, cmd, 1))) return st;
   vkl_cmd_barrier_to_host(cmd); /* the slot's statistics, read by the host later */
   return VKL_OK;
 }
@@ -325,6 +365,7 @@ vkl_status vkl_optimizer_read(vkl_optimizer *o, uint64_t t, vkl_optim_step_info 
   info->phi = get_float(&s[OPTIM_SLOT_PHI]);
   info->nonfinite_norm = (s[OPTIM_SLOT_FLAGS] & OPTIM_NONFINITE_NORM) != 0;
   info->nonfinite_update = (s[OPTIM_SLOT_FLAGS] & OPTIM_NONFINITE_UPDATE) != 0;
+  info->nonfinite_buffers = (s[OPTIM_SLOT_FLAGS] & OPTIM_NONFINITE_BUFFERS) != 0;
   for (uint32_t i = 0; stats && i < o->tensor_count; i++) {
     const uint32_t *x = s + OPTIM_SLOT_HEADER + OPTIM_STAT_FLOATS * i;
     stats[i] = (vkl_optim_stats){get_float(&x[0]), get_float(&x[1]), get_float(&x[2]),

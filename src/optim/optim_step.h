@@ -43,9 +43,19 @@ void vkl_optimizer_destroy(vkl_optimizer *opt);
  * (0 for a new run; the saved step when resuming). Synchronous. */
 vkl_status vkl_optimizer_set_step(vkl_optimizer *opt, uint64_t t);
 
-/* Records one step into cmd: a barrier, the two dispatches, and a barrier
- * making the ring slot readable by the host. */
+/* Records one step into cmd: a barrier, the two dispatches (with the
+ * guard's check before and rollback after, see vkl_optimizer_guard), and a
+ * barrier making the ring slot readable by the host. */
 vkl_status vkl_optimizer_record(vkl_optimizer *opt, vkl_cmd *cmd);
+
+/* State outside the parameters that the step guards: batch norm's running
+ * statistics, which the global batch's forward passes update (live), and
+ * the caller's copy of them from the start of the batch (saved, the same
+ * size). A NaN or infinity in live makes the step non-finite
+ * (nonfinite_buffers; skipped when asked), and a skipped step restores
+ * live from saved, so a dropped batch leaves nothing behind. Call before
+ * recording. */
+vkl_status vkl_optimizer_guard(vkl_optimizer *opt, vkl_buf live, vkl_buf saved);
 
 /* Writes step t's slot (lr_t from the schedule, phi_t for TVLARS) before
  * the submission that runs step t. The slot is reused by step t + RING:
@@ -56,8 +66,9 @@ vkl_status vkl_optimizer_prepare(vkl_optimizer *opt, uint64_t t, double lr, doub
 typedef struct vkl_optim_step_info {
   uint64_t t;
   double lr, phi;
-  int nonfinite_norm;   /* some weight or gradient norm was NaN or inf */
-  int nonfinite_update; /* some updated weight was NaN or inf */
+  int nonfinite_norm;    /* some weight or gradient norm was NaN or inf */
+  int nonfinite_update;  /* some updated weight was NaN or inf */
+  int nonfinite_buffers; /* the guarded state (vkl_optimizer_guard) was NaN or inf */
 } vkl_optim_step_info;
 
 /* After step t completed: its flags and per-tensor statistics (stats may

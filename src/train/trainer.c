@@ -30,8 +30,9 @@ typedef struct trainer {
   vkl_loader *train_ld;
   vkl_batch_ring *ring; /* loader -> net input, shared by training and evaluation */
   vkl_evaluator *evaluator;
-  vkl_arena *readback;
+  vkl_arena *readback, *rollback;
   vkl_buf rb_loss[VKL_OPTIM_RING], rb_correct[VKL_OPTIM_RING];
+  vkl_buf bn_saved; /* the running statistics at the start of the global batch */
   vkl_cmd *micro[2], *step_cmd[VKL_OPTIM_RING];
   uint64_t step_ticket[VKL_OPTIM_RING];
   vkl_runlog *log;
@@ -44,9 +45,10 @@ typedef struct trainer {
   double epoch_loss_sum, epoch_top1_sum;
   uint64_t epoch_steps;
   double last_loss;
-  int pending;          /* step t - 1 was submitted and its results are not read yet */
-  char *run_json;       /* the configuration, for run.json and the checkpoints */
-  uint32_t start_epoch; /* where this invocation starts (a resumed run: mid-way) */
+  int pending;           /* step t - 1 was submitted and its results are not read yet */
+  int stopped_nonfinite; /* --on-nonfinite stop ended the run (finish_step's message) */
+  char *run_json;        /* the configuration, for run.json and the checkpoints */
+  uint32_t start_epoch;  /* where this invocation starts (a resumed run: mid-way) */
   uint64_t start_epoch_step;
   char last_ckpt[1100]; /* the newest checkpoint (written or resumed from); "" none */
   uint64_t last_ckpt_step;
@@ -146,20 +148,54 @@ static void record_metrics_copy(trainer *tr, vkl_cmd *cmd, int r) {
   vkl_cmd_copy(cmd, tr->rb_correct[r], vkl_net_correct(tr->net), 8);
 }
 
+static vkl_buf bn_live(const trainer *tr) {
+  return vkl_buf_sub(vkl_net_buffers(tr->net), 0, tr->model->buffer_floats * 4);
+}
+
+/* Batch norm's running statistics: a step the optimizer skips (a norm, or
+ * the statistics themselves, went non-finite) must not keep what its
+ * forward passes did to them, so the first micro-step of each global batch
+ * saves them and the optimizer's guard restores them when it skips. */
+static vkl_status make_rollback(trainer *tr) {
+  uint64_t bytes = tr->model->buffer_floats * 4;
+  if (!bytes) return VKL_OK;
+  vkl_status st;
+  if ((st = vkl_arena_create(tr->ctx, VKL_MEM_DEVICE, bytes + 256, "batch-norm rollback",
+                             &tr->rollback)) ||
+      (st = vkl_arena_alloc(tr->rollback, bytes, &tr->bn_saved)) ||
+      (st = vkl_optimizer_guard(tr->opt, bn_live(tr), tr->bn_saved)))
+    return vk_fail(tr, st);
+  return VKL_OK;
+}
+
+static vkl_status record_micro(trainer *tr, int first) {
+  vkl_cmd *c = tr->micro[first ? 0 : 1];
+  vkl_status st = vkl_cmd_begin(c);
+  if (st) return st;
+  if (first && tr->rollback) {
+    vkl_cmd_barrier(c); /* the last step's rollback and the evaluation wrote or read them */
+    vkl_cmd_copy(c, tr->bn_saved, bn_live(tr), tr->bn_saved.size);
+    vkl_cmd_barrier(c); /* saved before the forward pass updates them (WAR) */
+  }
+  if ((st = vkl_net_record_train(tr->net, c, first, 1.0f / (float)tr->B))) return st;
+  return vkl_cmd_end(c);
+}
+
+static vkl_status record_step(trainer *tr, int r) {
+  vkl_cmd *c = tr->step_cmd[r];
+  vkl_status st = vkl_cmd_begin(c);
+  if (st) return st;
+  record_metrics_copy(tr, c, r);
+  if ((st = vkl_optimizer_record(tr->opt, c))) return st;
+  return vkl_cmd_end(c);
+}
+
 static vkl_status record_all(trainer *tr) {
-  vkl_status st = VKL_OK;
-  float scale = 1.0f / (float)tr->B;
-  for (int f = 0; f < 2 && !st; f++) {
-    if (!(st = vkl_cmd_create(tr->ctx, &tr->micro[f])) && !(st = vkl_cmd_begin(tr->micro[f])) &&
-        !(st = vkl_net_record_train(tr->net, tr->micro[f], f == 0, scale)))
-      st = vkl_cmd_end(tr->micro[f]);
-  }
-  for (int r = 0; r < VKL_OPTIM_RING && !st; r++) {
-    if ((st = vkl_cmd_create(tr->ctx, &tr->step_cmd[r])) || (st = vkl_cmd_begin(tr->step_cmd[r])))
-      break;
-    record_metrics_copy(tr, tr->step_cmd[r], r);
-    if (!(st = vkl_optimizer_record(tr->opt, tr->step_cmd[r]))) st = vkl_cmd_end(tr->step_cmd[r]);
-  }
+  vkl_status st = make_rollback(tr);
+  for (int f = 0; f < 2 && !st; f++)
+    if (!(st = vkl_cmd_create(tr->ctx, &tr->micro[f]))) st = record_micro(tr, f == 0);
+  for (int r = 0; r < VKL_OPTIM_RING && !st; r++)
+    if (!(st = vkl_cmd_create(tr->ctx, &tr->step_cmd[r]))) st = record_step(tr, r);
   return st ? vk_fail(tr, st) : VKL_OK;
 }
 
@@ -555,6 +591,7 @@ static void teardown(trainer *tr) {
   vkl_optimizer_destroy(tr->opt);
   vkl_net_destroy(tr->net);
   vkl_arena_destroy(tr->readback);
+  vkl_arena_destroy(tr->rollback);
   vkl_model_destroy(tr->model);
   vkl_dataset_destroy(tr->train_ds);
   vkl_dataset_destroy(tr->test_ds);
@@ -601,10 +638,10 @@ static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
     vkl_runlog_step(tr->log, t, epoch, loss, info.lr, info.phi, top1);
     vkl_runlog_layers(tr->log, t, tr->layer_names, tr->stats, tr->model->param_count);
   }
-  if (info.nonfinite_norm || info.nonfinite_update || !isfinite(loss)) {
+  if (info.nonfinite_norm || info.nonfinite_update || info.nonfinite_buffers || !isfinite(loss)) {
     tr->nonfinite_total++;
-    const char *layer = "?";
-    for (uint32_t i = 0; i < tr->model->param_count; i++)
+    const char *layer = info.nonfinite_buffers ? "batch norm's running statistics" : "?";
+    for (uint32_t i = 0; !info.nonfinite_buffers && i < tr->model->param_count; i++)
       if (!isfinite(tr->stats[i].wnorm) || !isfinite(tr->stats[i].dnorm)) {
         layer = tr->layer_names[i];
         break;
@@ -614,6 +651,7 @@ static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
                "step %llu went non-finite (loss %g; first layer: %s); its update was dropped. "
                "Lower --lr, or pass --on-nonfinite skip",
                (unsigned long long)t, loss, layer);
+      tr->stopped_nonfinite = 1;
       return VKL_ERR_FORMAT;
     }
     if (tr->cfg->on_note) {
@@ -687,11 +725,14 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
       double phi = vkl_optim_phi(&tr->cfg->optim, tr->steps_per_epoch, t);
       vkl_optimizer_prepare(tr->opt, t, lr, phi, 1); /* never apply a non-finite step */
       if ((st = submit(tr, tr->step_cmd[r], &tr->step_ticket[r]))) return st;
-      if ((st = drain_steps(tr, epoch))) return st; /* step t - 1: one step late */
+      /* step t counts as done before step t - 1 is read, so that a stop at
+       * a non-finite t - 1 knows where the device stands */
+      int late = tr->pending;
       tr->pending = 1;
       tr->t++;
       *done = b / tr->k + 1;
       *images += tr->B;
+      if (late && (st = finish_step(tr, t - 1, epoch))) return st; /* one step late */
       report_progress(tr, epoch, j + 1, run_start, *images);
       /* Between steps (the epoch's last is the caller's): nothing of the
        * next step is queued yet, so the device holds exactly step t's state. */
@@ -726,6 +767,33 @@ static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
     tr->cfg->on_note(tr->cfg->user, msg);
   }
   return VKL_OK;
+}
+
+/* --on-nonfinite stop: the device never applied the bad step (the update
+ * was skipped, batch norm rolled back), so its state is finite: it is
+ * saved to go on from (e.g. --resume with a lower --lr). The step in
+ * flight completes first; tr->err keeps the step's message and says where
+ * the state went. */
+static void save_last_finite(trainer *tr, uint32_t epoch, uint64_t done) {
+  char why[4096];
+  snprintf(why, sizeof why, "%s", tr->err);
+  vkl_status st = VKL_OK;
+  if (tr->pending) { /* its own non-finiteness is counted, and dropped too */
+    tr->pending = 0;
+    st = finish_step(tr, tr->t - 1, epoch);
+  }
+  if ((!st || st == VKL_ERR_FORMAT) && tr->cfg->out_dir) st = save_checkpoint(tr, epoch, done);
+  size_t len = strlen(why);
+  if (!tr->cfg->out_dir)
+    snprintf(why + len, sizeof why - len, " (no run directory to save to)");
+  else if (!st || (tr->last_ckpt[0] && tr->last_ckpt_step == tr->t))
+    snprintf(why + len, sizeof why - len,
+             ". The last finite state is saved in %s (step %llu): vklars train --resume %s "
+             "continues from it",
+             tr->last_ckpt, (unsigned long long)tr->last_ckpt_step, tr->cfg->out_dir);
+  else
+    snprintf(why + len, sizeof why - len, ". No checkpoint was written: %s", tr->err);
+  snprintf(tr->err, tr->errlen, "%s", why);
 }
 
 vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result *result, char *err,
@@ -794,6 +862,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     if (cfg->on_epoch) cfg->on_epoch(cfg->user, &r);
     result->last = r;
   }
+  if (st == VKL_ERR_FORMAT && tr.stopped_nonfinite) save_last_finite(&tr, e, done);
   result->epoch = pos_epoch;
   result->epoch_step = pos_step;
   result->steps_per_epoch = tr.steps_per_epoch;
