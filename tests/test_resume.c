@@ -355,31 +355,38 @@ Test(resume, lost_device_names_the_last_checkpoint) {
   free(dir2);
 }
 
-/* A blown-up run (lr 1e37, NaN steps skipped) still poisons batch norm's
- * running statistics through the forward pass: that state is never
- * written, and the last good checkpoint stays the newest. */
+/* A step whose update itself overflows (finite norms, so it was applied:
+ * lr 3e38 with weight decay 10) leaves non-finite weights that cannot be
+ * dropped: the run stops, that state is never written, and the last good
+ * checkpoint stays the newest, whole and finite. */
 Test(resume, a_nan_state_never_replaces_a_good_checkpoint) {
   vkl_ctx *ctx = test_ctx_create();
   char *dir = temp_dir();
   vkl_train_config c = run_config(dir, VKL_OPT_SGD);
-  c.optim.lr = 1e37;
+  c.epochs = 1;
+  vkl_train_result r;
+  train_ok(ctx, &c, &r);
+  char good[1100], link[1100], err[4096];
+  snprintf(good, sizeof good, "%s", r.checkpoint);
+  c.resume = good;
+  c.epochs = 2;
+  c.optim.lr = 3e38;
   c.optim.momentum = 0;
+  c.optim.weight_decay = 10;
   c.sched = VKL_SCHED_CONSTANT;
   c.skip_nonfinite = 1;
   c.save_every = 1;
-  c.batch = c.micro_batch = 32;
-  vkl_train_result r;
-  char err[2048];
   vkl_status st = vkl_train(ctx, &c, &r, err, sizeof err);
   cr_assert_eq(st, VKL_ERR_FORMAT, "%s: %s", vkl_status_str(st), err);
+  cr_assert(strstr(err, "made the weights non-finite"), "%s", err);
   cr_assert(strstr(err, "holds NaN or inf, so no checkpoint was written"), "%s", err);
   uint64_t *steps;
   size_t n;
   cr_assert_eq(vkl_checkpoint_list(dir, &steps, &n, err, sizeof err), VKL_OK, "%s", err);
   cr_assert(n >= 1);
-  char newest[1100], link[1100];
+  char newest[1100];
   vkl_checkpoint_path(dir, steps[0], newest, sizeof newest);
-  cr_assert_str_eq(r.checkpoint, newest);
+  cr_assert_str_eq(newest, good);
   free(steps);
   /* the newest (and the link) load, and hold only finite numbers */
   path_in(link, sizeof link, dir, "checkpoint.safetensors");

@@ -646,6 +646,15 @@ static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
         layer = tr->layer_names[i];
         break;
       }
+    if (info.nonfinite_update && !info.nonfinite_norm && !info.nonfinite_buffers) {
+      /* finite norms: the update was applied, and cannot be dropped */
+      snprintf(tr->err, tr->errlen,
+               "step %llu's update made the weights non-finite (loss %g); an applied update "
+               "cannot be dropped, so the run stops. Lower --lr or --wd",
+               (unsigned long long)t, loss);
+      tr->stopped_nonfinite = 1;
+      return VKL_ERR_FORMAT;
+    }
     if (!tr->cfg->skip_nonfinite) {
       snprintf(tr->err, tr->errlen,
                "step %llu went non-finite (loss %g; first layer: %s); its update was dropped. "
