@@ -180,10 +180,12 @@ static vkl_status allocate(vkl_net *n) {
 vkl_status vkl_net_create(vkl_ctx *ctx, const vkl_model *model, const vkl_net_config *cfg,
                           vkl_net **out) {
   *out = NULL;
-  if (cfg->micro_batch < 2)
-    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "net: micro-batch %u; batch norm needs at least 2 samples",
-                         cfg->micro_batch);
+  char why[256];
+  if (cfg->micro_batch == 0)
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "net: micro-batch 0");
+  if (cfg->micro_batch < vkl_model_min_micro_batch(model, why, sizeof why))
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "net: micro-batch %u: %s", cfg->micro_batch,
+                         why);
   vkl_net *n = calloc(1, sizeof *n);
   if (n) {
     n->value = calloc(model->value_count, sizeof *n->value);
