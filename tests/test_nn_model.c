@@ -119,3 +119,45 @@ Test(nn_model, initialisation_is_torchvision_like_and_deterministic) {
   free(p), free(q), free(bufs);
   vkl_model_destroy(m);
 }
+
+/* A width beyond the limit is refused before any size is computed from it
+ * (cnn's 2 * 2^31 channels wrapped to 0: "output would be empty"), and a
+ * size beyond 32 bits names the layer instead of wrapping. */
+Test(nn_model, width_limit_and_size_overflow) {
+  vkl_model_config cfg = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10};
+  char err[256];
+  vkl_model *m = NULL;
+  cfg.width = 2147483648u;
+  cr_assert_eq(vkl_model_build("cnn", &cfg, &m, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "width 2147483648 is too large (at most 65536)"), "%s", err);
+  cfg.width = VKL_MODEL_MAX_WIDTH + 1;
+  cr_assert_eq(vkl_model_build("mlp", &cfg, &m, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "width 65537 is too large (at most 65536)"), "%s", err);
+  cfg.width = VKL_MODEL_MAX_WIDTH;
+  cr_assert_eq(vkl_model_build("mlp", &cfg, &m, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(find(m, "fc2.weight")->count, 1ull << 32, "width^2 counted in 64 bits");
+  vkl_model_destroy(m);
+  /* the widest cnn on the largest images: fc's fan-in 2*65536 * 1024*1024 */
+  cfg.in_h = cfg.in_w = 4096;
+  cr_assert_eq(vkl_model_build("cnn", &cfg, &m, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "cnn: fc: fan-in of 137438953472 exceeds 4294967295"), "%s", err);
+}
+
+/* A training step's batch statistics need 2 samples: a micro-batch of 1
+ * is fine for models without batch norm. */
+Test(nn_model, smallest_micro_batch) {
+  char why[256];
+  vkl_model *m = build("mlp", 1, 8, 10, 0);
+  cr_assert_eq(vkl_model_min_micro_batch(m, why, sizeof why), 1);
+  cr_assert_str_eq(why, "");
+  cr_assert_not(vkl_model_has_batchnorm(m));
+  vkl_model_destroy(m);
+  m = build("cnn", 1, 8, 10, 0);
+  cr_assert_eq(vkl_model_min_micro_batch(m, why, sizeof why), 2);
+  cr_assert(strstr(why, "the cnn's batch norm (bn1 first) needs at least 2 samples"), "%s", why);
+  cr_assert(vkl_model_has_batchnorm(m));
+  vkl_model_destroy(m);
+  m = build("resnet18", 3, 32, 10, 0);
+  cr_assert_eq(vkl_model_min_micro_batch(m, NULL, 0), 2);
+  vkl_model_destroy(m);
+}

@@ -69,8 +69,8 @@ Test(nn_net, micro_batch_one_only_without_batch_norm) {
   vkl_net_destroy(net);
   net = NULL;
   cr_assert_eq(vkl_net_create(ctx, cnn, &nc, &net), VKL_ERR_INVALID_ARGUMENT);
-  cr_assert(strstr(vkl_ctx_errmsg(ctx), "cnn's batch norm needs at least 2"), "%s",
-            vkl_ctx_errmsg(ctx));
+  cr_assert(strstr(vkl_ctx_errmsg(ctx), "batch norm") && strstr(vkl_ctx_errmsg(ctx), "at least 2"),
+            "%s", vkl_ctx_errmsg(ctx));
   nc.inference = 1; /* evaluation uses running statistics: one sample is fine */
   TEST_OK(ctx, vkl_net_create(ctx, cnn, &nc, &net));
   vkl_net_destroy(net);

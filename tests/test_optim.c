@@ -195,3 +195,33 @@ Test(optim, validation_names_the_setting) {
   cr_assert_eq(vkl_opt_kind_parse("adam"), -1);
   cr_assert_eq(vkl_sched_kind_parse("constant"), VKL_SCHED_CONSTANT);
 }
+
+/* Each message names the setting, its range and the value; a negative
+ * delay in epochs (which fell back to the delay in steps) is refused. */
+Test(optim, validation_states_range_and_value) {
+  char err[256];
+  vkl_optim_config o = vkl_optim_defaults(VKL_OPT_TVLARS);
+  o.norm_clamp = -1;
+  cr_assert_eq(vkl_optim_validate(&o, NULL, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "norm clamp must be in [0, inf), 0 for none (got -1)"), "%s", err);
+  o = vkl_optim_defaults(VKL_OPT_TVLARS);
+  o.tv_delay_epochs = -2;
+  cr_assert_eq(vkl_optim_validate(&o, NULL, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "delay in epochs must be in [0, inf) (got -2)"), "%s", err);
+  o = vkl_optim_defaults(VKL_OPT_TVLARS);
+  o.tv_gamma_min = INFINITY;
+  cr_assert_eq(vkl_optim_validate(&o, NULL, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "gamma-min must be in [0, inf) (got inf)"), "%s", err);
+  o = vkl_optim_defaults(VKL_OPT_LAMB);
+  o.trust_clip = -0.5;
+  cr_assert_eq(vkl_optim_validate(&o, NULL, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "trust clip must be in [0, inf), 0 for none (got -0.5)"), "%s", err);
+  o = vkl_optim_defaults(VKL_OPT_SGD);
+  vkl_sched_config s = {.kind = VKL_SCHED_STEP,
+                        .step_epochs = 0,
+                        .step_gamma = 0.1,
+                        .total_steps = 10,
+                        .steps_per_epoch = 1};
+  cr_assert_eq(vkl_optim_validate(&o, &s, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "(got 0 and 0.1)"), "%s", err);
+}

@@ -400,29 +400,127 @@ static vkl_device_info fake(vkl_device_kind kind, const char *name, int usable) 
   return d;
 }
 
+static int choose(const vkl_device_info *devs, uint32_t n, const char *selector, vkl_status want,
+                  char *err, size_t errlen) {
+  int chosen = -2;
+  vkl_status st = vkl_device_choose(devs, n, selector, NULL, &chosen, err, errlen);
+  cr_assert_eq(st, want, "selector '%s': %s, want %s (%s)", selector ? selector : "(none)",
+               vkl_status_name(st), vkl_status_name(want), err);
+  return chosen;
+}
+
 Test(vk, device_choice_order_and_selectors) {
-  unsetenv("VKLARS_DEVICE");
-  vkl_device_info devs[4] = {
+  vkl_device_info devs[5] = {
       fake(VKL_DEVICE_CPU, "llvmpipe", 1), fake(VKL_DEVICE_INTEGRATED, "Intel Iris", 1),
-      fake(VKL_DEVICE_DISCRETE, "Old Discrete", 0), fake(VKL_DEVICE_DISCRETE, "AMD Radeon", 1)};
+      fake(VKL_DEVICE_DISCRETE, "Old Discrete", 0), fake(VKL_DEVICE_DISCRETE, "AMD Radeon", 1),
+      fake(VKL_DEVICE_DISCRETE, "New Discrete", 1)};
   char err[256];
-  cr_assert_eq(vkl_device_choose(devs, 4, NULL, err, sizeof err), 3);
-  cr_assert_eq(vkl_device_choose(devs, 2, NULL, err, sizeof err), 1);
-  cr_assert_eq(vkl_device_choose(devs, 1, NULL, err, sizeof err), 0);
-  cr_assert_eq(vkl_device_choose(devs, 4, "0", err, sizeof err), 0);
-  cr_assert_eq(vkl_device_choose(devs, 4, "iris", err, sizeof err), 1);
-  cr_assert_eq(vkl_device_choose(devs, 4, "RADEON", err, sizeof err), 3);
-  cr_assert_eq(vkl_device_choose(devs, 4, "9", err, sizeof err), -1);
-  cr_assert(strstr(err, "device 9 does not exist"), "%s", err);
-  cr_assert_eq(vkl_device_choose(devs, 4, "geforce", err, sizeof err), -1);
+  cr_assert_eq(choose(devs, 4, NULL, VKL_OK, err, sizeof err), 3);
+  cr_assert_eq(choose(devs, 2, NULL, VKL_OK, err, sizeof err), 1);
+  cr_assert_eq(choose(devs, 1, NULL, VKL_OK, err, sizeof err), 0);
+  cr_assert_eq(choose(devs, 4, "0", VKL_OK, err, sizeof err), 0);
+  cr_assert_eq(choose(devs, 4, "iris", VKL_OK, err, sizeof err), 1);
+  cr_assert_eq(choose(devs, 4, "RADEON", VKL_OK, err, sizeof err), 3);
+  cr_assert_eq(choose(devs, 5, "discrete", VKL_OK, err, sizeof err), 4,
+               "a name takes the first usable device it matches");
+  /* a selector that matches nothing is the caller's mistake, and lists the devices */
+  cr_assert_eq(choose(devs, 4, "9", VKL_ERR_INVALID_ARGUMENT, err, sizeof err), -1);
+  cr_assert(strstr(err, "device 9 does not exist") && strstr(err, "[0] llvmpipe"), "%s", err);
+  choose(devs, 4, "99999999999999999999999", VKL_ERR_INVALID_ARGUMENT, err, sizeof err);
+  cr_assert(strstr(err, "device 99999999999999999999999 does not exist"), "%s", err);
+  choose(devs, 4, "geforce", VKL_ERR_INVALID_ARGUMENT, err, sizeof err);
   cr_assert(strstr(err, "no device name contains 'geforce'") && strstr(err, "[3] AMD Radeon"), "%s",
             err);
-  cr_assert_eq(vkl_device_choose(devs, 4, "2", err, sizeof err), -1);
+  choose(devs, 4, "", VKL_ERR_INVALID_ARGUMENT, err, sizeof err);
+  cr_assert(strstr(err, "empty"), "%s", err);
+  /* one that exists but is not usable is a fact of the machine */
+  cr_assert_eq(choose(devs, 4, "2", VKL_ERR_NO_DEVICE, err, sizeof err), -1);
   cr_assert(strstr(err, "not usable: Vulkan 1.1"), "%s", err);
-  setenv("VKLARS_DEVICE", "llvm", 1);
-  cr_assert_eq(vkl_device_choose(devs, 4, NULL, err, sizeof err), 0);
-  cr_assert_eq(vkl_device_choose(devs, 4, "1", err, sizeof err), 1,
-               "--device beats the environment");
+  cr_assert_eq(choose(devs + 2, 1, NULL, VKL_ERR_NO_DEVICE, err, sizeof err), -1);
+  /* the environment's selector is named as such */
+  int chosen;
+  cr_assert_eq(vkl_device_choose(devs, 4, "7", "VKLARS_DEVICE", &chosen, err, sizeof err),
+               VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strncmp(err, "VKLARS_DEVICE=7: device 7 does not exist", 40) == 0, "%s", err);
+}
+
+/* The environment through vkl_ctx_create: VKLARS_DEVICE picks the device
+ * unless the config names one; one that matches nothing fails the context. */
+Test(vk, context_device_from_environment) {
+  setenv("VKLARS_DEVICE", "0", 1);
+  vkl_ctx *ctx = test_ctx_create();
+  test_ctx_destroy(ctx);
+  setenv("VKLARS_DEVICE", "99", 1);
+  vkl_ctx_config cfg = {.device = "0"};
+  cr_assert_eq(vkl_ctx_create(&cfg, &ctx), VKL_OK, "the config beats the environment: %s",
+               vkl_ctx_errmsg(ctx));
+  vkl_ctx_destroy(ctx);
+  cr_assert_eq(vkl_ctx_create(NULL, &ctx), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(vkl_ctx_errmsg(ctx), "VKLARS_DEVICE=99: device 99 does not exist"), "%s",
+            vkl_ctx_errmsg(ctx));
+  vkl_ctx_destroy(ctx);
+  unsetenv("VKLARS_DEVICE");
+}
+
+/* Every VKLARS_* variable has one strict form; anything else is refused
+ * naming the variable and the value, never read in part or ignored. */
+Test(vk, environment_is_parsed_strictly) {
+  static const char *const bad[][2] = {
+      {"VKLARS_DEVICE_MEMORY_LIMIT", "64MB"},
+      {"VKLARS_DEVICE_MEMORY_LIMIT", "1.5G"},
+      {"VKLARS_DEVICE_MEMORY_LIMIT", "0"},
+      {"VKLARS_DEVICE_MEMORY_LIMIT", "-1"},
+      {"VKLARS_DEVICE_MEMORY_LIMIT", " 2G"},
+      {"VKLARS_DEVICE_MEMORY_LIMIT", "99999999999G"},
+      {"VKLARS_DEVICE_MEMORY_LIMIT", "18446744073709551616"},
+      {"VKLARS_FAULT_DEVICE_LOST", "abc"},
+      {"VKLARS_FAULT_DEVICE_LOST", "2K"},
+      {"VKLARS_FAULT_DEVICE_LOST", "0"},
+      {"VKLARS_VALIDATION", "yes"},
+      {"VKLARS_VALIDATION", "2"},
+      {"VKLARS_VALIDATION_PRINT", "true"},
+      {"VKLARS_BN_LAYOUT", "fast"},
+      {"VKLARS_BN_LAYOUT", "Fused"},
+      {"VKLARS_OPTIM_LAYOUT", "interleaved"},
+  };
+  char err[512];
+  vkl_env env;
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    setenv(bad[i][0], bad[i][1], 1);
+    cr_assert_eq(vkl_env_read(&env, err, sizeof err), VKL_ERR_INVALID_ARGUMENT, "%s=%s accepted",
+                 bad[i][0], bad[i][1]);
+    char want[128];
+    snprintf(want, sizeof want, "%s=%s: ", bad[i][0], bad[i][1]);
+    cr_assert(strncmp(err, want, strlen(want)) == 0, "%s", err);
+    unsetenv(bad[i][0]);
+  }
+  /* the context refuses them before any device work */
+  setenv("VKLARS_DEVICE_MEMORY_LIMIT", "64MB", 1);
+  vkl_ctx *ctx;
+  cr_assert_eq(vkl_ctx_create(NULL, &ctx), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(vkl_ctx_errmsg(ctx), "VKLARS_DEVICE_MEMORY_LIMIT=64MB"), "%s",
+            vkl_ctx_errmsg(ctx));
+  vkl_ctx_destroy(ctx);
+  /* the accepted forms, and empty as unset */
+  setenv("VKLARS_DEVICE_MEMORY_LIMIT", "512m", 1);
+  setenv("VKLARS_FAULT_DEVICE_LOST", "7", 1);
+  setenv("VKLARS_VALIDATION", "0", 1);
+  setenv("VKLARS_BN_LAYOUT", "fused", 1);
+  setenv("VKLARS_OPTIM_LAYOUT", "", 1);
+  cr_assert_eq(vkl_env_read(&env, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(env.device_memory_limit, 512ull << 20);
+  cr_assert_eq(env.device_lost_after, 7);
+  cr_assert_eq(env.validation, 0);
+  cr_assert_str_eq(env.bn_layout, "fused");
+  cr_assert_str_eq(env.optim_layout, "");
+  setenv("VKLARS_DEVICE_MEMORY_LIMIT", "2G", 1);
+  cr_assert_eq(vkl_env_read(&env, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(env.device_memory_limit, 2ull << 30);
+  unsetenv("VKLARS_DEVICE_MEMORY_LIMIT");
+  unsetenv("VKLARS_FAULT_DEVICE_LOST");
+  unsetenv("VKLARS_VALIDATION");
+  unsetenv("VKLARS_BN_LAYOUT");
+  unsetenv("VKLARS_OPTIM_LAYOUT");
 }
 
 Test(vk, shader_cache_directory) {

@@ -77,7 +77,10 @@ const char *vkl_device_kind_str(vkl_device_kind kind);
 
 /* Lists every physical device. *out is malloc'ed (free() it); *selected is
  * the index vkl_ctx_create would choose for `selector` (see below), or -1
- * with the reason in err. On failure, err receives a message. */
+ * with the reason in err. VKL_ERR_INVALID_ARGUMENT: the selector (or
+ * VKLARS_DEVICE) matches no device, the list is filled and err names the
+ * devices; or a VKLARS_* variable is malformed, nothing is listed. On any
+ * other failure, err receives a message. */
 vkl_status vkl_list_devices(const char *selector, vkl_device_info **out, uint32_t *count,
                             int *selected, char *err, size_t errlen);
 
@@ -86,9 +89,11 @@ vkl_status vkl_list_devices(const char *selector, vkl_device_info **out, uint32_
 typedef struct vkl_ctx vkl_ctx;
 
 typedef struct vkl_ctx_config {
-  /* Device index ("0") or case-insensitive name substring ("llvmpipe").
-   * NULL: the VKLARS_DEVICE environment variable, else the best device in the
-   * order discrete > integrated > virtual > CPU. */
+  /* Device index ("0") or case-insensitive name substring ("llvmpipe"; the
+   * first usable device that matches). NULL: the VKLARS_DEVICE environment
+   * variable, else the best device in the order discrete > integrated >
+   * virtual > CPU. A selector matching no device, or "", fails with
+   * VKL_ERR_INVALID_ARGUMENT. */
   const char *device;
   /* 1: load the Khronos validation layer with synchronization validation.
    * 0: only when the environment has VKLARS_VALIDATION=1. */
@@ -100,13 +105,19 @@ typedef struct vkl_ctx_config {
   /* > 0: device-local memory in bytes this context may use (its arenas fail
    * as out of device memory beyond it, and the heaps report at most this):
    * emulates a smaller GPU. 0: the VKLARS_DEVICE_MEMORY_LIMIT environment
-   * variable (bytes, or with a K, M or G suffix), else no limit. */
+   * variable (bytes at least 1, or with a K, M or G suffix), else no limit. */
   uint64_t device_memory_limit;
 } vkl_ctx_config;
 
 /* Creates instance, device, queue and the runtime's own staging memory.
  * Like sqlite3_open, *out is set even on failure (unless host memory ran
- * out) so that vkl_ctx_errmsg can explain; destroy it either way. */
+ * out) so that vkl_ctx_errmsg can explain; destroy it either way.
+ * The VKLARS_* environment variables are read first, each in one strict
+ * form (an empty one is unset): VKLARS_DEVICE, VKLARS_VALIDATION=0|1,
+ * VKLARS_VALIDATION_PRINT=0|1, VKLARS_DEVICE_MEMORY_LIMIT=N[K|M|G],
+ * VKLARS_FAULT_DEVICE_LOST=N, VKLARS_BN_LAYOUT, VKLARS_OPTIM_LAYOUT; a
+ * malformed one fails with VKL_ERR_INVALID_ARGUMENT and a message naming the
+ * variable and its value. */
 vkl_status vkl_ctx_create(const vkl_ctx_config *cfg, vkl_ctx **out);
 void vkl_ctx_destroy(vkl_ctx *ctx); /* NULL is a no-op */
 

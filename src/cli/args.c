@@ -1,4 +1,5 @@
 /* Option parsing shared by the subcommands (see args.h). */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -70,19 +71,49 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
   char *end;
   errno = 0;
   double v = strtod(text, &end);
-  if (*text == '\0' || *end != '\0' || errno || !isfinite(v))
+  if (*text == '\0' || isspace((unsigned char)*text) || *end != '\0' || errno || !isfinite(v))
     return cli_usage_error(cmd, "%s wants a number, not '%s'", opt, text);
   *out = v;
   return 0;
 }
 
-int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out) {
+/* Digits only: strtoull alone would take leading blanks, a sign ("-1"
+ * wraps to 2^64-1) and stop quietly at a suffix ("64MB"). */
+static int all_digits(const char *text) {
+  if (*text == '\0') return 0;
+  for (const char *c = text; *c; c++)
+    if (*c < '0' || *c > '9') return 0;
+  return 1;
+}
+
+int cli_parse_uint(const char *cmd, const char *opt, const char *text, uint64_t min, uint64_t max,
+                   uint64_t *out) {
   if (!text) return 0;
-  char *end;
+  if (!all_digits(text))
+    return cli_usage_error(cmd, "%s wants an integer in [%llu, %llu], not '%s'", opt,
+                           (unsigned long long)min, (unsigned long long)max, text);
   errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (*text == '\0' || *text == '-' || *end != '\0' || errno)
-    return cli_usage_error(cmd, "%s wants a non-negative integer, not '%s'", opt, text);
+  unsigned long long v = strtoull(text, NULL, 10);
+  if (errno || v < min || v > max)
+    return cli_usage_error(cmd, "%s %s is out of range [%llu, %llu]", opt, text,
+                           (unsigned long long)min, (unsigned long long)max);
   *out = v;
   return 0;
+}
+
+int cli_parse_u32(const char *cmd, const char *opt, const char *text, uint32_t min, uint32_t max,
+                  uint32_t *out) {
+  uint64_t v = *out;
+  int rc = cli_parse_uint(cmd, opt, text, min, max, &v);
+  if (!rc) *out = (uint32_t)v;
+  return rc;
+}
+
+int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out) {
+  return cli_parse_uint(cmd, opt, text, 0, UINT64_MAX, out);
+}
+
+int cli_status_error(const char *cmd, vkl_status st, const char *msg) {
+  cli_error("%s: %s", cmd, msg);
+  return st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
 }

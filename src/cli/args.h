@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "vklars/status.h"
+
 typedef struct cli_opt {
   const char *name;    /* "--json" */
   const char *alias;   /* another accepted spelling, or NULL */
@@ -25,8 +27,19 @@ void cli_print_help(const char *cmd, const char *synopsis, const char *summary, 
                     int nopts);
 
 /* Numbers from option values; NULL text leaves *out unchanged and returns 0.
- * Returns 2 after a usage error naming the option. */
+ * Returns 2 after a usage error naming the option and the value. Integers
+ * are plain decimal digits in [min, max]; the error states that range. */
 int cli_parse_double(const char *cmd, const char *opt, const char *text, double *out);
+int cli_parse_uint(const char *cmd, const char *opt, const char *text, uint64_t min, uint64_t max,
+                   uint64_t *out);
+int cli_parse_u32(const char *cmd, const char *opt, const char *text, uint32_t min, uint32_t max,
+                  uint32_t *out);
+/* Any integer in [0, 2^64-1]. */
 int cli_parse_u64(const char *cmd, const char *opt, const char *text, uint64_t *out);
+
+/* A library call failed with st: "vklars: error: <cmd>: <msg>", and exit
+ * code 2 when st is VKL_ERR_INVALID_ARGUMENT (the settings given, or the
+ * environment, are wrong), else 1. */
+int cli_status_error(const char *cmd, vkl_status st, const char *msg);
 
 #endif

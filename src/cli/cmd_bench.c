@@ -48,15 +48,10 @@ static int print_json(const vkl_ctx *ctx, const vkl_bench_report *rep, unsigned 
   return VKL_EXIT_OK;
 }
 
-static int parse_uint(const char *cmd, const char *opt, const char *text, unsigned *out) {
-  char *end;
-  unsigned long v = text ? strtoul(text, &end, 10) : 0;
-  if (!text) return 0;
-  if (*text == '\0' || *end != '\0' || v == 0 || v > 1u << 20)
-    return cli_usage_error(cmd, "%s wants a positive integer, not '%s'", opt, text);
-  *out = (unsigned)v;
-  return 0;
-}
+/* Ranges of --batch and --repeats: a median of more than 1000 repeats is
+ * no better measured, only longer; batches beyond 2^20 fit no device. */
+#define MAX_BATCH (1u << 20)
+#define MAX_REPEATS 1000u
 
 int cmd_bench(int argc, char **argv) {
   int json = 0, help = 0;
@@ -65,8 +60,9 @@ int cmd_bench(int argc, char **argv) {
       {"--json", NULL, NULL, "machine-readable output", NULL, &json},
       {"--device", NULL, "N|NAME", "device index or name substring", &device, NULL},
       {"--batch", NULL, "N", "batch size of the layer shapes (default 64)", &batch_s, NULL},
-      {"--repeats", NULL, "N", "timed repeats after one warm-up; the median is shown (default 5)",
-       &repeats_s, NULL},
+      {"--repeats", NULL, "N",
+       "timed repeats after one warm-up; the median is shown (default 5, at most 1000)", &repeats_s,
+       NULL},
       {"--only", NULL, "TEXT", "time only the rows whose names contain TEXT (and the baselines)",
        &only, NULL},
   };
@@ -92,18 +88,18 @@ int cmd_bench(int argc, char **argv) {
   int optim = strcmp(what[0], "optim") == 0;
   if (!optim && strcmp(what[0], "ops") != 0)
     return cli_usage_error("bench", "unknown benchmark '%s' (ops or optim)", what[0]);
-  unsigned batch = 64, repeats = 5;
-  if ((rc = parse_uint("bench", "--batch", batch_s, &batch)) ||
-      (rc = parse_uint("bench", "--repeats", repeats_s, &repeats)))
+  uint32_t batch = 64, repeats = 5;
+  if ((rc = cli_parse_u32("bench", "--batch", batch_s, 1, MAX_BATCH, &batch)) ||
+      (rc = cli_parse_u32("bench", "--repeats", repeats_s, 1, MAX_REPEATS, &repeats)))
     return rc;
 
   vkl_ctx_config ccfg = {.device = device};
   vkl_ctx *ctx = NULL;
   vkl_status st = vkl_ctx_create(&ccfg, &ctx);
   if (st) {
-    cli_error("bench: %s", vkl_ctx_errmsg(ctx));
+    rc = cli_status_error("bench", st, vkl_ctx_errmsg(ctx));
     vkl_ctx_destroy(ctx);
-    return VKL_EXIT_FAILURE;
+    return rc;
   }
   if (!json)
     printf("device: %s (%s); batch %u, median of %u\n", vkl_ctx_device(ctx)->name,

@@ -158,14 +158,10 @@ int cmd_devices(int argc, char **argv) {
   int selected = -1;
   char err[512];
   vkl_status st = vkl_list_devices(device, &devs, &n, &selected, err, sizeof err);
+  if (!st && device && selected < 0) st = VKL_ERR_NO_DEVICE; /* it names an unusable device */
   if (st) {
-    cli_error("devices: %s", err);
-    return VKL_EXIT_FAILURE;
-  }
-  if (device && selected < 0) {
     free(devs);
-    cli_error("devices: --device %s: %s", device, err);
-    return VKL_EXIT_FAILURE;
+    return cli_status_error("devices", st, err);
   }
   rc = json ? print_json(devs, n, selected) : (print_text(devs, n, selected), VKL_EXIT_OK);
   free(devs);

@@ -96,10 +96,11 @@ static void end_progress(progress *p) {
 static int evaluate(const eval_args *a, const vkl_eval_config *ec) {
   vkl_ctx_config cc = {.device = a->device};
   vkl_ctx *ctx = NULL;
-  if (vkl_ctx_create(&cc, &ctx)) {
-    cli_error("eval: %s", vkl_ctx_errmsg(ctx));
+  vkl_status st = vkl_ctx_create(&cc, &ctx);
+  if (st) {
+    int rc = cli_status_error("eval", st, vkl_ctx_errmsg(ctx));
     vkl_ctx_destroy(ctx);
-    return VKL_EXIT_FAILURE;
+    return rc;
   }
   progress pr = {.tty = isatty(STDERR_FILENO)};
   vkl_eval_config c = *ec;
@@ -109,7 +110,7 @@ static int evaluate(const eval_args *a, const vkl_eval_config *ec) {
   vkl_eval_report rep;
   char err[2048];
   cli_signals_install();
-  vkl_status st = vkl_eval_checkpoint(ctx, &c, &rep, err, sizeof err);
+  st = vkl_eval_checkpoint(ctx, &c, &rep, err, sizeof err);
   cli_signals_restore();
   vkl_ctx_destroy(ctx);
   end_progress(&pr);
@@ -117,10 +118,7 @@ static int evaluate(const eval_args *a, const vkl_eval_config *ec) {
     fprintf(stderr, "vklars: %s\n", err);
     return cli_signal_exit_code() ? cli_signal_exit_code() : VKL_EXIT_FAILURE;
   }
-  if (st) {
-    cli_error("eval: %s", err);
-    return st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
-  }
+  if (st) return cli_status_error("eval", st, err);
   const vkl_eval_result *r = &rep.result;
   printf(
       "%s (%s, trained %llu steps) on %s: test loss %.6g top-1 %.2f%% top-5 %.2f%% "
@@ -163,14 +161,10 @@ int cmd_eval(int argc, char **argv) {
   }
   if (npos != 1) return cli_usage_error("eval", "name the checkpoint to evaluate");
   a.ckpt = pos[0];
-  uint64_t m = 256, threads = 0;
-  if ((rc = cli_parse_u64("eval", "--micro-batch", a.micro, &m)) ||
-      (rc = cli_parse_u64("eval", "--threads", a.threads, &threads)))
+  uint32_t m = 256, threads = 0;
+  if ((rc = cli_parse_u32("eval", "--micro-batch", a.micro, 1, 65536, &m)) ||
+      (rc = cli_parse_u32("eval", "--threads", a.threads, 1, 1024, &threads)))
     return rc;
-  if (m < 1 || m > 65536)
-    return cli_usage_error("eval", "--micro-batch %s is outside 1-65536", a.micro);
-  if (a.threads && (threads < 1 || threads > 1024))
-    return cli_usage_error("eval", "--threads %s is outside 1-1024", a.threads);
   vkl_checkpoint_meta *meta = malloc(sizeof *meta);
   train_command *tc = calloc(1, sizeof *tc);
   char err[1200];

@@ -5,6 +5,27 @@
 #include "cli/cli.h"
 #include "cli/optim_args.h"
 
+/* The CSV's rows: steps 0, K, 2K, ... below --steps, and the last step. A
+ * bound keeps a mistyped --steps from printing for ever. */
+#define MAX_ROWS 10000000ull
+
+static int check_rows(uint64_t steps, uint64_t every) {
+  uint64_t rows = (steps - 1) / every + 1 + ((steps - 1) % every != 0);
+  if (rows <= MAX_ROWS) return 0;
+  return cli_usage_error("schedule",
+                         "--steps %llu with --every %llu prints %llu rows, more than the %llu "
+                         "allowed: give --every %llu or more",
+                         (unsigned long long)steps, (unsigned long long)every,
+                         (unsigned long long)rows, MAX_ROWS,
+                         (unsigned long long)((steps - 1) / (MAX_ROWS - 1) + 1));
+}
+
+static void print_row(const vkl_optim_config *o, const vkl_sched_config *s, uint64_t t) {
+  double lr = vkl_sched_lr(s, o->lr, t), phi = vkl_optim_phi(o, s->steps_per_epoch, t);
+  printf("%llu,%llu,%.9g,%.9g,%.9g\n", (unsigned long long)t,
+         (unsigned long long)(t / s->steps_per_epoch), lr, phi, lr * phi);
+}
+
 int cmd_schedule(int argc, char **argv) {
   optim_args a = {0};
   const char *steps_s = NULL, *epochs_s = NULL, *every_s = NULL;
@@ -16,8 +37,9 @@ int cmd_schedule(int argc, char **argv) {
   opts[n++] =
       (cli_opt){"--epochs", NULL, "E", "epochs the steps span (default 100); sets steps per epoch",
                 &epochs_s,  NULL};
-  opts[n++] = (cli_opt){"--every", NULL, "K", "print every K-th step and the last (default 1)",
-                        &every_s,  NULL};
+  opts[n++] = (cli_opt){
+      "--every", NULL, "K", "print every K-th step and the last (default 1; at most 10^7 rows)",
+      &every_s,  NULL};
   int rc = cli_parse("schedule", argc, argv, opts, n, NULL, 0, NULL, &help);
   if (rc) return rc;
   if (help) {
@@ -32,12 +54,11 @@ int cmd_schedule(int argc, char **argv) {
   vkl_sched_config s;
   uint64_t steps = 1000, epochs = 100, every = 1;
   if ((rc = optim_args_apply("schedule", &a, &o, &s)) ||
-      (rc = cli_parse_u64("schedule", "--steps", steps_s, &steps)) ||
-      (rc = cli_parse_u64("schedule", "--epochs", epochs_s, &epochs)) ||
-      (rc = cli_parse_u64("schedule", "--every", every_s, &every)))
+      (rc = cli_parse_uint("schedule", "--steps", steps_s, 1, UINT64_MAX, &steps)) ||
+      (rc = cli_parse_uint("schedule", "--epochs", epochs_s, 1, UINT64_MAX, &epochs)) ||
+      (rc = cli_parse_uint("schedule", "--every", every_s, 1, UINT64_MAX, &every)) ||
+      (rc = check_rows(steps, every)))
     return rc;
-  if (steps == 0 || epochs == 0 || every == 0)
-    return cli_usage_error("schedule", "--steps, --epochs and --every must be positive");
   if (epochs > steps)
     return cli_usage_error("schedule", "%llu epochs cannot span only %llu steps",
                            (unsigned long long)epochs, (unsigned long long)steps);
@@ -47,11 +68,11 @@ int cmd_schedule(int argc, char **argv) {
   char err[256];
   if (vkl_optim_validate(&o, &s, err, sizeof err)) return cli_usage_error("schedule", "%s", err);
   printf("step,epoch,lr,phi,lr_x_phi\n");
-  for (uint64_t t = 0; t < steps; t++) {
-    if (t % every && t != steps - 1) continue;
-    double lr = vkl_sched_lr(&s, o.lr, t), phi = vkl_optim_phi(&o, s.steps_per_epoch, t);
-    printf("%llu,%llu,%.9g,%.9g,%.9g\n", (unsigned long long)t,
-           (unsigned long long)(t / s.steps_per_epoch), lr, phi, lr * phi);
+  /* t steps by --every, so the work is the rows printed, not --steps */
+  for (uint64_t t = 0;; t += every) {
+    print_row(&o, &s, t);
+    if (steps - 1 - t < every) break;
   }
+  if ((steps - 1) % every) print_row(&o, &s, steps - 1);
   return VKL_EXIT_OK;
 }

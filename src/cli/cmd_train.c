@@ -1,6 +1,7 @@
 /* vklars train: train a model on a data set with TVLARS or a baseline,
  * printing progress and writing the run directory. The options are parsed
  * by train_command.c (--config and --resume included). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -23,18 +24,36 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* A loss in at most 10 characters whatever its magnitude (a diverging run
+ * reaches 1e30 and more): 4 significant digits, and nan or inf as such
+ * (printf would write "-nan" for a NaN with its sign bit set). */
+static const char *loss_str(double v, char buf[16]) {
+  if (isnan(v)) return "nan";
+  if (isinf(v)) return v > 0 ? "inf" : "-inf";
+  snprintf(buf, 16, "%.4g", v);
+  return buf;
+}
+
+/* H:MM:SS, or --:--:-- when the estimate is not finite or beyond 99999 h
+ * (a NaN or huge double converted to unsigned is undefined). */
+static const char *eta_str(double s, char buf[24]) {
+  if (!(s >= 0 && s < 99999.0 * 3600)) return "--:--:--";
+  unsigned eta = (unsigned)s;
+  snprintf(buf, 24, "%u:%02u:%02u", eta / 3600, eta / 60 % 60, eta % 60);
+  return buf;
+}
+
 static void on_progress(void *user, const vkl_train_progress *p) {
   progress *pr = user;
   double t = now_s();
   if (!pr->tty && t - pr->last_print < 5.0 && p->step != p->steps) return;
   if (pr->tty && t - pr->last_print < 0.2 && p->step != p->steps) return;
   pr->last_print = t;
-  unsigned eta = (unsigned)p->eta_s;
-  char line[200];
+  char line[200], loss[16], eta[24];
   snprintf(line, sizeof line,
-           "epoch %u/%u  step %llu/%llu  micro %u/%u  loss %.4f  %.0f img/s  ETA %u:%02u:%02u",
-           p->epoch + 1, p->epochs, (unsigned long long)p->step, (unsigned long long)p->steps,
-           p->micro, p->micro_steps, p->loss, p->images_per_s, eta / 3600, eta / 60 % 60, eta % 60);
+           "epoch %u/%u  step %llu/%llu  micro %u/%u  loss %s  %.0f img/s  ETA %s", p->epoch + 1,
+           p->epochs, (unsigned long long)p->step, (unsigned long long)p->steps, p->micro,
+           p->micro_steps, loss_str(p->loss, loss), p->images_per_s, eta_str(p->eta_s, eta));
   if (pr->tty)
     fprintf(stderr, "\r%-100s", line);
   else
@@ -45,12 +64,13 @@ static void on_progress(void *user, const vkl_train_progress *p) {
 static void on_epoch(void *user, const vkl_epoch_result *r) {
   progress *pr = user;
   if (pr->tty) fputc('\n', stderr);
+  char train_loss[16], test_loss[16];
   printf(
-      "epoch %u: train loss %.4f top-1 %.2f%% | test loss %.4f top-1 %.2f%% top-5 %.2f%% "
+      "epoch %u: train loss %s top-1 %.2f%% | test loss %s top-1 %.2f%% top-5 %.2f%% "
       "(%llu images) | %.1f s, %.0f img/s, loader %.0f img/s\n",
-      r->epoch + 1, r->train_loss, 100 * r->train_top1, r->test_loss, 100 * r->test_top1,
-      100 * r->test_top5, (unsigned long long)r->test_images, r->wall_s, r->images_per_s,
-      r->loader_images_per_s);
+      r->epoch + 1, loss_str(r->train_loss, train_loss), 100 * r->train_top1,
+      loss_str(r->test_loss, test_loss), 100 * r->test_top1, 100 * r->test_top5,
+      (unsigned long long)r->test_images, r->wall_s, r->images_per_s, r->loader_images_per_s);
   fflush(stdout);
 }
 
@@ -105,11 +125,11 @@ int cmd_train(int argc, char **argv) {
   vkl_ctx *ctx = NULL;
   vkl_status st = vkl_ctx_create(&ccfg, &ctx);
   if (st) {
-    cli_error("train: %s", vkl_ctx_errmsg(ctx));
+    rc = cli_status_error("train", st, vkl_ctx_errmsg(ctx));
     vkl_ctx_destroy(ctx);
     train_command_free(tc);
     free(tc);
-    return VKL_EXIT_FAILURE;
+    return rc;
   }
   fprintf(stderr, "vklars: device %s (%s); run directory %s\n", vkl_ctx_device(ctx)->name,
           vkl_ctx_device(ctx)->driver_info, cfg->out_dir);
@@ -125,8 +145,7 @@ int cmd_train(int argc, char **argv) {
   if (st == VKL_ERR_INTERRUPTED) {
     rc = report_interrupted(err, cfg->out_dir);
   } else if (st) {
-    cli_error("train: %s", err);
-    rc = st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
+    rc = cli_status_error("train", st, err);
   } else if (res.last.test_images > 0) { /* 0: a finished run resumed, nothing ran */
     printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
            100 * res.last.test_top1, 100 * res.last.test_top5, (unsigned long long)res.steps,

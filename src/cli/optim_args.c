@@ -88,7 +88,6 @@ int optim_args_apply(const char *cmd, const optim_args *a, vkl_optim_config *o,
       return cli_usage_error(cmd, "--denominator is norm-of-sum or sum-of-norms, not '%s'",
                              a->denominator);
   }
-  uint64_t batch = 0;
   int rc;
   if ((rc = cli_parse_double(cmd, "--lr", a->lr, &o->lr)) ||
       (rc = cli_parse_double(cmd, "--wd", a->wd, &o->weight_decay)) ||
@@ -105,10 +104,8 @@ int optim_args_apply(const char *cmd, const optim_args *a, vkl_optim_config *o,
       (rc = cli_parse_double(cmd, "--eps", a->eps, &o->eps)) ||
       (rc = cli_parse_double(cmd, "--trust-clip", a->trust_clip, &o->trust_clip)) ||
       (rc = cli_parse_double(cmd, "--warmup-epochs", a->warmup_epochs, &s->warmup_epochs)) ||
-      (rc = cli_parse_u64(cmd, "--batch", a->batch, &batch)))
+      (rc = cli_parse_u32(cmd, "--batch", a->batch, 1, UINT32_MAX, &s->batch)))
     return rc;
-  if (batch > UINT32_MAX) return cli_usage_error(cmd, "--batch %s is too large", a->batch);
-  s->batch = (uint32_t)batch;
   if (a->nesterov) o->nesterov = 1;
   if (a->larc) o->larc_clip = 1;
   if (a->bias_correction) o->bias_correction = 1;
@@ -117,5 +114,8 @@ int optim_args_apply(const char *cmd, const optim_args *a, vkl_optim_config *o,
     return cli_usage_error(cmd,
                            "give the TVLARS delay in steps (--delay) or in epochs "
                            "(--delay-epochs), not both");
+  /* the config counts the delay in epochs only when it is positive: zero
+   * epochs is zero steps, not the optimizer's default delay */
+  if (a->delay_epochs && o->tv_delay_epochs == 0) o->tv_delay_steps = 0;
   return 0;
 }

@@ -1,14 +1,15 @@
 /* `vklars train` option parsing (see train_command.h). */
 #include "cli/train_command.h"
 
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/config_args.h"
 #include "cli/resume_args.h"
+#include "nn/model.h"
 
 static int table(train_args *a, cli_opt *o) {
   int n = optim_args_table(&a->o, o);
@@ -95,73 +96,86 @@ static int table(train_args *a, cli_opt *o) {
   return n;
 }
 
-/* ---- --config: INI keys become options placed before the command line's ---- */
-
-static int push(ini_argv *v, const char *s) {
-  if (v->argc == v->cap) {
-    int cap = v->cap ? 2 * v->cap : 32;
-    char **p = realloc(v->argv, cap * sizeof *p);
-    if (!p) return 0;
-    v->argv = p;
-    v->cap = cap;
-  }
-  return (v->argv[v->argc++] = strdup(s)) != NULL;
-}
-
-static int on_ini(void *user, const char *section, const char *key, const char *value) {
-  (void)section;
-  ini_argv *v = user;
-  char opt[128];
-  snprintf(opt, sizeof opt, "--%s", key);
-  for (int i = 0; i < v->nopts; i++) {
-    const cli_opt *o = &v->opts[i];
-    if (strcmp(o->name, opt) != 0 && !(o->alias && strcmp(o->alias, opt) == 0)) continue;
-    if (strcmp(o->name, "--config") == 0) break;
-    if (!o->metavar) { /* a flag: true/yes/1 sets it */
-      if (strcmp(value, "true") == 0 || strcmp(value, "yes") == 0 || strcmp(value, "1") == 0)
-        return push(v, opt);
-      if (strcmp(value, "false") == 0 || strcmp(value, "no") == 0 || strcmp(value, "0") == 0)
-        return 1;
-      snprintf(v->err, sizeof v->err, "key '%s' is a flag: true or false, not '%s'", key, value);
-      return 0;
-    }
-    return push(v, opt) && push(v, value);
-  }
-  snprintf(v->err, sizeof v->err, "unknown key '%s'", key);
-  return 0;
-}
-
-/* argv with the config file's options first (argv[0] kept first). */
-static int expand_config(const char *path, int argc, char **argv, const cli_opt *opts, int nopts,
-                         ini_argv *out) {
-  memset(out, 0, sizeof *out);
-  out->opts = opts;
-  out->nopts = nopts;
-  push(out, argv[0]);
-  int line = ini_parse(path, on_ini, out);
-  if (line < 0) return cli_usage_error("train", "cannot read --config %s", path);
-  if (line > 0)
-    return cli_usage_error("train", "--config %s:%d: %s", path, line,
-                           out->err[0] ? out->err : "not INI syntax");
-  for (int i = 1; i < argc; i++) push(out, argv[i]);
-  return 0;
-}
-
-static void free_argv(ini_argv *v) {
-  for (int i = 0; i < v->argc; i++) free(v->argv[i]);
-  free(v->argv);
-}
-
 /* ---- options to the trainer's configuration ---------------------------------- */
 
-static int parse_u32(const char *opt, const char *text, uint32_t *out, uint32_t min) {
-  if (!text) return 0;
-  uint64_t v = *out;
-  int rc = cli_parse_u64("train", opt, text, &v);
+#define DEFAULT_BATCH 1024
+#define DEFAULT_MICRO_BATCH 256
+#define MAX_LOADER_THREADS 1024 /* src/data/loader.c refuses more */
+
+/* The largest divisor of b up to limit. */
+static uint32_t largest_divisor_upto(uint32_t b, uint32_t limit) {
+  uint32_t m = limit < b ? limit : b;
+  while (b % m) m--;
+  return m;
+}
+
+/* --micro-batch M|auto, or the default: 256, or B if smaller. A message
+ * names only the options the user gave; a default is called one. */
+static int micro_batch(const train_args *a, vkl_train_config *c) {
+  const char *batch = a->o.batch ? "--batch" : "the default --batch";
+  if (!a->micro) {
+    c->micro_batch = c->batch < DEFAULT_MICRO_BATCH ? c->batch : DEFAULT_MICRO_BATCH;
+    if (c->batch % c->micro_batch == 0) return 0;
+    return cli_usage_error("train",
+                           "the default micro-batch %u does not divide %s %u: give --micro-batch "
+                           "M with M dividing %u (%u is the largest up to %u), or auto",
+                           c->micro_batch, batch, c->batch, c->batch,
+                           largest_divisor_upto(c->batch, DEFAULT_MICRO_BATCH),
+                           DEFAULT_MICRO_BATCH);
+  }
+  if (strcmp(a->micro, "auto") == 0) {
+    c->micro_batch = 0; /* the trainer picks the largest that fits */
+    return 0;
+  }
+  uint64_t m = 0;
+  if (a->micro[0] < '0' || a->micro[0] > '9')
+    return cli_usage_error("train",
+                           "--micro-batch wants M (an integer in [1, %u]) or auto, not '%s'",
+                           UINT32_MAX, a->micro);
+  int rc = cli_parse_uint("train", "--micro-batch", a->micro, 1, UINT32_MAX, &m);
   if (rc) return rc;
-  if (v < min || v > UINT32_MAX)
-    return cli_usage_error("train", "%s %s is out of range", opt, text);
-  *out = (uint32_t)v;
+  c->micro_batch = (uint32_t)m;
+  if (c->batch % c->micro_batch)
+    return cli_usage_error("train", "--micro-batch %u does not divide %s %u", c->micro_batch, batch,
+                           c->batch);
+  return 0;
+}
+
+/* --save-every N|epoch|end (default epoch). */
+static int save_every(const char *text, vkl_train_config *c) {
+  if (!text || strcmp(text, "epoch") == 0) return 0;
+  if (strcmp(text, "end") == 0) {
+    c->save_at_end = 1;
+    return 0;
+  }
+  if (text[0] < '0' || text[0] > '9')
+    return cli_usage_error("train",
+                           "--save-every wants N (steps, an integer in [1, %llu]), epoch "
+                           "or end, not '%s'",
+                           (unsigned long long)UINT64_MAX, text);
+  return cli_parse_uint("train", "--save-every", text, 1, UINT64_MAX, &c->save_every);
+}
+
+static int counts(const train_args *a, vkl_train_config *c) {
+  c->epochs = 10;
+  c->seed = 1;
+  c->keep = 2;
+  int rc;
+  if ((rc = cli_parse_u32("train", "--epochs", a->epochs, 1, UINT32_MAX, &c->epochs)) ||
+      (rc = cli_parse_u32("train", "--width", a->width, 1, VKL_MODEL_MAX_WIDTH, &c->model_width)) ||
+      (rc = cli_parse_u32("train", "--threads", a->threads, 1, MAX_LOADER_THREADS,
+                          &c->loader_threads)) ||
+      (rc = cli_parse_u64("train", "--seed", a->seed, &c->seed)) ||
+      (rc = cli_parse_uint("train", "--max-steps", a->max_steps, 1, UINT64_MAX, &c->max_steps)) ||
+      (rc = cli_parse_u32("train", "--keep", a->keep, 0, UINT32_MAX, &c->keep)) ||
+      (rc = save_every(a->save_every, c)))
+    return rc;
+  double ls = 0;
+  if ((rc = cli_parse_double("train", "--label-smoothing", a->label_smoothing, &ls))) return rc;
+  if (ls < 0 || ls >= 1)
+    return cli_usage_error("train", "--label-smoothing %s is out of range [0, 1)",
+                           a->label_smoothing);
+  c->label_smoothing = (float)ls;
   return 0;
 }
 
@@ -173,7 +187,7 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
   c->warmup_epochs = s.warmup_epochs;
   c->step_epochs = s.step_epochs;
   c->step_gamma = s.step_gamma;
-  c->batch = s.batch ? s.batch : 1024;
+  c->batch = s.batch ? s.batch : DEFAULT_BATCH; /* 0: --batch not given (0 is refused) */
   c->data = a->data;
   c->data_dir = a->data_dir;
   c->model = a->model;
@@ -183,26 +197,7 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
   c->no_crop = a->no_crop;
   c->no_flip = a->no_flip;
   c->no_rotate = a->no_rotate;
-  c->epochs = 10;
-  c->seed = 1;
-  double ls = 0;
-  if ((rc = parse_u32("--epochs", a->epochs, &c->epochs, 1)) ||
-      (rc = parse_u32("--width", a->width, &c->model_width, 1)) ||
-      (rc = parse_u32("--threads", a->threads, &c->loader_threads, 1)) ||
-      (rc = cli_parse_u64("train", "--seed", a->seed, &c->seed)) ||
-      (rc = cli_parse_u64("train", "--max-steps", a->max_steps, &c->max_steps)) ||
-      (rc = cli_parse_double("train", "--label-smoothing", a->label_smoothing, &ls)))
-    return rc;
-  if (ls < 0 || ls >= 1) return cli_usage_error("train", "--label-smoothing must be in [0, 1)");
-  c->label_smoothing = (float)ls;
-  c->micro_batch = c->batch < 256 ? c->batch : 256;
-  if (a->micro && strcmp(a->micro, "auto") == 0)
-    c->micro_batch = 0; /* the trainer picks the largest that fits */
-  else if ((rc = parse_u32("--micro-batch", a->micro, &c->micro_batch, 2)))
-    return rc;
-  if (c->micro_batch && c->batch % c->micro_batch)
-    return cli_usage_error("train", "--micro-batch %u does not divide --batch %u", c->micro_batch,
-                           c->batch);
+  if ((rc = counts(a, c)) || (rc = micro_batch(a, c))) return rc;
   if (a->on_nonfinite) {
     if (strcmp(a->on_nonfinite, "skip") == 0)
       c->skip_nonfinite = 1;
@@ -212,15 +207,6 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
   if (a->o.delay_epochs == NULL && a->o.delay == NULL &&
       c->optim.kind == VKL_OPT_TVLARS) /* paper form: no delay unless given */
     c->optim.tv_delay_steps = 0;
-  c->keep = 2;
-  if ((rc = parse_u32("--keep", a->keep, &c->keep, 0))) return rc;
-  if (a->save_every && strcmp(a->save_every, "end") == 0)
-    c->save_at_end = 1;
-  else if (a->save_every && strcmp(a->save_every, "epoch") != 0 &&
-           ((rc = cli_parse_u64("train", "--save-every", a->save_every, &c->save_every)) ||
-            c->save_every == 0))
-    return rc ? rc
-              : cli_usage_error("train", "--save-every is a number of steps (>= 1), epoch or end");
   c->init_checkpoint = a->init;
   c->force = a->force;
   c->skip_bad_images = a->skip_bad;
@@ -235,21 +221,35 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
   return 0;
 }
 
+/* "CxHxW": plain digits each, C 1-4, H and W 1-4096 (sscanf's %u would take
+ * "-1" as 4294967295 and blanks before a number). */
+static int image_size(const char *text, vkl_data_options *d) {
+  uint32_t v[3] = {0, 0, 0}, max[3] = {4, 4096, 4096};
+  const char *p = text;
+  int ok = 1;
+  for (int i = 0; i < 3 && ok; i++) {
+    uint64_t x = 0;
+    const char *start = p;
+    while (*p >= '0' && *p <= '9' && x <= max[i]) x = 10 * x + (uint64_t)(*p++ - '0');
+    ok = p > start && x >= 1 && x <= max[i] && *p == (i < 2 ? 'x' : '\0');
+    v[i] = (uint32_t)x;
+    p++;
+  }
+  if (!ok)
+    return cli_usage_error("train", "--image-size wants CxHxW (C 1-4, H and W 1-4096), not '%s'",
+                           text);
+  d->channels = v[0];
+  d->height = v[1];
+  d->width = v[2];
+  return 0;
+}
+
 static int parse_data_options(const train_args *a, vkl_data_options *d) {
   memset(d, 0, sizeof *d);
-  int rc = cli_parse_u64("train", "--synthetic-images", a->synthetic_images, &d->count);
+  int rc =
+      cli_parse_uint("train", "--synthetic-images", a->synthetic_images, 1, UINT64_MAX, &d->count);
   if (rc) return rc;
-  if (a->synthetic_images && d->count == 0)
-    return cli_usage_error("train", "--synthetic-images must be at least 1");
-  if (a->image_size) {
-    char tail;
-    if (sscanf(a->image_size, "%ux%ux%u%c", &d->channels, &d->height, &d->width, &tail) != 3 ||
-        d->channels == 0 || d->channels > 4 || d->height == 0 || d->height > 4096 ||
-        d->width == 0 || d->width > 4096)
-      return cli_usage_error("train", "--image-size wants CxHxW (C 1-4, H and W 1-4096), not '%s'",
-                             a->image_size);
-  }
-  return 0;
+  return a->image_size ? image_size(a->image_size, d) : 0;
 }
 
 /* Points the parse at the resumed run's argv: the options saved in the
@@ -275,7 +275,7 @@ static int load_resume(train_args *a, cli_opt *opts, int *n, int argc, char **ar
 }
 
 void train_command_free(train_command *tc) {
-  free_argv(&tc->expanded);
+  config_argv_free(&tc->expanded);
   resume_argv_free(tc->rargc, tc->rargv);
   free(tc->options);
   memset(tc, 0, sizeof *tc);
@@ -292,7 +292,7 @@ int train_command_parse(train_command *tc, int argc, char **argv) {
     rc = load_resume(a, tc->opts, &tc->n, argc, argv, tc->ckpt, sizeof tc->ckpt, &tc->rargc,
                      &tc->rargv);
   } else if (a->config) {
-    rc = expand_config(a->config, argc, argv, tc->opts, tc->n, &tc->expanded);
+    rc = config_expand(a->config, argc, argv, tc->opts, tc->n, &tc->expanded);
     if (!rc) {
       memset(a, 0, sizeof *a);
       tc->n = table(a, tc->opts);

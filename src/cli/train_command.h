@@ -7,6 +7,7 @@
 #define VKLARS_CLI_TRAIN_COMMAND_H
 
 #include "cli/args.h"
+#include "cli/config_args.h"
 #include "cli/optim_args.h"
 #include "train/trainer.h"
 
@@ -18,15 +19,6 @@ typedef struct train_args {
       *synthetic_images, *image_size;
   int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate, force, skip_bad;
 } train_args;
-
-/* argv with the options of a --config file first (argv[0] kept first). */
-typedef struct ini_argv {
-  char **argv;
-  int argc, cap;
-  const cli_opt *opts;
-  int nopts;
-  char err[256];
-} ini_argv;
 
 /* The parse's result: the trainer's configuration and the storage its
  * strings point into. */

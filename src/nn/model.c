@@ -43,12 +43,23 @@ static int grow(builder *b, void **array, uint32_t *count, uint32_t *cap, size_t
   return 0;
 }
 
-static uint32_t value(builder *b, uint32_t c, uint32_t h, uint32_t w) {
+/* Sizes are computed in 64 bits and must fit the 32 of a shape. */
+static uint32_t fits32(builder *b, const char *layer, const char *what, uint64_t v) {
+  if (v > UINT32_MAX)
+    fail(b, "%s: %s: %s of %llu exceeds 4294967295 (the input or the width is too large)",
+         b->m->name, layer, what, (unsigned long long)v);
+  return (uint32_t)v;
+}
+
+static uint32_t value(builder *b, const char *layer, uint64_t c, uint64_t h, uint64_t w) {
   vkl_model *m = b->m;
   if (b->failed || grow(b, (void **)&m->values, &m->value_count, &m->value_cap, sizeof *m->values))
     return 0;
-  if (c == 0 || h == 0 || w == 0) fail(b, "%s: a layer's output would be empty", m->name);
-  m->values[m->value_count] = (nn_value){c, h, w};
+  if (c == 0 || h == 0 || w == 0)
+    fail(b, "%s: %s: the output would be empty (the input is too small)", m->name, layer);
+  nn_value v = {fits32(b, layer, "channels", c), fits32(b, layer, "height", h),
+                fits32(b, layer, "width", w)};
+  m->values[m->value_count] = v;
   return m->value_count++;
 }
 
@@ -94,8 +105,9 @@ static nn_node blank(nn_kind kind, uint32_t in) {
   return n;
 }
 
-static uint32_t out_size(uint32_t in, uint32_t r, uint32_t stride, uint32_t pad) {
-  return in + 2 * pad >= r ? (in + 2 * pad - r) / stride + 1 : 0;
+static uint64_t out_size(uint32_t in, uint32_t r, uint32_t stride, uint32_t pad) {
+  uint64_t padded = (uint64_t)in + 2ull * pad;
+  return padded >= r ? (padded - r) / stride + 1 : 0;
 }
 
 static uint32_t conv(builder *b, const char *prefix, uint32_t in, uint32_t k, uint32_t r,
@@ -108,9 +120,10 @@ static uint32_t conv(builder *b, const char *prefix, uint32_t in, uint32_t k, ui
   n.stride = stride;
   n.pad = pad;
   uint32_t shape[4] = {k, x.c, r, r};
-  n.param[0] = tensor(b, 0, prefix, "weight", 4, shape, NN_INIT_KAIMING_FAN_OUT, x.c * r * r);
-  if (bias) n.param[1] = tensor(b, 0, prefix, "bias", 1, &k, NN_INIT_LINEAR_UNIFORM, x.c * r * r);
-  n.out = value(b, k, out_size(x.h, r, stride, pad), out_size(x.w, r, stride, pad));
+  uint32_t fan_in = fits32(b, prefix, "fan-in", (uint64_t)x.c * r * r);
+  n.param[0] = tensor(b, 0, prefix, "weight", 4, shape, NN_INIT_KAIMING_FAN_OUT, fan_in);
+  if (bias) n.param[1] = tensor(b, 0, prefix, "bias", 1, &k, NN_INIT_LINEAR_UNIFORM, fan_in);
+  n.out = value(b, prefix, k, out_size(x.h, r, stride, pad), out_size(x.w, r, stride, pad));
   return node(b, n);
 }
 
@@ -122,7 +135,7 @@ static uint32_t bn(builder *b, const char *prefix, uint32_t in) {
   n.param[1] = tensor(b, 0, prefix, "bias", 1, &x.c, NN_INIT_ZEROS, 0);
   n.buffer[0] = tensor(b, 1, prefix, "running_mean", 1, &x.c, NN_INIT_ZEROS, 0);
   n.buffer[1] = tensor(b, 1, prefix, "running_var", 1, &x.c, NN_INIT_ONES, 0);
-  n.out = value(b, x.c, x.h, x.w);
+  n.out = value(b, prefix, x.c, x.h, x.w);
   return node(b, n);
 }
 
@@ -130,7 +143,7 @@ static uint32_t simple(builder *b, nn_kind kind, uint32_t in) {
   if (b->failed) return 0;
   nn_value x = b->m->values[in];
   nn_node n = blank(kind, in);
-  n.out = kind == NN_GAP ? value(b, x.c, 1, 1) : value(b, x.c, x.h, x.w);
+  n.out = kind == NN_GAP ? value(b, "avgpool", x.c, 1, 1) : value(b, "relu", x.c, x.h, x.w);
   return node(b, n);
 }
 
@@ -141,20 +154,20 @@ static uint32_t maxpool(builder *b, uint32_t in, uint32_t r, uint32_t stride, ui
   n.r = n.s = r;
   n.stride = stride;
   n.pad = pad;
-  n.out = value(b, x.c, out_size(x.h, r, stride, pad), out_size(x.w, r, stride, pad));
+  n.out = value(b, "maxpool", x.c, out_size(x.h, r, stride, pad), out_size(x.w, r, stride, pad));
   return node(b, n);
 }
 
 static uint32_t linear(builder *b, const char *prefix, uint32_t in, uint32_t k) {
   if (b->failed) return 0;
   nn_value x = b->m->values[in];
-  uint32_t fan_in = x.c * x.h * x.w;
+  uint32_t fan_in = fits32(b, prefix, "fan-in", (uint64_t)x.c * x.h * x.w);
   nn_node n = blank(NN_LINEAR, in);
   n.k = k;
   uint32_t shape[2] = {k, fan_in};
   n.param[0] = tensor(b, 0, prefix, "weight", 2, shape, NN_INIT_LINEAR_UNIFORM, fan_in);
   n.param[1] = tensor(b, 0, prefix, "bias", 1, &k, NN_INIT_LINEAR_UNIFORM, fan_in);
-  n.out = value(b, k, 1, 1);
+  n.out = value(b, prefix, k, 1, 1);
   return node(b, n);
 }
 
@@ -163,7 +176,7 @@ static uint32_t add(builder *b, uint32_t a, uint32_t c) {
   nn_value x = b->m->values[a];
   nn_node n = blank(NN_ADD, a);
   n.in[1] = c;
-  n.out = value(b, x.c, x.h, x.w);
+  n.out = value(b, "add", x.c, x.h, x.w);
   return node(b, n);
 }
 
@@ -256,6 +269,13 @@ static void build_resnet(builder *b, const vkl_model_config *cfg, const uint32_t
   b->m->logits = linear(b, "fc", simple(b, NN_GAP, x), cfg->classes);
 }
 
+/* Before any size is computed from the width (cnn's 2*width wrapped to 0
+ * at 2^31 and read as an empty layer). */
+static void check_width(builder *b, const char *name, const vkl_model_config *cfg) {
+  if (cfg->width > VKL_MODEL_MAX_WIDTH)
+    fail(b, "model %s: width %u is too large (at most %u)", name, cfg->width, VKL_MODEL_MAX_WIDTH);
+}
+
 const char *vkl_model_names(void) {
   return "mlp, cnn, resnet18, resnet34, resnet50";
 }
@@ -279,7 +299,8 @@ vkl_status vkl_model_build(const char *name, const vkl_model_config *cfg, vkl_mo
   m->in_w = cfg->in_w;
   m->classes = cfg->classes;
   builder b = {m, 0, err, errlen};
-  m->input = value(&b, cfg->in_c, cfg->in_h, cfg->in_w);
+  check_width(&b, name, cfg);
+  m->input = value(&b, "input", cfg->in_c, cfg->in_h, cfg->in_w);
   static const uint32_t r18[4] = {2, 2, 2, 2}, r34[4] = {3, 4, 6, 3};
   if (strcmp(name, "mlp") == 0)
     build_mlp(&b, cfg);
@@ -308,6 +329,27 @@ void vkl_model_destroy(vkl_model *m) {
   free(m->params);
   free(m->buffers);
   free(m);
+}
+
+int vkl_model_has_batchnorm(const vkl_model *m) {
+  for (uint32_t i = 0; i < m->node_count; i++)
+    if (m->nodes[i].kind == NN_BN) return 1;
+  return 0;
+}
+
+uint32_t vkl_model_min_micro_batch(const vkl_model *m, char *why, size_t whylen) {
+  if (whylen) why[0] = '\0';
+  for (uint32_t i = 0; i < m->node_count; i++) {
+    const nn_node *n = &m->nodes[i];
+    if (n->kind != NN_BN) continue;
+    const char *weight = m->params[n->param[0]].name; /* "<layer>.weight" */
+    snprintf(why, whylen,
+             "the %s's batch norm (%.*s first) needs at least 2 samples per micro-batch for its "
+             "statistics",
+             m->name, (int)(strlen(weight) - strlen(".weight")), weight);
+    return 2;
+  }
+  return 1;
 }
 
 /* ---- initialisation ------------------------------------------------------ */

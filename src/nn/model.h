@@ -84,12 +84,25 @@ typedef struct vkl_model_config {
   uint32_t width;    /* mlp hidden width / cnn base channels (0: default) */
 } vkl_model_config;
 
-/* Names: "mlp", "cnn", "resnet18", "resnet34", "resnet50". */
+/* The largest width: 32 times the widest layer of torchvision's ResNets
+ * (2048), small enough that no count derived from it (cnn's 2*width channels
+ * and 9*width fan-in, mlp's width^2 weights in 64 bits) can overflow. */
+#define VKL_MODEL_MAX_WIDTH 65536u
+
+/* Names: "mlp", "cnn", "resnet18", "resnet34", "resnet50". A width beyond
+ * VKL_MODEL_MAX_WIDTH, and a layer whose size would exceed 32 bits or be
+ * empty, are VKL_ERR_INVALID_ARGUMENT with a message naming the layer. */
 vkl_status vkl_model_build(const char *name, const vkl_model_config *cfg, vkl_model **out,
                            char *err, size_t errlen);
 void vkl_model_destroy(vkl_model *m);
 /* Lists the model names, comma separated. */
 const char *vkl_model_names(void);
+
+/* The smallest micro-batch the model trains at: 2 with batch norm (a
+ * training step's batch statistics need two samples; why names the first
+ * such layer), else 1. */
+uint32_t vkl_model_min_micro_batch(const vkl_model *m, char *why, size_t whylen);
+int vkl_model_has_batchnorm(const vkl_model *m);
 
 /* Fills params (param_floats) and buffers (buffer_floats) as torchvision
  * initialises them, deterministically from seed. */

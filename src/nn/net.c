@@ -167,12 +167,6 @@ int vkl_net_fits(const vkl_device_info *d, const vkl_model *model, const vkl_net
   return bytes <= budget && largest <= d->max_storage_buffer_range;
 }
 
-static int has_batchnorm(const vkl_model *md) {
-  for (uint32_t i = 0; i < md->node_count; i++)
-    if (md->nodes[i].kind == NN_BN) return 1;
-  return 0;
-}
-
 static vkl_status allocate(vkl_net *n) {
   const vkl_model *md = n->model;
   vkl_status st;
@@ -217,14 +211,13 @@ static vkl_status allocate(vkl_net *n) {
 vkl_status vkl_net_create(vkl_ctx *ctx, const vkl_model *model, const vkl_net_config *cfg,
                           vkl_net **out) {
   *out = NULL;
+  char why[256];
   if (cfg->micro_batch == 0)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "net: micro-batch 0");
   /* a training step's batch statistics need two samples; running statistics do not */
-  if (cfg->micro_batch < 2 && !cfg->inference && has_batchnorm(model))
-    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "net: micro-batch %u; the %s's batch norm needs at least 2 samples per "
-                         "micro-batch for its statistics",
-                         cfg->micro_batch, model->name);
+  if (!cfg->inference && cfg->micro_batch < vkl_model_min_micro_batch(model, why, sizeof why))
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "net: micro-batch %u: %s", cfg->micro_batch,
+                         why);
   vkl_net *n = calloc(1, sizeof *n);
   if (n) {
     n->value = calloc(model->value_count, sizeof *n->value);

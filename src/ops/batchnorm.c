@@ -345,19 +345,22 @@ static uint32_t bnf_max_wg(vkl_cmd *cmd) {
  * interleaved one. The environment variable
  * VKLARS_BN_LAYOUT=segmented|interleaved|fused overrides the choice (tests
  * run every layout on one device). */
-static int bn_forced_fused(void) {
-  const char *env = getenv("VKLARS_BN_LAYOUT");
-  return env && !strcmp(env, "fused");
+static const char *bn_forced(vkl_cmd *cmd) {
+  return vkl_ctx_env(vkl_cmd_ctx(cmd))->bn_layout; /* checked by the context; "" unset */
+}
+
+static int bn_forced_fused(vkl_cmd *cmd) {
+  return !strcmp(bn_forced(cmd), "fused");
 }
 
 static bn_layout bn_layout_for(vkl_cmd *cmd, const vkl_batchnorm_shape *sh, bnf_pass pass) {
-  const char *env = getenv("VKLARS_BN_LAYOUT");
+  const char *forced = bn_forced(cmd);
   int cpu = vkl_ctx_device(vkl_cmd_ctx(cmd))->kind == VKL_DEVICE_CPU;
-  if (env && !strcmp(env, "segmented")) return BN_SEGMENTED;
-  if (env && !strcmp(env, "interleaved")) return BN_INTERLEAVED;
+  if (!strcmp(forced, "segmented")) return BN_SEGMENTED;
+  if (!strcmp(forced, "interleaved")) return BN_INTERLEAVED;
   /* eval follows the training forward's choice */
   int fits = bnf_geometry_pass(sh, bnf_max_wg(cmd), pass == BNF_BWD ? BNF_BWD : BNF_TRAIN).ok;
-  if (bn_forced_fused()) return fits ? BN_FUSED : BN_SEGMENTED;
+  if (bn_forced_fused(cmd)) return fits ? BN_FUSED : BN_SEGMENTED;
   if (!cpu) return BN_INTERLEAVED;
   /* planes of 1 to 3 units (2-D inputs): runs along N at a stride of C, slower */
   return fits && sh->C >= BNF_MIN_CHANNELS && sh->H * sh->W >= 4 ? BN_FUSED : BN_SEGMENTED;
@@ -525,7 +528,7 @@ vkl_status vkl_batchnorm_forward_eval(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_bu
   bnf_geom f = bnf_geometry_pass(sh, bnf_max_wg(cmd), BNF_EVAL);
   /* measured on lavapipe: fused 1.2x faster on planes of 4 and 16 units
    * (whole planes per run), the segmented kernel 1.5x on planes of 64 */
-  if (layout == BN_FUSED && f.ok && (f.spec.q == 1 || bn_forced_fused())) {
+  if (layout == BN_FUSED && f.ok && (f.spec.q == 1 || bn_forced_fused(cmd))) {
     f.spec.flags = (gamma ? BN_HAS_GAMMA : 0) | (beta ? BN_HAS_BETA : 0);
     f.push.eps = eps;
     const vkl_pipeline *p;

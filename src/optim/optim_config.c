@@ -94,36 +94,53 @@ const char *vkl_sched_kind_name(vkl_sched_kind kind) {
     }                                     \
   } while (0)
 
+/* Every message names the setting, its range and the value given. */
 vkl_status vkl_optim_validate(const vkl_optim_config *o, const vkl_sched_config *s, char *err,
                               size_t errlen) {
   CHECK((unsigned)o->kind < VKL_OPT_COUNT, "unknown optimizer %d", (int)o->kind);
-  CHECK(isfinite(o->lr) && o->lr >= 0, "learning rate must be >= 0 (got %g)", o->lr);
+  CHECK(isfinite(o->lr) && o->lr >= 0, "learning rate must be in [0, inf) (got %g)", o->lr);
   CHECK(o->momentum >= 0 && o->momentum < 1, "momentum must be in [0, 1) (got %g)", o->momentum);
-  CHECK(o->weight_decay >= 0 && isfinite(o->weight_decay), "weight decay must be >= 0 (got %g)",
-        o->weight_decay);
-  CHECK(o->eta > 0 && isfinite(o->eta), "eta must be > 0 (got %g)", o->eta);
-  CHECK(o->norm_clamp >= 0 && o->lamb_clamp_w >= 0 && o->trust_clip >= 0,
-        "clamps must be >= 0 (0 turns them off)");
+  CHECK(o->weight_decay >= 0 && isfinite(o->weight_decay),
+        "weight decay must be in [0, inf) (got %g)", o->weight_decay);
+  CHECK(o->eta > 0 && isfinite(o->eta), "eta must be in (0, inf) (got %g)", o->eta);
+  CHECK(o->lars_eps >= 0 && isfinite(o->lars_eps), "LARS epsilon must be in [0, inf) (got %g)",
+        o->lars_eps);
+  CHECK(o->norm_clamp >= 0 && isfinite(o->norm_clamp),
+        "norm clamp must be in [0, inf), 0 for none (got %g)", o->norm_clamp);
+  CHECK(o->lamb_clamp_w >= 0 && isfinite(o->lamb_clamp_w),
+        "LAMB weight-norm clamp must be in [0, inf), 0 for none (got %g)", o->lamb_clamp_w);
+  CHECK(o->trust_clip >= 0 && isfinite(o->trust_clip),
+        "trust clip must be in [0, inf), 0 for none (got %g)", o->trust_clip);
   if (o->kind == VKL_OPT_TVLARS || o->kind == VKL_OPT_TVLARS_OFFICIAL) {
-    CHECK(o->tv_lambda >= 0 && isfinite(o->tv_lambda), "lambda must be >= 0 (got %g)",
+    CHECK(o->tv_lambda >= 0 && isfinite(o->tv_lambda), "lambda must be in [0, inf) (got %g)",
           o->tv_lambda);
-    CHECK(o->tv_alpha >= 0 && isfinite(o->tv_alpha), "alpha must be >= 0 (got %g)", o->tv_alpha);
-    CHECK(o->tv_gamma_min >= 0, "gamma-min must be >= 0 (got %g)", o->tv_gamma_min);
+    CHECK(o->tv_alpha >= 0 && isfinite(o->tv_alpha), "alpha must be in [0, inf) (got %g)",
+          o->tv_alpha);
+    CHECK(o->tv_gamma_min >= 0 && isfinite(o->tv_gamma_min),
+          "gamma-min must be in [0, inf) (got %g)", o->tv_gamma_min);
+    CHECK(isfinite(o->tv_delay_steps), "delay in steps must be finite (got %g)", o->tv_delay_steps);
+    /* a negative delay in epochs would fall back to the delay in steps */
+    CHECK(o->tv_delay_epochs >= 0 && isfinite(o->tv_delay_epochs),
+          "delay in epochs must be in [0, inf) (got %g); a negative delay is given in steps",
+          o->tv_delay_epochs);
   }
   if (o->kind == VKL_OPT_LAMB || o->kind == VKL_OPT_ADAMW) {
     CHECK(o->beta1 >= 0 && o->beta1 < 1, "beta1 must be in [0, 1) (got %g)", o->beta1);
     CHECK(o->beta2 >= 0 && o->beta2 < 1, "beta2 must be in [0, 1) (got %g)", o->beta2);
-    CHECK(o->eps > 0, "eps must be > 0 (got %g)", o->eps);
+    CHECK(o->eps > 0 && isfinite(o->eps), "eps must be in (0, inf) (got %g)", o->eps);
   }
   if (s) {
     CHECK((unsigned)s->kind < VKL_SCHED_COUNT, "unknown schedule %d", (int)s->kind);
-    CHECK(s->warmup_epochs >= 0, "warm-up epochs must be >= 0 (got %g)", s->warmup_epochs);
+    CHECK(s->warmup_epochs >= 0 && isfinite(s->warmup_epochs),
+          "warm-up epochs must be in [0, inf) (got %g)", s->warmup_epochs);
     CHECK(s->floor >= 0 && s->floor <= 1, "cosine floor must be in [0, 1] (got %g)", s->floor);
     if (s->kind == VKL_SCHED_LARS_WARM)
       CHECK(s->batch > 0, "lars-warm scales the learning rate by B/256: batch must be set");
     if (s->kind == VKL_SCHED_STEP)
-      CHECK(s->step_epochs > 0 && s->step_gamma > 0,
-            "step schedule needs step epochs > 0 and gamma > 0");
+      CHECK(s->step_epochs > 0 && isfinite(s->step_epochs) && s->step_gamma > 0 &&
+                isfinite(s->step_gamma),
+            "step schedule needs step epochs and gamma in (0, inf) (got %g and %g)", s->step_epochs,
+            s->step_gamma);
     if (s->kind != VKL_SCHED_CONSTANT)
       CHECK(s->total_steps > 0 && s->steps_per_epoch > 0,
             "schedule '%s' needs the run's total steps and steps per epoch",

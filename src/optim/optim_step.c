@@ -268,9 +268,9 @@ vkl_status vkl_optimizer_prepare(vkl_optimizer *o, uint64_t t, double lr, double
  * whole workgroup (coalesced) on GPUs; VKLARS_OPTIM_LAYOUT=contiguous|strided
  * overrides (tests run both). */
 static uint32_t contiguous_layout(const vkl_ctx *ctx) {
-  const char *env = getenv("VKLARS_OPTIM_LAYOUT");
-  if (env && strcmp(env, "contiguous") == 0) return 1;
-  if (env && strcmp(env, "strided") == 0) return 0;
+  const char *forced = vkl_ctx_env(ctx)->optim_layout; /* checked by the context */
+  if (strcmp(forced, "contiguous") == 0) return 1;
+  if (strcmp(forced, "strided") == 0) return 0;
   return vkl_ctx_device(ctx)->kind == VKL_DEVICE_CPU;
 }
 

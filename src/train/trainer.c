@@ -473,7 +473,9 @@ static char *run_json(trainer *tr) {
   cJSON_AddNumberToObject(rj, "label_smoothing", c->label_smoothing);
   cJSON_AddStringToObject(rj, "on_nonfinite", c->skip_nonfinite ? "skip" : "stop");
   cJSON_AddStringToObject(rj, "batch_norm",
-                          "per micro-batch statistics (as the authors' per-GPU batch norm)");
+                          vkl_model_has_batchnorm(tr->model)
+                              ? "per micro-batch statistics (as the authors' per-GPU batch norm)"
+                              : "none (the model has no batch norm)");
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   return text;
@@ -485,9 +487,11 @@ static int net_fits(const trainer *tr, uint32_t m) {
   return vkl_net_fits(vkl_ctx_device(tr->ctx), tr->model, &nc);
 }
 
-/* The largest divisor of B below `below` (or B itself) whose net fits; 0 if none. */
+/* The largest divisor of B below `below` (or B itself) whose net fits, and
+ * the model trains at (1 without batch norm, else 2); 0 if none. */
 static uint32_t largest_fitting_divisor(const trainer *tr, uint32_t below) {
-  for (uint32_t m = below - 1; m >= 2; m--)
+  uint32_t least = vkl_model_min_micro_batch(tr->model, NULL, 0);
+  for (uint32_t m = below - 1; m >= least; m--)
     if (tr->B % m == 0 && net_fits(tr, m)) return m;
   return 0;
 }
@@ -517,12 +521,28 @@ static vkl_status setup(trainer *tr) {
   const vkl_train_config *c = tr->cfg;
   tr->B = c->batch;
   tr->m = c->micro_batch;
-  if (!tr->B || (tr->m && tr->B % tr->m)) {
+  if (!tr->B) {
+    snprintf(tr->err, tr->errlen, "batch 0: a batch holds at least 1 sample");
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
+  if (tr->m && tr->B % tr->m) {
     snprintf(tr->err, tr->errlen, "micro-batch %u must divide the batch %u", tr->m, tr->B);
     return VKL_ERR_INVALID_ARGUMENT;
   }
   vkl_status st;
   if ((st = open_data(tr)) || (st = build_model(tr))) return st;
+  /* before any search over divisors of B, which is then bounded by the data */
+  uint64_t images = vkl_dataset_get_info(tr->train_ds)->count;
+  if (tr->B > images) {
+    snprintf(tr->err, tr->errlen, "batch %u is larger than the %llu training images", tr->B,
+             (unsigned long long)images);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
+  char why[256];
+  if (tr->m && tr->m < vkl_model_min_micro_batch(tr->model, why, sizeof why)) {
+    snprintf(tr->err, tr->errlen, "micro-batch %u: %s", tr->m, why);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
   if (!tr->m) {
     tr->m = largest_fitting_divisor(tr, tr->B + 1);
     if (!tr->m) {
@@ -542,12 +562,7 @@ static vkl_status setup(trainer *tr) {
   tr->k = tr->B / tr->m;
   if ((st = make_loader(tr))) return st;
   uint64_t batches = vkl_loader_batches_per_epoch(tr->train_ld);
-  tr->steps_per_epoch = batches / tr->k;
-  if (tr->steps_per_epoch == 0) {
-    snprintf(tr->err, tr->errlen, "batch %u is larger than the %llu training images", tr->B,
-             (unsigned long long)vkl_dataset_get_info(tr->train_ds)->count);
-    return VKL_ERR_INVALID_ARGUMENT;
-  }
+  tr->steps_per_epoch = batches / tr->k; /* >= 1: B <= images, whole micro-batches */
   tr->total_steps = tr->steps_per_epoch * c->epochs;
   if (c->max_steps && c->max_steps < tr->total_steps) tr->total_steps = c->max_steps;
   tr->sched = (vkl_sched_config){.kind = c->sched,
@@ -771,7 +786,7 @@ static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
   if (!isfinite(e.loss) && tr->cfg->on_note) {
     char msg[160];
     snprintf(msg, sizeof msg,
-             "epoch %u: the evaluation is non-finite (test loss %g): some outputs are NaN or inf",
+             "epoch %u: the evaluation is non-finite (a %g test loss): some outputs are NaN or inf",
              r->epoch + 1, e.loss);
     tr->cfg->on_note(tr->cfg->user, msg);
   }

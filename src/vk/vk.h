@@ -50,6 +50,23 @@ const char *vkl_vkresult_str(VkResult r);
     if (st != VKL_OK) goto fail; \
   } while (0)
 
+/* ---- environment ------------------------------------------------------- */
+
+/* The VKLARS_* variables as the context read them when it was created
+ * (src/vk/vk_env.c): a malformed one fails vkl_ctx_create with
+ * VKL_ERR_INVALID_ARGUMENT, so what is here is valid. "" / 0: unset. */
+typedef struct vkl_env {
+  char device[256];             /* VKLARS_DEVICE: device index or name substring */
+  int validation;               /* VKLARS_VALIDATION=1: load the validation layer */
+  int validation_print;         /* VKLARS_VALIDATION_PRINT=1: print its messages */
+  uint64_t device_memory_limit; /* VKLARS_DEVICE_MEMORY_LIMIT: bytes (K, M, G) */
+  uint64_t device_lost_after;   /* VKLARS_FAULT_DEVICE_LOST: submissions */
+  char bn_layout[16];           /* VKLARS_BN_LAYOUT: segmented, interleaved, fused */
+  char optim_layout[16];        /* VKLARS_OPTIM_LAYOUT: contiguous, strided */
+} vkl_env;
+
+const vkl_env *vkl_ctx_env(const vkl_ctx *ctx);
+
 /* ---- memory ------------------------------------------------------------ */
 
 typedef enum vkl_mem_kind {

@@ -65,6 +65,7 @@ fail:
   return st;
 }
 
+/* The config's selector, else VKLARS_DEVICE's, else the best device. */
 static vkl_status choose_device(vkl_ctx *ctx, const char *selector) {
   VkPhysicalDevice *pds = NULL;
   vkl_device_info *infos = NULL;
@@ -72,30 +73,20 @@ static vkl_status choose_device(vkl_ctx *ctx, const char *selector) {
   vkl_status st =
       vkl_describe_all(ctx->instance, &pds, &infos, &count, ctx->errmsg, sizeof ctx->errmsg);
   if (st) return st;
-  int chosen = vkl_device_choose(infos, count, selector, ctx->errmsg, sizeof ctx->errmsg);
-  if (chosen < 0) {
-    st = VKL_ERR_NO_DEVICE;
-  } else {
+  const char *source = NULL;
+  if (!selector && ctx->env.device[0]) {
+    selector = ctx->env.device;
+    source = "VKLARS_DEVICE";
+  }
+  int chosen;
+  st = vkl_device_choose(infos, count, selector, source, &chosen, ctx->errmsg, sizeof ctx->errmsg);
+  if (!st) {
     ctx->physical = pds[chosen];
     ctx->info = infos[chosen];
   }
   free(pds);
   free(infos);
   return st;
-}
-
-/* "4096", "512K", "300M", "2G": bytes; 0 when absent or malformed. */
-static uint64_t parse_bytes(const char *text) {
-  if (!text || !*text) return 0;
-  char *end;
-  unsigned long long v = strtoull(text, &end, 10);
-  uint64_t unit = 1;
-  if (*end == 'K' || *end == 'k') unit = 1ull << 10;
-  if (*end == 'M' || *end == 'm') unit = 1ull << 20;
-  if (*end == 'G' || *end == 'g') unit = 1ull << 30;
-  if (unit > 1) end++;
-  if (*end || v > UINT64_MAX / unit) return 0;
-  return (uint64_t)v * unit;
 }
 
 /* The device-local heaps report at most the limit, so that every size
@@ -116,16 +107,16 @@ vkl_status vkl_ctx_create(const vkl_ctx_config *cfg, vkl_ctx **out) {
   pthread_mutex_init(&ctx->vlog.lock, NULL);
   ctx->vlog.hook = cfg->on_validation;
   ctx->vlog.hook_user = cfg->on_validation_user;
-  const char *env = getenv("VKLARS_VALIDATION");
-  int validation = cfg->validation || (env && strcmp(env, "1") == 0);
   vkl_status st = VKL_OK;
-  VKL_TRY(vkl_instance_create(ctx, validation));
+  /* before any device work: a malformed variable is the caller's mistake */
+  VKL_TRY(vkl_env_read(&ctx->env, ctx->errmsg, sizeof ctx->errmsg));
+  ctx->vlog.print = ctx->env.validation_print;
+  VKL_TRY(vkl_instance_create(ctx, cfg->validation || ctx->env.validation));
   VKL_TRY(choose_device(ctx, cfg->device));
   VKL_TRY(create_device(ctx));
-  apply_memory_limit(ctx, cfg->device_memory_limit
-                              ? cfg->device_memory_limit
-                              : parse_bytes(getenv("VKLARS_DEVICE_MEMORY_LIMIT")));
-  ctx->device_lost_after = parse_bytes(getenv("VKLARS_FAULT_DEVICE_LOST"));
+  apply_memory_limit(
+      ctx, cfg->device_memory_limit ? cfg->device_memory_limit : ctx->env.device_memory_limit);
+  ctx->device_lost_after = ctx->env.device_lost_after;
   VKL_TRY(vkl_pipelines_init(ctx));
   VKL_TRY(vkl_staging_init(ctx));
   ctx->errmsg[0] = '\0';

@@ -5,6 +5,7 @@
  * "Usable" means Vulkan 1.2, a compute queue and timeline semaphores; every
  * other feature is optional and only recorded. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,46 +223,83 @@ static int all_digits(const char *s) {
   return 1;
 }
 
-int vkl_device_choose(const vkl_device_info *infos, uint32_t count, const char *selector, char *err,
-                      size_t errlen) {
-  if (!selector || !*selector) selector = getenv("VKLARS_DEVICE");
+/* "<source>=<selector>: " when the selector came from the environment. */
+static int source_prefix(char *err, size_t errlen, const char *source, const char *selector) {
+  int len = source ? snprintf(err, errlen, "%s=%s: ", source, selector) : 0;
+  return len > 0 && (size_t)len < errlen ? len : 0;
+}
+
+/* The selector matches no device: a usage error that lists the devices. */
+static vkl_status no_match(const vkl_device_info *infos, uint32_t count, const char *selector,
+                           const char *source, int by_index, char *err, size_t errlen) {
+  int len = source_prefix(err, errlen, source, selector);
+  if (by_index)
+    len += snprintf(err + len, errlen - (size_t)len, "device %s does not exist;", selector);
+  else
+    len += snprintf(err + len, errlen - (size_t)len, "no device name contains '%s';", selector);
+  len += snprintf(err + len, errlen - (size_t)len, " %u device%s:", count, count == 1 ? "" : "s");
+  for (uint32_t i = 0; i < count && len > 0 && (size_t)len < errlen; i++)
+    len += snprintf(err + len, errlen - (size_t)len, " [%u] %s", i, infos[i].name);
+  return VKL_ERR_INVALID_ARGUMENT;
+}
+
+/* The selected device: an index, else the first usable device whose name
+ * contains the selector (case-insensitive), else the first one that does. */
+static int select_device(const vkl_device_info *infos, uint32_t count, const char *selector,
+                         int by_index) {
+  if (by_index) {
+    errno = 0;
+    unsigned long long i = strtoull(selector, NULL, 10);
+    return errno == 0 && i < count ? (int)i : -1;
+  }
+  int first = -1;
+  for (uint32_t i = 0; i < count; i++) {
+    if (!contains_nocase(infos[i].name, selector)) continue;
+    if (infos[i].usable) return (int)i;
+    if (first < 0) first = (int)i;
+  }
+  return first;
+}
+
+static int best_device(const vkl_device_info *infos, uint32_t count) {
   int chosen = -1;
-  if (selector && *selector && all_digits(selector)) {
-    unsigned long i = strtoul(selector, NULL, 10);
-    if (i >= count) {
-      snprintf(err, errlen, "device %lu does not exist (%u device%s found)", i, count,
-               count == 1 ? "" : "s");
-      return -1;
-    }
-    chosen = (int)i;
-  } else if (selector && *selector) {
-    for (uint32_t i = 0; i < count && chosen < 0; i++)
-      if (contains_nocase(infos[i].name, selector)) chosen = (int)i;
-    if (chosen < 0) {
-      int len = snprintf(err, errlen, "no device name contains '%s'; devices:", selector);
-      for (uint32_t i = 0; i < count && len > 0 && (size_t)len < errlen; i++)
-        len += snprintf(err + len, errlen - (size_t)len, " [%u] %s", i, infos[i].name);
-      return -1;
-    }
-  } else {
-    for (uint32_t i = 0; i < count; i++) {
-      if (!infos[i].usable) continue;
-      if (chosen < 0 || rank_of(infos[i].kind) < rank_of(infos[chosen].kind)) chosen = (int)i;
-    }
-    if (chosen < 0) {
+  for (uint32_t i = 0; i < count; i++) {
+    if (!infos[i].usable) continue;
+    if (chosen < 0 || rank_of(infos[i].kind) < rank_of(infos[chosen].kind)) chosen = (int)i;
+  }
+  return chosen;
+}
+
+vkl_status vkl_device_choose(const vkl_device_info *infos, uint32_t count, const char *selector,
+                             const char *source, int *chosen, char *err, size_t errlen) {
+  *chosen = -1;
+  if (!selector) {
+    int best = best_device(infos, count);
+    if (best < 0) {
       snprintf(err, errlen,
                "none of the %u Vulkan device%s is usable "
                "(vklars needs Vulkan 1.2 with a compute queue)",
                count, count == 1 ? "" : "s");
-      return -1;
+      return VKL_ERR_NO_DEVICE;
     }
+    *chosen = best;
+    return VKL_OK;
   }
-  if (!infos[chosen].usable) {
-    snprintf(err, errlen, "device %d (%s) is not usable: %s", chosen, infos[chosen].name,
-             infos[chosen].unusable_reason);
-    return -1;
+  if (!*selector) {
+    snprintf(err, errlen, "the device selector is empty: give a device index or name");
+    return VKL_ERR_INVALID_ARGUMENT;
   }
-  return chosen;
+  int by_index = all_digits(selector);
+  int i = select_device(infos, count, selector, by_index);
+  if (i < 0) return no_match(infos, count, selector, source, by_index, err, errlen);
+  if (!infos[i].usable) {
+    int len = source_prefix(err, errlen, source, selector);
+    snprintf(err + len, errlen - (size_t)len, "device %d (%s) is not usable: %s", i, infos[i].name,
+             infos[i].unusable_reason);
+    return VKL_ERR_NO_DEVICE;
+  }
+  *chosen = i;
+  return VKL_OK;
 }
 
 /* Describes every device of an instance; *out is malloc'ed. */
@@ -311,14 +349,22 @@ vkl_status vkl_list_devices(const char *selector, vkl_device_info **out, uint32_
   *selected = -1;
   vkl_ctx tmp;
   memset(&tmp, 0, sizeof tmp);
-  vkl_status st = vkl_instance_create(&tmp, 0);
-  if (st) {
+  vkl_status st = vkl_env_read(&tmp.env, err, errlen);
+  if (st) return st;
+  if ((st = vkl_instance_create(&tmp, 0))) {
     snprintf(err, errlen, "%s", tmp.errmsg);
     return st;
   }
   st = vkl_describe_all(tmp.instance, NULL, out, count, err, errlen);
-  if (st == VKL_OK) /* err explains a failed choice; the list still stands */
-    *selected = vkl_device_choose(*out, *count, selector, err, errlen);
+  const char *source = NULL;
+  if (!selector && tmp.env.device[0]) {
+    selector = tmp.env.device;
+    source = "VKLARS_DEVICE";
+  }
+  if (st == VKL_OK) {
+    st = vkl_device_choose(*out, *count, selector, source, selected, err, errlen);
+    if (st != VKL_ERR_INVALID_ARGUMENT) st = VKL_OK; /* err explains the choice; the list stands */
+  }
   vkl_instance_destroy(&tmp);
   return st;
 }

@@ -29,8 +29,7 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug_message(
   }
   pthread_mutex_unlock(&log->lock);
   if (log->hook) log->hook(log->hook_user, data && data->pMessage ? data->pMessage : "?");
-  if (getenv("VKLARS_VALIDATION_PRINT"))
-    fprintf(stderr, "vklars: validation: %s\n", data ? data->pMessage : "?");
+  if (log->print) fprintf(stderr, "vklars: validation: %s\n", data ? data->pMessage : "?");
   return VK_FALSE; /* never abort the call that triggered it */
 }
 

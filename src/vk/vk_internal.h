@@ -14,10 +14,12 @@ typedef struct vkl_validation_log {
   char *messages[VKL_MAX_KEPT_MESSAGES];
   void (*hook)(void *user, const char *message);
   void *hook_user;
+  int print; /* VKLARS_VALIDATION_PRINT=1: each message on stderr too */
 } vkl_validation_log;
 
 struct vkl_ctx {
   char errmsg[1024];
+  vkl_env env;
   VkInstance instance;
   VkDebugUtilsMessengerEXT messenger;
   int validation;
@@ -46,13 +48,21 @@ struct vkl_ctx {
   uint64_t submits, device_lost_after;
 };
 
+/* src/vk/vk_env.c: the VKLARS_* variables, or VKL_ERR_INVALID_ARGUMENT
+ * with "VKLARS_X=value: what it must be" in err. */
+vkl_status vkl_env_read(vkl_env *env, char *err, size_t errlen);
 /* src/vk/vk_instance.c */
 vkl_status vkl_instance_create(vkl_ctx *ctx, int validation);
 void vkl_instance_destroy(vkl_ctx *ctx);
 /* src/vk/vk_devices.c */
 void vkl_device_describe(VkPhysicalDevice pd, uint32_t index, vkl_device_info *info);
-int vkl_device_choose(const vkl_device_info *infos, uint32_t count, const char *selector, char *err,
-                      size_t errlen);
+/* The device for selector (NULL: the best usable one), into *chosen.
+ * source names where the selector came from ("VKLARS_DEVICE"), or NULL for
+ * the caller's config; messages start with it. VKL_ERR_INVALID_ARGUMENT:
+ * the selector matches no device (the message lists them); VKL_ERR_NO_DEVICE:
+ * what it matches, or every device, is not usable. */
+vkl_status vkl_device_choose(const vkl_device_info *infos, uint32_t count, const char *selector,
+                             const char *source, int *chosen, char *err, size_t errlen);
 int vkl_compute_queue_family(VkPhysicalDevice pd, uint32_t *timestamp_bits);
 vkl_status vkl_describe_all(VkInstance instance, VkPhysicalDevice **pds, vkl_device_info **out,
                             uint32_t *count, char *err, size_t errlen);
