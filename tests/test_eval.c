@@ -3,9 +3,11 @@
  * the checkpoint) and reproduces the run's last test metrics, on a test
  * split smaller than a batch, without being told --data-dir again; and the
  * library's checkpoint evaluation holds an inference net only. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -193,5 +195,74 @@ Test(eval, holds_an_inference_net_only) {
   cr_assert(bi < bt - m->param_floats * 4);
   vkl_model_destroy(m);
   test_ctx_destroy(ctx);
+  free(dir);
+}
+
+static int file_has(const char *path, const char *text) {
+  static char buf[1 << 14];
+  slurp(path, buf, sizeof buf);
+  return strstr(buf, text) != NULL;
+}
+
+/* An MNIST-layout directory of `train` and `test` random 28x28 images. */
+static void write_mnist28(const char *dir, uint32_t train, uint32_t test) {
+  uint32_t n = train > test ? train : test;
+  uint8_t *img = malloc((size_t)n * 784), *lab = malloc(n);
+  cr_assert(img && lab);
+  test_rng rng = {43};
+  for (size_t i = 0; i < (size_t)n * 784; i++) img[i] = (uint8_t)(test_rng_next(&rng) & 255);
+  for (size_t i = 0; i < n; i++) lab[i] = (uint8_t)(test_rng_next(&rng) % 10);
+  const uint32_t dtr[3] = {train, 28, 28}, dte[3] = {test, 28, 28};
+  write_idx(dir, "train-images-idx3-ubyte", 0x803, dtr, 3, img, (size_t)train * 784);
+  write_idx(dir, "train-labels-idx1-ubyte", 0x801, dtr, 1, lab, train);
+  write_idx(dir, "t10k-images-idx3-ubyte", 0x803, dte, 3, img, (size_t)test * 784);
+  write_idx(dir, "t10k-labels-idx1-ubyte", 0x801, dte, 1, lab, test);
+  free(img);
+  free(lab);
+}
+
+/* A long evaluation shows its progress and stops between batches on Ctrl-C
+ * (exit 130) instead of running to its end: resnet18 trained on 16 images,
+ * evaluated on another directory's 2048 (about a second a batch of 16 on
+ * lavapipe, two minutes in all). */
+Test(eval, shows_progress_and_stops_on_sigint) {
+  char *dir = temp_dir(), args[1024], small[600], big[600], log[600];
+  snprintf(small, sizeof small, "%s/small", dir);
+  snprintf(big, sizeof big, "%s/big", dir);
+  cr_assert(mkdir(small, 0755) == 0 && mkdir(big, 0755) == 0);
+  write_mnist28(small, 16, 16);
+  write_mnist28(big, 16, 2048);
+  snprintf(args, sizeof args,
+           "train --data mnist --data-dir %s --model resnet18 --batch 16 --epochs 1 --threads 1 "
+           "--no-augment --out %s/run",
+           small, dir);
+  run_result *r = run_in(NULL, args);
+  cr_assert_eq(r->code, 0, "train: %s", r->err);
+  snprintf(log, sizeof log, "%s/eval.log", dir);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "exec '%s' eval %s/run/checkpoint.safetensors --data-dir %s --micro-batch 16 "
+           "--threads 1 >'%s' 2>&1",
+           VKLARS_EXE, dir, big, log);
+  pid_t pid = fork();
+  cr_assert(pid >= 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+    _exit(127);
+  }
+  struct timespec tick = {0, 10000000};
+  for (int i = 0; !file_has(log, "vklars: evaluating: "); i++) {
+    cr_assert(i < 6000, "no progress line after 60 s");
+    nanosleep(&tick, NULL);
+  }
+  cr_assert(file_has(log, "/2048 images"));
+  kill(pid, SIGINT);
+  int status;
+  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  static char text[1 << 14];
+  slurp(log, text, sizeof text);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d: %s", status, text);
+  cr_assert(strstr(text, "evaluation interrupted after "), "%s", text);
+  cr_assert(!strstr(text, "top-1"), "it ran to its end: %s", text);
   free(dir);
 }

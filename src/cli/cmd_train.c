@@ -61,6 +61,21 @@ static void on_progress(void *user, const vkl_train_progress *p) {
   fflush(stderr);
 }
 
+static void on_eval_progress(void *user, uint32_t epoch, uint64_t done, uint64_t total) {
+  progress *pr = user;
+  double t = now_s();
+  if (done != total && t - pr->last_print < (pr->tty ? 0.2 : 5.0)) return;
+  pr->last_print = t;
+  char line[200];
+  snprintf(line, sizeof line, "epoch %u  evaluating %llu/%llu images", epoch + 1,
+           (unsigned long long)done, (unsigned long long)total);
+  if (pr->tty)
+    fprintf(stderr, "\r%-100s", line);
+  else
+    fprintf(stderr, "%s\n", line);
+  fflush(stderr);
+}
+
 static void on_epoch(void *user, const vkl_epoch_result *r) {
   progress *pr = user;
   if (pr->tty) fputc('\n', stderr);
@@ -117,6 +132,7 @@ int cmd_train(int argc, char **argv) {
   progress pr = {isatty(STDERR_FILENO), 0};
   cfg->on_progress = on_progress;
   cfg->on_epoch = on_epoch;
+  cfg->on_eval_progress = on_eval_progress;
   cfg->on_note = on_note;
   cfg->user = &pr;
   cfg->stop = &cli_stop_signal;

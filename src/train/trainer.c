@@ -47,6 +47,7 @@ typedef struct trainer {
   double last_loss;
   int pending;           /* step t - 1 was submitted and its results are not read yet */
   int stopped_nonfinite; /* --on-nonfinite stop ended the run (finish_step's message) */
+  uint32_t eval_epoch;   /* the epoch being evaluated, for its progress */
   char *run_json;        /* the configuration, for run.json and the checkpoints */
   uint32_t start_epoch;  /* where this invocation starts (a resumed run: mid-way) */
   uint64_t start_epoch_step;
@@ -199,6 +200,11 @@ static vkl_status record_all(trainer *tr) {
   return st ? vk_fail(tr, st) : VKL_OK;
 }
 
+static void on_eval_progress(void *user, uint64_t done, uint64_t total) {
+  trainer *tr = user;
+  tr->cfg->on_eval_progress(tr->cfg->user, tr->eval_epoch, done, total);
+}
+
 /* The per-epoch evaluation of the test split, through the training net. */
 static vkl_status make_evaluator(trainer *tr) {
   vkl_evaluator_config ec = {.net = tr->net,
@@ -206,7 +212,9 @@ static vkl_status make_evaluator(trainer *tr) {
                              .dataset = tr->test_ds,
                              .micro_batch = tr->m,
                              .loader_threads = tr->cfg->loader_threads,
-                             .stop = tr->cfg->stop};
+                             .stop = tr->cfg->stop,
+                             .on_progress = tr->cfg->on_eval_progress ? on_eval_progress : NULL,
+                             .user = tr};
   return vkl_evaluator_create(tr->ctx, &ec, &tr->evaluator, tr->err, tr->errlen);
 }
 
@@ -777,6 +785,7 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
 /* The test split's loss and accuracy into r. */
 static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
   vkl_eval_result e;
+  tr->eval_epoch = r->epoch;
   vkl_status st = vkl_evaluator_run(tr->evaluator, &e, tr->err, tr->errlen);
   if (st) return st;
   r->test_images = e.images;

@@ -83,6 +83,8 @@ typedef struct vkl_train_config {
   const volatile sig_atomic_t *stop;
   void (*on_progress)(void *user, const vkl_train_progress *p);
   void (*on_epoch)(void *user, const vkl_epoch_result *r);
+  /* During an epoch's evaluation, after each batch: images done and in all. */
+  void (*on_eval_progress)(void *user, uint32_t epoch, uint64_t done, uint64_t total);
   void (*on_note)(void *user, const char *message); /* one-line notices */
   void *user;
 } vkl_train_config;
