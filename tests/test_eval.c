@@ -76,6 +76,8 @@ Test(eval, reproduces_a_synthetic_runs_metrics_from_its_options) {
            dir);
   run_result *r = run_in(NULL, args);
   cr_assert_eq(r->code, 0, "train: %s", r->err);
+  cr_assert(strstr(r->err, "epoch 2  evaluating 96/96 images"), "no evaluation progress: %s",
+            r->err);
   char epochs[4096], tl[32], tt[32], el[32], et[32];
   snprintf(args, sizeof args, "%s/run/epochs.csv", dir);
   slurp(args, epochs, sizeof epochs);
