@@ -750,6 +750,78 @@ Test(data, bad_images) {
   free(a);
 }
 
+/* ---- splits alike, class directories, messages, skipping --------------------- */
+
+/* No control bytes (a hostile file's chunk type could hold a terminal
+ * escape sequence). */
+static void assert_printable(const char *msg) {
+  for (const char *p = msg; *p; p++)
+    cr_assert((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f,
+              "byte 0x%02x at %zu of the message: %s", (unsigned char)*p, (size_t)(p - msg), msg);
+}
+
+/* Decoding and header failures speak of the file's own format, in words,
+ * never with a reason another format's probing left behind. */
+Test(data, image_failures_speak_of_the_files_format) {
+  const int W = 8, H = 8;
+  uint8_t *a = smooth_image(W, H, 3, 2);
+  mkdirs(P("q/train/k"));
+  write_png(P("q/train/k/a.png"), W, H, 3, a);
+  size_t n;
+  uint8_t *png = read_bytes(P("q/train/k/a.png"), &n);
+  char err[1024];
+  vkl_dataset *ds;
+  uint8_t px[3 * 8 * 8];
+  /* the header reads fine, the data is cut short (33: IHDR ends; the IDAT follows) */
+  static const size_t cuts[] = {36, 40, 48, 60};
+  for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+    write_bytes(P("q/train/k/a.png"), png, cuts[i]);
+    cr_assert_eq(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+                 VKL_OK, "%s", err);
+    expect_fail(vkl_dataset_get(ds, 0, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
+                "corrupt PNG image data: ", P("q/train/k/a.png"));
+    cr_assert(!strstr(err, "SOI") && !strstr(err, "JPEG"), "a PNG in JPEG words: %s", err);
+    assert_printable(err);
+    vkl_dataset_destroy(ds);
+  }
+  /* the IDAT chunk's type replaced by an escape sequence: an unknown
+   * critical chunk, not quoted */
+  uint8_t *esc = malloc(n);
+  memcpy(esc, png, n);
+  cr_assert_eq(memcmp(esc + 37, "IDAT", 4), 0);
+  memcpy(esc + 37, "\x1b[2J", 4);
+  write_bytes(P("q/train/k/a.png"), esc, n);
+  cr_assert_eq(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  expect_fail(vkl_dataset_get(ds, 0, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
+              "corrupt PNG image data: ", "unknown critical chunk");
+  assert_printable(err);
+  vkl_dataset_destroy(ds);
+  /* a bad bit depth in IHDR (byte 24): refused at open, as a PNG header */
+  memcpy(esc, png, n);
+  esc[24] = 7;
+  write_bytes(P("q/train/k/a.png"), esc, n);
+  expect_fail(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, "corrupt PNG header: ", "bit depth");
+  /* a JPEG whose first segment is garbage */
+  write_jpg(P("q/train/k/a.png"), W, H, 3, a);
+  free(esc);
+  esc = read_bytes(P("q/train/k/a.png"), &n);
+  memset(esc + 2, 0x11, 8);
+  unlink(P("q/train/k/a.png"));
+  write_bytes(P("q/train/k/a.jpg"), esc, n);
+  expect_fail(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, "corrupt JPEG header: ", P("q/train/k/a.jpg"));
+  assert_printable(err);
+  /* neither */
+  write_bytes(P("q/train/k/a.jpg"), "GIF89a", 6);
+  expect_fail(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, "not a PNG or JPEG file", NULL);
+  free(esc);
+  free(png);
+  free(a);
+}
+
 Test(data, open_by_name_errors) {
   char err[1024];
   vkl_dataset *ds;
