@@ -720,7 +720,14 @@ Test(data, bad_images) {
   expect_fail(vkl_dataset_get(ds, 2, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
               P("h/train/k/5cut.png"), "image 2");
   /* ... and through the loader: the batch's status and message */
-  vkl_loader_config lc = {.dataset = ds, .batch = 3, .threads = 2, .no_shuffle = 1};
+  vkl_loader_config lc = {.dataset = ds,
+                          .batch = 3,
+                          .channels = 3,
+                          .height = 8,
+                          .width = 8,
+                          .classes = 1,
+                          .threads = 2,
+                          .no_shuffle = 1};
   vkl_loader *ld;
   cr_assert_eq(vkl_loader_create(&lc, &ld, err, sizeof err), VKL_OK, "%s", err);
   float imgs[3 * 8 * 8 * 3];
@@ -751,6 +758,97 @@ Test(data, bad_images) {
 }
 
 /* ---- splits alike, class directories, messages, skipping --------------------- */
+
+/* A held-out split goes through the network built for the train split:
+ * in-memory formats of another shape are refused naming both shapes; image
+ * folders convert their images to the train split's (C,H,W); class counts
+ * must agree. */
+Test(data, a_held_out_split_is_opened_like_the_train_split) {
+  char err[1024];
+  vkl_dataset *tr, *te;
+  idx_set s = idx_make(4, 1, 1), t = idx_make(3, 28, 28);
+  mkdirs(P("m"));
+  write_bytes(P("m/train-images-idx3-ubyte"), s.ifile, s.ilen);
+  write_bytes(P("m/train-labels-idx1-ubyte"), s.lfile, s.llen);
+  write_bytes(P("m/t10k-images-idx3-ubyte"), t.ifile, t.ilen);
+  write_bytes(P("m/t10k-labels-idx1-ubyte"), t.lfile, t.llen);
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s", P("m"));
+  vkl_data_options opt = {.dir = dir};
+  cr_assert_eq(vkl_dataset_open("mnist", VKL_SPLIT_TRAIN, &opt, &tr, err, sizeof err), VKL_OK, "%s",
+               err);
+  vkl_dataset_like like = vkl_dataset_like_of(tr, "the train split's");
+  te = (vkl_dataset *)1;
+  expect_fail(vkl_dataset_open_like("mnist", VKL_SPLIT_TEST, &opt, &like, &te, err, sizeof err),
+              VKL_ERR_FORMAT, err, "images are 1x28x28, the train split's 1x1x1",
+              "t10k-images-idx3-ubyte");
+  cr_assert_null(te);
+  vkl_dataset_destroy(tr);
+  idx_free(&s);
+  idx_free(&t);
+
+  /* a folder whose val/ images are grey and twice the size of train/'s */
+  const int W = 6, H = 5;
+  uint8_t *a = smooth_image(W, H, 3, 1), *g = malloc(4 * W * H);
+  memset(g, 90, 4 * W * H);
+  mkdirs(P("v/train/a"));
+  mkdirs(P("v/train/b"));
+  mkdirs(P("v/val/b"));
+  write_png(P("v/train/a/x.png"), W, H, 3, a);
+  write_png(P("v/train/b/y.png"), W, H, 3, a);
+  write_png(P("v/val/b/z.png"), 2 * W, 2 * H, 1, g);
+  snprintf(dir, sizeof dir, "%s", P("v"));
+  vkl_data_options fo = {.dir = dir};
+  for (fo.preload = 0; fo.preload < 2; fo.preload++) {
+    cr_assert_eq(vkl_dataset_open("folder", VKL_SPLIT_TRAIN, &fo, &tr, err, sizeof err), VKL_OK,
+                 "%s", err);
+    like = vkl_dataset_like_of(tr, "the train split's");
+    cr_assert_eq(vkl_dataset_open_like("folder", VKL_SPLIT_TEST, &fo, &like, &te, err, sizeof err),
+                 VKL_OK, "%s", err);
+    const vkl_dataset_info *in = vkl_dataset_get_info(te);
+    cr_assert(in->channels == 3 && in->height == (uint32_t)H && in->width == (uint32_t)W,
+              "val/ comes out %ux%ux%u, not the train split's 3x%dx%d", in->channels, in->height,
+              in->width, H, W);
+    cr_assert_eq(in->classes, 2);
+    uint8_t got[3 * 6 * 5];
+    uint32_t label;
+    cr_assert_eq(vkl_dataset_get(te, 0, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    cr_assert_eq(label, 1);
+    for (size_t i = 0; i < sizeof got; i++) cr_assert_eq(got[i], 90, "pixel %zu", i);
+    vkl_dataset_destroy(te);
+    vkl_dataset_destroy(tr);
+  }
+  free(a);
+  free(g);
+
+  /* classes and shapes that options ask to differ are refused too */
+  vkl_data_options so = {.count = 8, .channels = 1, .height = 4, .width = 4, .classes = 10};
+  cr_assert_eq(vkl_dataset_open("synthetic", VKL_SPLIT_TRAIN, &so, &tr, err, sizeof err), VKL_OK,
+               "%s", err);
+  like = vkl_dataset_like_of(tr, "the train split's");
+  vkl_data_options other = so;
+  other.classes = 5;
+  expect_fail(
+      vkl_dataset_open_like("synthetic", VKL_SPLIT_TEST, &other, &like, &te, err, sizeof err),
+      VKL_ERR_FORMAT, err, "it has 5 classes, the train split's 10", NULL);
+  other = so;
+  other.width = 8;
+  expect_fail(
+      vkl_dataset_open_like("synthetic", VKL_SPLIT_TEST, &other, &like, &te, err, sizeof err),
+      VKL_ERR_FORMAT, err, "images are 1x4x8, the train split's 1x4x4", NULL);
+  /* options left 0 take the reference's: a checkpoint's shape and classes */
+  vkl_dataset_like ckpt = {1, 6, 7, 3, "the checkpoint's"};
+  vkl_data_options count_only = {.count = 8};
+  cr_assert_eq(
+      vkl_dataset_open_like("synthetic", VKL_SPLIT_TEST, &count_only, &ckpt, &te, err, sizeof err),
+      VKL_OK, "%s", err);
+  const vkl_dataset_info *in = vkl_dataset_get_info(te);
+  cr_assert(in->channels == 1 && in->height == 6 && in->width == 7 && in->classes == 3);
+  cr_assert_eq(vkl_dataset_check_like(tr, &ckpt, err, sizeof err), VKL_ERR_FORMAT);
+  cr_assert(strstr(err, "the checkpoint's 1x6x7"), "%s", err);
+  vkl_dataset_destroy(te);
+  vkl_dataset_destroy(tr);
+}
 
 /* No control bytes (a hostile file's chunk type could hold a terminal
  * escape sequence). */

@@ -74,6 +74,31 @@ typedef struct vkl_data_options {
 vkl_status vkl_dataset_open(const char *name, vkl_split split, const vkl_data_options *opt,
                             vkl_dataset **out, char *err, size_t errlen);
 
+/* What a split must be to go through a network built for other data: its
+ * images' (C,H,W) and its number of classes, and whose they are, as a
+ * possessive for messages ("the train split's", "the checkpoint's"). */
+typedef struct vkl_dataset_like {
+  uint32_t channels, height, width, classes;
+  const char *whose;
+} vkl_dataset_like;
+
+/* ds's own shape and classes, as the reference for another split. */
+vkl_dataset_like vkl_dataset_like_of(const vkl_dataset *ds, const char *whose);
+/* VKL_OK when ds's images are exactly like's (C,H,W) and it has like's
+ * number of classes (so its labels, below its classes, fit a loss of
+ * like's); else VKL_ERR_FORMAT naming both shapes or class counts. */
+vkl_status vkl_dataset_check_like(const vkl_dataset *ds, const vkl_dataset_like *like, char *err,
+                                  size_t errlen);
+/* Opens a split that must be like `like` (the held-out split beside the
+ * train split, or a split for a checkpoint): opt's channels, height, width
+ * and classes left 0 take like's, so image folders and Tiny ImageNet
+ * convert their images to like's (C,H,W) and synthetic data is generated
+ * so; then vkl_dataset_check_like refuses what still differs (IDX and
+ * CIFAR files of another shape, options that ask for another). */
+vkl_status vkl_dataset_open_like(const char *name, vkl_split split, const vkl_data_options *opt,
+                                 const vkl_dataset_like *like, vkl_dataset **out, char *err,
+                                 size_t errlen);
+
 /* MNIST-format data set in dir: train-images-idx3-ubyte, train-labels-idx1-ubyte,
  * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or gzip'ed (.gz
  * appended). name is "fashion-mnist" or "mnist" (sets class names and the

@@ -201,6 +201,11 @@ vkl_status vkl_loader_create(const vkl_loader_config *cfg, vkl_loader **out, cha
   if (cfg->slots > 1024 || cfg->threads > 1024)
     return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT,
                     "loader: %u slots, %u threads (1024 at most)", cfg->slots, cfg->threads);
+  vkl_dataset_like slots = {cfg->channels, cfg->height, cfg->width, cfg->classes,
+                            "the loader's slots'"};
+  char why[768];
+  if (vkl_dataset_check_like(cfg->dataset, &slots, why, sizeof why))
+    return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT, "loader: %s", why);
   vkl_status st = vkl_augment_validate(&cfg->augment, in->channels, err, errlen);
   if (st) return st;
 

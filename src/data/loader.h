@@ -42,8 +42,13 @@ typedef struct vkl_loader vkl_loader;
 typedef struct vkl_loader_config {
   const vkl_dataset *dataset; /* must outlive the loader */
   uint32_t batch;             /* m, samples per micro-batch (required) */
-  uint32_t threads;           /* 0: online cores - 1, at least 1 */
-  uint32_t slots;             /* batches in flight at once (slot ids 0..slots-1); 0: 4 */
+  /* What the caller's memory was sized for (required): (C,H,W) per sample
+   * of its images slots and the classes its labels may take. A dataset of
+   * any other shape or class count is refused at create, so no batch
+   * writes past a slot and no label reaches a loss with fewer classes. */
+  uint32_t channels, height, width, classes;
+  uint32_t threads; /* 0: online cores - 1, at least 1 */
+  uint32_t slots;   /* batches in flight at once (slot ids 0..slots-1); 0: 4 */
   uint64_t seed;
   int no_shuffle; /* visit samples in dataset order */
   int drop_last;  /* leave out the partial last batch */

@@ -73,8 +73,11 @@ static vkl_status open_data(trainer *tr) {
   if (c->skip_bad_images) opt.skip_bad_images = 1;
   opt.seed = c->seed;
   vkl_status st = vkl_dataset_open(name, VKL_SPLIT_TRAIN, &opt, &tr->train_ds, tr->err, tr->errlen);
-  if (!st) st = vkl_dataset_open(name, VKL_SPLIT_TEST, &opt, &tr->test_ds, tr->err, tr->errlen);
-  return st;
+  if (st) return st;
+  /* the staging slots and the model are sized from the train split */
+  vkl_dataset_like like = vkl_dataset_like_of(tr->train_ds, "the train split's");
+  return vkl_dataset_open_like(name, VKL_SPLIT_TEST, &opt, &like, &tr->test_ds, tr->err,
+                               tr->errlen);
 }
 
 static vkl_status build_model(trainer *tr) {
@@ -91,10 +94,15 @@ static vkl_status build_model(trainer *tr) {
 
 static vkl_status make_loaders(trainer *tr) {
   const vkl_train_config *c = tr->cfg;
-  const char *name = vkl_dataset_get_info(tr->train_ds)->name;
+  const vkl_dataset_info *d = vkl_dataset_get_info(tr->train_ds); /* the staging slots' shape */
+  const char *name = d->name;
   vkl_loader_config lc = {
       .dataset = tr->train_ds,
       .batch = tr->m,
+      .channels = d->channels,
+      .height = d->height,
+      .width = d->width,
+      .classes = d->classes,
       .threads = c->loader_threads,
       .slots = SLOTS,
       .seed = c->seed,
