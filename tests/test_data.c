@@ -850,6 +850,44 @@ Test(data, a_held_out_split_is_opened_like_the_train_split) {
   vkl_dataset_destroy(tr);
 }
 
+/* A class directory without images would number a class nothing teaches:
+ * an error naming it, in train/ and in the held-out split alike. */
+Test(data, a_class_directory_without_images_is_an_error) {
+  const int W = 4, H = 4;
+  uint8_t *a = smooth_image(W, H, 3, 1);
+  mkdirs(P("c/train/a"));
+  mkdirs(P("c/train/b"));
+  mkdirs(P("c/val/a"));
+  mkdirs(P("c/val/b"));
+  write_png(P("c/train/a/x.png"), W, H, 3, a);
+  write_png(P("c/val/a/z.png"), W, H, 3, a);
+  write_bytes(P("c/train/b/notes.txt"), "no image", 8);
+  char err[1024];
+  vkl_dataset *ds;
+  expect_fail(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("c/train/b"), "class directory without");
+  write_png(P("c/train/b/y.png"), W, H, 3, a);
+  cr_assert_eq(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->classes, 2);
+  vkl_dataset_destroy(ds);
+  expect_fail(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TEST, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("c/val/b"), "class directory without");
+  /* a held-out split may leave a class out: no directory, no error */
+  rmdir(P("c/val/b"));
+  cr_assert_eq(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TEST, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  vkl_dataset_destroy(ds);
+  /* Tiny ImageNet's train/<wnid>/images/ alike */
+  mkdirs(P("ti/train/n01/images"));
+  mkdirs(P("ti/train/n02/images"));
+  write_bytes(P("ti/wnids.txt"), "n01\nn02\n", 8);
+  write_jpg(P("ti/train/n01/images/a.JPEG"), W, H, 3, a);
+  expect_fail(vkl_dataset_open_tiny_imagenet(P("ti"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("ti/train/n02/images"), "class directory without");
+  free(a);
+}
+
 /* No control bytes (a hostile file's chunk type could hold a terminal
  * escape sequence). */
 static void assert_printable(const char *msg) {

@@ -114,13 +114,20 @@ static vkl_status list_dir(const char *dir, int want_dirs, char ***out, size_t *
   return VKL_OK;
 }
 
-/* Adds dir's image files, sorted, with label. */
+/* Adds dir's image files, sorted, with label. A class directory without
+ * images is an error: it would number a class that no image teaches or
+ * tests. */
 static vkl_status add_images(entries *e, const char *dir, uint32_t label, char *err,
                              size_t errlen) {
   char **files;
   size_t n;
   vkl_status st = list_dir(dir, 0, &files, &n, err, errlen);
   if (st) return st;
+  if (n == 0)
+    st = data_err(err, errlen, VKL_ERR_FORMAT,
+                  "%s: a class directory without .png, .jpg or .jpeg images (add images or "
+                  "remove it)",
+                  dir);
   for (size_t i = 0; i < n && !st; i++)
     if (entries_add(e, data_join(dir, files[i]), label))
       st = data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", dir);
