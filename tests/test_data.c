@@ -851,7 +851,8 @@ Test(data, a_held_out_split_is_opened_like_the_train_split) {
 }
 
 /* A class directory without images would number a class nothing teaches:
- * an error naming it, in train/ and in the held-out split alike. */
+ * an error naming it, in train/ and in the held-out split alike, and when
+ * skipping left a class none of its images. */
 Test(data, a_class_directory_without_images_is_an_error) {
   const int W = 4, H = 4;
   uint8_t *a = smooth_image(W, H, 3, 1);
@@ -878,6 +879,11 @@ Test(data, a_class_directory_without_images_is_an_error) {
   cr_assert_eq(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TEST, NULL, &ds, err, sizeof err),
                VKL_OK, "%s", err);
   vkl_dataset_destroy(ds);
+  /* every image of class b unreadable and skipped */
+  write_bytes(P("c/train/b/y.png"), "not a png at all", 16);
+  vkl_data_options skip = {.skip_bad_images = 1};
+  expect_fail(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TRAIN, &skip, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, "every image of class 'b'", NULL);
   /* Tiny ImageNet's train/<wnid>/images/ alike */
   mkdirs(P("ti/train/n01/images"));
   mkdirs(P("ti/train/n02/images"));
@@ -956,6 +962,99 @@ Test(data, image_failures_speak_of_the_files_format) {
   free(esc);
   free(png);
   free(a);
+}
+
+/* Runs one epoch of batch m in data-set order over ds with `threads`
+ * workers; images (count*chw floats) and labels (count) receive it. */
+static void load_in_order(const vkl_dataset *ds, uint32_t m, uint32_t threads, float *images,
+                          uint32_t *labels) {
+  const vkl_dataset_info *in = vkl_dataset_get_info(ds);
+  vkl_loader_config lc = {.dataset = ds,
+                          .batch = m,
+                          .channels = in->channels,
+                          .height = in->height,
+                          .width = in->width,
+                          .classes = in->classes,
+                          .threads = threads,
+                          .no_shuffle = 1,
+                          .drop_last = 1};
+  vkl_loader *ld;
+  char err[1024];
+  cr_assert_eq(vkl_loader_create(&lc, &ld, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(vkl_loader_start_epoch(ld, 0), VKL_OK);
+  size_t chw = (size_t)in->channels * in->height * in->width;
+  for (uint64_t b = 0; b < vkl_loader_batches_per_epoch(ld); b++) {
+    uint32_t count;
+    cr_assert_eq(vkl_loader_submit(ld, 0, b, images + b * m * chw, labels + b * m), VKL_OK);
+    cr_assert_eq(vkl_loader_wait(ld, 0, &count), VKL_OK, "%s", vkl_loader_errmsg(ld));
+    cr_assert_eq(count, m, "a batch is always full");
+  }
+  vkl_loader_destroy(ld);
+}
+
+/* With skip_bad_images, an image whose header reads but whose data does
+ * not decode is replaced by the next one in data-set order that decodes,
+ * with its own label; it is recorded once, whatever the thread count. */
+Test(data, skip_bad_images_substitutes_undecodable_images) {
+  const int W = 8, H = 8;
+  uint8_t *img[3];
+  for (int i = 0; i < 3; i++) img[i] = smooth_image(W, H, 1, 10 * i);
+  mkdirs(P("s/train/k0"));
+  mkdirs(P("s/train/k1"));
+  write_png(P("s/train/k0/0.png"), W, H, 1, img[0]);
+  write_png(P("s/train/k0/1.png"), W, H, 1, img[1]);
+  write_png(P("s/train/k1/2.png"), W, H, 1, img[2]);
+  size_t n;
+  uint8_t *png = read_bytes(P("s/train/k0/1.png"), &n);
+  write_bytes(P("s/train/k0/1.png"), png, 48); /* header fine, data cut */
+  write_bytes(P("s/train/k1/3.png"), png, 48); /* the last image: wraps to the first */
+  char err[1024];
+  vkl_dataset *ds;
+  vkl_data_options skip = {.skip_bad_images = 1};
+  cr_assert_eq(vkl_dataset_open_image_folder(P("s"), VKL_SPLIT_TRAIN, &skip, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->count, 4);
+  cr_assert_eq(vkl_dataset_skipped(ds), 0, "nothing skipped before decoding");
+  uint8_t got[8 * 8];
+  uint32_t label;
+  for (int pass = 0; pass < 2; pass++) { /* the second: from the flags, same result */
+    cr_assert_eq(vkl_dataset_get(ds, 1, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    cr_assert_eq(memcmp(got, img[2], sizeof got), 0, "image 1's substitute is image 2");
+    cr_assert_eq(label, 1, "with image 2's label");
+    cr_assert_eq(vkl_dataset_get(ds, 3, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    cr_assert_eq(memcmp(got, img[0], sizeof got), 0, "image 3's substitute is image 0");
+    cr_assert_eq(label, 0);
+    cr_assert_eq(vkl_dataset_skipped(ds), 2, "each bad file once");
+  }
+  const char *first = vkl_dataset_skipped_image(ds, 0);
+  cr_assert(first && strstr(first, P("s/train/k0/1.png")) && strstr(first, "corrupt PNG"), "%s",
+            first ? first : "(null)");
+  cr_assert_null(vkl_dataset_skipped_image(ds, 2));
+  vkl_dataset_destroy(ds);
+  /* through the loader: full batches with the substitutes' labels, the
+   * same bytes for 1 and 3 threads, each bad file counted once */
+  float a[4 * 64], b[4 * 64];
+  uint32_t la[4], lb[4];
+  for (uint32_t threads = 1; threads <= 3; threads += 2) {
+    cr_assert_eq(
+        vkl_dataset_open_image_folder(P("s"), VKL_SPLIT_TRAIN, &skip, &ds, err, sizeof err), VKL_OK,
+        "%s", err);
+    load_in_order(ds, 2, threads, threads == 1 ? a : b, threads == 1 ? la : lb);
+    cr_assert_eq(vkl_dataset_skipped(ds), 2);
+    vkl_dataset_destroy(ds);
+  }
+  const uint32_t want[4] = {0, 1, 1, 0};
+  cr_assert_arr_eq(la, want, sizeof want);
+  cr_assert_arr_eq(lb, want, sizeof want);
+  cr_assert_arr_eq(a, b, sizeof a);
+  /* without the option: the error names the file and the image */
+  cr_assert_eq(vkl_dataset_open_image_folder(P("s"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  expect_fail(vkl_dataset_get(ds, 1, got, &label, err, sizeof err), VKL_ERR_FORMAT, err,
+              P("s/train/k0/1.png"), "image 1");
+  vkl_dataset_destroy(ds);
+  free(png);
+  for (int i = 0; i < 3; i++) free(img[i]);
 }
 
 Test(data, open_by_name_errors) {

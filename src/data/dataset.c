@@ -66,6 +66,7 @@ void vkl_dataset_destroy(vkl_dataset *ds) {
     for (uint32_t k = 0; k < ds->info.classes; k++) free(ds->class_names[k]);
     free(ds->class_names);
   }
+  data_skipped_destroy(ds->skipped);
   free(ds->blob);
   free(ds->labels);
   free(ds->source);
@@ -102,6 +103,7 @@ vkl_status vkl_dataset_get(const vkl_dataset *ds, uint64_t index, uint8_t *pixel
     memcpy(pixels, ds->pixels + index * chw, chw);
     return VKL_OK;
   }
+  if (ds->skipped) return data_decode_or_substitute(ds, index, pixels, label, err, errlen);
   vkl_status st =
       data_image_load(ds->paths[index], in->channels, in->height, in->width, pixels, err, errlen);
   if (st && err && errlen) {

@@ -40,7 +40,7 @@ typedef struct vkl_dataset_info {
   uint32_t channels, height, width;
   uint32_t classes;
   int lazy;         /* 1: pixels are decoded from files by vkl_dataset_get */
-  uint64_t skipped; /* unreadable images left out (skip_bad_images) */
+  uint64_t skipped; /* unreadable images left out at open (skip_bad_images) */
 } vkl_dataset_info;
 
 /* Options of the readers; zero-initialised means every default. */
@@ -55,10 +55,15 @@ typedef struct vkl_data_options {
    * 3x64x64; other folders take C, H and W of their first image (in sorted
    * order). Synthetic: 0 means 3x32x32. */
   uint32_t channels, height, width;
-  /* Image folders: leave out images that cannot be opened or decoded (their
-   * number is in vkl_dataset_info.skipped) instead of failing. Without
-   * preload, only what the header check at open finds is skipped; a decode
-   * failure later is an error of vkl_dataset_get (and of the loader). */
+  /* Image folders: skip images that cannot be opened or decoded instead of
+   * failing. At open, images whose header check fails (with preload: whose
+   * decoding fails) are left out (vkl_dataset_info.skipped). Decoded on
+   * demand, an image that fails is replaced by a substitute: the first
+   * image after it in data-set order (wrapping past the end) that decodes,
+   * with that image's own label. So a batch stays full and the same run
+   * gives the same bytes; a failed image is never decoded again.
+   * vkl_dataset_skipped counts both kinds. Without this option a decode
+   * failure is an error of vkl_dataset_get naming the file and the image. */
   int skip_bad_images;
   /* Image folders: decode every image at open into memory (errors found at
    * open; fast epochs). 0: keep the file list, decode on demand. */
@@ -167,8 +172,17 @@ const uint8_t *vkl_dataset_pixels(const vkl_dataset *ds);
 const uint32_t *vkl_dataset_labels(const vkl_dataset *ds);
 /* Image `index` (C,H,W) into pixels and its label into *label (either may
  * be NULL). Decodes lazily held images; safe to call from several threads
- * at once. */
+ * at once. With skip_bad_images an undecodable image comes back as its
+ * substitute, pixels and label (without pixels nothing is decoded and the
+ * label is index's own). */
 vkl_status vkl_dataset_get(const vkl_dataset *ds, uint64_t index, uint8_t *pixels /* (C,H,W) */,
                            uint32_t *label, char *err, size_t errlen);
+
+/* Images skipped so far with skip_bad_images: those left out at open and
+ * those found undecodable since (each once). Safe from any thread. */
+uint64_t vkl_dataset_skipped(const vkl_dataset *ds);
+/* Skipped image k (k < vkl_dataset_skipped, in the order found) as
+ * "FILE: reason", or NULL; valid until the dataset is destroyed. */
+const char *vkl_dataset_skipped_image(const vkl_dataset *ds, uint64_t k);
 
 #endif

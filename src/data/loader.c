@@ -111,12 +111,12 @@ static vkl_status make_sample(vkl_loader *ld, worker *w, uint64_t batch, uint32_
   const uint8_t *src;
   if (ld->ds->pixels) {
     src = ld->ds->pixels + idx * ld->chw;
-  } else {
-    vkl_status st = vkl_dataset_get(ld->ds, idx, w->src, NULL, w->err, sizeof w->err);
+    labels[j] = ld->ds->labels[idx];
+  } else { /* the label of the image produced: a substitute's own (skip_bad_images) */
+    vkl_status st = vkl_dataset_get(ld->ds, idx, w->src, &labels[j], w->err, sizeof w->err);
     if (st) return st;
     src = w->src;
   }
-  labels[j] = ld->ds->labels[idx];
   if (ld->geometry) {
     vkl_augment_params p;
     vkl_augment_draw(&ld->cfg.augment, ld->cfg.seed, ld->epoch, idx, &p);

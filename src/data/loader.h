@@ -26,7 +26,11 @@
  *
  * Errors (a bad image in a lazily decoded folder) come back from
  * vkl_loader_wait as the status of that batch, with the message in
- * vkl_loader_errmsg naming the batch, the sample and the file. */
+ * vkl_loader_errmsg naming the batch, the sample and the file. A dataset
+ * opened with skip_bad_images gives a substitute for such an image
+ * instead (see vkl_data_options.skip_bad_images): the sample is the
+ * substitute's pixels and label, augmented as the sample it replaces, so
+ * batches stay full and identical across thread counts. */
 #ifndef VKLARS_DATA_LOADER_H
 #define VKLARS_DATA_LOADER_H
 
