@@ -1,8 +1,11 @@
 /* `vklars train` on hostile data sets, as a process: a test split whose
  * images differ in shape from the train split's is refused (IDX) or
  * resized to the train split's (image folders) instead of overflowing the
- * staging slots. Each run is tiny (an MLP of width 16, batch 8, one
- * epoch) and runs with the validation layer: any message fails the test. */
+ * staging slots; and --skip-bad-images skips a PNG whose data is corrupt
+ * when the loader decodes it, printing and recording the count in
+ * run.json. Each run is tiny (an MLP of width 16, batch 8, one epoch)
+ * and runs with the validation layer: any message fails the test. */
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
@@ -211,5 +214,54 @@ Test(splits, folder_val_images_of_another_size_are_resized_to_the_train_split) {
   last_epoch(P("run"), &loss, &images);
   cr_assert_eq(images, 8);
   cr_assert(isfinite(loss) && loss > 0, "test loss %g", loss);
+  free(r.out);
+}
+
+/* run.json's data.skipped_images */
+static int skipped_in_run_json(const char *run) {
+  char path[1100];
+  snprintf(path, sizeof path, "%s/run.json", run);
+  char *t = read_text(path);
+  cJSON *j = cJSON_Parse(t);
+  cr_assert(j, "run.json does not parse: %s", t);
+  cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "data"), "skipped_images");
+  cr_assert(cJSON_IsNumber(n), "no data.skipped_images in %s", t);
+  int v = n->valueint;
+  cJSON_Delete(j);
+  free(t);
+  return v;
+}
+
+/* Before: --skip-bad-images skipped only what the header check at open
+ * found; a PNG whose header reads but whose data is corrupt stopped the
+ * run in the loader. */
+Test(splits, a_corrupt_png_is_skipped_at_decode_time_and_counted) {
+  write_folder(8);
+  /* header (signature, IHDR) whole, image data cut short */
+  char *good = read_text(P("f/train/a/04.png"));
+  write_bytes(P("f/train/a/03.png"), good, 48);
+  write_bytes(P("f/val/b/01.png"), good, 48);
+  free(good);
+  char args[2048];
+  snprintf(args, sizeof args, "--data folder --data-dir %s " TINY_RUN " --out %s", P("f"),
+           P("strict"));
+  run_result r = train(args);
+  cr_assert_eq(r.code, 1, "exit %d: %s", r.code, r.out);
+  cr_assert(strstr(r.out, P("f/train/a/03.png")) && strstr(r.out, "sample") &&
+                strstr(r.out, "corrupt PNG image data"),
+            "%s", r.out);
+  free(r.out);
+  snprintf(args, sizeof args, "--data folder --data-dir %s " TINY_RUN " --skip-bad-images --out %s",
+           P("f"), P("skip"));
+  r = train(args);
+  cr_assert_eq(r.code, 0, "exit %d: %s", r.code, r.out);
+  cr_assert(strstr(r.out, "skipped bad image ") && strstr(r.out, P("f/train/a/03.png")) &&
+                strstr(r.out, P("f/val/b/01.png")) && strstr(r.out, "(2 so far)"),
+            "%s", r.out);
+  cr_assert_eq(skipped_in_run_json(P("skip")), 2);
+  double loss;
+  long images;
+  last_epoch(P("skip"), &loss, &images);
+  cr_assert_eq(images, 8, "the test split keeps its count: a substitute stands in");
   free(r.out);
 }

@@ -48,6 +48,8 @@ typedef struct trainer {
   uint64_t start_epoch_step;
   char last_ckpt[1100]; /* the newest checkpoint (written or resumed from); "" none */
   uint64_t last_ckpt_step;
+  uint64_t skipped_noted[2]; /* skipped images (train, test) told through on_note */
+  uint64_t skipped_in_json;  /* the skipped images run_json recorded */
 } trainer;
 
 static double now_s(void) {
@@ -64,6 +66,25 @@ static vkl_status vk_fail(trainer *tr, vkl_status st) {
 
 /* ---- setup ------------------------------------------------------------------- */
 
+/* Tells on_note of each image skipped (--skip-bad-images) since the last
+ * call, in each split; returns how many were skipped in all. */
+static uint64_t note_skipped_images(trainer *tr) {
+  const vkl_dataset *sets[2] = {tr->train_ds, tr->test_ds};
+  uint64_t total = tr->skipped_noted[0] + tr->skipped_noted[1];
+  for (int i = 0; i < 2; i++) {
+    uint64_t n = vkl_dataset_skipped(sets[i]);
+    for (; tr->skipped_noted[i] < n; tr->skipped_noted[i]++) {
+      if (!tr->cfg->on_note) continue;
+      char msg[1200];
+      snprintf(msg, sizeof msg, "skipped bad image %s (%llu so far)",
+               vkl_dataset_skipped_image(sets[i], tr->skipped_noted[i]),
+               (unsigned long long)++total);
+      tr->cfg->on_note(tr->cfg->user, msg);
+    }
+  }
+  return vkl_dataset_skipped(sets[0]) + vkl_dataset_skipped(sets[1]);
+}
+
 static vkl_status open_data(trainer *tr) {
   const vkl_train_config *c = tr->cfg;
   const char *name = c->data ? c->data : "fashion-mnist";
@@ -76,8 +97,9 @@ static vkl_status open_data(trainer *tr) {
   if (st) return st;
   /* the staging slots and the model are sized from the train split */
   vkl_dataset_like like = vkl_dataset_like_of(tr->train_ds, "the train split's");
-  return vkl_dataset_open_like(name, VKL_SPLIT_TEST, &opt, &like, &tr->test_ds, tr->err,
-                               tr->errlen);
+  st = vkl_dataset_open_like(name, VKL_SPLIT_TEST, &opt, &like, &tr->test_ds, tr->err, tr->errlen);
+  if (!st) note_skipped_images(tr);
+  return st;
 }
 
 static vkl_status build_model(trainer *tr) {
@@ -416,6 +438,8 @@ static char *run_json(trainer *tr) {
       ds, "shape",
       cJSON_CreateIntArray((const int[]){(int)d->channels, (int)d->height, (int)d->width}, 3));
   cJSON_AddNumberToObject(ds, "classes", d->classes);
+  tr->skipped_in_json = vkl_dataset_skipped(tr->train_ds) + vkl_dataset_skipped(tr->test_ds);
+  cJSON_AddNumberToObject(ds, "skipped_images", (double)tr->skipped_in_json);
   cJSON_AddBoolToObject(ds, "augment", !c->no_augment);
   cJSON_AddBoolToObject(ds, "shuffle", !c->no_shuffle);
   cJSON *md = cJSON_AddObjectToObject(o, "model");
@@ -468,6 +492,22 @@ static char *run_json(trainer *tr) {
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   return text;
+}
+
+/* Notes newly skipped images and, when their number changed, records it:
+ * the configuration checkpoints store, and run.json (data.skipped_images)
+ * of a run this invocation started (a resumed run's run.json stays). */
+static vkl_status record_skipped_images(trainer *tr) {
+  if (note_skipped_images(tr) == tr->skipped_in_json) return VKL_OK;
+  char *text = run_json(tr);
+  if (!text) {
+    snprintf(tr->err, tr->errlen, "out of host memory rewriting run.json");
+    return VKL_ERR_OUT_OF_HOST_MEMORY;
+  }
+  cJSON_free(tr->run_json);
+  tr->run_json = text;
+  if (!tr->log || tr->cfg->resume) return VKL_OK;
+  return vkl_runlog_write_run(tr->log, tr->run_json, tr->err, tr->errlen);
 }
 
 /* Whether a net for micro-batch m fits: its tensors within one binding,
@@ -852,7 +892,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     if (st || interrupted) break;
     double train_s = now_s() - t0;
     vkl_epoch_result r = {.epoch = e};
-    if ((st = evaluate(&tr, &r))) break;
+    if ((st = evaluate(&tr, &r)) || (st = record_skipped_images(&tr))) break;
     vkl_loader_stats last, current;
     vkl_loader_get_stats(tr.train_ld, &last, &current);
     r.train_loss = tr.epoch_steps ? tr.epoch_loss_sum / tr.epoch_steps : 0;
@@ -870,6 +910,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     if (cfg->on_epoch) cfg->on_epoch(cfg->user, &r);
     result->last = r;
   }
+  if (!st) st = record_skipped_images(&tr); /* an eval, or a stop mid-epoch */
   result->epoch = pos_epoch;
   result->epoch_step = pos_step;
   result->steps_per_epoch = tr.steps_per_epoch;
