@@ -208,8 +208,9 @@ static const struct stb_reason {
 
 /* Says in `why` (n bytes) why stb refused data, of which `stage` ("header"
  * or "image data") failed. stb writes an unknown critical PNG chunk's type
- * into one buffer shared by all threads, so that reason is not quoted; it
- * reads as "" when the type is zeros, as past the end of the file. */
+ * into one buffer shared by all threads, before " PNG chunk not known", so
+ * that reason is never quoted; a NUL in the type cuts it to under 4 bytes
+ * (every other PNG reason is longer), as past the end of the file. */
 static void describe_failure(char *why, size_t n, const uint8_t *data, size_t len,
                              const char *stage) {
   image_format f = detect_format(data, len);
@@ -218,7 +219,7 @@ static void describe_failure(char *why, size_t n, const uint8_t *data, size_t le
     return;
   }
   const char *words = stbi_failure_reason();
-  if (words && (strstr(words, "PNG chunk not known") || (!*words && f == FORMAT_PNG)))
+  if (words && f == FORMAT_PNG && (strstr(words, "PNG chunk not known") || strlen(words) < 4))
     words = "the file ends early or holds an unknown critical chunk";
   for (size_t i = 0; words && i < sizeof STB_REASONS / sizeof STB_REASONS[0]; i++)
     if ((STB_REASONS[i].format == FORMAT_NONE || STB_REASONS[i].format == f) &&
