@@ -951,13 +951,33 @@ Test(data, image_failures_speak_of_the_files_format) {
   /* a JPEG whose first segment is garbage */
   write_jpg(P("q/train/k/a.png"), W, H, 3, a);
   free(esc);
-  esc = read_bytes(P("q/train/k/a.png"), &n);
+  uint8_t *jpg = read_bytes(P("q/train/k/a.png"), &n);
+  esc = malloc(n);
+  memcpy(esc, jpg, n);
   memset(esc + 2, 0x11, 8);
   unlink(P("q/train/k/a.png"));
   write_bytes(P("q/train/k/a.jpg"), esc, n);
   expect_fail(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
               VKL_ERR_FORMAT, err, "corrupt JPEG header: ", P("q/train/k/a.jpg"));
   assert_printable(err);
+  /* a JPEG whose Huffman tables (after the frame header, so only decoding
+   * reads them) overrun their segment's length by a byte: stb's JPEG
+   * decoder fails without a reason, and the PNG probe's "bad png sig" was
+   * reported */
+  size_t dht = 0;
+  for (size_t i = 2; i + 3 < n && !dht; i++)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC4) dht = i;
+  cr_assert(dht, "stb_image_write wrote no DHT segment");
+  memcpy(esc, jpg, n);
+  esc[dht + 3]--; /* the low byte of the segment's length */
+  write_bytes(P("q/train/k/a.jpg"), esc, n);
+  cr_assert_eq(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  expect_fail(vkl_dataset_get(ds, 0, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
+              "corrupt JPEG image data: ", P("q/train/k/a.jpg"));
+  cr_assert(!strstr(err, "png sig"), "a JPEG in PNG words: %s", err);
+  vkl_dataset_destroy(ds);
+  free(jpg);
   /* neither */
   write_bytes(P("q/train/k/a.jpg"), "GIF89a", 6);
   expect_fail(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),

@@ -181,7 +181,7 @@ static image_format detect_format(const uint8_t *d, size_t len) {
 
 /* stb_image's reasons that are codes rather than words, in words. */
 static const struct stb_reason {
-  image_format format; /* FORMAT_NONE: either */
+  image_format format;
   const char *code, *words;
 } STB_REASONS[] = {
     {FORMAT_PNG, "outofdata", "the compressed image data ends early"},
@@ -207,7 +207,9 @@ static const struct stb_reason {
 };
 
 /* Says in `why` (n bytes) why stb refused data, of which `stage` ("header"
- * or "image data") failed. stb writes an unknown critical PNG chunk's type
+ * or "image data") failed. stb's JPEG decoder fails without a reason where
+ * a DQT or DHT segment's length disagrees with its tables or a scan names
+ * a component the frame lacks. stb writes an unknown critical PNG chunk's type
  * into one buffer shared by all threads, before " PNG chunk not known", so
  * that reason is never quoted; a NUL in the type cuts it to under 4 bytes
  * (every other PNG reason is longer), as past the end of the file. */
@@ -219,14 +221,18 @@ static void describe_failure(char *why, size_t n, const uint8_t *data, size_t le
     return;
   }
   const char *words = stbi_failure_reason();
+  if (words && f == FORMAT_JPEG && !strcmp(words, "bad png sig"))
+    words = NULL; /* decoding probes PNG first; the JPEG decoder said nothing */
   if (words && f == FORMAT_PNG && (strstr(words, "PNG chunk not known") || strlen(words) < 4))
     words = "the file ends early or holds an unknown critical chunk";
-  for (size_t i = 0; words && i < sizeof STB_REASONS / sizeof STB_REASONS[0]; i++)
-    if ((STB_REASONS[i].format == FORMAT_NONE || STB_REASONS[i].format == f) &&
-        !strcmp(STB_REASONS[i].code, words))
+  if (!words || !*words)
+    words = f == FORMAT_JPEG ? "an inconsistent segment (a table's length, a scan's components), "
+                               "as in a file cut short"
+                             : "stb_image gives no reason";
+  for (size_t i = 0; i < sizeof STB_REASONS / sizeof STB_REASONS[0]; i++)
+    if (STB_REASONS[i].format == f && !strcmp(STB_REASONS[i].code, words))
       words = STB_REASONS[i].words;
-  snprintf(why, n, "corrupt %s %s: %s", f == FORMAT_PNG ? "PNG" : "JPEG", stage,
-           words && *words ? words : "stb_image gives no reason");
+  snprintf(why, n, "corrupt %s %s: %s", f == FORMAT_PNG ? "PNG" : "JPEG", stage, words);
 }
 
 /* The reason of the last failed header check on this thread. */
