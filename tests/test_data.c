@@ -3,7 +3,10 @@
  * JPEGs, the Tiny ImageNet layout; every kind of hostile input (truncated,
  * wrong magic, mismatched counts, labels out of range, wrong record sizes,
  * absurd headers, corrupt images) gives its status and a message naming
- * the file and the place; and the real Fashion-MNIST from Debian's
+ * the file and the place, in the words of the file's format; a held-out
+ * split is opened like the train split (resized, or refused naming both
+ * shapes); class directories without images are errors; skip_bad_images
+ * substitutes undecodable images; and the real Fashion-MNIST from Debian's
  * dataset-fashion-mnist. */
 #include <criterion/criterion.h>
 #include <dirent.h>
