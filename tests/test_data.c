@@ -3,7 +3,10 @@
  * JPEGs, the Tiny ImageNet layout; every kind of hostile input (truncated,
  * wrong magic, mismatched counts, labels out of range, wrong record sizes,
  * absurd headers, corrupt images) gives its status and a message naming
- * the file and the place; and the real Fashion-MNIST from Debian's
+ * the file and the place, in the words of the file's format; a held-out
+ * split is opened like the train split (resized, or refused naming both
+ * shapes); class directories without images are errors; skip_bad_images
+ * substitutes undecodable images; and the real Fashion-MNIST from Debian's
  * dataset-fashion-mnist. */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -720,7 +723,14 @@ Test(data, bad_images) {
   expect_fail(vkl_dataset_get(ds, 2, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
               P("h/train/k/5cut.png"), "image 2");
   /* ... and through the loader: the batch's status and message */
-  vkl_loader_config lc = {.dataset = ds, .batch = 3, .threads = 2, .no_shuffle = 1};
+  vkl_loader_config lc = {.dataset = ds,
+                          .batch = 3,
+                          .channels = 3,
+                          .height = 8,
+                          .width = 8,
+                          .classes = 1,
+                          .threads = 2,
+                          .no_shuffle = 1};
   vkl_loader *ld;
   cr_assert_eq(vkl_loader_create(&lc, &ld, err, sizeof err), VKL_OK, "%s", err);
   float imgs[3 * 8 * 8 * 3];
@@ -748,6 +758,329 @@ Test(data, bad_images) {
               VKL_ERR_FORMAT, err, P("e"), "no readable images");
   free(png);
   free(a);
+}
+
+/* ---- splits alike, class directories, messages, skipping --------------------- */
+
+/* A held-out split goes through the network built for the train split:
+ * in-memory formats of another shape are refused naming both shapes; image
+ * folders convert their images to the train split's (C,H,W); class counts
+ * must agree. */
+Test(data, a_held_out_split_is_opened_like_the_train_split) {
+  char err[1024];
+  vkl_dataset *tr, *te;
+  idx_set s = idx_make(4, 1, 1), t = idx_make(3, 28, 28);
+  mkdirs(P("m"));
+  write_bytes(P("m/train-images-idx3-ubyte"), s.ifile, s.ilen);
+  write_bytes(P("m/train-labels-idx1-ubyte"), s.lfile, s.llen);
+  write_bytes(P("m/t10k-images-idx3-ubyte"), t.ifile, t.ilen);
+  write_bytes(P("m/t10k-labels-idx1-ubyte"), t.lfile, t.llen);
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s", P("m"));
+  vkl_data_options opt = {.dir = dir};
+  cr_assert_eq(vkl_dataset_open("mnist", VKL_SPLIT_TRAIN, &opt, &tr, err, sizeof err), VKL_OK, "%s",
+               err);
+  vkl_dataset_like like = vkl_dataset_like_of(tr, "the train split's");
+  te = (vkl_dataset *)1;
+  expect_fail(vkl_dataset_open_like("mnist", VKL_SPLIT_TEST, &opt, &like, &te, err, sizeof err),
+              VKL_ERR_FORMAT, err, "images are 1x28x28, the train split's 1x1x1",
+              "t10k-images-idx3-ubyte");
+  cr_assert_null(te);
+  vkl_dataset_destroy(tr);
+  idx_free(&s);
+  idx_free(&t);
+
+  /* a folder whose val/ images are grey and twice the size of train/'s */
+  const int W = 6, H = 5;
+  uint8_t *a = smooth_image(W, H, 3, 1), *g = malloc(4 * W * H);
+  memset(g, 90, 4 * W * H);
+  mkdirs(P("v/train/a"));
+  mkdirs(P("v/train/b"));
+  mkdirs(P("v/val/b"));
+  write_png(P("v/train/a/x.png"), W, H, 3, a);
+  write_png(P("v/train/b/y.png"), W, H, 3, a);
+  write_png(P("v/val/b/z.png"), 2 * W, 2 * H, 1, g);
+  snprintf(dir, sizeof dir, "%s", P("v"));
+  vkl_data_options fo = {.dir = dir};
+  for (fo.preload = 0; fo.preload < 2; fo.preload++) {
+    cr_assert_eq(vkl_dataset_open("folder", VKL_SPLIT_TRAIN, &fo, &tr, err, sizeof err), VKL_OK,
+                 "%s", err);
+    like = vkl_dataset_like_of(tr, "the train split's");
+    cr_assert_eq(vkl_dataset_open_like("folder", VKL_SPLIT_TEST, &fo, &like, &te, err, sizeof err),
+                 VKL_OK, "%s", err);
+    const vkl_dataset_info *in = vkl_dataset_get_info(te);
+    cr_assert(in->channels == 3 && in->height == (uint32_t)H && in->width == (uint32_t)W,
+              "val/ comes out %ux%ux%u, not the train split's 3x%dx%d", in->channels, in->height,
+              in->width, H, W);
+    cr_assert_eq(in->classes, 2);
+    uint8_t got[3 * 6 * 5];
+    uint32_t label;
+    cr_assert_eq(vkl_dataset_get(te, 0, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    cr_assert_eq(label, 1);
+    for (size_t i = 0; i < sizeof got; i++) cr_assert_eq(got[i], 90, "pixel %zu", i);
+    vkl_dataset_destroy(te);
+    vkl_dataset_destroy(tr);
+  }
+  free(a);
+  free(g);
+
+  /* classes and shapes that options ask to differ are refused too */
+  vkl_data_options so = {.count = 8, .channels = 1, .height = 4, .width = 4, .classes = 10};
+  cr_assert_eq(vkl_dataset_open("synthetic", VKL_SPLIT_TRAIN, &so, &tr, err, sizeof err), VKL_OK,
+               "%s", err);
+  like = vkl_dataset_like_of(tr, "the train split's");
+  vkl_data_options other = so;
+  other.classes = 5;
+  expect_fail(
+      vkl_dataset_open_like("synthetic", VKL_SPLIT_TEST, &other, &like, &te, err, sizeof err),
+      VKL_ERR_FORMAT, err, "it has 5 classes, the train split's 10", NULL);
+  other = so;
+  other.width = 8;
+  expect_fail(
+      vkl_dataset_open_like("synthetic", VKL_SPLIT_TEST, &other, &like, &te, err, sizeof err),
+      VKL_ERR_FORMAT, err, "images are 1x4x8, the train split's 1x4x4", NULL);
+  /* options left 0 take the reference's: a checkpoint's shape and classes */
+  vkl_dataset_like ckpt = {1, 6, 7, 3, "the checkpoint's"};
+  vkl_data_options count_only = {.count = 8};
+  cr_assert_eq(
+      vkl_dataset_open_like("synthetic", VKL_SPLIT_TEST, &count_only, &ckpt, &te, err, sizeof err),
+      VKL_OK, "%s", err);
+  const vkl_dataset_info *in = vkl_dataset_get_info(te);
+  cr_assert(in->channels == 1 && in->height == 6 && in->width == 7 && in->classes == 3);
+  cr_assert_eq(vkl_dataset_check_like(tr, &ckpt, err, sizeof err), VKL_ERR_FORMAT);
+  cr_assert(strstr(err, "the checkpoint's 1x6x7"), "%s", err);
+  vkl_dataset_destroy(te);
+  vkl_dataset_destroy(tr);
+}
+
+/* A class directory without images would number a class nothing teaches:
+ * an error naming it, in train/ and in the held-out split alike, and when
+ * skipping left a class none of its images. */
+Test(data, a_class_directory_without_images_is_an_error) {
+  const int W = 4, H = 4;
+  uint8_t *a = smooth_image(W, H, 3, 1);
+  mkdirs(P("c/train/a"));
+  mkdirs(P("c/train/b"));
+  mkdirs(P("c/val/a"));
+  mkdirs(P("c/val/b"));
+  write_png(P("c/train/a/x.png"), W, H, 3, a);
+  write_png(P("c/val/a/z.png"), W, H, 3, a);
+  write_bytes(P("c/train/b/notes.txt"), "no image", 8);
+  char err[1024];
+  vkl_dataset *ds;
+  expect_fail(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("c/train/b"), "class directory without");
+  write_png(P("c/train/b/y.png"), W, H, 3, a);
+  cr_assert_eq(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->classes, 2);
+  vkl_dataset_destroy(ds);
+  expect_fail(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TEST, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("c/val/b"), "class directory without");
+  /* a held-out split may leave a class out: no directory, no error */
+  rmdir(P("c/val/b"));
+  cr_assert_eq(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TEST, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  vkl_dataset_destroy(ds);
+  /* every image of class b unreadable and skipped */
+  write_bytes(P("c/train/b/y.png"), "not a png at all", 16);
+  vkl_data_options skip = {.skip_bad_images = 1};
+  expect_fail(vkl_dataset_open_image_folder(P("c"), VKL_SPLIT_TRAIN, &skip, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, "every image of class 'b'", NULL);
+  /* Tiny ImageNet's train/<wnid>/images/ alike */
+  mkdirs(P("ti/train/n01/images"));
+  mkdirs(P("ti/train/n02/images"));
+  write_bytes(P("ti/wnids.txt"), "n01\nn02\n", 8);
+  write_jpg(P("ti/train/n01/images/a.JPEG"), W, H, 3, a);
+  expect_fail(vkl_dataset_open_tiny_imagenet(P("ti"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, P("ti/train/n02/images"), "class directory without");
+  free(a);
+}
+
+/* No control bytes (a hostile file's chunk type could hold a terminal
+ * escape sequence). */
+static void assert_printable(const char *msg) {
+  for (const char *p = msg; *p; p++)
+    cr_assert((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f,
+              "byte 0x%02x at %zu of the message: %s", (unsigned char)*p, (size_t)(p - msg), msg);
+}
+
+/* Decoding and header failures speak of the file's own format, in words,
+ * never with a reason another format's probing left behind. */
+Test(data, image_failures_speak_of_the_files_format) {
+  const int W = 8, H = 8;
+  uint8_t *a = smooth_image(W, H, 3, 2);
+  mkdirs(P("q/train/k"));
+  write_png(P("q/train/k/a.png"), W, H, 3, a);
+  size_t n;
+  uint8_t *png = read_bytes(P("q/train/k/a.png"), &n);
+  char err[1024];
+  vkl_dataset *ds;
+  uint8_t px[3 * 8 * 8];
+  /* the header reads fine, the data is cut short (33: IHDR ends; the IDAT follows) */
+  static const size_t cuts[] = {36, 40, 48, 60};
+  for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+    write_bytes(P("q/train/k/a.png"), png, cuts[i]);
+    cr_assert_eq(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+                 VKL_OK, "%s", err);
+    expect_fail(vkl_dataset_get(ds, 0, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
+                "corrupt PNG image data: ", P("q/train/k/a.png"));
+    cr_assert(!strstr(err, "SOI") && !strstr(err, "JPEG"), "a PNG in JPEG words: %s", err);
+    assert_printable(err);
+    vkl_dataset_destroy(ds);
+  }
+  /* the IDAT chunk's type replaced by an escape sequence, or holding a NUL
+   * (which cut stb's reason to "ID"): an unknown critical chunk, not quoted */
+  uint8_t *esc = malloc(n);
+  cr_assert_eq(memcmp(png + 37, "IDAT", 4), 0);
+  static const char *const types[] = {"\x1b[2J", "ID\0T"};
+  for (size_t i = 0; i < 2; i++) {
+    memcpy(esc, png, n);
+    memcpy(esc + 37, types[i], 4);
+    write_bytes(P("q/train/k/a.png"), esc, n);
+    cr_assert_eq(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+                 VKL_OK, "%s", err);
+    expect_fail(vkl_dataset_get(ds, 0, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
+                "corrupt PNG image data: ", "unknown critical chunk");
+    assert_printable(err);
+    vkl_dataset_destroy(ds);
+  }
+  /* a bad bit depth in IHDR (byte 24): refused at open, as a PNG header */
+  memcpy(esc, png, n);
+  esc[24] = 7;
+  write_bytes(P("q/train/k/a.png"), esc, n);
+  expect_fail(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, "corrupt PNG header: ", "bit depth");
+  /* a JPEG whose first segment is garbage */
+  write_jpg(P("q/train/k/a.png"), W, H, 3, a);
+  free(esc);
+  uint8_t *jpg = read_bytes(P("q/train/k/a.png"), &n);
+  esc = malloc(n);
+  memcpy(esc, jpg, n);
+  memset(esc + 2, 0x11, 8);
+  unlink(P("q/train/k/a.png"));
+  write_bytes(P("q/train/k/a.jpg"), esc, n);
+  expect_fail(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, "corrupt JPEG header: ", P("q/train/k/a.jpg"));
+  assert_printable(err);
+  /* a JPEG whose Huffman tables (after the frame header, so only decoding
+   * reads them) overrun their segment's length by a byte: stb's JPEG
+   * decoder fails without a reason, and the PNG probe's "bad png sig" was
+   * reported */
+  size_t dht = 0;
+  for (size_t i = 2; i + 3 < n && !dht; i++)
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC4) dht = i;
+  cr_assert(dht, "stb_image_write wrote no DHT segment");
+  memcpy(esc, jpg, n);
+  esc[dht + 3]--; /* the low byte of the segment's length */
+  write_bytes(P("q/train/k/a.jpg"), esc, n);
+  cr_assert_eq(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  expect_fail(vkl_dataset_get(ds, 0, px, NULL, err, sizeof err), VKL_ERR_FORMAT, err,
+              "corrupt JPEG image data: ", P("q/train/k/a.jpg"));
+  cr_assert(!strstr(err, "png sig"), "a JPEG in PNG words: %s", err);
+  vkl_dataset_destroy(ds);
+  free(jpg);
+  /* neither */
+  write_bytes(P("q/train/k/a.jpg"), "GIF89a", 6);
+  expect_fail(vkl_dataset_open_image_folder(P("q"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+              VKL_ERR_FORMAT, err, "not a PNG or JPEG file", NULL);
+  free(esc);
+  free(png);
+  free(a);
+}
+
+/* Runs one epoch of batch m in data-set order over ds with `threads`
+ * workers; images (count*chw floats) and labels (count) receive it. */
+static void load_in_order(const vkl_dataset *ds, uint32_t m, uint32_t threads, float *images,
+                          uint32_t *labels) {
+  const vkl_dataset_info *in = vkl_dataset_get_info(ds);
+  vkl_loader_config lc = {.dataset = ds,
+                          .batch = m,
+                          .channels = in->channels,
+                          .height = in->height,
+                          .width = in->width,
+                          .classes = in->classes,
+                          .threads = threads,
+                          .no_shuffle = 1,
+                          .drop_last = 1};
+  vkl_loader *ld;
+  char err[1024];
+  cr_assert_eq(vkl_loader_create(&lc, &ld, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(vkl_loader_start_epoch(ld, 0), VKL_OK);
+  size_t chw = (size_t)in->channels * in->height * in->width;
+  for (uint64_t b = 0; b < vkl_loader_batches_per_epoch(ld); b++) {
+    uint32_t count;
+    cr_assert_eq(vkl_loader_submit(ld, 0, b, images + b * m * chw, labels + b * m), VKL_OK);
+    cr_assert_eq(vkl_loader_wait(ld, 0, &count), VKL_OK, "%s", vkl_loader_errmsg(ld));
+    cr_assert_eq(count, m, "a batch is always full");
+  }
+  vkl_loader_destroy(ld);
+}
+
+/* With skip_bad_images, an image whose header reads but whose data does
+ * not decode is replaced by the next one in data-set order that decodes,
+ * with its own label; it is recorded once, whatever the thread count. */
+Test(data, skip_bad_images_substitutes_undecodable_images) {
+  const int W = 8, H = 8;
+  uint8_t *img[3];
+  for (int i = 0; i < 3; i++) img[i] = smooth_image(W, H, 1, 10 * i);
+  mkdirs(P("s/train/k0"));
+  mkdirs(P("s/train/k1"));
+  write_png(P("s/train/k0/0.png"), W, H, 1, img[0]);
+  write_png(P("s/train/k0/1.png"), W, H, 1, img[1]);
+  write_png(P("s/train/k1/2.png"), W, H, 1, img[2]);
+  size_t n;
+  uint8_t *png = read_bytes(P("s/train/k0/1.png"), &n);
+  write_bytes(P("s/train/k0/1.png"), png, 48); /* header fine, data cut */
+  write_bytes(P("s/train/k1/3.png"), png, 48); /* the last image: wraps to the first */
+  char err[1024];
+  vkl_dataset *ds;
+  vkl_data_options skip = {.skip_bad_images = 1};
+  cr_assert_eq(vkl_dataset_open_image_folder(P("s"), VKL_SPLIT_TRAIN, &skip, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  cr_assert_eq(vkl_dataset_get_info(ds)->count, 4);
+  cr_assert_eq(vkl_dataset_skipped(ds), 0, "nothing skipped before decoding");
+  uint8_t got[8 * 8];
+  uint32_t label;
+  for (int pass = 0; pass < 2; pass++) { /* the second: from the flags, same result */
+    cr_assert_eq(vkl_dataset_get(ds, 1, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    cr_assert_eq(memcmp(got, img[2], sizeof got), 0, "image 1's substitute is image 2");
+    cr_assert_eq(label, 1, "with image 2's label");
+    cr_assert_eq(vkl_dataset_get(ds, 3, got, &label, err, sizeof err), VKL_OK, "%s", err);
+    cr_assert_eq(memcmp(got, img[0], sizeof got), 0, "image 3's substitute is image 0");
+    cr_assert_eq(label, 0);
+    cr_assert_eq(vkl_dataset_skipped(ds), 2, "each bad file once");
+  }
+  const char *first = vkl_dataset_skipped_image(ds, 0);
+  cr_assert(first && strstr(first, P("s/train/k0/1.png")) && strstr(first, "corrupt PNG"), "%s",
+            first ? first : "(null)");
+  cr_assert_null(vkl_dataset_skipped_image(ds, 2));
+  vkl_dataset_destroy(ds);
+  /* through the loader: full batches with the substitutes' labels, the
+   * same bytes for 1 and 3 threads, each bad file counted once */
+  float a[4 * 64], b[4 * 64];
+  uint32_t la[4], lb[4];
+  for (uint32_t threads = 1; threads <= 3; threads += 2) {
+    cr_assert_eq(
+        vkl_dataset_open_image_folder(P("s"), VKL_SPLIT_TRAIN, &skip, &ds, err, sizeof err), VKL_OK,
+        "%s", err);
+    load_in_order(ds, 2, threads, threads == 1 ? a : b, threads == 1 ? la : lb);
+    cr_assert_eq(vkl_dataset_skipped(ds), 2);
+    vkl_dataset_destroy(ds);
+  }
+  const uint32_t want[4] = {0, 1, 1, 0};
+  cr_assert_arr_eq(la, want, sizeof want);
+  cr_assert_arr_eq(lb, want, sizeof want);
+  cr_assert_arr_eq(a, b, sizeof a);
+  /* without the option: the error names the file and the image */
+  cr_assert_eq(vkl_dataset_open_image_folder(P("s"), VKL_SPLIT_TRAIN, NULL, &ds, err, sizeof err),
+               VKL_OK, "%s", err);
+  expect_fail(vkl_dataset_get(ds, 1, got, &label, err, sizeof err), VKL_ERR_FORMAT, err,
+              P("s/train/k0/1.png"), "image 1");
+  vkl_dataset_destroy(ds);
+  free(png);
+  for (int i = 0; i < 3; i++) free(img[i]);
 }
 
 Test(data, open_by_name_errors) {

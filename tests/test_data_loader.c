@@ -28,6 +28,18 @@ static vkl_dataset *synth(uint64_t n, uint32_t c, uint32_t h, uint32_t w, uint32
   return ds;
 }
 
+/* A loader config for ds, batches of m, whose slots are sized for ds. */
+static vkl_loader_config loader_config(const vkl_dataset *ds, uint32_t m) {
+  const vkl_dataset_info *in = vkl_dataset_get_info(ds);
+  vkl_loader_config cfg = {.dataset = ds,
+                           .batch = m,
+                           .channels = in->channels,
+                           .height = in->height,
+                           .width = in->width,
+                           .classes = in->classes};
+  return cfg;
+}
+
 static uint64_t rng_state = 99;
 static uint32_t rnd(void) {
   uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
@@ -296,13 +308,12 @@ typedef struct run_out {
  * and returns every batch's bytes. */
 static run_out run_loader(const vkl_dataset *ds, uint32_t m, uint32_t threads, uint64_t seed,
                           int drop_last, const vkl_augment_config *aug, uint64_t epochs) {
-  vkl_loader_config cfg = {.dataset = ds,
-                           .batch = m,
-                           .threads = threads,
-                           .slots = 3,
-                           .seed = seed,
-                           .drop_last = drop_last,
-                           .augment = *aug};
+  vkl_loader_config cfg = loader_config(ds, m);
+  cfg.threads = threads;
+  cfg.slots = 3;
+  cfg.seed = seed;
+  cfg.drop_last = drop_last;
+  cfg.augment = *aug;
   vkl_loader *ld;
   char err[512];
   cr_assert_eq(vkl_loader_create(&cfg, &ld, err, sizeof err), VKL_OK, "%s", err);
@@ -421,7 +432,10 @@ Test(loader, epochs_are_permutations) {
 
 Test(loader, no_shuffle_throughput_and_misuse) {
   vkl_dataset *ds = synth(40, 1, 4, 4, 4, 9, VKL_SPLIT_TEST);
-  vkl_loader_config cfg = {.dataset = ds, .batch = 8, .threads = 2, .slots = 2, .no_shuffle = 1};
+  vkl_loader_config cfg = loader_config(ds, 8);
+  cfg.threads = 2;
+  cfg.slots = 2;
+  cfg.no_shuffle = 1;
   vkl_loader *ld;
   char err[512];
   cr_assert_eq(vkl_loader_create(&cfg, &ld, err, sizeof err), VKL_OK, "%s", err);
@@ -463,18 +477,41 @@ Test(loader, no_shuffle_throughput_and_misuse) {
   cr_assert_gt(vkl_loader_images_per_second(ld), 0);
   vkl_loader_destroy(ld);
   /* bad configs */
-  vkl_loader_config big = {.dataset = ds, .batch = 41, .drop_last = 1};
+  vkl_loader_config big = loader_config(ds, 41);
+  big.drop_last = 1;
   cr_assert_eq(vkl_loader_create(&big, &ld, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
   cr_assert(strstr(err, "drop_last"), "%s", err);
-  vkl_loader_config zero = {.dataset = ds};
+  vkl_loader_config zero = loader_config(ds, 0);
   cr_assert_eq(vkl_loader_create(&zero, &ld, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
-  vkl_loader_config badstd = {.dataset = ds, .batch = 4, .augment = {.normalize = 1}};
+  cr_assert(strstr(err, "batch size 0"), "%s", err);
+  vkl_loader_config badstd = loader_config(ds, 4);
+  badstd.augment = (vkl_augment_config){.normalize = 1};
   cr_assert_eq(vkl_loader_create(&badstd, &ld, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "std"), "%s", err);
   /* default threads: cores - 1, at least 1 */
-  vkl_loader_config dflt = {.dataset = ds, .batch = 4};
+  vkl_loader_config dflt = loader_config(ds, 4);
   cr_assert_eq(vkl_loader_create(&dflt, &ld, err, sizeof err), VKL_OK, "%s", err);
   cr_assert_geq(vkl_loader_threads(ld), 1);
   vkl_loader_destroy(ld);
   vkl_loader_destroy(NULL);
+  vkl_dataset_destroy(ds);
+}
+
+/* The caller's slots were sized for one shape and class count: a dataset
+ * of another (the test split beside the train split the slots were sized
+ * from) is refused at create, before a batch could write past a slot. */
+Test(loader, refuses_a_dataset_unlike_its_slots) {
+  vkl_dataset *ds = synth(16, 1, 28, 28, 10, 1, VKL_SPLIT_TEST);
+  vkl_loader_config cfg = loader_config(ds, 8);
+  cfg.height = cfg.width = 1;
+  vkl_loader *ld = NULL;
+  char err[1024];
+  cr_assert_eq(vkl_loader_create(&cfg, &ld, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert_null(ld);
+  cr_assert(strstr(err, "images are 1x28x28, the loader's slots' 1x1x1"), "%s", err);
+  cfg = loader_config(ds, 8);
+  cfg.classes = 5;
+  cr_assert_eq(vkl_loader_create(&cfg, &ld, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "it has 10 classes, the loader's slots' 5"), "%s", err);
   vkl_dataset_destroy(ds);
 }

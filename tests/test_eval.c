@@ -268,3 +268,25 @@ Test(eval, shows_progress_and_stops_on_sigint) {
   cr_assert(!strstr(text, "top-1"), "it ran to its end: %s", text);
   free(dir);
 }
+
+/* A test split unlike the checkpoint's input is refused with both shapes
+ * (it would overflow the net's input otherwise). */
+Test(eval, refuses_a_test_split_unlike_the_checkpoint) {
+  char *dir = temp_dir(), args[1024], six[600], other[600];
+  snprintf(six, sizeof six, "%s/six", dir);
+  snprintf(other, sizeof other, "%s/other", dir);
+  cr_assert(mkdir(six, 0755) == 0 && mkdir(other, 0755) == 0);
+  write_mnist(six);
+  write_mnist28(other, 16, 16);
+  snprintf(args, sizeof args,
+           "train --data mnist --data-dir %s --model mlp --width 8 --batch 16 --epochs 1 "
+           "--threads 1 --out %s/run",
+           six, dir);
+  run_result *r = run_in(NULL, args);
+  cr_assert_eq(r->code, 0, "train: %s", r->err);
+  snprintf(args, sizeof args, "eval %s/run/checkpoint.safetensors --data-dir %s", dir, other);
+  r = run_in(NULL, args);
+  cr_assert_eq(r->code, 1, "%s", r->err);
+  cr_assert(strstr(r->err, "1x28x28") && strstr(r->err, "1x6x6"), "%s", r->err);
+  free(dir);
+}

@@ -10,6 +10,9 @@
 #include "data/augment.h"
 #include "data/dataset.h"
 
+/* The images a data set skipped (src/data/skipped.c). */
+typedef struct data_skipped data_skipped;
+
 struct vkl_dataset {
   vkl_dataset_info info;
   char name[64];
@@ -22,6 +25,9 @@ struct vkl_dataset {
   /* class names: names[k], or NULL */
   char **class_names;
   uint32_t class_names_owned; /* 1: free each name and the array */
+  /* skip_bad_images: what was skipped; with paths, undecodable images are
+   * substituted (data_decode_or_substitute). NULL: skipping is off. */
+  data_skipped *skipped;
 };
 
 /* Formats "fmt" into err (when err and errlen are nonzero); returns st. */
@@ -56,6 +62,22 @@ int data_image_info(const char *path, int *w, int *h, int *comp, const char **wh
  * resizing when its size differs. */
 vkl_status data_image_load(const char *path, uint32_t c, uint32_t h, uint32_t w,
                            uint8_t *out /* (c,h,w) */, char *err, size_t errlen);
+
+/* The record of skipped images: "FILE: reason" messages in the order
+ * found, added from any thread. */
+vkl_status data_skipped_create(data_skipped **out, char *err, size_t errlen);
+void data_skipped_destroy(data_skipped *s); /* NULL is a no-op */
+/* Records one skipped image; message is copied. Fails only out of memory. */
+vkl_status data_skipped_add(data_skipped *s, const char *message);
+/* Lazily decoded sets: a clear "undecodable" flag for each of `images`. */
+vkl_status data_skipped_track(data_skipped *s, uint64_t images, char *err, size_t errlen);
+/* Image index of a lazily decoded set that skips bad images (its record
+ * tracks flags): the first image in data-set order from index on (wrapping
+ * past the end) that decodes, with that image's label. Each image that
+ * fails is flagged and recorded once, and never decoded again. */
+vkl_status data_decode_or_substitute(const vkl_dataset *ds, uint64_t index,
+                                     uint8_t *pixels /* (C,H,W) */, uint32_t *label, char *err,
+                                     size_t errlen);
 
 /* Normalization as 256-entry tables per channel (augment.h's step 4). */
 void data_norm_lut(const vkl_augment_config *cfg, uint32_t c, float (*lut)[256]);

@@ -66,6 +66,7 @@ void vkl_dataset_destroy(vkl_dataset *ds) {
     for (uint32_t k = 0; k < ds->info.classes; k++) free(ds->class_names[k]);
     free(ds->class_names);
   }
+  data_skipped_destroy(ds->skipped);
   free(ds->blob);
   free(ds->labels);
   free(ds->source);
@@ -102,6 +103,7 @@ vkl_status vkl_dataset_get(const vkl_dataset *ds, uint64_t index, uint8_t *pixel
     memcpy(pixels, ds->pixels + index * chw, chw);
     return VKL_OK;
   }
+  if (ds->skipped) return data_decode_or_substitute(ds, index, pixels, label, err, errlen);
   vkl_status st =
       data_image_load(ds->paths[index], in->channels, in->height, in->width, pixels, err, errlen);
   if (st && err && errlen) {
@@ -258,4 +260,45 @@ vkl_status vkl_dataset_open(const char *name, vkl_split split, const vkl_data_op
   if (!strcmp(name, "tiny-imagenet"))
     return vkl_dataset_open_tiny_imagenet(dir, split, opt, out, err, errlen);
   return vkl_dataset_open_image_folder(dir, split, opt, out, err, errlen);
+}
+
+/* ---- splits alike ---------------------------------------------------------- */
+
+vkl_dataset_like vkl_dataset_like_of(const vkl_dataset *ds, const char *whose) {
+  const vkl_dataset_info *in = &ds->info;
+  vkl_dataset_like like = {in->channels, in->height, in->width, in->classes, whose};
+  return like;
+}
+
+vkl_status vkl_dataset_check_like(const vkl_dataset *ds, const vkl_dataset_like *like, char *err,
+                                  size_t errlen) {
+  const vkl_dataset_info *in = &ds->info;
+  if (in->channels != like->channels || in->height != like->height || in->width != like->width)
+    return data_err(err, errlen, VKL_ERR_FORMAT,
+                    "%s: %s: its images are %ux%ux%u, %s %ux%ux%u (every split must have one "
+                    "shape)",
+                    ds->name, ds->source, in->channels, in->height, in->width, like->whose,
+                    like->channels, like->height, like->width);
+  if (in->classes != like->classes)
+    return data_err(err, errlen, VKL_ERR_FORMAT,
+                    "%s: %s: it has %u classes, %s %u (every split must number the same classes)",
+                    ds->name, ds->source, in->classes, like->whose, like->classes);
+  return VKL_OK;
+}
+
+vkl_status vkl_dataset_open_like(const char *name, vkl_split split, const vkl_data_options *opt,
+                                 const vkl_dataset_like *like, vkl_dataset **out, char *err,
+                                 size_t errlen) {
+  vkl_data_options o = {0};
+  if (opt) o = *opt;
+  if (!o.channels) o.channels = like->channels;
+  if (!o.height) o.height = like->height;
+  if (!o.width) o.width = like->width;
+  if (!o.classes) o.classes = like->classes;
+  vkl_status st = vkl_dataset_open(name, split, &o, out, err, errlen);
+  if (!st && (st = vkl_dataset_check_like(*out, like, err, errlen))) {
+    vkl_dataset_destroy(*out);
+    *out = NULL;
+  }
+  return st;
 }

@@ -40,7 +40,7 @@ typedef struct vkl_dataset_info {
   uint32_t channels, height, width;
   uint32_t classes;
   int lazy;         /* 1: pixels are decoded from files by vkl_dataset_get */
-  uint64_t skipped; /* unreadable images left out (skip_bad_images) */
+  uint64_t skipped; /* unreadable images left out at open (skip_bad_images) */
 } vkl_dataset_info;
 
 /* Options of the readers; zero-initialised means every default. */
@@ -55,10 +55,15 @@ typedef struct vkl_data_options {
    * 3x64x64; other folders take C, H and W of their first image (in sorted
    * order). Synthetic: 0 means 3x32x32. */
   uint32_t channels, height, width;
-  /* Image folders: leave out images that cannot be opened or decoded (their
-   * number is in vkl_dataset_info.skipped) instead of failing. Without
-   * preload, only what the header check at open finds is skipped; a decode
-   * failure later is an error of vkl_dataset_get (and of the loader). */
+  /* Image folders: skip images that cannot be opened or decoded instead of
+   * failing. At open, images whose header check fails (with preload: whose
+   * decoding fails) are left out (vkl_dataset_info.skipped). Decoded on
+   * demand, an image that fails is replaced by a substitute: the first
+   * image after it in data-set order (wrapping past the end) that decodes,
+   * with that image's own label. So a batch stays full and the same run
+   * gives the same bytes; a failed image is never decoded again.
+   * vkl_dataset_skipped counts both kinds. Without this option a decode
+   * failure is an error of vkl_dataset_get naming the file and the image. */
   int skip_bad_images;
   /* Image folders: decode every image at open into memory (errors found at
    * open; fast epochs). 0: keep the file list, decode on demand. */
@@ -73,6 +78,31 @@ typedef struct vkl_data_options {
  * "folder" (any image-folder tree) or "synthetic". opt may be NULL. */
 vkl_status vkl_dataset_open(const char *name, vkl_split split, const vkl_data_options *opt,
                             vkl_dataset **out, char *err, size_t errlen);
+
+/* What a split must be to go through a network built for other data: its
+ * images' (C,H,W) and its number of classes, and whose they are, as a
+ * possessive for messages ("the train split's", "the checkpoint's"). */
+typedef struct vkl_dataset_like {
+  uint32_t channels, height, width, classes;
+  const char *whose;
+} vkl_dataset_like;
+
+/* ds's own shape and classes, as the reference for another split. */
+vkl_dataset_like vkl_dataset_like_of(const vkl_dataset *ds, const char *whose);
+/* VKL_OK when ds's images are exactly like's (C,H,W) and it has like's
+ * number of classes (so its labels, below its classes, fit a loss of
+ * like's); else VKL_ERR_FORMAT naming both shapes or class counts. */
+vkl_status vkl_dataset_check_like(const vkl_dataset *ds, const vkl_dataset_like *like, char *err,
+                                  size_t errlen);
+/* Opens a split that must be like `like` (the held-out split beside the
+ * train split, or a split for a checkpoint): opt's channels, height, width
+ * and classes left 0 take like's, so image folders and Tiny ImageNet
+ * convert their images to like's (C,H,W) and synthetic data is generated
+ * so; then vkl_dataset_check_like refuses what still differs (IDX and
+ * CIFAR files of another shape, options that ask for another). */
+vkl_status vkl_dataset_open_like(const char *name, vkl_split split, const vkl_data_options *opt,
+                                 const vkl_dataset_like *like, vkl_dataset **out, char *err,
+                                 size_t errlen);
 
 /* MNIST-format data set in dir: train-images-idx3-ubyte, train-labels-idx1-ubyte,
  * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each raw or gzip'ed (.gz
@@ -142,8 +172,17 @@ const uint8_t *vkl_dataset_pixels(const vkl_dataset *ds);
 const uint32_t *vkl_dataset_labels(const vkl_dataset *ds);
 /* Image `index` (C,H,W) into pixels and its label into *label (either may
  * be NULL). Decodes lazily held images; safe to call from several threads
- * at once. */
+ * at once. With skip_bad_images an undecodable image comes back as its
+ * substitute, pixels and label (without pixels nothing is decoded and the
+ * label is index's own). */
 vkl_status vkl_dataset_get(const vkl_dataset *ds, uint64_t index, uint8_t *pixels /* (C,H,W) */,
                            uint32_t *label, char *err, size_t errlen);
+
+/* Images skipped so far with skip_bad_images: those left out at open and
+ * those found undecodable since (each once). Safe from any thread. */
+uint64_t vkl_dataset_skipped(const vkl_dataset *ds);
+/* Skipped image k (k < vkl_dataset_skipped, in the order found) as
+ * "FILE: reason", or NULL; valid until the dataset is destroyed. */
+const char *vkl_dataset_skipped_image(const vkl_dataset *ds, uint64_t k);
 
 #endif

@@ -6,7 +6,11 @@
  * (absurd dimensions refused before anything is allocated for them), then
  * decoded to c channels (stb converts grey <-> RGB and drops alpha), resized
  * to (h,w) when its size differs, and transposed from HWC to CHW. stb keeps
- * its failure reason per thread, so decoding is safe from loader threads. */
+ * its failure reason per thread, so decoding is safe from loader threads.
+ *
+ * Failures speak of the format the file's signature names ("corrupt PNG:
+ * ..."), in words where stb's reason is a terse code, never with a reason
+ * left over from another format's attempt or holding the file's bytes. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,20 +167,105 @@ static void png_drop_empty_idat(uint8_t *d, size_t *len) {
   }
 }
 
-/* Header check of an image in memory: 0, or -1 with the reason. */
+typedef enum image_format { FORMAT_NONE, FORMAT_PNG, FORMAT_JPEG } image_format;
+
+/* The format by the file's signature: PNG's 8 bytes, or JPEG's SOI marker
+ * (FF D8, after fill bytes FF as stb allows). */
+static image_format detect_format(const uint8_t *d, size_t len) {
+  static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (len >= 8 && memcmp(d, png_sig, 8) == 0) return FORMAT_PNG;
+  size_t p = 0;
+  while (p < len && d[p] == 0xFF) p++;
+  return p > 0 && p < len && d[p] == 0xD8 ? FORMAT_JPEG : FORMAT_NONE;
+}
+
+/* stb_image's reasons that are codes rather than words, in words. */
+static const struct stb_reason {
+  image_format format;
+  const char *code, *words;
+} STB_REASONS[] = {
+    {FORMAT_PNG, "outofdata", "the compressed image data ends early"},
+    {FORMAT_PNG, "not enough pixels", "the image data holds fewer pixels than the header says"},
+    {FORMAT_PNG, "invalid filter", "a row names an invalid filter type"},
+    {FORMAT_PNG, "bad zlib header", "the compressed image data has a bad zlib header"},
+    {FORMAT_PNG, "bad dist", "the compressed image data is corrupt (a bad distance code)"},
+    {FORMAT_PNG, "bad codelengths", "the compressed image data is corrupt (bad code lengths)"},
+    {FORMAT_PNG, "bad huffman code", "the compressed image data is corrupt (a bad Huffman code)"},
+    {FORMAT_PNG, "bad sizes", "the compressed image data is corrupt (bad block sizes)"},
+    {FORMAT_PNG, "zlib corrupt", "the compressed image data is corrupt"},
+    {FORMAT_PNG, "read past buffer", "the compressed image data is corrupt (reads past its end)"},
+    {FORMAT_PNG, "no IDAT", "no image data (IDAT chunk)"},
+    {FORMAT_PNG, "first not IHDR", "the first chunk is not the header (IHDR)"},
+    {FORMAT_PNG, "0-pixel image", "a width or height of 0 in the header"},
+    {FORMAT_PNG, "too large", "an absurd image size in the header"},
+    {FORMAT_PNG, "1/2/4/8/16-bit only", "a bit depth other than 1, 2, 4, 8 or 16"},
+    {FORMAT_JPEG, "bad huffman code", "the entropy-coded data is corrupt (a bad Huffman code)"},
+    {FORMAT_JPEG, "expected marker", "a segment marker is missing"},
+    {FORMAT_JPEG, "no SOF", "no frame header (SOF marker)"},
+    {FORMAT_JPEG, "no SOI", "no start-of-image marker (SOI)"},
+    {FORMAT_JPEG, "0 width", "a width of 0 in the frame header"},
+};
+
+/* Says in `why` (n bytes) why stb refused data, of which `stage` ("header"
+ * or "image data") failed. stb's JPEG decoder fails without a reason where
+ * a DQT or DHT segment's length disagrees with its tables or a scan names
+ * a component the frame lacks. stb writes an unknown critical PNG chunk's type
+ * into one buffer shared by all threads, before " PNG chunk not known", so
+ * that reason is never quoted; a NUL in the type cuts it to under 4 bytes
+ * (every other PNG reason is longer), as past the end of the file. */
+static void describe_failure(char *why, size_t n, const uint8_t *data, size_t len,
+                             const char *stage) {
+  image_format f = detect_format(data, len);
+  if (f == FORMAT_NONE) {
+    snprintf(why, n, "not a PNG or JPEG file (no PNG signature, no JPEG SOI marker)");
+    return;
+  }
+  const char *words = stbi_failure_reason();
+  if (words && f == FORMAT_JPEG && !strcmp(words, "bad png sig"))
+    words = NULL; /* decoding probes PNG first; the JPEG decoder said nothing */
+  if (words && f == FORMAT_PNG && (strstr(words, "PNG chunk not known") || strlen(words) < 4))
+    words = "the file ends early or holds an unknown critical chunk";
+  if (!words || !*words)
+    words = f == FORMAT_JPEG ? "an inconsistent segment (a table's length, a scan's components), "
+                               "as in a file cut short"
+                             : "stb_image gives no reason";
+  for (size_t i = 0; i < sizeof STB_REASONS / sizeof STB_REASONS[0]; i++)
+    if (STB_REASONS[i].format == f && !strcmp(STB_REASONS[i].code, words))
+      words = STB_REASONS[i].words;
+  snprintf(why, n, "corrupt %s %s: %s", f == FORMAT_PNG ? "PNG" : "JPEG", stage, words);
+}
+
+/* The reason of the last failed header check on this thread. */
+static _Thread_local char header_why[192];
+
+/* Header check of an image in memory: 0, or -1 with the reason. Only the
+ * decoder of the format the signature names looks at it, so the reason is
+ * that format's. */
 static int check_header(const uint8_t *data, size_t len, int *w, int *h, int *comp,
                         const char **why) {
+  *why = header_why;
   if (jpeg_has_oversized_huffman_table(data, len)) {
-    *why = "corrupt JPEG: a Huffman table with more than 256 codes";
+    snprintf(header_why, sizeof header_why,
+             "corrupt JPEG header: a Huffman table with more than 256 codes");
     return -1;
   }
-  if (len > INT32_MAX || !stbi_info_from_memory(data, (int)len, w, h, comp)) {
-    *why = len > INT32_MAX ? "file too large" : stbi_failure_reason();
-    if (!*why) *why = "not a PNG or JPEG image";
+  if (len > INT32_MAX) {
+    snprintf(header_why, sizeof header_why, "file too large");
+    return -1;
+  }
+  image_format f = detect_format(data, len);
+  stbi__context s;
+  stbi__start_mem(&s, data, (int)len);
+  stbi__g_failure_reason = NULL; /* a reason left by an earlier call is not this file's */
+  int ok = f == FORMAT_PNG    ? stbi__png_info(&s, w, h, comp)
+           : f == FORMAT_JPEG ? stbi__jpeg_info(&s, w, h, comp)
+                              : 0;
+  if (!ok) {
+    describe_failure(header_why, sizeof header_why, data, len, "header");
     return -1;
   }
   if ((uint64_t)*w * (uint64_t)*h > IMAGE_MAX_PIXELS) {
-    *why = "absurd image size in the header";
+    snprintf(header_why, sizeof header_why, "absurd image size in the header (%dx%d)", *w, *h);
     return -1;
   }
   return 0;
@@ -222,11 +311,18 @@ vkl_status data_image_load(const char *path, uint32_t c, uint32_t h, uint32_t w,
     goto done;
   }
   png_drop_empty_idat(data, &len);
+  stbi__g_failure_reason = NULL; /* the header check's format probing leaves reasons */
   img = stbi_load_from_memory(data, (int)len, &iw, &ih, &icomp, (int)c);
   if (!img) {
-    why = stbi_failure_reason();
-    st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: corrupt image: %s", path,
-                  why && *why ? why : "decoding failed");
+    const char *reason = stbi_failure_reason();
+    if (reason && !strcmp(reason, "outofmem")) {
+      st = data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory decoding it",
+                    path);
+      goto done;
+    }
+    char words[192];
+    describe_failure(words, sizeof words, data, len, "image data");
+    st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: %s", path, words);
     goto done;
   }
   const uint8_t *hwc = img;

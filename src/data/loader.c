@@ -111,12 +111,12 @@ static vkl_status make_sample(vkl_loader *ld, worker *w, uint64_t batch, uint32_
   const uint8_t *src;
   if (ld->ds->pixels) {
     src = ld->ds->pixels + idx * ld->chw;
-  } else {
-    vkl_status st = vkl_dataset_get(ld->ds, idx, w->src, NULL, w->err, sizeof w->err);
+    labels[j] = ld->ds->labels[idx];
+  } else { /* the label of the image produced: a substitute's own (skip_bad_images) */
+    vkl_status st = vkl_dataset_get(ld->ds, idx, w->src, &labels[j], w->err, sizeof w->err);
     if (st) return st;
     src = w->src;
   }
-  labels[j] = ld->ds->labels[idx];
   if (ld->geometry) {
     vkl_augment_params p;
     vkl_augment_draw(&ld->cfg.augment, ld->cfg.seed, ld->epoch, idx, &p);
@@ -201,6 +201,11 @@ vkl_status vkl_loader_create(const vkl_loader_config *cfg, vkl_loader **out, cha
   if (cfg->slots > 1024 || cfg->threads > 1024)
     return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT,
                     "loader: %u slots, %u threads (1024 at most)", cfg->slots, cfg->threads);
+  vkl_dataset_like slots = {cfg->channels, cfg->height, cfg->width, cfg->classes,
+                            "the loader's slots'"};
+  char why[768];
+  if (vkl_dataset_check_like(cfg->dataset, &slots, why, sizeof why))
+    return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT, "loader: %s", why);
   vkl_status st = vkl_augment_validate(&cfg->augment, in->channels, err, errlen);
   if (st) return st;
 

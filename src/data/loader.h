@@ -26,7 +26,11 @@
  *
  * Errors (a bad image in a lazily decoded folder) come back from
  * vkl_loader_wait as the status of that batch, with the message in
- * vkl_loader_errmsg naming the batch, the sample and the file. */
+ * vkl_loader_errmsg naming the batch, the sample and the file. A dataset
+ * opened with skip_bad_images gives a substitute for such an image
+ * instead (see vkl_data_options.skip_bad_images): the sample is the
+ * substitute's pixels and label, augmented as the sample it replaces, so
+ * batches stay full and identical across thread counts. */
 #ifndef VKLARS_DATA_LOADER_H
 #define VKLARS_DATA_LOADER_H
 
@@ -42,8 +46,13 @@ typedef struct vkl_loader vkl_loader;
 typedef struct vkl_loader_config {
   const vkl_dataset *dataset; /* must outlive the loader */
   uint32_t batch;             /* m, samples per micro-batch (required) */
-  uint32_t threads;           /* 0: online cores - 1, at least 1 */
-  uint32_t slots;             /* batches in flight at once (slot ids 0..slots-1); 0: 4 */
+  /* What the caller's memory was sized for (required): (C,H,W) per sample
+   * of its images slots and the classes its labels may take. A dataset of
+   * any other shape or class count is refused at create, so no batch
+   * writes past a slot and no label reaches a loss with fewer classes. */
+  uint32_t channels, height, width, classes;
+  uint32_t threads; /* 0: online cores - 1, at least 1 */
+  uint32_t slots;   /* batches in flight at once (slot ids 0..slots-1); 0: 4 */
   uint64_t seed;
   int no_shuffle; /* visit samples in dataset order */
   int drop_last;  /* leave out the partial last batch */

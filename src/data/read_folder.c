@@ -114,17 +114,108 @@ static vkl_status list_dir(const char *dir, int want_dirs, char ***out, size_t *
   return VKL_OK;
 }
 
-/* Adds dir's image files, sorted, with label. */
+/* Adds dir's image files, sorted, with label. A class directory without
+ * images is an error: it would number a class that no image teaches or
+ * tests. */
 static vkl_status add_images(entries *e, const char *dir, uint32_t label, char *err,
                              size_t errlen) {
   char **files;
   size_t n;
   vkl_status st = list_dir(dir, 0, &files, &n, err, errlen);
   if (st) return st;
+  if (n == 0)
+    st = data_err(err, errlen, VKL_ERR_FORMAT,
+                  "%s: a class directory without .png, .jpg or .jpeg images (add images or "
+                  "remove it)",
+                  dir);
   for (size_t i = 0; i < n && !st; i++)
     if (entries_add(e, data_join(dir, files[i]), label))
       st = data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", dir);
   names_free(files, n);
+  return st;
+}
+
+/* Leaves entry i out (its file unreadable), recording why when skipping. */
+static vkl_status skip_entry(const char *name, entries *e, uint64_t i, const char *why,
+                             const vkl_data_options *opt, data_skipped *skipped, char *err,
+                             size_t errlen) {
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s: %s", e->paths[i], why);
+  if (!opt->skip_bad_images) return data_err(err, errlen, VKL_ERR_FORMAT, "%s: %s", name, msg);
+  if (data_skipped_add(skipped, msg))
+    return data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", name);
+  return VKL_OK;
+}
+
+/* Checks every header, leaving out (and recording) the unreadable images
+ * when skipping; the first readable image settles the zero sides of
+ * (*c,*h,*w). */
+static vkl_status check_headers(const char *name, entries *e, const vkl_data_options *opt,
+                                data_skipped *skipped, uint32_t *c, uint32_t *h, uint32_t *w,
+                                char *err, size_t errlen) {
+  uint64_t kept = 0;
+  for (uint64_t i = 0; i < e->n; i++) {
+    int iw, ih, comp;
+    const char *why;
+    if (data_image_info(e->paths[i], &iw, &ih, &comp, &why)) {
+      char reason[256];
+      snprintf(reason, sizeof reason, "not a readable image: %s", why);
+      vkl_status st = skip_entry(name, e, i, reason, opt, skipped, err, errlen);
+      if (st) {
+        e->n = kept + (e->n - i); /* what is still owned: the kept and the unchecked */
+        memmove(e->paths + kept, e->paths + i, (e->n - kept) * sizeof *e->paths);
+        return st;
+      }
+      free(e->paths[i]);
+      continue;
+    }
+    if (!*c) *c = comp >= 3 ? 3 : 1;
+    if (!*h) *h = (uint32_t)ih;
+    if (!*w) *w = (uint32_t)iw;
+    e->paths[kept] = e->paths[i];
+    e->labels[kept++] = e->labels[i];
+  }
+  e->n = kept;
+  return VKL_OK;
+}
+
+/* Decodes every entry into ds->pixels, leaving out (and recording) those
+ * that fail when skipping; ds->info.count and labels become the decoded. */
+static vkl_status preload_images(vkl_dataset *ds, entries *e, const vkl_data_options *opt,
+                                 char *err, size_t errlen) {
+  const vkl_dataset_info *in = &ds->info;
+  size_t chw = (size_t)in->channels * in->height * in->width;
+  uint64_t n = 0;
+  char why[768];
+  for (uint64_t i = 0; i < e->n; i++) {
+    vkl_status st = data_image_load(e->paths[i], in->channels, in->height, in->width,
+                                    ds->pixels + n * chw, why, sizeof why);
+    if (st && (!opt->skip_bad_images || st == VKL_ERR_OUT_OF_HOST_MEMORY))
+      return data_err(err, errlen, st, "%s: %s", ds->name, why);
+    if (st && data_skipped_add(ds->skipped, why))
+      return data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", ds->name);
+    if (!st) ds->labels[n++] = e->labels[i];
+  }
+  ds->info.count = n;
+  return VKL_OK;
+}
+
+/* A class that had images in this split must keep one after skipping: a
+ * class whose every image was unreadable would be silently empty. */
+static vkl_status check_classes_kept(const char *name, const uint64_t *had, const uint32_t *labels,
+                                     uint64_t n, char **classes, size_t nclasses, char *err,
+                                     size_t errlen) {
+  uint64_t *kept = calloc(nclasses, sizeof *kept);
+  if (!kept)
+    return data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", name);
+  for (uint64_t i = 0; i < n; i++) kept[labels[i]]++;
+  vkl_status st = VKL_OK;
+  for (size_t k = 0; k < nclasses && !st; k++)
+    if (had[k] && !kept[k])
+      st = data_err(err, errlen, VKL_ERR_FORMAT,
+                    "%s: every image of class '%s' (%llu) was skipped as unreadable", name,
+                    classes[k], (unsigned long long)had[k]);
+  free(kept);
   return st;
 }
 
@@ -136,7 +227,8 @@ static vkl_status folder_finish(const char *name, const char *source, entries *e
                                 size_t errlen) {
   vkl_status st = VKL_OK;
   vkl_dataset *ds = NULL;
-  uint64_t skipped = 0, kept = 0;
+  data_skipped *skipped = NULL;
+  uint64_t *had = NULL;
   uint32_t c = opt->channels ? opt->channels : dc, h = opt->height ? opt->height : dh,
            w = opt->width ? opt->width : dw;
   if (c > 3 || c == 2 || h > 65536 || w > 65536) {
@@ -149,65 +241,41 @@ static vkl_status folder_finish(const char *name, const char *source, entries *e
     st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: %s: no class directories", name, source);
     goto fail;
   }
-  /* header checks, compacting away the bad images when skipping them */
-  for (uint64_t i = 0; i < e->n; i++) {
-    int iw, ih, comp;
-    const char *why;
-    if (data_image_info(e->paths[i], &iw, &ih, &comp, &why)) {
-      if (!opt->skip_bad_images) {
-        st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: %s: not a readable image: %s", name,
-                      e->paths[i], why);
-        goto fail;
-      }
-      skipped++;
-      free(e->paths[i]);
-      continue;
-    }
-    if (!c) c = comp >= 3 ? 3 : 1;
-    if (!h) h = (uint32_t)ih;
-    if (!w) w = (uint32_t)iw;
-    e->paths[kept] = e->paths[i];
-    e->labels[kept++] = e->labels[i];
+  if (!(had = calloc(nclasses, sizeof *had))) {
+    st = data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", name);
+    goto fail;
   }
-  e->n = kept;
-  if (kept == 0) {
+  for (uint64_t i = 0; i < e->n; i++) had[e->labels[i]]++;
+  uint64_t listed = e->n;
+  if ((opt->skip_bad_images && (st = data_skipped_create(&skipped, err, errlen))) ||
+      (st = check_headers(name, e, opt, skipped, &c, &h, &w, err, errlen)))
+    goto fail;
+  if (e->n == 0) {
     st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: %s: no readable images (%llu skipped)", name,
-                  source, (unsigned long long)skipped);
+                  source, (unsigned long long)listed);
     goto fail;
   }
   if (!(ds = data_new(name, source))) {
     st = data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of host memory", name);
     goto fail;
   }
-  st = data_alloc(ds, kept, c, h, w, opt->preload, err, errlen);
+  st = data_alloc(ds, e->n, c, h, w, opt->preload, err, errlen);
   if (st) goto fail;
   ds->info.classes = (uint32_t)nclasses;
-  ds->class_names = classes;
-  ds->class_names_owned = 1;
-  classes = NULL;
+  ds->skipped = skipped;
+  skipped = NULL;
   if (opt->preload) {
-    size_t chw = (size_t)c * h * w;
-    uint64_t n = 0;
-    for (uint64_t i = 0; i < kept; i++) {
-      st = data_image_load(e->paths[i], c, h, w, ds->pixels + n * chw, err, errlen);
-      if (st && opt->skip_bad_images && st != VKL_ERR_OUT_OF_HOST_MEMORY) {
-        skipped++;
-        st = VKL_OK;
-        continue;
-      }
-      if (st) goto fail;
-      e->labels[n++] = e->labels[i];
-    }
-    if (n == 0) {
+    memcpy(ds->labels, e->labels, e->n * sizeof(uint32_t));
+    if ((st = preload_images(ds, e, opt, err, errlen))) goto fail;
+    if (ds->info.count == 0) {
       st = data_err(err, errlen, VKL_ERR_FORMAT, "%s: %s: no decodable images (%llu skipped)", name,
-                    source, (unsigned long long)skipped);
+                    source, (unsigned long long)listed);
       goto fail;
     }
-    ds->info.count = n;
-    memcpy(ds->labels, e->labels, n * sizeof(uint32_t));
     entries_free(e);
   } else {
-    memcpy(ds->labels, e->labels, kept * sizeof(uint32_t));
+    if (ds->skipped && (st = data_skipped_track(ds->skipped, e->n, err, errlen))) goto fail;
+    memcpy(ds->labels, e->labels, e->n * sizeof(uint32_t));
     ds->paths = e->paths;
     e->paths = NULL;
     e->n = 0;
@@ -215,11 +283,18 @@ static vkl_status folder_finish(const char *name, const char *source, entries *e
     e->labels = NULL;
     ds->info.lazy = 1;
   }
-  ds->info.skipped = skipped;
+  ds->info.skipped = vkl_dataset_skipped(ds);
+  st = check_classes_kept(name, had, ds->labels, ds->info.count, classes, nclasses, err, errlen);
+  if (st) goto fail;
+  free(had);
+  ds->class_names = classes;
+  ds->class_names_owned = 1;
   *out = ds;
   return VKL_OK;
 fail:
-  if (classes) names_free(classes, nclasses);
+  names_free(classes, nclasses);
+  free(had);
+  data_skipped_destroy(skipped);
   vkl_dataset_destroy(ds);
   entries_free(e);
   return st;

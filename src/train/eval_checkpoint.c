@@ -26,28 +26,15 @@ static vkl_status device_fail(eval_run *er, vkl_status st) {
   return st;
 }
 
-/* The test split, shaped like the checkpoint's input. */
+/* The test split, shaped like the checkpoint's input: image folders are
+ * resized to it, other formats must match it and the model's classes. */
 static vkl_status open_test(eval_run *er) {
   const vkl_checkpoint_meta *m = er->meta;
   vkl_data_options opt = {0};
   if (er->cfg->data_options) opt = *er->cfg->data_options;
-  opt.channels = m->in_c;
-  opt.height = m->in_h;
-  opt.width = m->in_w;
   const char *name = er->cfg->data ? er->cfg->data : m->data[0] ? m->data : "fashion-mnist";
-  vkl_status st = vkl_dataset_open(name, VKL_SPLIT_TEST, &opt, &er->test, er->err, er->errlen);
-  if (st) return st;
-  const vkl_dataset_info *d = vkl_dataset_get_info(er->test);
-  if (d->channels != m->in_c || d->height != m->in_h || d->width != m->in_w ||
-      d->classes != m->classes) {
-    snprintf(er->err, er->errlen,
-             "%s: %s holds %ux%ux%u images of %u classes; the checkpoint's %s takes %ux%ux%u "
-             "images of %u classes",
-             er->cfg->checkpoint, d->name, d->channels, d->height, d->width, d->classes, m->model,
-             m->in_c, m->in_h, m->in_w, m->classes);
-    return VKL_ERR_INVALID_ARGUMENT;
-  }
-  return VKL_OK;
+  vkl_dataset_like like = {m->in_c, m->in_h, m->in_w, m->classes, "the checkpoint's model's"};
+  return vkl_dataset_open_like(name, VKL_SPLIT_TEST, &opt, &like, &er->test, er->err, er->errlen);
 }
 
 static vkl_status build_net(eval_run *er, uint32_t m) {

@@ -57,6 +57,10 @@ vkl_status vkl_evaluator_create(vkl_ctx *ctx, const vkl_evaluator_config *cfg, v
   ev->ctx = ctx;
   ev->cfg = *cfg;
   vkl_loader_config lc = {.dataset = cfg->dataset,
+                          .channels = d->channels, /* checked against the ring above */
+                          .height = d->height,
+                          .width = d->width,
+                          .classes = d->classes,
                           .batch = cfg->micro_batch,
                           .threads = cfg->loader_threads,
                           .slots = VKL_BATCH_RING_SLOTS,

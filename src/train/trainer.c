@@ -53,6 +53,8 @@ typedef struct trainer {
   uint64_t start_epoch_step;
   char last_ckpt[1100]; /* the newest checkpoint (written or resumed from); "" none */
   uint64_t last_ckpt_step;
+  uint64_t skipped_noted[2]; /* skipped images (train, test) told through on_note */
+  uint64_t skipped_in_json;  /* the skipped images run_json recorded */
 } trainer;
 
 static double now_s(void) {
@@ -69,6 +71,25 @@ static vkl_status vk_fail(trainer *tr, vkl_status st) {
 
 /* ---- setup ------------------------------------------------------------------- */
 
+/* Tells on_note of each image skipped (--skip-bad-images) since the last
+ * call, in each split; returns how many were skipped in all. */
+static uint64_t note_skipped_images(trainer *tr) {
+  const vkl_dataset *sets[2] = {tr->train_ds, tr->test_ds};
+  uint64_t total = tr->skipped_noted[0] + tr->skipped_noted[1];
+  for (int i = 0; i < 2; i++) {
+    uint64_t n = vkl_dataset_skipped(sets[i]);
+    for (; tr->skipped_noted[i] < n; tr->skipped_noted[i]++) {
+      if (!tr->cfg->on_note) continue;
+      char msg[1200];
+      snprintf(msg, sizeof msg, "skipped bad image %s (%llu so far)",
+               vkl_dataset_skipped_image(sets[i], tr->skipped_noted[i]),
+               (unsigned long long)++total);
+      tr->cfg->on_note(tr->cfg->user, msg);
+    }
+  }
+  return vkl_dataset_skipped(sets[0]) + vkl_dataset_skipped(sets[1]);
+}
+
 static vkl_status open_data(trainer *tr) {
   const vkl_train_config *c = tr->cfg;
   const char *name = c->data ? c->data : "fashion-mnist";
@@ -78,7 +99,11 @@ static vkl_status open_data(trainer *tr) {
   if (c->skip_bad_images) opt.skip_bad_images = 1;
   opt.seed = c->seed;
   vkl_status st = vkl_dataset_open(name, VKL_SPLIT_TRAIN, &opt, &tr->train_ds, tr->err, tr->errlen);
-  if (!st) st = vkl_dataset_open(name, VKL_SPLIT_TEST, &opt, &tr->test_ds, tr->err, tr->errlen);
+  if (st) return st;
+  /* the staging slots and the model are sized from the train split */
+  vkl_dataset_like like = vkl_dataset_like_of(tr->train_ds, "the train split's");
+  st = vkl_dataset_open_like(name, VKL_SPLIT_TEST, &opt, &like, &tr->test_ds, tr->err, tr->errlen);
+  if (!st) note_skipped_images(tr);
   return st;
 }
 
@@ -96,10 +121,15 @@ static vkl_status build_model(trainer *tr) {
 
 static vkl_status make_loader(trainer *tr) {
   const vkl_train_config *c = tr->cfg;
-  const char *name = vkl_dataset_get_info(tr->train_ds)->name;
+  const vkl_dataset_info *d = vkl_dataset_get_info(tr->train_ds); /* the staging slots' shape */
+  const char *name = d->name;
   vkl_loader_config lc = {
       .dataset = tr->train_ds,
       .batch = tr->m,
+      .channels = d->channels,
+      .height = d->height,
+      .width = d->width,
+      .classes = d->classes,
       .threads = c->loader_threads,
       .slots = SLOTS,
       .seed = c->seed,
@@ -433,6 +463,8 @@ static char *run_json(trainer *tr) {
       ds, "shape",
       cJSON_CreateIntArray((const int[]){(int)d->channels, (int)d->height, (int)d->width}, 3));
   cJSON_AddNumberToObject(ds, "classes", d->classes);
+  tr->skipped_in_json = vkl_dataset_skipped(tr->train_ds) + vkl_dataset_skipped(tr->test_ds);
+  cJSON_AddNumberToObject(ds, "skipped_images", (double)tr->skipped_in_json);
   cJSON_AddBoolToObject(ds, "augment", !c->no_augment);
   cJSON_AddBoolToObject(ds, "shuffle", !c->no_shuffle);
   cJSON *md = cJSON_AddObjectToObject(o, "model");
@@ -487,6 +519,22 @@ static char *run_json(trainer *tr) {
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   return text;
+}
+
+/* Notes newly skipped images and, when their number changed, records it:
+ * the configuration checkpoints store, and run.json (data.skipped_images)
+ * of a run this invocation started (a resumed run's run.json stays). */
+static vkl_status record_skipped_images(trainer *tr) {
+  if (note_skipped_images(tr) == tr->skipped_in_json) return VKL_OK;
+  char *text = run_json(tr);
+  if (!text) {
+    snprintf(tr->err, tr->errlen, "out of host memory rewriting run.json");
+    return VKL_ERR_OUT_OF_HOST_MEMORY;
+  }
+  cJSON_free(tr->run_json);
+  tr->run_json = text;
+  if (!tr->log || tr->cfg->resume) return VKL_OK;
+  return vkl_runlog_write_run(tr->log, tr->run_json, tr->err, tr->errlen);
 }
 
 /* Whether a training net for micro-batch m fits the device. */
@@ -877,7 +925,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     if (st || interrupted) break;
     double train_s = now_s() - t0;
     vkl_epoch_result r = {.epoch = e};
-    if ((st = evaluate(&tr, &r))) break;
+    if ((st = evaluate(&tr, &r)) || (st = record_skipped_images(&tr))) break;
     vkl_loader_stats last, current;
     vkl_loader_get_stats(tr.train_ld, &last, &current);
     r.train_loss = tr.epoch_steps ? tr.epoch_loss_sum / tr.epoch_steps : 0;
@@ -895,6 +943,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     if (cfg->on_epoch) cfg->on_epoch(cfg->user, &r);
     result->last = r;
   }
+  if (!st) st = record_skipped_images(&tr); /* a stop mid-epoch */
   if (st == VKL_ERR_FORMAT && tr.stopped_nonfinite) save_last_finite(&tr, e, done);
   result->epoch = pos_epoch;
   result->epoch_step = pos_step;
