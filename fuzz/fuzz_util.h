@@ -5,8 +5,8 @@
  * Inputs of fuzz_idx and fuzz_cifar hold several files: a flags byte, then
  * each file as a 4-byte little-endian length and its bytes (the last file
  * present is cut short when the input ends early; files after the end are
- * absent). fuzz_safetensors, fuzz_config and fuzz_image inputs are the file
- * itself. */
+ * absent). fuzz_safetensors, fuzz_inspect, fuzz_config and fuzz_image
+ * inputs are the file itself. */
 #ifndef VKLARS_FUZZ_UTIL_H
 #define VKLARS_FUZZ_UTIL_H
 

@@ -1,6 +1,6 @@
 /* Writes the fuzzers' seed corpora: small valid inputs of every kind each
  * harness reads, in the harness's input layout (fuzz_util.h), under
- * OUTDIR/<harness>/ (idx, cifar, safetensors, config, image):
+ * OUTDIR/<harness>/ (idx, cifar, safetensors, inspect, config, image):
  *   idx:         IDX images and labels, raw and gzip'ed (by the harness, and
  *                as gzip bytes in the input);
  *   cifar:       CIFAR-10 (5 train files, test) and CIFAR-100 records, in
@@ -9,6 +9,9 @@
  *                and full training states (optimizer moments, the options
  *                to resume with), for the harness's model and for others
  *                (another model, another width);
+ *   inspect:     those checkpoints, and ones whose integrity checks fail:
+ *                a flipped data byte, a CRC key missing, bytes after the
+ *                last tensor, a file from before the CRCs (no CRC keys);
  *   config:      INI files for `vklars train --config`;
  *   image:       PNG (grey, grey+alpha, RGB, RGBA) and JPEG (grey, RGB)
  *                images from stb_image_write, plus BMP and PGM ones (not
@@ -213,8 +216,8 @@ static void cifar_seeds(void) {
 /* A checkpoint of `model` written by the real writer: weights only, or
  * (argv non-NULL) the full training state with optimizer `opt`'s moments
  * and the options to resume with. */
-static void ckpt_seed(const char *name, const char *model, vkl_model_config cfg, const char *argv,
-                      int opt) {
+static void ckpt_seed(const char *kind, const char *name, const char *model, vkl_model_config cfg,
+                      const char *argv, int opt) {
   vkl_model *m;
   char err[512];
   if (vkl_model_build(model, &cfg, &m, err, sizeof err)) {
@@ -252,10 +255,9 @@ static void ckpt_seed(const char *name, const char *model, vkl_model_config cfg,
         if (!st.moments[k]) die("out of memory");
         for (uint64_t i = 0; i < m->param_floats; i++) st.moments[k][i] = 0.001f * (float)(i % 7);
       }
-    rc = vkl_checkpoint_save_state(out_path("safetensors", name), m, meta, &st, err, sizeof err);
+    rc = vkl_checkpoint_save_state(out_path(kind, name), m, meta, &st, err, sizeof err);
   } else {
-    rc = vkl_checkpoint_save(out_path("safetensors", name), m, meta, st.params, st.buffers, err,
-                             sizeof err);
+    rc = vkl_checkpoint_save(out_path(kind, name), m, meta, st.params, st.buffers, err, sizeof err);
   }
   if (rc) {
     fprintf(stderr, "gen_seeds: %s\n", err);
@@ -269,24 +271,75 @@ static void ckpt_seed(const char *name, const char *model, vkl_model_config cfg,
   vkl_model_destroy(m);
 }
 
-static void safetensors_seeds(void) {
+static void checkpoint_seeds(const char *kind) {
   vkl_model_config mine = FUZZ_CKPT_CONFIG;
-  ckpt_seed("harness-model.safetensors", FUZZ_CKPT_MODEL, mine, NULL, 0);
-  ckpt_seed("harness-model-sgd-state.safetensors", FUZZ_CKPT_MODEL, mine,
+  ckpt_seed(kind, "harness-model.safetensors", FUZZ_CKPT_MODEL, mine, NULL, 0);
+  ckpt_seed(kind, "harness-model-sgd-state.safetensors", FUZZ_CKPT_MODEL, mine,
             "[\"--data\",\"synthetic\",\"--model\",\"cnn\",\"--width\",\"2\",\"--opt\","
             "\"lars\",\"--batch\",\"64\",\"--micro-batch\",\"32\",\"--epochs\",\"3\","
             "\"--save-every\",\"10\",\"--keep\",\"3\",\"--no-augment\"]",
             VKL_OPT_LARS);
-  ckpt_seed("harness-model-adamw-state.safetensors", FUZZ_CKPT_MODEL, mine,
+  ckpt_seed(kind, "harness-model-adamw-state.safetensors", FUZZ_CKPT_MODEL, mine,
             "[\"--data\",\"synthetic\",\"--opt\",\"adamw\",\"--lr\",\"1e-3\",\"--beta2\","
             "\"0.99\",\"--save-every\",\"epoch\",\"--on-nonfinite\",\"skip\"]",
             VKL_OPT_ADAMW);
   vkl_model_config wider = mine;
   wider.width = 3;
-  ckpt_seed("other-width.safetensors", FUZZ_CKPT_MODEL, wider, NULL, 0);
+  ckpt_seed(kind, "other-width.safetensors", FUZZ_CKPT_MODEL, wider, NULL, 0);
   vkl_model_config mlp = {.in_c = 1, .in_h = 4, .in_w = 4, .classes = 2, .width = 3};
-  ckpt_seed("mlp-lamb-state.safetensors", "mlp", mlp, "[\"--opt\",\"lamb\",\"--model\",\"mlp\"]",
-            VKL_OPT_LAMB);
+  ckpt_seed(kind, "mlp-lamb-state.safetensors", "mlp", mlp,
+            "[\"--opt\",\"lamb\",\"--model\",\"mlp\"]", VKL_OPT_LAMB);
+}
+
+static void safetensors_seeds(void) {
+  checkpoint_seeds("safetensors");
+}
+
+/* A seed file's bytes (malloc'd). */
+static buf read_seed(const char *kind, const char *name) {
+  buf b = {0};
+  const char *p = out_path(kind, name);
+  FILE *f = fopen(p, "rb");
+  uint8_t chunk[4096];
+  size_t n;
+  if (!f) die(p);
+  while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) add(&b, chunk, n);
+  fclose(f);
+  return b;
+}
+
+/* The header of a checkpoint with `key` ("crc32.<tensor>" or "checksum")
+ * renamed so that no reader finds it: a CRC missing, or all of them
+ * without the marker (a file from before the CRCs). */
+static void hide_key(buf *b, const char *key) {
+  size_t hl = 0;
+  for (int i = 0; i < 8; i++) hl |= (size_t)b->p[i] << (8 * i);
+  size_t kl = strlen(key);
+  for (size_t i = 8; i + kl + 2 <= 8 + hl; i++)
+    if (b->p[i] == '"' && memcmp(b->p + i + 1, key, kl) == 0 && b->p[i + 1 + kl] == '"') {
+      b->p[i + 1] = 'X'; /* same length: the offsets stay right */
+      return;
+    }
+  fprintf(stderr, "gen_seeds: no key %s\n", key);
+  exit(1);
+}
+
+static void inspect_seeds(void) {
+  checkpoint_seeds("inspect");
+  buf b = read_seed("inspect", "harness-model-sgd-state.safetensors");
+  b.p[b.n - 3] ^= 0x20; /* the last moment's data */
+  put("inspect", "flipped-byte.safetensors", b.p, b.n);
+  free(b.p);
+  b = read_seed("inspect", "harness-model.safetensors");
+  hide_key(&b, "crc32.conv1.weight");
+  put("inspect", "crc-missing.safetensors", b.p, b.n);
+  free(b.p);
+  b = read_seed("inspect", "harness-model.safetensors");
+  hide_key(&b, "checksum");
+  put("inspect", "before-crcs.safetensors", b.p, b.n);
+  add(&b, "trailing", 8);
+  put("inspect", "bytes-after-the-data.safetensors", b.p, b.n);
+  free(b.p);
 }
 
 /* ---- INI configs --------------------------------------------------------------- */
@@ -351,6 +404,7 @@ int main(int argc, char **argv) {
   idx_seeds();
   cifar_seeds();
   safetensors_seeds();
+  inspect_seeds();
   config_seeds();
   image_seeds();
   return 0;

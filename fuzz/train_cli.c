@@ -21,6 +21,15 @@ void cli_error(const char *fmt, ...) {
   fuzz_report("train", 1, msg);
 }
 
+void cli_note(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  char msg[2048];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fuzz_report("train (note)", 1, msg);
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
   (void)cmd;
   va_list ap;

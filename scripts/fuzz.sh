@@ -9,13 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-NAMES=(idx cifar safetensors config image)
+NAMES=(idx cifar safetensors config image inspect)
 declare -A WHAT=(
   [idx]="IDX images and labels, raw and gzip'ed (src/data/read_idx.c)"
   [cifar]="CIFAR-10 and CIFAR-100 binary files (src/data/read_cifar.c)"
   [safetensors]="safetensors checkpoints (src/train/checkpoint.c)"
   [config]="vklars train --config INI files (src/cli/train_command.c)"
   [image]="PNG and JPEG decoding and resizing (src/data/image_codec.c)"
+  [inspect]="checkpoint CRC verification and vklars inspect (src/train/checkpoint.c, src/cli/cmd_inspect.c)"
 )
 
 usage() {

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -103,7 +104,7 @@ Test(checkpoint, lying_and_foreign_files_are_refused) {
        73728, 0, "not F32"},
       {"{\"__metadata__\":{\"model\":\"mlp\",\"input\":\"1x12x12\",\"classes\":\"3\"},"
        "\"fc1.weight\":{\"dtype\":\"F32\",\"shape\":[256,145],\"data_offsets\":[0,148480]}}",
-       148480, 0, "another shape"},
+       148480, 0, "has shape [256, 145] in the checkpoint; the model's is [256, 144]"},
       {"{\"__metadata__\":{\"model\":\"mlp\",\"input\":\"1x12x12\",\"classes\":\"3\"},"
        "\"fc1.weight\":{\"dtype\":\"F32\",\"shape\":[256,144],\"data_offsets\":[0,147456]}}",
        100, 0, "data offsets outside the file"},
@@ -235,5 +236,200 @@ Test(checkpoint, header_of_valid_json_but_not_an_object_is_refused_without_a_lea
   cJSON_InitHooks(NULL);
   free(p);
   free(b);
+  vkl_model_destroy(m);
+}
+
+/* ---- integrity: a CRC32 per tensor ---------------------------------------------- */
+
+/* A saved full state (cnn: parameters, batch-norm buffers, LAMB's two
+ * moments) and arrays to load it back into. */
+typedef struct saved {
+  vkl_model *m;
+  vkl_checkpoint_state s, back;
+  float *arrays[8];
+  char path[128];
+} saved;
+
+static void save_full(saved *v) {
+  v->m = build("cnn", 3);
+  memset(&v->s, 0, sizeof v->s);
+  memset(&v->back, 0, sizeof v->back);
+  vkl_checkpoint_moment_names(VKL_OPT_LAMB, v->s.moment_names);
+  vkl_checkpoint_moment_names(VKL_OPT_LAMB, v->back.moment_names);
+  for (int i = 0; i < 8; i++) v->arrays[i] = calloc(v->m->param_floats + v->m->buffer_floats, 4);
+  v->s.params = v->arrays[0], v->s.buffers = v->arrays[1];
+  v->s.moments[0] = v->arrays[2], v->s.moments[1] = v->arrays[3];
+  v->back.params = v->arrays[4], v->back.buffers = v->arrays[5];
+  v->back.moments[0] = v->arrays[6], v->back.moments[1] = v->arrays[7];
+  vkl_model_init(v->m, 2, v->s.params, v->s.buffers);
+  for (uint64_t i = 0; i < v->m->param_floats; i++) v->s.moments[1][i] = 1e-3f * (float)(i % 7);
+  vkl_checkpoint_meta *meta = calloc(1, sizeof *meta);
+  *meta = meta_of(v->m);
+  snprintf(meta->optimizer, sizeof meta->optimizer, "lamb");
+  snprintf(v->path, sizeof v->path, "%s", temp_path());
+  char err[512];
+  cr_assert_eq(vkl_checkpoint_save_state(v->path, v->m, meta, &v->s, err, sizeof err), VKL_OK, "%s",
+               err);
+  free(meta);
+}
+
+static void saved_free(saved *v) {
+  for (int i = 0; i < 8; i++) free(v->arrays[i]);
+  vkl_model_destroy(v->m);
+}
+
+/* The file offset of a tensor's data, from its header entry. */
+static long data_offset(const char *path, const char *name) {
+  FILE *f = fopen(path, "rb");
+  unsigned char l[8];
+  cr_assert(f && fread(l, 1, 8, f) == 8);
+  uint64_t hl = 0;
+  for (int i = 0; i < 8; i++) hl |= (uint64_t)l[i] << (8 * i);
+  char *text = calloc(hl + 1, 1);
+  cr_assert(fread(text, 1, hl, f) == hl);
+  fclose(f);
+  cJSON *root = cJSON_Parse(text);
+  free(text);
+  const cJSON *off = cJSON_GetObjectItem(cJSON_GetObjectItem(root, name), "data_offsets");
+  cr_assert(off, "no tensor %s", name);
+  long at = 8 + (long)hl + (long)cJSON_GetArrayItem(off, 0)->valuedouble;
+  cJSON_Delete(root);
+  return at;
+}
+
+static void flip_at(const char *path, long at) {
+  FILE *f = fopen(path, "r+b");
+  cr_assert(f && fseek(f, at, SEEK_SET) == 0);
+  int c = fgetc(f);
+  cr_assert(fseek(f, at, SEEK_SET) == 0);
+  fputc(c ^ 0x01, f);
+  fclose(f);
+}
+
+/* One flipped bit in a parameter, a batch-norm buffer or an optimizer
+ * moment: every load (eval's and --init's vkl_checkpoint_load, --resume's
+ * load_state) and verify name the file and that tensor. */
+Test(checkpoint, a_flipped_byte_is_named_by_every_reader) {
+  saved v;
+  save_full(&v);
+  const char *tensors[] = {"conv1.weight", "bn1.running_var", "optimizer.exp_avg_sq.fc.weight"};
+  char err[1024];
+  vkl_checkpoint_integrity in;
+  cr_assert_eq(vkl_checkpoint_verify(v.path, &in, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert(in.has_crc && in.tensors > 3);
+  for (int t = 0; t < 3; t++) {
+    long at = data_offset(v.path, tensors[t]) + 5;
+    flip_at(v.path, at);
+    char want[256];
+    snprintf(want, sizeof want, "tensor %s (bytes", tensors[t]);
+    vkl_status st = vkl_checkpoint_load_state(v.path, v.m, &v.back, err, sizeof err);
+    cr_assert_eq(st, VKL_ERR_FORMAT, "%s accepted with a flipped byte", tensors[t]);
+    cr_assert(strstr(err, v.path) && strstr(err, want) && strstr(err, "fails its CRC32 check"),
+              "%s", err);
+    if (t < 2) { /* weights only, as eval and --init read them */
+      st = vkl_checkpoint_load(v.path, v.m, v.back.params, v.back.buffers, err, sizeof err);
+      cr_assert_eq(st, VKL_ERR_FORMAT);
+      cr_assert(strstr(err, want), "%s", err);
+    }
+    cr_assert_eq(vkl_checkpoint_verify(v.path, &in, err, sizeof err), VKL_ERR_FORMAT);
+    cr_assert(strstr(err, want) && strstr(err, "fails its CRC32 check"), "%s", err);
+    flip_at(v.path, at); /* and back: whole again */
+    cr_assert_eq(vkl_checkpoint_load_state(v.path, v.m, &v.back, err, sizeof err), VKL_OK, "%s",
+                 err);
+  }
+  saved_free(&v);
+}
+
+/* The header without the CRC keys, as vklars wrote checkpoints before
+ * (keep_marker: the key saying they are there stays). */
+static void strip_crcs(const char *path, int keep_marker) {
+  FILE *f = fopen(path, "rb");
+  unsigned char l[8];
+  cr_assert(f && fread(l, 1, 8, f) == 8);
+  uint64_t hl = 0;
+  for (int i = 0; i < 8; i++) hl |= (uint64_t)l[i] << (8 * i);
+  char *text = calloc(hl + 1, 1);
+  cr_assert(fread(text, 1, hl, f) == hl);
+  fseek(f, 0, SEEK_END);
+  long data = ftell(f) - 8 - (long)hl;
+  char *bytes = malloc((size_t)data);
+  fseek(f, 8 + (long)hl, SEEK_SET);
+  cr_assert(fread(bytes, 1, (size_t)data, f) == (size_t)data);
+  fclose(f);
+  cJSON *root = cJSON_Parse(text);
+  cJSON *md = cJSON_GetObjectItem(root, "__metadata__");
+  if (!keep_marker) cJSON_DeleteItemFromObject(md, "checksum");
+  for (cJSON *e = md->child, *next; e; e = next) {
+    next = e->next;
+    if (strncmp(e->string, "crc32.", 6) == 0) cJSON_DeleteItemFromObject(md, e->string);
+  }
+  char *header = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  f = fopen(path, "wb");
+  uint64_t len = strlen(header);
+  for (int i = 0; i < 8; i++) l[i] = (unsigned char)(len >> (8 * i));
+  fwrite(l, 1, 8, f);
+  fputs(header, f);
+  fwrite(bytes, 1, (size_t)data, f);
+  fclose(f);
+  free(header);
+  free(text);
+  free(bytes);
+}
+
+Test(checkpoint, files_without_crcs_still_load_unverified) {
+  saved v;
+  save_full(&v);
+  strip_crcs(v.path, 0);
+  char err[1024];
+  cr_assert_eq(vkl_checkpoint_load_state(v.path, v.m, &v.back, err, sizeof err), VKL_OK, "%s", err);
+  vkl_checkpoint_integrity in;
+  cr_assert_eq(vkl_checkpoint_verify(v.path, &in, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert(!in.has_crc && in.tensors > 3);
+  saved_free(&v);
+  /* a file that says it holds CRCs but lacks them is corrupt, not old */
+  save_full(&v);
+  strip_crcs(v.path, 1);
+  cr_assert_eq(vkl_checkpoint_load_state(v.path, v.m, &v.back, err, sizeof err), VKL_ERR_FORMAT);
+  cr_assert(strstr(err, "tensor conv1.weight has no CRC32 in the header"), "%s", err);
+  cr_assert_eq(vkl_checkpoint_verify(v.path, &in, err, sizeof err), VKL_ERR_FORMAT);
+  saved_free(&v);
+}
+
+/* Every byte of the data section belongs to one tensor: bytes appended to
+ * the file (or a range the header lost) fail verification. */
+Test(checkpoint, verify_wants_the_tensors_to_tile_the_data) {
+  saved v;
+  save_full(&v);
+  FILE *f = fopen(v.path, "ab");
+  fputs("extra", f);
+  fclose(f);
+  char err[1024];
+  vkl_checkpoint_integrity in;
+  cr_assert_eq(vkl_checkpoint_verify(v.path, &in, err, sizeof err), VKL_ERR_FORMAT);
+  cr_assert(strstr(err, v.path) && strstr(err, "data_offsets cover only"), "%s", err);
+  saved_free(&v);
+}
+
+/* A planted link at the name a temporary file once had is not written
+ * through (the temporary file's name is mkstemp's). */
+Test(checkpoint, a_save_never_writes_through_a_planted_link) {
+  vkl_model *m = build("mlp", 3);
+  float *p = calloc(m->param_floats, 4), *b = calloc(m->buffer_floats + 1, 4);
+  char *path = temp_path(), link[160], victim[160], err[512], text[64] = "";
+  snprintf(link, sizeof link, "%s.tmp", path);
+  snprintf(victim, sizeof victim, "%s.victim", path);
+  FILE *f = fopen(victim, "w");
+  fputs("precious", f);
+  fclose(f);
+  cr_assert_eq(symlink(victim, link), 0);
+  vkl_checkpoint_meta meta = meta_of(m);
+  cr_assert_eq(vkl_checkpoint_save(path, m, &meta, p, b, err, sizeof err), VKL_OK, "%s", err);
+  f = fopen(victim, "r");
+  cr_assert(fgets(text, sizeof text, f));
+  fclose(f);
+  cr_assert_str_eq(text, "precious");
+  cr_assert_eq(vkl_checkpoint_load(path, m, p, b, err, sizeof err), VKL_OK, "%s", err);
+  free(p), free(b);
   vkl_model_destroy(m);
 }

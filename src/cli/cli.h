@@ -9,6 +9,8 @@
 
 /* "vklars: error: <message>\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A notice: "vklars: <message>\n" on stderr. */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error: the message, then "Try 'vklars <cmd> --help'", returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -17,5 +19,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@ static const char usage[] =
     "commands:\n"
     "  train      train a model with TVLARS or a baseline (the main job)\n"
     "  eval       evaluate a checkpoint on a data set's test split\n"
+    "  inspect    list a run's checkpoints: step, epoch, options, integrity\n"
     "  devices    list Vulkan devices, their limits and optional features\n"
     "  bench      time ops against GEMM and copy baselines (bench ops)\n"
     "  schedule   print a run's learning rate and TVLARS phi(t) per step as CSV\n"
@@ -29,6 +30,15 @@ void cli_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("vklars: error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+void cli_note(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("vklars: ", stderr);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
@@ -61,6 +71,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
   if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
+  if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
   if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
   if (strcmp(cmd, "schedule") == 0) return cmd_schedule(argc - 1, argv + 1);

@@ -14,10 +14,21 @@
  * without memory. */
 char *resume_options_json(const cli_opt *opts, int nopts);
 
-/* The newest checkpoint of run directory dir whose header reads, into
- * path. Returns 0, or 1 with err saying why (no directory, no checkpoint,
- * every one unreadable). */
-int resume_find_checkpoint(const char *dir, char *path, size_t pathlen, char *err, size_t errlen);
+/* The run directory of `vklars train --resume ARG`: ARG itself, or the
+ * directory of the checkpoint file ARG names. */
+void resume_run_dir(const char *arg, char *dir, size_t dirlen);
+
+/* The checkpoint --resume ARG continues (into path), in run directory dir.
+ * ARG is a run directory: the checkpoint its link checkpoint.safetensors
+ * points at, or, when that one does not read or fails its CRC check, the
+ * newest older one that does (each one skipped is a line of notes: which
+ * and why); a directory without the link (a run killed before its first
+ * link, or of an older vklars) is tried newest first. Or ARG is a
+ * checkpoint file; it must read. Returns 0, or 1 with err saying why (no
+ * directory, no checkpoint, every one unreadable, or another process holds
+ * the directory's lock: nothing is read then). */
+int resume_find_checkpoint(const char *arg, const char *dir, char *path, size_t pathlen,
+                           char *notes, size_t noteslen, char *err, size_t errlen);
 
 /* argv for the resumed run: argv[0], the options saved in the checkpoint
  * at path, then argv[1..argc-1]. *out_argv and its strings are malloc'd

@@ -253,25 +253,30 @@ static int parse_data_options(const train_args *a, vkl_data_options *d) {
 }
 
 /* Points the parse at the resumed run's argv: the options saved in the
- * newest checkpoint of a->resume, then this command line's. */
-static int load_resume(train_args *a, cli_opt *opts, int *n, int argc, char **argv, char *ckpt,
-                       size_t ckptlen, int *rargc, char ***rargv) {
-  char err[1200];
-  const char *dir = a->resume;
+ * checkpoint --resume names (a run directory's linked one, or a file),
+ * then this command line's. Each checkpoint skipped is said, and why. */
+static int load_resume(train_command *tc, int argc, char **argv) {
+  train_args *a = &tc->a;
+  char err[1200], notes[4096];
+  const char *arg = a->resume;
   if (a->config)
     return cli_usage_error("train", "--resume takes the run's own options, not --config");
-  if (a->out && strcmp(a->out, dir) != 0)
-    return cli_usage_error("train", "--resume %s writes into that directory, not --out %s", dir,
+  resume_run_dir(arg, tc->resume_dir, sizeof tc->resume_dir);
+  if (a->out && strcmp(a->out, tc->resume_dir) != 0)
+    return cli_usage_error("train", "--resume %s writes into %s, not --out %s", arg, tc->resume_dir,
                            a->out);
-  if (resume_find_checkpoint(dir, ckpt, ckptlen, err, sizeof err) ||
-      resume_argv(ckpt, argc, argv, rargc, rargv, err, sizeof err)) {
+  int rc = resume_find_checkpoint(arg, tc->resume_dir, tc->ckpt, sizeof tc->ckpt, notes,
+                                  sizeof notes, err, sizeof err);
+  for (char *line = notes, *end; (end = strchr(line, '\n')); line = end + 1)
+    cli_note("train: %.*s", (int)(end - line), line);
+  if (rc || resume_argv(tc->ckpt, argc, argv, &tc->rargc, &tc->rargv, err, sizeof err)) {
     cli_error("train: %s", err);
     return VKL_EXIT_FAILURE;
   }
   memset(a, 0, sizeof *a);
-  *n = table(a, opts);
+  tc->n = table(a, tc->opts);
   int help = 0;
-  return cli_parse("train", *rargc, *rargv, opts, *n, NULL, 0, NULL, &help);
+  return cli_parse("train", tc->rargc, tc->rargv, tc->opts, tc->n, NULL, 0, NULL, &help);
 }
 
 void train_command_free(train_command *tc) {
@@ -289,8 +294,7 @@ int train_command_parse(train_command *tc, int argc, char **argv) {
   if (rc || tc->help) return rc;
   const char *resume_dir = a->resume;
   if (resume_dir) {
-    rc = load_resume(a, tc->opts, &tc->n, argc, argv, tc->ckpt, sizeof tc->ckpt, &tc->rargc,
-                     &tc->rargv);
+    rc = load_resume(tc, argc, argv);
   } else if (a->config) {
     rc = config_expand(a->config, argc, argv, tc->opts, tc->n, &tc->expanded);
     if (!rc) {
@@ -319,7 +323,7 @@ int train_command_parse(train_command *tc, int argc, char **argv) {
   cfg->argv_json = tc->options;
   if (resume_dir) {
     cfg->resume = tc->ckpt;
-    cfg->out_dir = resume_dir;
+    cfg->out_dir = tc->resume_dir;
   }
   return 0;
 }

@@ -29,7 +29,8 @@ typedef struct train_command {
   ini_argv expanded; /* --config: the file's options, then the command line's */
   int rargc;         /* --resume: the checkpoint's options, then the command line's */
   char **rargv;
-  char ckpt[1100]; /* --resume: the checkpoint */
+  char ckpt[1100];       /* --resume: the checkpoint */
+  char resume_dir[1100]; /* --resume: its run directory */
   char out_default[64], cmdline[1024];
   vkl_data_options data_options;
   char *options; /* the run's options as JSON, for the checkpoints */

@@ -1,27 +1,76 @@
-/* safetensors checkpoints (see checkpoint.h). */
+/* safetensors checkpoints: writing, reading and verifying one file (see
+ * checkpoint.h; checkpoint_dir.c keeps a run directory's set of them). */
 #include "train/checkpoint.h"
 
 #include "vklars/optim.h"
 #include "vklars/vklars.h"
 
-#include <dirent.h>
-
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+#include <zlib.h>
+
+#include "train/atomic_file.h"
 
 #define MAX_HEADER (64u << 20) /* a header larger than this is not ours */
+/* The metadata key saying the tensors carry CRCs, and the prefix of each
+ * tensor's CRC key (crc32.<tensor name>: 8 hex digits). */
+#define CHECKSUM_KEY "checksum"
+#define CRC_PREFIX "crc32."
 
 static vkl_status fail(char *err, size_t n, vkl_status st, const char *fmt, const char *a,
                        const char *b) {
   snprintf(err, n, fmt, a, b);
   return st;
 }
+
+/* ---- what a checkpoint holds, in file order ------------------------------------ */
+
+/* One tensor of the file: its name and shape, its data, its CRC. */
+typedef struct entry {
+  nn_tensor t;
+  const float *data;
+  uint32_t crc;
+} entry;
+
+/* The name of a moment's tensor: optimizer.<moment>.<param>. */
+static void moment_tensor(const nn_tensor *param, const char *moment, nn_tensor *out) {
+  *out = *param;
+  char name[sizeof out->name + 32];
+  snprintf(name, sizeof name, "optimizer.%s.%s", moment, param->name);
+  snprintf(out->name, sizeof out->name, "%.*s", (int)sizeof out->name - 1, name);
+}
+
+static uint32_t crc_of(const void *p, uint64_t bytes) {
+  return (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), p, (z_size_t)bytes);
+}
+
+/* Parameters, buffers, then each moment's tensors; malloc'd. */
+static entry *entries_of(const vkl_model *m, const vkl_checkpoint_state *s, uint32_t *count) {
+  uint32_t n = m->param_count + m->buffer_count;
+  for (int k = 0; k < 2; k++) n += s->moments[k] && s->moment_names[k] ? m->param_count : 0;
+  entry *e = calloc(n ? n : 1, sizeof *e);
+  if (!e) return NULL;
+  uint32_t j = 0;
+  for (uint32_t i = 0; i < m->param_count; i++, j++)
+    e[j] = (entry){m->params[i], s->params + m->params[i].offset, 0};
+  for (uint32_t i = 0; i < m->buffer_count; i++, j++)
+    e[j] = (entry){m->buffers[i], s->buffers + m->buffers[i].offset, 0};
+  for (int k = 0; k < 2; k++)
+    for (uint32_t i = 0; s->moments[k] && s->moment_names[k] && i < m->param_count; i++, j++) {
+      moment_tensor(&m->params[i], s->moment_names[k], &e[j].t);
+      e[j].data = s->moments[k] + m->params[i].offset;
+    }
+  for (uint32_t i = 0; i < n; i++) e[i].crc = crc_of(e[i].data, e[i].t.count * 4);
+  *count = n;
+  return e;
+}
+
+/* ---- writing --------------------------------------------------------------------- */
 
 static cJSON *tensor_json(const nn_tensor *t, uint64_t begin) {
   cJSON *o = cJSON_CreateObject();
@@ -33,14 +82,6 @@ static cJSON *tensor_json(const nn_tensor *t, uint64_t begin) {
   cJSON_AddItemToArray(off, cJSON_CreateNumber((double)begin));
   cJSON_AddItemToArray(off, cJSON_CreateNumber((double)(begin + t->count * 4)));
   return o;
-}
-
-/* The name of a moment's tensor: optimizer.<moment>.<param>. */
-static void moment_tensor(const nn_tensor *param, const char *moment, nn_tensor *out) {
-  *out = *param;
-  char name[sizeof out->name + 32];
-  snprintf(name, sizeof name, "optimizer.%s.%s", moment, param->name);
-  snprintf(out->name, sizeof out->name, "%.*s", (int)sizeof out->name - 1, name);
 }
 
 static void add_meta(cJSON *md, const vkl_checkpoint_meta *meta) {
@@ -69,31 +110,32 @@ static void add_meta(cJSON *md, const vkl_checkpoint_meta *meta) {
                           "counter-based: every draw derives from (seed, epoch, sample index)");
   cJSON_AddStringToObject(md, "data", meta->data);
   cJSON_AddStringToObject(md, "optimizer", meta->optimizer);
+  if (meta->run_id[0]) cJSON_AddStringToObject(md, "run_id", meta->run_id);
   if (meta->argv[0]) cJSON_AddStringToObject(md, "argv", meta->argv);
   if (meta->config[0]) cJSON_AddStringToObject(md, "config", meta->config);
 }
 
-static char *header_text(const vkl_model *m, const vkl_checkpoint_meta *meta,
-                         const vkl_checkpoint_state *s) {
+/* safetensors metadata values are strings: one key per tensor */
+static void add_crcs(cJSON *md, const entry *e, uint32_t n) {
+  cJSON_AddStringToObject(md, CHECKSUM_KEY,
+                          "zlib CRC-32 of each tensor's bytes, as " CRC_PREFIX "<tensor name>");
+  for (uint32_t i = 0; i < n; i++) {
+    char key[sizeof e->t.name + 8], hex[16];
+    snprintf(key, sizeof key, CRC_PREFIX "%s", e[i].t.name);
+    snprintf(hex, sizeof hex, "%08x", e[i].crc);
+    cJSON_AddStringToObject(md, key, hex);
+  }
+}
+
+static char *header_text(const vkl_checkpoint_meta *meta, const entry *e, uint32_t n) {
   cJSON *root = cJSON_CreateObject();
-  add_meta(cJSON_AddObjectToObject(root, "__metadata__"), meta);
+  cJSON *md = cJSON_AddObjectToObject(root, "__metadata__");
+  add_meta(md, meta);
+  add_crcs(md, e, n);
   uint64_t off = 0;
-  for (uint32_t i = 0; i < m->param_count; i++) {
-    cJSON_AddItemToObject(root, m->params[i].name, tensor_json(&m->params[i], off));
-    off += m->params[i].count * 4;
-  }
-  for (uint32_t i = 0; i < m->buffer_count; i++) {
-    cJSON_AddItemToObject(root, m->buffers[i].name, tensor_json(&m->buffers[i], off));
-    off += m->buffers[i].count * 4;
-  }
-  for (int k = 0; k < 2; k++) {
-    if (!s->moments[k] || !s->moment_names[k]) continue;
-    for (uint32_t i = 0; i < m->param_count; i++) {
-      nn_tensor t;
-      moment_tensor(&m->params[i], s->moment_names[k], &t);
-      cJSON_AddItemToObject(root, t.name, tensor_json(&t, off));
-      off += t.count * 4;
-    }
+  for (uint32_t i = 0; i < n; i++) {
+    cJSON_AddItemToObject(root, e[i].t.name, tensor_json(&e[i].t, off));
+    off += e[i].t.count * 4;
   }
   char *text = cJSON_PrintUnformatted(root);
   cJSON_Delete(root);
@@ -106,60 +148,32 @@ void vkl_checkpoint_moment_names(int opt_kind, const char *names[2]) {
   names[1] = adam ? "exp_avg_sq" : NULL;
 }
 
-static int write_all(FILE *f, const void *p, size_t n) {
-  return fwrite(p, 1, n, f) == n;
-}
-
-/* fsync of the directory holding path: a rename reaches the disk with it */
-static void sync_dir_of(const char *path) {
-  char dir[1100];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash)
-    *slash = '\0';
-  else
-    snprintf(dir, sizeof dir, ".");
-  int fd = open(dir, O_RDONLY);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-}
-
 vkl_status vkl_checkpoint_save_state(const char *path, const vkl_model *m,
                                      const vkl_checkpoint_meta *meta, const vkl_checkpoint_state *s,
                                      char *err, size_t errlen) {
-  char *header = header_text(m, meta, s);
-  if (!header)
+  uint32_t n = 0;
+  entry *e = entries_of(m, s, &n);
+  char *header = e ? header_text(meta, e, n) : NULL;
+  if (!header) {
+    free(e);
     return fail(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s%s", "checkpoint header", "");
-  /* pad the header with spaces to 8 bytes, as the format recommends */
-  size_t hl = strlen(header), padded = (hl + 7) / 8 * 8;
-  char tmp[1100];
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  int ok = f != NULL;
-  uint8_t len[8];
-  for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-  ok = ok && write_all(f, len, 8) && write_all(f, header, hl);
-  for (size_t i = hl; ok && i < padded; i++) ok = fputc(' ', f) != EOF;
-  for (uint32_t i = 0; ok && i < m->param_count; i++)
-    ok = write_all(f, s->params + m->params[i].offset, m->params[i].count * 4);
-  for (uint32_t i = 0; ok && i < m->buffer_count; i++)
-    ok = write_all(f, s->buffers + m->buffers[i].offset, m->buffers[i].count * 4);
-  for (int k = 0; k < 2; k++)
-    for (uint32_t i = 0; ok && s->moments[k] && s->moment_names[k] && i < m->param_count; i++)
-      ok = write_all(f, s->moments[k] + m->params[i].offset, m->params[i].count * 4);
-  ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-  int e = errno;
-  if (f) ok = (fclose(f) == 0) && ok;
-  free(header);
-  if (!ok || rename(tmp, path) != 0) {
-    if (ok) e = errno;
-    remove(tmp);
-    return fail(err, errlen, VKL_ERR_IO, "cannot write checkpoint %s: %s", path, strerror(e));
   }
-  sync_dir_of(path);
-  return VKL_OK;
+  vkl_atomic_file a;
+  vkl_status st = vkl_atomic_begin(&a, path, err, errlen);
+  if (!st) {
+    /* the header padded with spaces to 8 bytes, as the format recommends */
+    size_t hl = strlen(header), padded = (hl + 7) / 8 * 8;
+    uint8_t len[8];
+    for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    vkl_atomic_write(&a, len, 8);
+    vkl_atomic_write(&a, header, hl);
+    vkl_atomic_write(&a, "       ", padded - hl);
+    for (uint32_t i = 0; i < n; i++) vkl_atomic_write(&a, e[i].data, e[i].t.count * 4);
+    st = vkl_atomic_commit(&a, NULL, err, errlen);
+  }
+  free(header);
+  free(e);
+  return st;
 }
 
 vkl_status vkl_checkpoint_save(const char *path, const vkl_model *m,
@@ -168,6 +182,8 @@ vkl_status vkl_checkpoint_save(const char *path, const vkl_model *m,
   vkl_checkpoint_state s = {.params = (float *)params, .buffers = (float *)buffers};
   return vkl_checkpoint_save_state(path, m, meta, &s, err, errlen);
 }
+
+/* ---- reading ----------------------------------------------------------------------- */
 
 /* Reads and parses the header; *data_start is where tensor data begins. */
 static vkl_status read_header(const char *path, cJSON **root, uint64_t *data_start,
@@ -256,16 +272,83 @@ vkl_status vkl_checkpoint_read_meta(const char *path, vkl_checkpoint_meta *meta,
   if ((s = meta_str(md, "epoch_loss_sum"))) meta->epoch_loss_sum = strtod(s, NULL);
   if ((s = meta_str(md, "epoch_top1_sum"))) meta->epoch_top1_sum = strtod(s, NULL);
   if ((s = meta_str(md, "optimizer"))) snprintf(meta->optimizer, sizeof meta->optimizer, "%s", s);
+  if ((s = meta_str(md, "vklars_version"))) snprintf(meta->version, sizeof meta->version, "%s", s);
   int fits = copy_meta_text(meta->argv, sizeof meta->argv, meta_str(md, "argv")) &&
-             copy_meta_text(meta->config, sizeof meta->config, meta_str(md, "config"));
+             copy_meta_text(meta->config, sizeof meta->config, meta_str(md, "config")) &&
+             copy_meta_text(meta->run_id, sizeof meta->run_id, meta_str(md, "run_id"));
   cJSON_Delete(root);
   if (!fits)
     return fail(err, errlen, VKL_ERR_FORMAT,
-                "%s: metadata argv or config longer than vklars writes%s", path, "");
+                "%s: metadata argv, config or run_id longer than vklars writes%s", path, "");
   return VKL_OK;
 }
 
-/* Checks one tensor's entry against the model and reads its data. */
+/* The CRC the header stores for tensor `name`: 1 and *crc when the file
+ * carries CRCs, 0 when it predates them, -1 when it carries them but not
+ * this one's (or not as 8 hex digits). */
+static int stored_crc(const cJSON *root, const char *name, uint32_t *crc) {
+  const cJSON *md = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+  if (!meta_str(md, CHECKSUM_KEY)) return 0;
+  char key[256];
+  snprintf(key, sizeof key, CRC_PREFIX "%s", name);
+  const char *hex = meta_str(md, key);
+  char *end;
+  if (!hex || strlen(hex) != 8) return -1;
+  unsigned long v = strtoul(hex, &end, 16);
+  if (*end) return -1;
+  *crc = (uint32_t)v;
+  return 1;
+}
+
+/* The check of one tensor's bytes (data, `bytes` long, from file offset
+ * `at`) against its stored CRC. */
+static vkl_status check_crc(const char *path, const cJSON *root, const char *name, uint64_t at,
+                            uint64_t bytes, uint32_t crc, char *err, size_t errlen) {
+  uint32_t want;
+  int has = stored_crc(root, name, &want);
+  if (has == 0 || (has == 1 && want == crc)) return VKL_OK;
+  if (has < 0)
+    snprintf(err, errlen, "%s: tensor %s has no CRC32 in the header (the header is corrupt)", path,
+             name);
+  else
+    snprintf(err, errlen,
+             "%s: tensor %s (bytes %llu-%llu of the file) fails its CRC32 check (stored %08x, "
+             "read %08x): the file is corrupt",
+             path, name, (unsigned long long)at, (unsigned long long)(at + bytes), want, crc);
+  return VKL_ERR_FORMAT;
+}
+
+static void shape_text(char *out, size_t n, const uint32_t *dims, int ndim) {
+  size_t len = (size_t)snprintf(out, n, "[");
+  for (int i = 0; i < ndim && len < n; i++)
+    len += (size_t)snprintf(out + len, n - len, i ? ", %u" : "%u", dims[i]);
+  if (len < n) snprintf(out + len, n - len, "]");
+}
+
+/* The shape the header gives a tensor, as text ("[256, 145]", or what is
+ * there instead); 1 when it equals the model's. */
+static int shape_matches(const cJSON *shape, const nn_tensor *t, char *text, size_t n) {
+  if (!cJSON_IsArray(shape)) {
+    snprintf(text, n, "no shape");
+    return 0;
+  }
+  uint32_t dims[8];
+  int nd = cJSON_GetArraySize(shape), ok = nd == (int)t->ndim, i = 0;
+  const cJSON *d;
+  cJSON_ArrayForEach(d, shape) {
+    double v = cJSON_IsNumber(d) ? d->valuedouble : -1;
+    ok = ok && i < 4 && v == (double)t->shape[i];
+    if (i < 8) dims[i] = v >= 0 && v <= 4e9 ? (uint32_t)v : UINT32_MAX;
+    i++;
+  }
+  int shown = i < 8 ? i : 8;
+  shape_text(text, n, dims, shown);
+  if (nd > 8 && strlen(text) + 8 < n) strcat(text, " (...)");
+  return ok;
+}
+
+/* Checks one tensor's entry against the model, reads its data and checks
+ * its CRC. */
 static vkl_status load_tensor(FILE *f, const char *path, const cJSON *root, const nn_tensor *t,
                               uint64_t start, uint64_t size, float *dst, char *err, size_t errlen) {
   const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, t->name);
@@ -277,24 +360,23 @@ static vkl_status load_tensor(FILE *f, const char *path, const cJSON *root, cons
   const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
   if (!cJSON_IsString(dtype) || strcmp(dtype->valuestring, "F32") != 0)
     return fail(err, errlen, VKL_ERR_FORMAT, "%s: tensor %s is not F32", path, t->name);
-  int ok = cJSON_IsArray(shape) && cJSON_GetArraySize(shape) == (int)t->ndim;
-  for (uint32_t i = 0; ok && i < t->ndim; i++) {
-    const cJSON *d = cJSON_GetArrayItem(shape, (int)i);
-    ok = cJSON_IsNumber(d) && d->valuedouble == (double)t->shape[i];
+  char have[96], want[96];
+  if (!shape_matches(shape, t, have, sizeof have)) {
+    shape_text(want, sizeof want, t->shape, (int)t->ndim);
+    snprintf(err, errlen, "%s: tensor %s has shape %s in the checkpoint; the model's is %s", path,
+             t->name, have, want);
+    return VKL_ERR_FORMAT;
   }
-  if (!ok)
-    return fail(err, errlen, VKL_ERR_FORMAT, "%s: tensor %s has another shape than the model's",
-                path, t->name);
   const cJSON *b = cJSON_GetArrayItem(off, 0), *en = cJSON_GetArrayItem(off, 1);
   if (!cJSON_IsNumber(b) || !cJSON_IsNumber(en) || b->valuedouble < 0 ||
       en->valuedouble - b->valuedouble != (double)(t->count * 4) ||
       (double)start + en->valuedouble > (double)size)
     return fail(err, errlen, VKL_ERR_FORMAT, "%s: tensor %s has data offsets outside the file",
                 path, t->name);
-  if (fseek(f, (long)(start + (uint64_t)b->valuedouble), SEEK_SET) != 0 ||
-      fread(dst, 4, t->count, f) != t->count)
+  uint64_t at = start + (uint64_t)b->valuedouble;
+  if (fseek(f, (long)at, SEEK_SET) != 0 || fread(dst, 4, t->count, f) != t->count)
     return fail(err, errlen, VKL_ERR_FORMAT, "%s: cannot read tensor %s", path, t->name);
-  return VKL_OK;
+  return check_crc(path, root, t->name, at, t->count * 4, crc_of(dst, t->count * 4), err, errlen);
 }
 
 vkl_status vkl_checkpoint_load_state(const char *path, const vkl_model *m,
@@ -337,101 +419,101 @@ vkl_status vkl_checkpoint_load(const char *path, const vkl_model *m, float *para
   return vkl_checkpoint_load_state(path, m, &s, err, errlen);
 }
 
-/* ---- a run directory's checkpoints ------------------------------------------- */
+/* ---- verifying without a model ------------------------------------------------ */
 
-#define CKPT_PREFIX "ckpt-step"
-#define CKPT_SUFFIX ".safetensors"
-#define CKPT_LINK "checkpoint.safetensors"
+/* A tensor's bytes within the data section. */
+typedef struct span {
+  const char *name;
+  uint64_t begin, end;
+} span;
 
-void vkl_checkpoint_path(const char *dir, uint64_t step, char *path, size_t n) {
-  snprintf(path, n, "%s/" CKPT_PREFIX "%llu" CKPT_SUFFIX, dir, (unsigned long long)step);
+static int by_begin(const void *a, const void *b) {
+  const span *x = a, *y = b;
+  return x->begin < y->begin ? -1 : x->begin > y->begin;
 }
 
-/* The step of a checkpoint's file name; 0 when the name is not one. */
-static int parse_name(const char *name, uint64_t *step) {
-  size_t lp = strlen(CKPT_PREFIX), ls = strlen(CKPT_SUFFIX), ln = strlen(name);
-  if (ln <= lp + ls || strncmp(name, CKPT_PREFIX, lp) != 0 ||
-      strcmp(name + ln - ls, CKPT_SUFFIX) != 0)
-    return 0;
-  uint64_t v = 0;
-  for (size_t i = lp; i < ln - ls; i++) {
-    if (name[i] < '0' || name[i] > '9' || v > UINT64_MAX / 10 - 1) return 0;
-    v = v * 10 + (uint64_t)(name[i] - '0');
+/* Every tensor entry's span, in file order; they must tile the data
+ * section exactly (the format's rule: no holes, no overlaps). */
+static vkl_status spans_of(const char *path, const cJSON *root, uint64_t data, span **out,
+                           uint32_t *count, char *err, size_t errlen) {
+  span *sp = calloc((size_t)cJSON_GetArraySize(root) + 1, sizeof *sp);
+  if (!sp) return fail(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "%s: out of memory%s", path, "");
+  uint32_t n = 0;
+  const cJSON *e;
+  cJSON_ArrayForEach(e, root) {
+    if (strcmp(e->string, "__metadata__") == 0) continue;
+    const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    const cJSON *b = cJSON_GetArrayItem(off, 0), *en = cJSON_GetArrayItem(off, 1);
+    double bv = cJSON_IsNumber(b) ? b->valuedouble : -1,
+           ev = cJSON_IsNumber(en) ? en->valuedouble : -1;
+    if (!cJSON_IsObject(e) || bv < 0 || ev < bv || ev > (double)data || bv != floor(bv) ||
+        ev != floor(ev)) {
+      free(sp);
+      return fail(err, errlen, VKL_ERR_FORMAT, "%s: tensor %s has data offsets outside the file",
+                  path, e->string);
+    }
+    sp[n++] = (span){e->string, (uint64_t)bv, (uint64_t)ev};
   }
-  *step = v;
+  qsort(sp, n, sizeof *sp, by_begin);
+  uint64_t at = 0;
+  for (uint32_t i = 0; i < n && sp[i].begin == at; i++) at = sp[i].end;
+  if (at != data) {
+    free(sp);
+    char what[64];
+    snprintf(what, sizeof what, "%llu of its %llu data bytes", (unsigned long long)at,
+             (unsigned long long)data);
+    return fail(err, errlen, VKL_ERR_FORMAT,
+                "%s: the tensors' data_offsets cover only %s, without holes or overlaps (a "
+                "truncated or altered file)",
+                path, what);
+  }
+  *out = sp;
+  *count = n;
+  return VKL_OK;
+}
+
+/* The CRC of bytes [begin, end) of f, read in blocks. */
+static int crc_of_range(FILE *f, uint64_t begin, uint64_t end, uint32_t *crc) {
+  unsigned char block[1 << 16];
+  uLong c = crc32_z(0, Z_NULL, 0);
+  if (fseeko(f, (off_t)begin, SEEK_SET) != 0) return 0;
+  for (uint64_t at = begin; at < end;) {
+    size_t want = end - at < sizeof block ? (size_t)(end - at) : sizeof block;
+    if (fread(block, 1, want, f) != want) return 0;
+    c = crc32_z(c, block, want);
+    at += want;
+  }
+  *crc = (uint32_t)c;
   return 1;
 }
 
-static int newest_first(const void *a, const void *b) {
-  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-  return x < y ? 1 : x > y ? -1 : 0;
-}
-
-vkl_status vkl_checkpoint_list(const char *dir, uint64_t **steps, size_t *count, char *err,
-                               size_t errlen) {
-  *steps = NULL;
-  *count = 0;
-  DIR *d = opendir(dir);
-  if (!d)
-    return fail(err, errlen, VKL_ERR_IO, "cannot open run directory %s: %s", dir, strerror(errno));
-  size_t cap = 0;
-  struct dirent *e;
-  vkl_status st = VKL_OK;
-  while ((e = readdir(d))) {
-    uint64_t step;
-    if (!parse_name(e->d_name, &step)) continue;
-    if (*count == cap) {
-      cap = cap ? 2 * cap : 16;
-      uint64_t *p = realloc(*steps, cap * sizeof *p);
-      if (!p) {
-        st = VKL_ERR_OUT_OF_HOST_MEMORY;
-        break;
-      }
-      *steps = p;
-    }
-    (*steps)[(*count)++] = step;
+vkl_status vkl_checkpoint_verify(const char *path, vkl_checkpoint_integrity *out, char *err,
+                                 size_t errlen) {
+  memset(out, 0, sizeof *out);
+  cJSON *root = NULL;
+  uint64_t start, size;
+  vkl_status st = read_header(path, &root, &start, &size, err, errlen);
+  if (st) return st;
+  span *sp = NULL;
+  uint32_t n = 0;
+  st = spans_of(path, root, size - start, &sp, &n, err, errlen);
+  out->tensors = n;
+  out->data_bytes = size - start;
+  out->has_crc =
+      meta_str(cJSON_GetObjectItemCaseSensitive(root, "__metadata__"), CHECKSUM_KEY) != NULL;
+  FILE *f = !st && out->has_crc ? fopen(path, "rb") : NULL;
+  if (!st && out->has_crc && !f)
+    st = fail(err, errlen, VKL_ERR_IO, "cannot open checkpoint %s: %s", path, strerror(errno));
+  for (uint32_t i = 0; f && !st && i < n; i++) {
+    uint32_t crc;
+    if (!crc_of_range(f, start + sp[i].begin, start + sp[i].end, &crc))
+      st = fail(err, errlen, VKL_ERR_IO, "%s: cannot read tensor %s", path, sp[i].name);
+    else
+      st = check_crc(path, root, sp[i].name, start + sp[i].begin, sp[i].end - sp[i].begin, crc, err,
+                     errlen);
   }
-  closedir(d);
-  if (*count) qsort(*steps, *count, sizeof **steps, newest_first);
-  return st;
-}
-
-vkl_status vkl_checkpoint_publish(const char *dir, uint64_t step, uint32_t keep, char *err,
-                                  size_t errlen) {
-  char target[64], link_path[1100], tmp[1100];
-  snprintf(target, sizeof target, CKPT_PREFIX "%llu" CKPT_SUFFIX, (unsigned long long)step);
-  snprintf(link_path, sizeof link_path, "%s/" CKPT_LINK, dir);
-  snprintf(tmp, sizeof tmp, "%s/" CKPT_LINK ".tmp", dir);
-  remove(tmp);
-  if (symlink(target, tmp) != 0 || rename(tmp, link_path) != 0) {
-    int e = errno;
-    remove(tmp);
-    return fail(err, errlen, VKL_ERR_IO, "cannot point %s at the new checkpoint: %s", link_path,
-                strerror(e));
-  }
-  sync_dir_of(link_path);
-  uint64_t *steps;
-  size_t n;
-  vkl_status st = vkl_checkpoint_list(dir, &steps, &n, err, errlen);
-  for (size_t i = keep; !st && keep && i < n; i++) {
-    if (steps[i] == step) continue;
-    char path[1100];
-    vkl_checkpoint_path(dir, steps[i], path, sizeof path);
-    remove(path);
-  }
-  free(steps);
-  /* a killed write leaves ckpt-step<N>.safetensors.tmp behind */
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    size_t ln = strlen(e->d_name);
-    if (strncmp(e->d_name, CKPT_PREFIX, strlen(CKPT_PREFIX)) == 0 && ln > 4 &&
-        strcmp(e->d_name + ln - 4, ".tmp") == 0) {
-      char path[1100];
-      snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-      remove(path);
-    }
-  }
-  if (d) closedir(d);
+  if (f) fclose(f);
+  free(sp);
+  cJSON_Delete(root);
   return st;
 }

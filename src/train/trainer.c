@@ -13,6 +13,7 @@
 #include "optim/optim_step.h"
 #include "train/checkpoint.h"
 #include "train/evaluator.h"
+#include "train/rundir_lock.h"
 #include "train/runlog.h"
 #include "train/batch_ring.h"
 
@@ -55,6 +56,13 @@ typedef struct trainer {
   uint64_t last_ckpt_step;
   uint64_t skipped_noted[2]; /* skipped images (train, test) told through on_note */
   uint64_t skipped_in_json;  /* the skipped images run_json recorded */
+  vkl_rundir_lock *lock; /* out_dir's, from before anything there is read or changed */
+  char run_id[24];       /* the run's identity in its checkpoints (pruning keeps to it) */
+  /* A log write failed (log_err says which file and why): the run stops at
+   * the end of the step, as a stop request does, saving a checkpoint. */
+  int log_failed;
+  char log_err[700];
+  int ckpt_failed; /* a checkpoint write failed */
 } trainer;
 
 static double now_s(void) {
@@ -363,6 +371,7 @@ static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_st
   }
   const char *bad = first_nonfinite(tr, &h);
   vkl_checkpoint_meta *meta = bad ? NULL : checkpoint_meta(tr, epoch, epoch_step);
+  if (meta) snprintf(meta->run_id, sizeof meta->run_id, "%s", tr->run_id);
   char path[1100];
   vkl_checkpoint_path(c->out_dir, tr->t, path, sizeof path);
   if (bad) {
@@ -373,11 +382,12 @@ static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_st
     st = VKL_ERR_FORMAT;
   } else if (!meta) {
     st = VKL_ERR_OUT_OF_HOST_MEMORY;
-  } else if (!(st = vkl_checkpoint_save_state(path, md, meta, &h, tr->err, tr->errlen)) &&
-             !(st = vkl_checkpoint_publish(c->out_dir, tr->t, c->keep, tr->err, tr->errlen))) {
+  } else if (!(st = vkl_checkpoint_save_state(path, md, meta, &h, tr->err, tr->errlen))) {
     snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
     tr->last_ckpt_step = tr->t;
+    st = vkl_checkpoint_publish(c->out_dir, tr->t, c->keep, tr->run_id, tr->err, tr->errlen);
   }
+  tr->ckpt_failed = st == VKL_ERR_IO;
   free(meta);
   host_state_free(&h);
   return st;
@@ -434,6 +444,7 @@ static vkl_status resume_state(trainer *tr) {
   tr->epoch_loss_sum = meta->epoch_loss_sum;
   tr->epoch_top1_sum = meta->epoch_top1_sum;
   tr->epoch_steps = meta->epoch_step;
+  snprintf(tr->run_id, sizeof tr->run_id, "%s", meta->run_id);
   snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", c->resume);
   tr->last_ckpt_step = tr->t;
 done:
@@ -573,6 +584,16 @@ static vkl_status out_of_memory_hint(trainer *tr, vkl_status st) {
   return st;
 }
 
+/* Locks out_dir for this run, before anything there is read (a resumed
+ * or --init checkpoint) or changed. A directory that does not exist yet is
+ * created and locked only when the logs open (create), so a run that fails
+ * to start leaves none behind. */
+static vkl_status lock_run_dir(trainer *tr, int create) {
+  const vkl_train_config *c = tr->cfg;
+  if (!c->out_dir || tr->lock) return VKL_OK;
+  return vkl_rundir_lock_take(c->out_dir, create, &tr->lock, tr->err, tr->errlen);
+}
+
 static vkl_status setup(trainer *tr) {
   const vkl_train_config *c = tr->cfg;
   tr->B = c->batch;
@@ -586,6 +607,7 @@ static vkl_status setup(trainer *tr) {
     return VKL_ERR_INVALID_ARGUMENT;
   }
   vkl_status st;
+  if ((st = lock_run_dir(tr, 0))) return st;
   if ((st = open_data(tr)) || (st = build_model(tr))) return st;
   /* before any search over divisors of B, which is then bounded by the data */
   uint64_t images = vkl_dataset_get_info(tr->train_ds)->count;
@@ -643,13 +665,13 @@ static vkl_status setup(trainer *tr) {
   for (uint32_t i = 0; i < tr->model->param_count; i++)
     tr->layer_names[i] = tr->model->params[i].name;
   if (!(tr->run_json = run_json(tr))) return VKL_ERR_OUT_OF_HOST_MEMORY;
-  if (c->out_dir && c->resume)
+  if (!c->out_dir) return VKL_OK;
+  if ((st = lock_run_dir(tr, 1))) return st;
+  if (c->resume)
     return vkl_runlog_reopen(c->out_dir, tr->t, tr->start_epoch, &tr->log, tr->err, tr->errlen);
-  if (c->out_dir) {
-    if ((st = vkl_runlog_open(c->out_dir, c->force, &tr->log, tr->err, tr->errlen))) return st;
-    return vkl_runlog_write_run(tr->log, tr->run_json, tr->err, tr->errlen);
-  }
-  return VKL_OK;
+  vkl_checkpoint_new_run_id(tr->run_id, sizeof tr->run_id);
+  if ((st = vkl_runlog_open(c->out_dir, c->force, &tr->log, tr->err, tr->errlen))) return st;
+  return vkl_runlog_write_run(tr->log, tr->run_json, tr->err, tr->errlen);
 }
 
 static void teardown(trainer *tr) {
@@ -666,7 +688,9 @@ static void teardown(trainer *tr) {
   vkl_model_destroy(tr->model);
   vkl_dataset_destroy(tr->train_ds);
   vkl_dataset_destroy(tr->test_ds);
-  vkl_runlog_close(tr->log);
+  char ignored[256]; /* a run that gets here with its logs open failed already */
+  vkl_runlog_close(tr->log, ignored, sizeof ignored);
+  vkl_rundir_lock_release(tr->lock);
   free(tr->layer_names);
   free(tr->stats);
   cJSON_free(tr->run_json);
@@ -689,6 +713,14 @@ static vkl_status fill(trainer *tr, uint64_t b) {
   return vkl_batch_ring_fill(tr->ring, tr->train_ld, (uint32_t)(b % SLOTS), b, tr->err, tr->errlen);
 }
 
+/* Keeps the first log write that failed: the run stops at the end of the
+ * step (stop_requested), and its message names that file. */
+static void log_written(trainer *tr, vkl_status st, const char *why) {
+  if (!st || tr->log_failed) return;
+  tr->log_failed = 1;
+  snprintf(tr->log_err, sizeof tr->log_err, "%s", why);
+}
+
 /* Reads step t's results (it has completed) and logs them. */
 static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
   uint32_t r = (uint32_t)(t % VKL_OPTIM_RING);
@@ -706,8 +738,14 @@ static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
   tr->epoch_top1_sum += top1;
   tr->epoch_steps++;
   if (tr->log) {
-    vkl_runlog_step(tr->log, t, epoch, loss, info.lr, info.phi, top1);
-    vkl_runlog_layers(tr->log, t, tr->layer_names, tr->stats, tr->model->param_count);
+    char why[700];
+    log_written(tr,
+                vkl_runlog_step(tr->log, t, epoch, loss, info.lr, info.phi, top1, why, sizeof why),
+                why);
+    log_written(tr,
+                vkl_runlog_layers(tr->log, t, tr->layer_names, tr->stats, tr->model->param_count,
+                                  why, sizeof why),
+                why);
   }
   if (info.nonfinite_norm || info.nonfinite_update || info.nonfinite_buffers || !isfinite(loss)) {
     tr->nonfinite_total++;
@@ -751,8 +789,10 @@ static vkl_status drain_steps(trainer *tr, uint32_t epoch) {
   return finish_step(tr, tr->t - 1, epoch);
 }
 
+/* A stop request, or a log that could not be written: either way the run
+ * stops between steps with a checkpoint. */
 static int stop_requested(const trainer *tr) {
-  return tr->cfg->stop && *tr->cfg->stop;
+  return (tr->cfg->stop && *tr->cfg->stop) || tr->log_failed;
 }
 
 static void report_progress(trainer *tr, uint32_t epoch, uint32_t micro, double run_start,
@@ -877,6 +917,33 @@ static void save_last_finite(trainer *tr, uint32_t epoch, uint64_t done) {
   snprintf(tr->err, tr->errlen, "%s", why);
 }
 
+/* "; the last checkpoint is ... (step N): continue with ..." after the
+ * message of a run that could not go on. */
+static void append_last_checkpoint(trainer *tr) {
+  size_t len = strlen(tr->err);
+  if (tr->last_ckpt[0])
+    snprintf(tr->err + len, tr->errlen - len,
+             "; the last checkpoint is %s (step %llu): continue with vklars train --resume %s",
+             tr->last_ckpt, (unsigned long long)tr->last_ckpt_step, tr->cfg->out_dir);
+  else
+    snprintf(tr->err + len, tr->errlen - len, "; no checkpoint was written yet");
+}
+
+/* The message of a run stopped by a log it could not write: the file and
+ * why, what went wrong after (the checkpoint saved on stopping, on a full
+ * disk), and the checkpoint to go on from. */
+static vkl_status stopped_by_log(trainer *tr, vkl_status st) {
+  char then[1200];
+  snprintf(then, sizeof then, "%s", st ? tr->err : "");
+  snprintf(tr->err, tr->errlen, "%s", tr->log_err);
+  size_t len = strlen(tr->err);
+  if (st)
+    snprintf(tr->err + len, tr->errlen - len, "; %s: %s",
+             tr->ckpt_failed ? "saving a checkpoint failed too" : "then", then);
+  append_last_checkpoint(tr);
+  return VKL_ERR_IO;
+}
+
 vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result *result, char *err,
                      size_t errlen) {
   trainer tr;
@@ -935,7 +1002,10 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     r.loader_images_per_s =
         current.capacity_per_s > 0 ? current.capacity_per_s : last.capacity_per_s;
     r.nonfinite_steps = tr.nonfinite_total - nonfinite0;
-    if (tr.log) vkl_runlog_epoch(tr.log, &r);
+    if (tr.log) {
+      char why[700];
+      log_written(&tr, vkl_runlog_epoch(tr.log, &r, why, sizeof why), why);
+    }
     int end = tr.t >= tr.total_steps || e + 1 == cfg->epochs;
     interrupted = stop_requested(&tr);
     int periodic = cfg->save_every ? tr.t % cfg->save_every == 0 : !cfg->save_at_end;
@@ -949,7 +1019,15 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
   result->epoch_step = pos_step;
   result->steps_per_epoch = tr.steps_per_epoch;
   snprintf(result->checkpoint, sizeof result->checkpoint, "%s", tr.last_ckpt);
-  if (interrupted && !st) {
+  if (tr.log) { /* closed here: a close that fails is a log write that failed */
+    char why[700];
+    vkl_status cst = vkl_runlog_close(tr.log, why, sizeof why);
+    if (!st && !interrupted) log_written(&tr, cst, why);
+    tr.log = NULL;
+  }
+  if (tr.log_failed) {
+    st = stopped_by_log(&tr, st);
+  } else if (interrupted && !st) {
     snprintf(err, errlen,
              "interrupted at step %llu of %llu (epoch %u, step %llu of %llu in it); checkpoint %s",
              (unsigned long long)tr.t, (unsigned long long)tr.total_steps, pos_epoch + 1,
@@ -957,15 +1035,8 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
              tr.last_ckpt[0] ? tr.last_ckpt : "none (no run directory)");
     st = VKL_ERR_INTERRUPTED;
   }
-  if (st == VKL_ERR_DEVICE_LOST) {
-    size_t len = strlen(err);
-    if (tr.last_ckpt[0])
-      snprintf(err + len, errlen - len,
-               "; the last checkpoint is %s (step %llu): continue with vklars train --resume %s",
-               tr.last_ckpt, (unsigned long long)tr.last_ckpt_step, cfg->out_dir);
-    else
-      snprintf(err + len, errlen - len, "; no checkpoint was written yet");
-  }
+  if (st == VKL_ERR_DEVICE_LOST || (st && tr.ckpt_failed && !tr.log_failed))
+    append_last_checkpoint(&tr);
   result->steps = tr.t;
   result->micro_batch = tr.m;
   result->wall_s = now_s() - start;
