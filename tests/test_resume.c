@@ -218,6 +218,90 @@ Test(resume, interrupted_mid_epoch_resumes_bit_exact) {
   free(split);
 }
 
+static void stop_in_eval(void *user, uint32_t epoch, uint64_t done, uint64_t total) {
+  (void)done, (void)total;
+  stopper *s = user;
+  if (epoch >= s->at) s->flag = 1;
+}
+
+/* The test columns of epochs.csv's row for epoch e (loss, top-1, top-5, images). */
+static void test_columns(const char *dir, uint32_t e, char *out, size_t n) {
+  char path[1100], line[512];
+  path_in(path, sizeof path, dir, "epochs.csv");
+  FILE *f = fopen(path, "r");
+  cr_assert(f, "%s", path);
+  int rows = 0;
+  out[0] = '\0';
+  while (fgets(line, sizeof line, f)) {
+    char *comma = strchr(line, ',');
+    if (rows++ == 0 || !comma || (uint32_t)atol(line) != e) continue;
+    cr_assert_eq(out[0], '\0', "epoch %u logged twice", e);
+    /* epoch,train_loss,train_top1,test_loss,test_top1,test_top5,test_images,... */
+    char *p = line;
+    for (int k = 0; k < 3; k++) p = strchr(p, ',') + 1;
+    char *q = p;
+    for (int k = 0; k < 4; k++) q = strchr(q, ',') + 1;
+    snprintf(out, n, "%.*s", (int)(q - p), p);
+  }
+  fclose(f);
+  cr_assert(out[0], "epoch %u not in %s", e, path);
+}
+
+/* A stop during an epoch's evaluation ends at once (it used to wait out the
+ * whole evaluation): the checkpoint holds the trained epoch with its
+ * evaluation pending, and the resumed run evaluates it first, logs it once,
+ * and ends bit-identical to a run never interrupted. */
+Test(resume, interrupted_evaluation_runs_again_on_resuming) {
+  vkl_ctx *ctx = test_ctx_create();
+  char *straight = temp_dir(), *split = temp_dir();
+  vkl_train_result r;
+  vkl_train_config c = run_config(straight, VKL_OPT_LARS);
+  train_ok(ctx, &c, &r);
+
+  c.out_dir = split;
+  stopper s = {0, 0}; /* in epoch 0's evaluation */
+  c.stop = &s.flag;
+  c.on_eval_progress = stop_in_eval;
+  c.user = &s;
+  char err[2048];
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_ERR_INTERRUPTED, "%s", err);
+  cr_assert(strstr(err, "during epoch 1's evaluation"), "%s", err);
+  cr_assert_eq(r.steps, 12);
+  vkl_checkpoint_meta *meta = calloc(1, sizeof *meta);
+  cr_assert_eq(vkl_checkpoint_read_meta(r.checkpoint, meta, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert(meta->eval_pending && meta->epoch == 0 && meta->epoch_step == 12,
+            "pending %d, epoch %u, step %llu in it", meta->eval_pending, meta->epoch,
+            (unsigned long long)meta->epoch_step);
+  free(meta);
+  char line[512];
+  path_in(line, sizeof line, split, "epochs.csv");
+  FILE *f = fopen(line, "r");
+  int rows = 0;
+  while (f && fgets(line, sizeof line, f)) rows++;
+  if (f) fclose(f);
+  cr_assert_eq(rows, 1, "an epoch row was written for an unfinished evaluation");
+
+  char ckpt[1100];
+  snprintf(ckpt, sizeof ckpt, "%s", r.checkpoint);
+  c.stop = NULL;
+  c.on_eval_progress = NULL;
+  c.resume = ckpt;
+  train_ok(ctx, &c, &r);
+  cr_assert_eq(r.steps, 24);
+  char a[1100], b[1100];
+  vkl_checkpoint_path(straight, 24, a, sizeof a);
+  vkl_checkpoint_path(split, 24, b, sizeof b);
+  assert_same_state(a, b, VKL_OPT_LARS);
+  for (uint32_t e = 0; e < 2; e++) {
+    test_columns(straight, e, a, sizeof a);
+    test_columns(split, e, b, sizeof b);
+    cr_assert_str_eq(b, a, "epoch %u's evaluation", e);
+  }
+  test_ctx_destroy(ctx);
+  free(straight);
+  free(split);
+}
+
 Test(resume, save_every_and_keep) {
   vkl_ctx *ctx = test_ctx_create();
   char *dir = temp_dir();

@@ -99,6 +99,7 @@ static void add_meta(cJSON *md, const vkl_checkpoint_meta *meta) {
   META_NUM("step", "%llu", (unsigned long long)meta->step);
   META_NUM("epoch", "%u", meta->epoch);
   META_NUM("epoch_step", "%llu", (unsigned long long)meta->epoch_step);
+  if (meta->eval_pending) META_NUM("eval_pending", "%d", 1);
   META_NUM("seed", "%llu", (unsigned long long)meta->seed);
   META_NUM("batch", "%u", meta->batch);
   META_NUM("nonfinite_steps", "%llu", (unsigned long long)meta->nonfinite);
@@ -266,6 +267,7 @@ vkl_status vkl_checkpoint_read_meta(const char *path, vkl_checkpoint_meta *meta,
   if ((s = meta_str(md, "epoch"))) meta->epoch = (uint32_t)strtoul(s, NULL, 10);
   if ((s = meta_str(md, "data"))) snprintf(meta->data, sizeof meta->data, "%s", s);
   if ((s = meta_str(md, "epoch_step"))) meta->epoch_step = strtoull(s, NULL, 10);
+  if ((s = meta_str(md, "eval_pending"))) meta->eval_pending = strcmp(s, "1") == 0;
   if ((s = meta_str(md, "seed"))) meta->seed = strtoull(s, NULL, 10);
   if ((s = meta_str(md, "batch"))) meta->batch = (uint32_t)strtoul(s, NULL, 10);
   if ((s = meta_str(md, "nonfinite_steps"))) meta->nonfinite = strtoull(s, NULL, 10);

@@ -34,6 +34,10 @@ typedef struct vkl_checkpoint_meta {
   uint64_t step;       /* optimizer steps done */
   uint32_t epoch;      /* the epoch in progress (epoch_step > 0) or the next one */
   uint64_t epoch_step; /* optimizer steps done within that epoch */
+  /* 1: the epoch's training is done up to epoch_step (its end, or the
+   * run's last step) but its evaluation was interrupted; resuming runs the
+   * evaluation and writes the epoch's log line before anything else. */
+  int eval_pending;
   /* The RNG state: every random choice (initialisation, shuffling,
    * augmentation) derives from (seed, epoch, sample index), so the seed and
    * the position above are the whole state. */

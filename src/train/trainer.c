@@ -49,15 +49,19 @@ typedef struct trainer {
   int pending;           /* step t - 1 was submitted and its results are not read yet */
   int stopped_nonfinite; /* --on-nonfinite stop ended the run (finish_step's message) */
   uint32_t eval_epoch;   /* the epoch being evaluated, for its progress */
-  char *run_json;        /* the configuration, for run.json and the checkpoints */
-  uint32_t start_epoch;  /* where this invocation starts (a resumed run: mid-way) */
+  /* The evaluation of the position's epoch is still to run: interrupted
+   * (the checkpoint says so), or resumed from such a checkpoint. */
+  int eval_pending;
+  int last_ckpt_eval_pending; /* the newest checkpoint was saved with eval_pending */
+  char *run_json;             /* the configuration, for run.json and the checkpoints */
+  uint32_t start_epoch;       /* where this invocation starts (a resumed run: mid-way) */
   uint64_t start_epoch_step;
   char last_ckpt[1100]; /* the newest checkpoint (written or resumed from); "" none */
   uint64_t last_ckpt_step;
   uint64_t skipped_noted[2]; /* skipped images (train, test) told through on_note */
   uint64_t skipped_in_json;  /* the skipped images run_json recorded */
-  vkl_rundir_lock *lock; /* out_dir's, from before anything there is read or changed */
-  char run_id[24];       /* the run's identity in its checkpoints (pruning keeps to it) */
+  vkl_rundir_lock *lock;     /* out_dir's, from before anything there is read or changed */
+  char run_id[24];           /* the run's identity in its checkpoints (pruning keeps to it) */
   /* A log write failed (log_err says which file and why): the run stops at
    * the end of the step, as a stop request does, saving a checkpoint. */
   int log_failed;
@@ -351,8 +355,10 @@ static vkl_status init_weights(trainer *tr) {
  * the last good checkpoint is never replaced by a broken one. */
 static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_step) {
   const vkl_train_config *c = tr->cfg;
-  if (!c->out_dir || (tr->last_ckpt[0] && tr->last_ckpt_step == tr->t)) return VKL_OK;
-  if (epoch_step == tr->steps_per_epoch) { /* an epoch's end: the next one starts at 0 */
+  if (!c->out_dir || (tr->last_ckpt[0] && tr->last_ckpt_step == tr->t &&
+                      tr->last_ckpt_eval_pending == tr->eval_pending))
+    return VKL_OK;
+  if (epoch_step == tr->steps_per_epoch && !tr->eval_pending) { /* the next epoch starts at 0 */
     epoch++;
     epoch_step = 0;
   }
@@ -371,7 +377,10 @@ static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_st
   }
   const char *bad = first_nonfinite(tr, &h);
   vkl_checkpoint_meta *meta = bad ? NULL : checkpoint_meta(tr, epoch, epoch_step);
-  if (meta) snprintf(meta->run_id, sizeof meta->run_id, "%s", tr->run_id);
+  if (meta) {
+    snprintf(meta->run_id, sizeof meta->run_id, "%s", tr->run_id);
+    meta->eval_pending = tr->eval_pending;
+  }
   char path[1100];
   vkl_checkpoint_path(c->out_dir, tr->t, path, sizeof path);
   if (bad) {
@@ -385,6 +394,7 @@ static vkl_status save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_st
   } else if (!(st = vkl_checkpoint_save_state(path, md, meta, &h, tr->err, tr->errlen))) {
     snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
     tr->last_ckpt_step = tr->t;
+    tr->last_ckpt_eval_pending = tr->eval_pending;
     st = vkl_checkpoint_publish(c->out_dir, tr->t, c->keep, tr->run_id, tr->err, tr->errlen);
   }
   tr->ckpt_failed = st == VKL_ERR_IO;
@@ -417,7 +427,9 @@ static vkl_status resume_state(trainer *tr) {
     snprintf(tr->err, tr->errlen,
              "%s was trained with --batch %u; resuming with %u would not continue that run",
              c->resume, meta->batch, tr->B);
-  } else if (meta->epoch_step >= tr->steps_per_epoch || meta->epoch > c->epochs ||
+  } else if (meta->epoch_step > tr->steps_per_epoch ||
+             (meta->epoch_step == tr->steps_per_epoch && !meta->eval_pending) ||
+             meta->epoch > c->epochs ||
              meta->step != (uint64_t)meta->epoch * tr->steps_per_epoch + meta->epoch_step) {
     snprintf(tr->err, tr->errlen,
              "%s is at step %llu (epoch %u, step %llu in it), which does not fit %llu steps per "
@@ -444,6 +456,7 @@ static vkl_status resume_state(trainer *tr) {
   tr->epoch_loss_sum = meta->epoch_loss_sum;
   tr->epoch_top1_sum = meta->epoch_top1_sum;
   tr->epoch_steps = meta->epoch_step;
+  tr->eval_pending = tr->last_ckpt_eval_pending = meta->eval_pending;
   snprintf(tr->run_id, sizeof tr->run_id, "%s", meta->run_id);
   snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", c->resume);
   tr->last_ckpt_step = tr->t;
@@ -965,8 +978,8 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
              (double)vkl_net_device_bytes(tr.net) / (1 << 20));
     cfg->on_note(cfg->user, msg);
   }
-  if (!st && cfg->resume && (tr.t >= tr.total_steps || tr.start_epoch >= cfg->epochs) &&
-      cfg->on_note) {
+  if (!st && cfg->resume && !tr.eval_pending &&
+      (tr.t >= tr.total_steps || tr.start_epoch >= cfg->epochs) && cfg->on_note) {
     char msg[256];
     snprintf(msg, sizeof msg,
              "the run is complete at step %llu; nothing to train (raise --epochs to go on)",
@@ -978,7 +991,8 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
   uint32_t e = tr.start_epoch;
   uint32_t pos_epoch = e; /* where the run stands: epoch, and steps done in it */
   uint64_t pos_step = first;
-  for (; !st && !interrupted && e < cfg->epochs && tr.t < tr.total_steps; e++, first = 0) {
+  for (; !st && !interrupted && e < cfg->epochs && (tr.t < tr.total_steps || tr.eval_pending);
+       e++, first = 0) {
     double t0 = now_s();
     uint64_t images = 0;
     if (first == 0) {
@@ -992,7 +1006,15 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     if (st || interrupted) break;
     double train_s = now_s() - t0;
     vkl_epoch_result r = {.epoch = e};
-    if ((st = evaluate(&tr, &r)) || (st = record_skipped_images(&tr))) break;
+    st = evaluate(&tr, &r);
+    if (st == VKL_ERR_INTERRUPTED) { /* trained, not evaluated: the checkpoint says so */
+      tr.eval_pending = 1;
+      interrupted = 1;
+      st = save_checkpoint(&tr, e, done);
+      break;
+    }
+    tr.eval_pending = 0;
+    if (st || (st = record_skipped_images(&tr))) break;
     vkl_loader_stats last, current;
     vkl_loader_get_stats(tr.train_ld, &last, &current);
     r.train_loss = tr.epoch_steps ? tr.epoch_loss_sum / tr.epoch_steps : 0;
@@ -1027,6 +1049,13 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
   }
   if (tr.log_failed) {
     st = stopped_by_log(&tr, st);
+  } else if (interrupted && !st && tr.eval_pending) {
+    snprintf(err, errlen,
+             "interrupted during epoch %u's evaluation, at step %llu of %llu; checkpoint %s (the "
+             "evaluation runs again on resuming)",
+             e + 1, (unsigned long long)tr.t, (unsigned long long)tr.total_steps,
+             tr.last_ckpt[0] ? tr.last_ckpt : "none (no run directory)");
+    st = VKL_ERR_INTERRUPTED;
   } else if (interrupted && !st) {
     snprintf(err, errlen,
              "interrupted at step %llu of %llu (epoch %u, step %llu of %llu in it); checkpoint %s",
