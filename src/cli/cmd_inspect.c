@@ -32,8 +32,8 @@ static void print_position(const vkl_checkpoint_meta *m) {
   if (m->epoch_step == 0)
     printf("  step %llu: end of epoch %u", (unsigned long long)m->step, m->epoch);
   else
-    printf("  step %llu: epoch %u, step %llu in it", (unsigned long long)m->step, m->epoch + 1,
-           (unsigned long long)m->epoch_step);
+    printf("  step %llu: epoch %u, step %llu in it%s", (unsigned long long)m->step, m->epoch + 1,
+           (unsigned long long)m->epoch_step, m->eval_pending ? ", its evaluation pending" : "");
   printf(" | %s %ux%ux%u, %u classes", m->model, m->in_c, m->in_h, m->in_w, m->classes);
   if (m->width) printf(", width %u", m->width);
   printf(" | %s, batch %u, seed %llu", m->optimizer[0] ? m->optimizer : "no optimizer state",

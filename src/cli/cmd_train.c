@@ -121,7 +121,7 @@ int cmd_train(int argc, char **argv) {
                    "optimizer state and the position), checkpoint.safetensors linking the newest.\n"
                    "Ctrl-C (or SIGTERM) finishes the step in flight, saves a checkpoint and\n"
                    "exits 130 (143); a second Ctrl-C a second later quits at once. --resume\n"
-                   "DIR continues a run exactly where its newest checkpoint left it.",
+                   "DIR continues a run exactly where its linked checkpoint left it.",
                    tc->opts, tc->n);
   if (rc || tc->help) {
     train_command_free(tc);

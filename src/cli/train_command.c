@@ -80,9 +80,9 @@ static int table(train_args *a, cli_opt *o) {
                      &a->init, NULL};
   o[n++] = (cli_opt){"--resume",
                      NULL,
-                     "DIR",
-                     "continue the run in DIR from its newest checkpoint, with its options "
-                     "(options given here override them)",
+                     "DIR|CKPT",
+                     "continue the run in DIR from the checkpoint its checkpoint.safetensors "
+                     "links (or from CKPT), with its options (options given here override them)",
                      &a->resume,
                      NULL};
   o[n++] =
