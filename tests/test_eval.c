@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "nn/net.h"
+#include "test_proc.h"
 #include "test_util.h"
 #include "train/eval_checkpoint.h"
 
@@ -20,13 +21,6 @@ typedef struct run_result {
   char out[1 << 14];
   char err[1 << 14];
 } run_result;
-
-static void slurp(const char *path, char *buf, size_t n) {
-  FILE *f = fopen(path, "rb");
-  size_t got = f ? fread(buf, 1, n - 1, f) : 0;
-  buf[got] = '\0';
-  if (f) fclose(f);
-}
 
 /* Runs `vklars <args>` (in directory cwd when not NULL) and captures its
  * exit code, stdout and stderr. */
@@ -43,17 +37,11 @@ static run_result *run_in(const char *cwd, const char *args) {
   int rc = system(cmd);
   cr_assert(WIFEXITED(rc), "vklars %s did not exit normally", args);
   r.code = WEXITSTATUS(rc);
-  slurp(out, r.out, sizeof r.out);
-  slurp(err, r.err, sizeof r.err);
+  proc_slurp(out, r.out, sizeof r.out);
+  proc_slurp(err, r.err, sizeof r.err);
   unlink(out);
   unlink(err);
   return &r;
-}
-
-static char *temp_dir(void) {
-  char *dir = strdup("/tmp/vklars-eval-XXXXXX");
-  cr_assert(mkdtemp(dir));
-  return dir;
 }
 
 /* The last epoch's "test loss L top-1 T%" as the train command printed it,
@@ -68,7 +56,7 @@ static void test_metrics(const char *text, const char *after, char *loss, char *
  * finds its data from the checkpoint alone. 96 test images, fewer than the
  * default 256 a batch. */
 Test(eval, reproduces_a_synthetic_runs_metrics_from_its_options) {
-  char *dir = temp_dir(), args[1024];
+  char *dir = proc_temp_dir("eval"), args[1024];
   snprintf(args, sizeof args,
            "train --data synthetic --synthetic-images 96 --image-size 1x8x8 --model mlp "
            "--width 16 --batch 32 --micro-batch 16 --epochs 2 --seed 7 --no-augment --threads 1 "
@@ -80,7 +68,7 @@ Test(eval, reproduces_a_synthetic_runs_metrics_from_its_options) {
             r->err);
   char epochs[4096], tl[32], tt[32], el[32], et[32];
   snprintf(args, sizeof args, "%s/run/epochs.csv", dir);
-  slurp(args, epochs, sizeof epochs);
+  proc_slurp(args, epochs, sizeof epochs);
   /* the last epoch's row: epoch,train_loss,train_top1,test_loss,test_top1,... */
   const char *row = strstr(epochs, "\n1,");
   cr_assert(row, "%s", epochs);
@@ -142,7 +130,7 @@ static void write_mnist(const char *dir) {
  * a relative one is the run's, resolved from the working directory as when
  * it trained; --data-dir still overrides it. */
 Test(eval, takes_the_runs_data_dir) {
-  char *dir = temp_dir(), args[1024];
+  char *dir = proc_temp_dir("eval"), args[1024];
   char data[600];
   snprintf(data, sizeof data, "%s/mnist", dir);
   cr_assert_eq(mkdir(data, 0755), 0);
@@ -165,7 +153,7 @@ Test(eval, takes_the_runs_data_dir) {
 /* The library's evaluation builds an inference net: its device memory is
  * the inference estimate, well below a training net's. */
 Test(eval, holds_an_inference_net_only) {
-  char *dir = temp_dir(), args[1024];
+  char *dir = proc_temp_dir("eval"), args[1024];
   snprintf(args, sizeof args,
            "train --data synthetic --synthetic-images 64 --image-size 1x8x8 --model cnn "
            "--width 4 --batch 16 --micro-batch 8 --epochs 1 --threads 1 --out %s/run",
@@ -202,7 +190,7 @@ Test(eval, holds_an_inference_net_only) {
 
 static int file_has(const char *path, const char *text) {
   static char buf[1 << 14];
-  slurp(path, buf, sizeof buf);
+  proc_slurp(path, buf, sizeof buf);
   return strstr(buf, text) != NULL;
 }
 
@@ -228,7 +216,7 @@ static void write_mnist28(const char *dir, uint32_t train, uint32_t test) {
  * evaluated on another directory's 2048 (about a second a batch of 16 on
  * lavapipe, two minutes in all). */
 Test(eval, shows_progress_and_stops_on_sigint) {
-  char *dir = temp_dir(), args[1024], small[600], big[600], log[600];
+  char *dir = proc_temp_dir("eval"), args[1024], small[600], big[600], log[600];
   snprintf(small, sizeof small, "%s/small", dir);
   snprintf(big, sizeof big, "%s/big", dir);
   cr_assert(mkdir(small, 0755) == 0 && mkdir(big, 0755) == 0);
@@ -241,29 +229,18 @@ Test(eval, shows_progress_and_stops_on_sigint) {
   run_result *r = run_in(NULL, args);
   cr_assert_eq(r->code, 0, "train: %s", r->err);
   snprintf(log, sizeof log, "%s/eval.log", dir);
-  char cmd[2048];
-  snprintf(cmd, sizeof cmd,
-           "exec '%s' eval %s/run/checkpoint.safetensors --data-dir %s --micro-batch 16 "
-           "--threads 1 >'%s' 2>&1",
-           VKLARS_EXE, dir, big, log);
-  pid_t pid = fork();
-  cr_assert(pid >= 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-    _exit(127);
-  }
-  struct timespec tick = {0, 10000000};
-  for (int i = 0; !file_has(log, "vklars: evaluating: "); i++) {
-    cr_assert(i < 6000, "no progress line after 60 s");
-    nanosleep(&tick, NULL);
-  }
+  snprintf(args, sizeof args,
+           "eval %s/run/checkpoint.safetensors --data-dir %s --micro-batch 16 --threads 1", dir,
+           big);
+  pid_t pid = proc_spawn(args, log, 0);
+  for (double t0 = proc_now(); !file_has(log, "vklars: evaluating: "); proc_sleep(0.01))
+    cr_assert(proc_now() - t0 < 60, "no progress line after 60 s");
   cr_assert(file_has(log, "/2048 images"));
   kill(pid, SIGINT);
-  int status;
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
+  int code = proc_wait(pid, "vklars eval");
   static char text[1 << 14];
-  slurp(log, text, sizeof text);
-  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d: %s", status, text);
+  proc_slurp(log, text, sizeof text);
+  cr_assert_eq(code, 130, "%s", text);
   cr_assert(strstr(text, "evaluation interrupted after "), "%s", text);
   cr_assert(!strstr(text, "top-1"), "it ran to its end: %s", text);
   free(dir);
@@ -272,7 +249,7 @@ Test(eval, shows_progress_and_stops_on_sigint) {
 /* A test split unlike the checkpoint's input is refused with both shapes
  * (it would overflow the net's input otherwise). */
 Test(eval, refuses_a_test_split_unlike_the_checkpoint) {
-  char *dir = temp_dir(), args[1024], six[600], other[600];
+  char *dir = proc_temp_dir("eval"), args[1024], six[600], other[600];
   snprintf(six, sizeof six, "%s/six", dir);
   snprintf(other, sizeof other, "%s/other", dir);
   cr_assert(mkdir(six, 0755) == 0 && mkdir(other, 0755) == 0);
