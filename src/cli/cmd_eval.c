@@ -111,7 +111,6 @@ static int evaluate(const eval_args *a, const vkl_eval_config *ec) {
   char err[2048];
   cli_signals_install();
   st = vkl_eval_checkpoint(ctx, &c, &rep, err, sizeof err);
-  cli_signals_restore();
   vkl_ctx_destroy(ctx);
   end_progress(&pr);
   if (st == VKL_ERR_INTERRUPTED) {

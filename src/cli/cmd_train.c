@@ -155,7 +155,6 @@ int cmd_train(int argc, char **argv) {
   cli_signals_install();
   st = vkl_train(ctx, cfg, &res, err, sizeof err);
   vkl_ctx_destroy(ctx);
-  cli_signals_restore();
   if (pr.tty && st) fputc('\n', stderr);
   rc = VKL_EXIT_OK;
   if (st == VKL_ERR_INTERRUPTED) {

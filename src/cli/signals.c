@@ -20,8 +20,6 @@ volatile sig_atomic_t cli_stop_signal = 0;
 static atomic_int stop_state;
 static struct timespec first_at;
 
-static struct sigaction saved_int, saved_term;
-
 static long long since_first_ns(void) {
   struct timespec now;
   clock_gettime(CLOCK_MONOTONIC, &now);
@@ -57,13 +55,8 @@ void cli_signals_install(void) {
   sa.sa_flags = SA_RESTART;
   cli_stop_signal = 0;
   atomic_store(&stop_state, 0);
-  sigaction(SIGINT, &sa, &saved_int);
-  sigaction(SIGTERM, &sa, &saved_term);
-}
-
-void cli_signals_restore(void) {
-  sigaction(SIGINT, &saved_int, NULL);
-  sigaction(SIGTERM, &saved_term, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
 }
 
 int cli_signal_exit_code(void) {

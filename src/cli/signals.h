@@ -12,8 +12,10 @@
 /* The signal received (0 while none); the trainer watches it. */
 extern volatile sig_atomic_t cli_stop_signal;
 
+/* For the rest of the process: a repeat that arrives while it exits after
+ * an orderly stop must not kill it with the default action (it would die
+ * by the signal instead of exiting 130 or 143). */
 void cli_signals_install(void);
-void cli_signals_restore(void);
 /* 128 + the signal: 130 for SIGINT, 143 for SIGTERM (the shell's codes). */
 int cli_signal_exit_code(void);
 
