@@ -265,3 +265,31 @@ Test(splits, a_corrupt_png_is_skipped_at_decode_time_and_counted) {
   cr_assert_eq(images, 8, "the test split keeps its count: a substitute stands in");
   free(r.out);
 }
+
+/* A resumed run adds the images it skips to the run's record: run.json's
+ * data.skipped is the union over both invocations, each file once. */
+Test(splits, a_resumed_run_adds_its_skipped_images_to_run_json) {
+  write_folder(8);
+  char *good = read_text(P("f/train/a/04.png"));
+  write_bytes(P("f/train/a/03.png"), good, 48);
+  char args[2048];
+  snprintf(args, sizeof args, "--data folder --data-dir %s " TINY_RUN " --skip-bad-images --out %s",
+           P("f"), P("run"));
+  run_result r = train(args);
+  cr_assert_eq(r.code, 0, "exit %d: %s", r.code, r.out);
+  free(r.out);
+  cr_assert_eq(skipped_in_run_json(P("run")), 1);
+  write_bytes(P("f/train/b/02.png"), good, 48); /* found by the resumed run only */
+  free(good);
+  snprintf(args, sizeof args, "--resume %s --epochs 2", P("run"));
+  r = train(args);
+  cr_assert_eq(r.code, 0, "exit %d: %s", r.code, r.out);
+  free(r.out);
+  cr_assert_eq(skipped_in_run_json(P("run")), 2);
+  char path[1100];
+  snprintf(path, sizeof path, "%s/run.json", P("run"));
+  char *t = read_text(path);
+  cr_assert(strstr(t, "f/train/a/03.png") && strstr(t, "f/train/b/02.png"), "%s", t);
+  cr_assert(strstr(t, "\"command\""), "the run's own record was replaced: %s", t);
+  free(t);
+}

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
 #include "train/atomic_file.h"
 #include "train/checkpoint.h"
 
@@ -155,6 +157,83 @@ vkl_status vkl_runlog_write_run(vkl_runlog *log, const char *json_text, char *er
   vkl_atomic_write(&a, json_text, strlen(json_text));
   vkl_atomic_write(&a, "\n", 1);
   return vkl_atomic_commit(&a, NULL, err, errlen);
+}
+
+/* DIR/run.json parsed into *doc (a new object when there is none); a file
+ * that does not read as a JSON object is an error, never replaced. */
+static vkl_status read_run_json(const vkl_runlog *log, cJSON **doc, char *err, size_t errlen) {
+  char path[600];
+  snprintf(path, sizeof path, "%s/run.json", log->dir);
+  *doc = NULL;
+  FILE *f = fopen(path, "rb");
+  if (!f && errno == ENOENT) {
+    *doc = cJSON_CreateObject();
+    return *doc ? VKL_OK : VKL_ERR_OUT_OF_HOST_MEMORY;
+  }
+  char *text = NULL;
+  size_t len = 0, cap = 0;
+  int ok = f != NULL;
+  while (ok) {
+    if (cap - len < 4097) {
+      char *p = realloc(text, cap = 2 * cap + 8192);
+      if (!(ok = p != NULL)) break;
+      text = p;
+    }
+    size_t got = fread(text + len, 1, cap - len - 1, f);
+    len += got;
+    if (got == 0) ok = !ferror(f);
+    if (got == 0) break;
+  }
+  if (f) fclose(f);
+  if (ok) {
+    text[len] = '\0';
+    *doc = cJSON_Parse(text);
+  }
+  free(text);
+  if (*doc && cJSON_IsObject(*doc)) return VKL_OK;
+  cJSON_Delete(*doc);
+  *doc = NULL;
+  snprintf(err, errlen, "%s does not read as the JSON object vklars wrote (%s); left as it is",
+           path, ok ? "malformed" : strerror(errno ? errno : EIO));
+  return VKL_ERR_FORMAT;
+}
+
+static int listed(const cJSON *list, const char *s) {
+  const cJSON *item;
+  cJSON_ArrayForEach(item,
+                     list) if (cJSON_IsString(item) && !strcmp(item->valuestring, s)) return 1;
+  return 0;
+}
+
+vkl_status vkl_runlog_record_skipped(vkl_runlog *log, const char *const *files, size_t n, char *err,
+                                     size_t errlen) {
+  cJSON *doc;
+  vkl_status st = read_run_json(log, &doc, err, errlen);
+  if (st) return st;
+  cJSON *data = cJSON_GetObjectItemCaseSensitive(doc, "data");
+  if (!cJSON_IsObject(data)) {
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, "data");
+    data = cJSON_AddObjectToObject(doc, "data");
+  }
+  cJSON *list = cJSON_GetObjectItemCaseSensitive(data, "skipped");
+  if (!cJSON_IsArray(list)) {
+    cJSON_DeleteItemFromObjectCaseSensitive(data, "skipped");
+    list = cJSON_AddArrayToObject(data, "skipped");
+  }
+  for (size_t i = 0; list && i < n; i++)
+    if (!listed(list, files[i])) cJSON_AddItemToArray(list, cJSON_CreateString(files[i]));
+  cJSON_DeleteItemFromObjectCaseSensitive(data, "skipped_images");
+  cJSON_AddNumberToObject(data, "skipped_images", list ? cJSON_GetArraySize(list) : 0);
+  char *text = list ? cJSON_Print(doc) : NULL;
+  cJSON_Delete(doc);
+  if (!text) {
+    snprintf(err, errlen, "out of host memory recording the skipped images in %s/run.json",
+             log->dir);
+    return VKL_ERR_OUT_OF_HOST_MEMORY;
+  }
+  st = vkl_runlog_write_run(log, text, err, errlen);
+  cJSON_free(text);
+  return st;
 }
 
 /* The rows of log i for `key` (a step, or an epoch) written: the

@@ -39,6 +39,12 @@ vkl_status vkl_runlog_reopen(const char *dir, uint64_t step, uint32_t epoch, vkl
 vkl_status vkl_runlog_close(vkl_runlog *log, char *err, size_t errlen);
 /* Writes run.json atomically. json_text is the document. */
 vkl_status vkl_runlog_write_run(vkl_runlog *log, const char *json_text, char *err, size_t errlen);
+/* Records the images --skip-bad-images left out in run.json: data.skipped
+ * becomes the union of the files it lists and files[0..n) ("FILE: why"
+ * each), data.skipped_images their number. The rest of run.json stays, so
+ * a resumed run adds the images it skipped to the run's record. */
+vkl_status vkl_runlog_record_skipped(vkl_runlog *log, const char *const *files, size_t n, char *err,
+                                     size_t errlen);
 vkl_status vkl_runlog_step(vkl_runlog *log, uint64_t step, uint32_t epoch, double loss, double lr,
                            double phi, double top1, char *err, size_t errlen);
 vkl_status vkl_runlog_layers(vkl_runlog *log, uint64_t step, const char *const *names,

@@ -489,6 +489,11 @@ static char *run_json(trainer *tr) {
   cJSON_AddNumberToObject(ds, "classes", d->classes);
   tr->skipped_in_json = vkl_dataset_skipped(tr->train_ds) + vkl_dataset_skipped(tr->test_ds);
   cJSON_AddNumberToObject(ds, "skipped_images", (double)tr->skipped_in_json);
+  cJSON *skipped = cJSON_AddArrayToObject(ds, "skipped"); /* "FILE: why" each */
+  const vkl_dataset *sets[2] = {tr->train_ds, tr->test_ds};
+  for (int i = 0; i < 2; i++)
+    for (uint64_t k = 0; k < vkl_dataset_skipped(sets[i]); k++)
+      cJSON_AddItemToArray(skipped, cJSON_CreateString(vkl_dataset_skipped_image(sets[i], k)));
   cJSON_AddBoolToObject(ds, "augment", !c->no_augment);
   cJSON_AddBoolToObject(ds, "shuffle", !c->no_shuffle);
   cJSON *md = cJSON_AddObjectToObject(o, "model");
@@ -545,20 +550,31 @@ static char *run_json(trainer *tr) {
   return text;
 }
 
-/* Notes newly skipped images and, when their number changed, records it:
- * the configuration checkpoints store, and run.json (data.skipped_images)
- * of a run this invocation started (a resumed run's run.json stays). */
+/* Notes newly skipped images and, when their number changed, records
+ * them: in the configuration checkpoints store, and in run.json's
+ * data.skipped (a resumed run adds its own to the run's list). */
 static vkl_status record_skipped_images(trainer *tr) {
-  if (note_skipped_images(tr) == tr->skipped_in_json) return VKL_OK;
+  uint64_t n = note_skipped_images(tr);
+  if (n == tr->skipped_in_json) return VKL_OK;
   char *text = run_json(tr);
-  if (!text) {
-    snprintf(tr->err, tr->errlen, "out of host memory rewriting run.json");
+  const char **files = calloc(n, sizeof *files);
+  if (!text || !files) {
+    cJSON_free(text);
+    free(files);
+    snprintf(tr->err, tr->errlen, "out of host memory recording the skipped images");
     return VKL_ERR_OUT_OF_HOST_MEMORY;
   }
   cJSON_free(tr->run_json);
   tr->run_json = text;
-  if (!tr->log || tr->cfg->resume) return VKL_OK;
-  return vkl_runlog_write_run(tr->log, tr->run_json, tr->err, tr->errlen);
+  const vkl_dataset *sets[2] = {tr->train_ds, tr->test_ds};
+  size_t k = 0;
+  for (int i = 0; i < 2; i++)
+    for (uint64_t j = 0; j < vkl_dataset_skipped(sets[i]) && k < n; j++)
+      files[k++] = vkl_dataset_skipped_image(sets[i], j);
+  vkl_status st =
+      tr->log ? vkl_runlog_record_skipped(tr->log, files, k, tr->err, tr->errlen) : VKL_OK;
+  free(files);
+  return st;
 }
 
 /* Whether a training net for micro-batch m fits the device. */
