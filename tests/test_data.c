@@ -21,76 +21,18 @@
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "test_tree.h"
 
 /* implemented in tests/stb_image_write.c */
 #include <stb_image_write.h>
 
-/* ---- temporary files -------------------------------------------------- */
-
-static char tmp_root[512];
-
-static void rm_rf(const char *path) {
-  struct stat sb;
-  if (lstat(path, &sb)) return;
-  if (S_ISDIR(sb.st_mode)) {
-    DIR *d = opendir(path);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-      if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-      char sub[1024];
-      snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-      rm_rf(sub);
-    }
-    if (d) closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
+/* ---- temporary files (test_tree.h) ------------------------------------- */
 
 static void setup(void) {
-  const char *t = getenv("TMPDIR");
-  snprintf(tmp_root, sizeof tmp_root, "%s/vkl_test_data_XXXXXX", t && *t ? t : "/tmp");
-  cr_assert(mkdtemp(tmp_root), "mkdtemp %s", tmp_root);
+  test_tree_setup("vkl_test_data_");
 }
 
-static void teardown(void) {
-  rm_rf(tmp_root);
-}
-
-TestSuite(data, .init = setup, .fini = teardown);
-
-/* tmp_root/<formatted>, in one of 8 rotating buffers */
-static const char *P(const char *fmt, ...) {
-  static char bufs[8][1024];
-  static int next;
-  char *b = bufs[next++ & 7];
-  int n = snprintf(b, sizeof bufs[0], "%s/", tmp_root);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(b + n, sizeof bufs[0] - (size_t)n, fmt, ap);
-  va_end(ap);
-  return b;
-}
-
-static void mkdirs(const char *path) {
-  char p[1024];
-  snprintf(p, sizeof p, "%s", path);
-  for (char *s = p + 1; *s; s++)
-    if (*s == '/') {
-      *s = 0;
-      mkdir(p, 0755);
-      *s = '/';
-    }
-  mkdir(p, 0755);
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  cr_assert(f, "cannot write %s", path);
-  cr_assert_eq(fwrite(data, 1, n, f), n);
-  fclose(f);
-}
+TestSuite(data, .init = setup, .fini = test_tree_teardown);
 
 static void write_gz(const char *path, const void *data, size_t n) {
   gzFile f = gzopen(path, "wb");

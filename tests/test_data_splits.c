@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test_tree.h"
 #include "test_util.h"
 
 /* implemented in tests/stb_image_write.c */
@@ -23,69 +24,11 @@
 
 #define TINY_RUN "--model mlp --width 16 --batch 8 --epochs 1 --threads 2 --no-augment"
 
-static char root[256];
-
-static void rm_rf(const char *path) {
-  struct stat sb;
-  if (lstat(path, &sb)) return;
-  if (S_ISDIR(sb.st_mode)) {
-    DIR *d = opendir(path);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-      if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-      char sub[1024];
-      snprintf(sub, sizeof sub, "%s/%s", path, de->d_name);
-      rm_rf(sub);
-    }
-    if (d) closedir(d);
-    rmdir(path);
-  } else {
-    unlink(path);
-  }
-}
-
 static void setup(void) {
-  snprintf(root, sizeof root, "/tmp/vklars-splits-XXXXXX");
-  cr_assert(mkdtemp(root));
+  test_tree_setup("vklars-splits-");
 }
 
-static void teardown(void) {
-  rm_rf(root);
-}
-
-TestSuite(splits, .init = setup, .fini = teardown);
-
-/* root/<formatted>, in one of 8 rotating buffers */
-static const char *P(const char *fmt, ...) {
-  static char bufs[8][1024];
-  static int next;
-  char *b = bufs[next++ & 7];
-  int n = snprintf(b, sizeof bufs[0], "%s/", root);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(b + n, sizeof bufs[0] - (size_t)n, fmt, ap);
-  va_end(ap);
-  return b;
-}
-
-static void mkdirs(const char *path) {
-  char p[1024];
-  snprintf(p, sizeof p, "%s", path);
-  for (char *s = p + 1; *s; s++)
-    if (*s == '/') {
-      *s = 0;
-      mkdir(p, 0755);
-      *s = '/';
-    }
-  mkdir(p, 0755);
-}
-
-static void write_bytes(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  cr_assert(f, "cannot write %s", path);
-  cr_assert_eq(fwrite(data, 1, n, f), n);
-  fclose(f);
-}
+TestSuite(splits, .init = setup, .fini = test_tree_teardown);
 
 static char *read_text(const char *path) {
   FILE *f = fopen(path, "rb");
@@ -108,7 +51,7 @@ typedef struct run_result {
  * staging slots made one spin), fails. */
 static run_result train(const char *args) {
   char log[1100], cmd[4096];
-  snprintf(log, sizeof log, "%s/log.txt", root);
+  snprintf(log, sizeof log, "%s/log.txt", test_tree_root);
   snprintf(cmd, sizeof cmd,
            "VKLARS_VALIDATION=%d VKLARS_VALIDATION_PRINT=1 timeout -s KILL 60 '%s' train %s "
            ">'%s' 2>&1",
