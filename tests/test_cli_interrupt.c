@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_proc.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "vklars/optim.h"
@@ -23,69 +24,18 @@
   "--batch 32 --micro-batch 8 --opt lars --threads 1 --seed 3"
 
 static char *temp_dir(void) {
-  char *dir = strdup("/tmp/vklars-int-XXXXXX");
-  cr_assert(mkdtemp(dir));
-  return dir;
+  return proc_temp_dir("int");
 }
 
-static void sleep_s(double s) {
-  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-  nanosleep(&ts, NULL);
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* Starts `vklars train <args>` with stdout and stderr to log. */
+/* Starts `vklars train <args>` (its own process group) with its output in log. */
 static pid_t spawn(const char *args, const char *log) {
   char cmd[2048];
-  snprintf(cmd, sizeof cmd, "exec '%s' train %s >'%s' 2>&1", VKLARS_EXE, args, log);
-  pid_t pid = fork();
-  cr_assert(pid >= 0);
-  if (pid == 0) {
-    setpgid(0, 0);
-    execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-    _exit(127);
-  }
-  return pid;
+  snprintf(cmd, sizeof cmd, "train %s", args);
+  return proc_spawn(cmd, log, 0);
 }
 
 static int run_to_end(const char *args, const char *log) {
-  int status;
-  pid_t pid = spawn(args, log);
-  cr_assert_eq(waitpid(pid, &status, 0), pid);
-  cr_assert(WIFEXITED(status), "vklars train %s did not exit normally", args);
-  return WEXITSTATUS(status);
-}
-
-static long count_lines(const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  long n = 0;
-  for (int c; (c = fgetc(f)) != EOF;) n += c == '\n';
-  fclose(f);
-  return n;
-}
-
-/* Waits until dir/steps.csv logs `steps` steps (or 60 s pass). */
-static void wait_for_steps(const char *dir, long steps) {
-  char path[512];
-  snprintf(path, sizeof path, "%s/steps.csv", dir);
-  double t0 = now_s();
-  while (count_lines(path) < steps + 1) {
-    cr_assert(now_s() - t0 < 60, "%s never reached %ld steps", dir, steps);
-    sleep_s(0.005);
-  }
-}
-
-static void slurp(const char *path, char *buf, size_t n) {
-  FILE *f = fopen(path, "rb");
-  size_t got = f ? fread(buf, 1, n - 1, f) : 0;
-  buf[got] = '\0';
-  if (f) fclose(f);
+  return proc_wait(spawn(args, log), args);
 }
 
 /* Loads every tensor of a checkpoint (all of the cnn's state and LARS's
@@ -129,18 +79,18 @@ Test(cli_interrupt, sigint_checkpoints_exits_130_and_resume_is_exact) {
   snprintf(log, sizeof log, "%s.log", cut);
   snprintf(args, sizeof args, SMALL_RUN " --epochs 2 --out %s --force", cut);
   pid_t pid = spawn(args, log);
-  wait_for_steps(cut, 40); /* mid-way through the first epoch's 64 */
+  proc_wait_for_steps(cut, 40); /* mid-way through the first epoch's 64 */
   kill(pid, SIGINT);
   int status;
   cr_assert_eq(waitpid(pid, &status, 0), pid);
-  slurp(log, text, sizeof text);
+  proc_slurp(log, text, sizeof text);
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d: %s", status, text);
   cr_assert(strstr(text, "interrupted at step") && strstr(text, "vklars train --resume"), "%s",
             text);
 
   snprintf(args, sizeof args, "--resume %s", cut);
   int rc = run_to_end(args, log);
-  slurp(log, text, sizeof text);
+  proc_slurp(log, text, sizeof text);
   cr_assert_eq(rc, 0, "%s", text);
   cr_assert(strstr(text, "resuming from"), "%s", text);
 
@@ -163,11 +113,11 @@ Test(cli_interrupt, sigterm_exits_143_with_a_checkpoint) {
   snprintf(log, sizeof log, "%s.log", dir);
   snprintf(args, sizeof args, SMALL_RUN " --epochs 3 --out %s --force", dir);
   pid_t pid = spawn(args, log);
-  wait_for_steps(dir, 10);
+  proc_wait_for_steps(dir, 10);
   kill(pid, SIGTERM);
   int status;
   cr_assert_eq(waitpid(pid, &status, 0), pid);
-  slurp(log, text, sizeof text);
+  proc_slurp(log, text, sizeof text);
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 143, "status %d: %s", status, text);
   char link[600];
   snprintf(link, sizeof link, "%s/checkpoint.safetensors", dir);
@@ -188,16 +138,16 @@ Test(cli_interrupt, one_stop_sent_twice_is_one_request) {
     snprintf(log, sizeof log, "%s.log", dir);
     snprintf(args, sizeof args, SMALL_RUN " --epochs 3 --out %s --force", dir);
     pid_t pid = spawn(args, log);
-    wait_for_steps(dir, 10 + 7 * round);
+    proc_wait_for_steps(dir, 10 + 7 * round);
     const double gap[3] = {0.0, 0.05, 0.3}; /* coalesced, or each handled before the next */
     kill(pid, SIGTERM);
-    sleep_s(gap[round]);
+    proc_sleep(gap[round]);
     kill(-pid, SIGTERM); /* the group: the same process again */
-    sleep_s(gap[round]);
+    proc_sleep(gap[round]);
     kill(pid, SIGTERM);
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
-    slurp(log, text, sizeof text);
+    proc_slurp(log, text, sizeof text);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 143, "status %d: %s", status, text);
     const char *at = strstr(text, "interrupted at step ");
     cr_assert(at, "round %d: no orderly stop: %s", round, text);
@@ -225,21 +175,21 @@ Test(cli_interrupt, second_sigint_quits_at_once_and_keeps_the_checkpoint) {
   snprintf(link, sizeof link, "%s/checkpoint.safetensors", dir);
   snprintf(args, sizeof args, SLOW_RUN " --out %s --force", dir);
   pid_t pid = spawn(args, log);
-  wait_for_steps(dir, 1); /* step 0 logged, then checkpoint 1 written */
-  for (double t0 = now_s(); access(link, F_OK) != 0; sleep_s(0.01))
-    cr_assert(now_s() - t0 < 60, "no checkpoint after 60 s");
-  sleep_s(0.3);
+  proc_wait_for_steps(dir, 1); /* step 0 logged, then checkpoint 1 written */
+  for (double t0 = proc_now(); access(link, F_OK) != 0; proc_sleep(0.01))
+    cr_assert(proc_now() - t0 < 60, "no checkpoint after 60 s");
+  proc_sleep(0.3);
   kill(pid, SIGINT);
-  sleep_s(1.3);
+  proc_sleep(1.3);
   int status;
   cr_assert_eq(waitpid(pid, &status, WNOHANG), 0,
                "the orderly stop ended within 1.3 s: steps too fast for this test");
-  double t0 = now_s();
+  double t0 = proc_now();
   kill(pid, SIGINT);
   cr_assert_eq(waitpid(pid, &status, 0), pid);
-  slurp(log, text, sizeof text);
+  proc_slurp(log, text, sizeof text);
   cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 130, "status %d: %s", status, text);
-  cr_assert(now_s() - t0 < 1.0, "took %.1f s after the second Ctrl-C", now_s() - t0);
+  cr_assert(proc_now() - t0 < 1.0, "took %.1f s after the second Ctrl-C", proc_now() - t0);
   cr_assert(!strstr(text, "interrupted at step"), "the stop was orderly: %s", text);
   vkl_model *m;
   vkl_checkpoint_state s = load_all(link, &m);
@@ -282,27 +232,27 @@ Test(cli_interrupt, sigkill_at_random_moments_leaves_a_loadable_checkpoint) {
     else
       snprintf(args, sizeof args, "--resume %s", dir);
     pid_t pid = spawn(args, log);
-    double t0 = now_s();
+    double t0 = proc_now();
     if (!have) { /* a fresh run: once its first checkpoint is there, 0-0.5 s later */
       while (!checkpoint_in(dir)) {
-        cr_assert(now_s() - t0 < 60, "kill %d: no checkpoint written", kill_no);
-        sleep_s(0.001);
+        cr_assert(proc_now() - t0 < 60, "kill %d: no checkpoint written", kill_no);
+        proc_sleep(0.001);
       }
-      sleep_s(0.5 * (rand() / (double)RAND_MAX));
+      proc_sleep(0.5 * (rand() / (double)RAND_MAX));
     } else if (kill_no % 2 == 0) { /* 0-1.5 s: startup, steps, writes */
-      sleep_s(1.5 * (rand() / (double)RAND_MAX));
+      proc_sleep(1.5 * (rand() / (double)RAND_MAX));
     } else { /* inside a write: once its temporary file appears, 0-3 ms later */
       while (!temp_file_in(dir)) {
-        cr_assert(now_s() - t0 < 60, "kill %d: no checkpoint write seen", kill_no);
-        sleep_s(0.0002);
+        cr_assert(proc_now() - t0 < 60, "kill %d: no checkpoint write seen", kill_no);
+        proc_sleep(0.0002);
       }
-      sleep_s(0.003 * (rand() / (double)RAND_MAX));
+      proc_sleep(0.003 * (rand() / (double)RAND_MAX));
       mid_write++;
     }
     kill(pid, SIGKILL);
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
-    slurp(log, text, sizeof text);
+    proc_slurp(log, text, sizeof text);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
               "kill %d: the run ended before the kill: %s", kill_no, text);
     uint64_t *steps;
@@ -328,7 +278,7 @@ Test(cli_interrupt, sigkill_at_random_moments_leaves_a_loadable_checkpoint) {
   cr_assert_eq(with_checkpoint, 10);
   snprintf(args, sizeof args, "--resume %s", dir);
   int rc = run_to_end(args, log);
-  slurp(log, text, sizeof text);
+  proc_slurp(log, text, sizeof text);
   cr_assert_eq(rc, 0, "%s", text);
   free(dir);
 }

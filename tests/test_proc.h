@@ -38,7 +38,8 @@ static inline double proc_now(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Starts `vklars <args>` with stdout and stderr to log. file_limit > 0:
+/* Starts `vklars <args>`, in a process group of its own, with stdout and
+ * stderr to log. file_limit > 0:
  * under RLIMIT_FSIZE of that many bytes, SIGXFSZ ignored, so a write past
  * it fails with EFBIG as a full disk fails with ENOSPC. */
 static inline pid_t proc_spawn(const char *args, const char *log, long file_limit) {
@@ -47,6 +48,7 @@ static inline pid_t proc_spawn(const char *args, const char *log, long file_limi
   pid_t pid = fork();
   cr_assert(pid >= 0);
   if (pid == 0) {
+    setpgid(0, 0); /* its own group: a test may signal the group, as timeout(1) does */
     if (file_limit > 0) {
       struct rlimit r = {(rlim_t)file_limit, (rlim_t)file_limit};
       signal(SIGXFSZ, SIG_IGN);
