@@ -67,6 +67,8 @@ typedef struct vkl_device_info {
   int subgroup_arithmetic; /* subgroup arithmetic ops in compute shaders */
   int subgroup_size_control;
   int cooperative_matrix; /* VK_KHR_cooperative_matrix */
+  int memory_model;       /* vulkanMemoryModel with device scope (acquire/release atomics) */
+  int executable_stats;   /* VK_KHR_pipeline_executable_properties: compiler statistics */
   int timestamps;         /* timestamp queries on the compute queue */
   /* requirements */
   int usable; /* Vulkan >= 1.2, compute queue, timeline semaphores */
@@ -107,6 +109,10 @@ typedef struct vkl_ctx_config {
    * emulates a smaller GPU. 0: the VKLARS_DEVICE_MEMORY_LIMIT environment
    * variable (bytes at least 1, or with a K, M or G suffix), else no limit. */
   uint64_t device_memory_limit;
+  /* 1: a context that only builds pipelines (`vklars kernels`): no timeline
+   * semaphore and no staging memory, so a device that compiles but cannot
+   * run work (Mesa's RADV null device) comes up. Submitting fails. */
+  int compile_only;
 } vkl_ctx_config;
 
 /* Creates instance, device, queue and the runtime's own staging memory.
@@ -115,7 +121,8 @@ typedef struct vkl_ctx_config {
  * The VKLARS_* environment variables are read first, each in one strict
  * form (an empty one is unset): VKLARS_DEVICE, VKLARS_VALIDATION=0|1,
  * VKLARS_VALIDATION_PRINT=0|1, VKLARS_DEVICE_MEMORY_LIMIT=N[K|M|G],
- * VKLARS_FAULT_DEVICE_LOST=N, VKLARS_BN_LAYOUT, VKLARS_OPTIM_LAYOUT; a
+ * VKLARS_FAULT_DEVICE_LOST=N, VKLARS_BN_LAYOUT, VKLARS_OPTIM_LAYOUT,
+ * VKLARS_TUNING=cpu|gpu, VKLARS_TUNE=name=value,...; a
  * malformed one fails with VKL_ERR_INVALID_ARGUMENT and a message naming the
  * variable and its value. */
 vkl_status vkl_ctx_create(const vkl_ctx_config *cfg, vkl_ctx **out);

@@ -23,6 +23,8 @@ static int features_of(const vkl_device_info *d, feature *out) {
       {"subgroup_basic", d->subgroup_basic},
       {"subgroup_arithmetic", d->subgroup_arithmetic},
       {"subgroup_size_control", d->subgroup_size_control},
+      {"memory_model", d->memory_model},
+      {"executable_stats", d->executable_stats},
       {"cooperative_matrix", d->cooperative_matrix},
       {"timestamps", d->timestamps},
   };

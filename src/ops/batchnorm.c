@@ -130,6 +130,7 @@ void vkl_batchnorm_backward_ref(double *dx, double *dgamma, double *dbeta, const
 #include "batchnorm_fused.h" /* shaders/common: the kernels' push and spec constants */
 #include "batchnorm_iface.h"
 #include "ops/op_util.h"
+#include "vk/vk_tuning.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -355,13 +356,13 @@ static int bn_forced_fused(vkl_cmd *cmd) {
 
 static bn_layout bn_layout_for(vkl_cmd *cmd, const vkl_batchnorm_shape *sh, bnf_pass pass) {
   const char *forced = bn_forced(cmd);
-  int cpu = vkl_ctx_device(vkl_cmd_ctx(cmd))->kind == VKL_DEVICE_CPU;
+  int interleaved = vkl_ctx_tuning(vkl_cmd_ctx(cmd))->bn_interleaved != 0;
   if (!strcmp(forced, "segmented")) return BN_SEGMENTED;
   if (!strcmp(forced, "interleaved")) return BN_INTERLEAVED;
   /* eval follows the training forward's choice */
   int fits = bnf_geometry_pass(sh, bnf_max_wg(cmd), pass == BNF_BWD ? BNF_BWD : BNF_TRAIN).ok;
   if (bn_forced_fused(cmd)) return fits ? BN_FUSED : BN_SEGMENTED;
-  if (!cpu) return BN_INTERLEAVED;
+  if (interleaved) return BN_INTERLEAVED;
   /* planes of 1 to 3 units (2-D inputs): runs along N at a stride of C, slower */
   return fits && sh->C >= BNF_MIN_CHANNELS && sh->H * sh->W >= 4 ? BN_FUSED : BN_SEGMENTED;
 }

@@ -12,6 +12,7 @@
 #include "conv2d_wreduce.h"
 #include "ops/elementwise.h"
 #include "ops/op_util.h"
+#include "vk/vk_tuning.h"
 
 #include <stddef.h>
 
@@ -117,17 +118,15 @@ void vkl_conv2d_backward_weight_ref(double *dw, double *dbias, const double *dy,
 
 #define WS_ALIGN 64u /* floats: 256 bytes */
 
-/* Implicit-GEMM blocks (conv2d_igemm): tm rows x tn pixels per invocation, 8 lanes along
- * the pixels. Measured on lavapipe (ResNet-18 layers, against the GEMM baseline): 16x32
- * reaches 2.5-2.7x at 4-6 s of first-use compile per pipeline; 16x64 9% more, but at
- * 2-3x the compile time; 16x16 ~2x (before the 3-tap windows). Layers with few rows
- * (backward-data of the 3-channel stem) take 4-row blocks. */
-#define IG_LX 8u
-#define IG_TN 32u
-#define IG_TM 16u
-#define IG_TM_SMALL 4u
-/* Backward-weight blocks (conv2d_wgrad): 4*tkv rows k x 4*tcb columns. */
-#define WG_LX 8u
+/* Implicit-GEMM blocks (conv2d_igemm), from the tuning table (vk/vk_tuning.h): igemm_tm
+ * rows x igemm_tn pixels per invocation, igemm_lx lanes along the pixels. Measured on
+ * lavapipe (ResNet-18 layers, against the GEMM baseline): 16x32 reaches 2.5-2.7x at 4-6 s
+ * of first-use compile per pipeline; 16x64 9% more, but at 2-3x the compile time; 16x16
+ * ~2x (before the 3-tap windows). Layers with few rows (backward-data of the 3-channel
+ * stem) take igemm_tm_small-row blocks. */
+/* Backward-weight blocks (conv2d_wgrad): 4*tkv rows k x 4*tcb columns, wgrad_lx lanes a
+ * workgroup. The block and split constants stay fixed: they size the workspace, which
+ * vkl_conv2d_workspace_floats gives without a device. */
 #define WG_TKV 4u
 #define WG_TCB 8u
 #define WG_TCB_NINE 9u
@@ -446,7 +445,8 @@ static vkl_status pack_weights(vkl_cmd *cmd, vkl_buf dst, vkl_buf w, const vkl_c
 static vkl_status record_igemm(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
                                const vkl_conv2d_igemm_push *push, uint32_t npix_max,
                                uint32_t phases, int backward, int accumulate, int b_direct) {
-  uint32_t tm = push->M <= 8 ? IG_TM_SMALL : IG_TM;
+  const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  uint32_t tm = push->M <= 8 ? tu->igemm_tm_small : tu->igemm_tm;
   /* One vec4 store per group of 4 pixels when the group's outputs are contiguous and
    * aligned: one phase at stride 1 over whole output planes of 4k floats. */
   int vec4_out = (push->Hout * push->Wout) % 4 == 0 && out.offset % 16 == 0 &&
@@ -455,9 +455,9 @@ static vkl_status record_igemm(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, 
    * and b is walked at stride 1 along w (Wt % 4 == 0 keeps a group in one row). */
   /* (at stride_w 1, backward-data's phases are as wide as dx) */
   int win3 = push->S == 3 && push->stride_w == 1 && push->Wout % 4 == 0 && !b_direct;
-  vkl_conv2d_igemm_spec spec = {.lx = IG_LX,
+  vkl_conv2d_igemm_spec spec = {.lx = tu->igemm_lx,
                                 .tm = tm,
-                                .tn = IG_TN,
+                                .tn = tu->igemm_tn,
                                 .accumulate = accumulate ? 1u : 0u,
                                 .vec4_out = vec4_out ? 1u : 0u,
                                 .b_direct = b_direct ? 1u : 0u,
@@ -467,7 +467,7 @@ static vkl_status record_igemm(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, 
   if (st) return st;
   vkl_buf bufs[5] = {a, b, bias, out, out};
   return vkl_cmd_dispatch(cmd, p, bufs, 5, push, sizeof *push, vkl_div_up(push->M, tm) * phases,
-                          vkl_div_up(npix_max, (uint64_t)IG_LX * IG_TN), 1);
+                          vkl_div_up(npix_max, (uint64_t)tu->igemm_lx * tu->igemm_tn), 1);
 }
 
 vkl_status vkl_conv2d_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_buf w, const vkl_buf *bias,
@@ -642,7 +642,8 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
   /* One split and no accumulation: the kernel writes dw and dbias itself (the second
    * pass cost ~10% on 256->256 8x8 and 512->512 4x4, measured). */
   int direct_out = splits == 1 && !accumulate;
-  vkl_conv2d_wgrad_spec spec = {.lx = WG_LX,
+  uint32_t lx = vkl_ctx_tuning(vkl_cmd_ctx(cmd))->wgrad_lx;
+  vkl_conv2d_wgrad_spec spec = {.lx = lx,
                                 .tkv = WG_TKV,
                                 .tcb = wg_win(sh) ? 3 * wg_win(sh) : wg_tcb(sh),
                                 .dy_direct = dy_direct ? 1u : 0u,
@@ -674,7 +675,7 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
       .with_bias = dbias ? 1u : 0u,
   };
   vkl_buf bufs[5] = {dy_direct ? dy : dyp, xp, part, dw, dbias ? *dbias : dw};
-  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 5, &push, sizeof push, vkl_div_up(push.lanes, WG_LX), 1,
+  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 5, &push, sizeof push, vkl_div_up(push.lanes, lx), 1,
                              1)))
     return st;
   if (direct_out) return VKL_OK;

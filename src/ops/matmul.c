@@ -11,6 +11,7 @@
 #include "matmul_colsum.h"
 #include "matmul_gemm.h"
 #include "ops/op_util.h"
+#include "vk/vk_tuning.h"
 
 /* Offset of op(A)[i][k] in A's stored layout. */
 static size_t a_at(const vkl_matmul_shape *sh, uint32_t i, uint32_t k) {
@@ -68,25 +69,26 @@ void vkl_matmul_backward_ref(double *da, double *db, double *dbias, const double
 
 /* ---- device recording ---- */
 
-/* Tile geometry: each invocation owns GEMM_BLOCKS x GEMM_BLOCKS blocks of 4x4 outputs (8x8
- * outputs), a workgroup GEMM_WG x GEMM_WG invocations (a 64x64 tile of C). Measured on
+/* Tile geometry, from the tuning table: each invocation owns gemm_blocks x gemm_blocks
+ * blocks of 4x4 outputs, a workgroup gemm_lx x gemm_lx invocations; on the CPU geometry
+ * 2 x 2 blocks (8x8 outputs) of 8 x 8 invocations (a 64x64 tile of C). Measured on
  * lavapipe at 1024^3: 4x4 blocks run about 10% faster than 2x2 but take ~2.5 s instead of
  * ~0.3 s to compile per variant (four transposes times the vec4 flags), and 1x1 blocks halve
  * the 64x512 -> 10 fc layer's time (0.17 ms vs 0.32 ms) but run 3x slower on large products.
  * 8x8 outputs per invocation is also a common register budget on GPUs. */
-#define GEMM_WG 8
-#define GEMM_BLOCKS 2
 #define COLSUM_WG 64
 
 /* Records c (+)= op(A) op(B) (+ bias) for shape sh, without a barrier or checks: the
  * one kernel behind the forward and both operand gradients. */
 static vkl_status record_gemm(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b, const vkl_buf *bias,
                               const vkl_matmul_shape *sh, int accumulate) {
+  const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  uint32_t tile = 4 * tu->gemm_lx * tu->gemm_blocks;
   vkl_matmul_gemm_spec spec = {
-      .wg_x = GEMM_WG,
-      .wg_y = GEMM_WG,
-      .block_m = GEMM_BLOCKS,
-      .block_n = GEMM_BLOCKS,
+      .wg_x = tu->gemm_lx,
+      .wg_y = tu->gemm_lx,
+      .block_m = tu->gemm_blocks,
+      .block_n = tu->gemm_blocks,
       .trans_a = sh->trans_a ? 1u : 0u,
       .trans_b = sh->trans_b ? 1u : 0u,
       /* whole vec4s along each operand's contiguous dimension (see matmul_gemm.h) */
@@ -106,8 +108,7 @@ static vkl_status record_gemm(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b, con
   /* without a bias, binding 2 gets A as a placeholder that is never read */
   vkl_buf bufs[4] = {a, b, bias ? *bias : a, c};
   return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push,
-                          vkl_div_up(sh->cols, 4 * GEMM_WG * GEMM_BLOCKS),
-                          vkl_div_up(sh->rows, 4 * GEMM_WG * GEMM_BLOCKS), 1);
+                          vkl_div_up(sh->cols, tile), vkl_div_up(sh->rows, tile), 1);
 }
 
 static vkl_status check_shape(vkl_cmd *cmd, const char *op, const vkl_matmul_shape *sh) {

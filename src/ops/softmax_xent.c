@@ -4,6 +4,7 @@
  * first, then the recording of softmax_xent_fwd.comp and softmax_xent_bwd.comp.
  */
 #include "ops/softmax_xent.h"
+#include "vk/vk_tuning.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -84,8 +85,7 @@ void vkl_softmax_xent_backward_ref(double *dlogits, const double *logits, const 
  * invocations than rows of a small batch, and 8 lanes reading 8 x 16 contiguous bytes. */
 static uint32_t xent_tpr(vkl_cmd *cmd, const vkl_softmax_xent_shape *sh) {
   if (sh->lanes) return sh->lanes;
-  int cpu = vkl_ctx_device(vkl_cmd_ctx(cmd))->kind == VKL_DEVICE_CPU;
-  return !cpu && sh->K >= 64 ? 8 : 1;
+  return sh->K >= 64 ? vkl_ctx_tuning(vkl_cmd_ctx(cmd))->xent_lanes : 1;
 }
 
 static uint32_t xent_groups(const vkl_softmax_xent_shape *sh, uint32_t tpr) {

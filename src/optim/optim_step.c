@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ops/op_util.h"
+#include "vk/vk_tuning.h"
 #include "optim.h"
 #include "optim_guard.h"
 #include "vec4_grid.h"
@@ -271,7 +272,7 @@ static uint32_t contiguous_layout(const vkl_ctx *ctx) {
   const char *forced = vkl_ctx_env(ctx)->optim_layout; /* checked by the context */
   if (strcmp(forced, "contiguous") == 0) return 1;
   if (strcmp(forced, "strided") == 0) return 0;
-  return vkl_ctx_device(ctx)->kind == VKL_DEVICE_CPU;
+  return vkl_ctx_tuning(ctx)->optim_contiguous;
 }
 
 vkl_status vkl_optimizer_guard(vkl_optimizer *o, vkl_buf live, vkl_buf saved) {

@@ -63,9 +63,13 @@ typedef struct vkl_env {
   uint64_t device_lost_after;   /* VKLARS_FAULT_DEVICE_LOST: submissions */
   char bn_layout[16];           /* VKLARS_BN_LAYOUT: segmented, interleaved, fused */
   char optim_layout[16];        /* VKLARS_OPTIM_LAYOUT: contiguous, strided */
+  char tuning[8];               /* VKLARS_TUNING: cpu, gpu */
+  char tune[512];               /* VKLARS_TUNE: name=value,... (checked with the table) */
 } vkl_env;
 
 const vkl_env *vkl_ctx_env(const vkl_ctx *ctx);
+/* The device's tuning table (vk/vk_tuning.h), fixed for the context's life. */
+const struct vkl_tuning *vkl_ctx_tuning(const vkl_ctx *ctx);
 
 /* ---- memory ------------------------------------------------------------ */
 

@@ -253,6 +253,9 @@ vkl_status vkl_submit(vkl_ctx *ctx, vkl_cmd *cmd, uint64_t *ticket) {
   if (cmd->recording)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
                          "vkl_submit: command buffer is still recording (call vkl_cmd_end)");
+  if (ctx->compile_only)
+    return vkl_set_error(ctx, VKL_ERR_UNSUPPORTED,
+                         "vkl_submit: this context only builds pipelines (compile_only)");
   if (ctx->device_lost_after && ++ctx->submits > ctx->device_lost_after)
     return vkl_set_error(ctx, VKL_ERR_DEVICE_LOST,
                          "vkQueueSubmit -> VK_ERROR_DEVICE_LOST (injected after %llu submits by "
@@ -272,6 +275,7 @@ vkl_status vkl_submit(vkl_ctx *ctx, vkl_cmd *cmd, uint64_t *ticket) {
       .signalSemaphoreCount = 1,
       .pSignalSemaphores = &ctx->timeline,
   };
+  ctx->queue_used = 1;
   VK_TRY(vkQueueSubmit(ctx->queue, 1, &si, VK_NULL_HANDLE));
   ctx->timeline_value = value;
   if (ticket) *ticket = value;

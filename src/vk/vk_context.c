@@ -31,6 +31,8 @@ static vkl_status create_device(vkl_ctx *ctx) {
       .shaderFloat16 = info->fp16 ? VK_TRUE : VK_FALSE,
       .shaderInt8 = info->int8 ? VK_TRUE : VK_FALSE,
       .storageBuffer8BitAccess = info->storage8 ? VK_TRUE : VK_FALSE,
+      .vulkanMemoryModel = info->memory_model ? VK_TRUE : VK_FALSE,
+      .vulkanMemoryModelDeviceScope = info->memory_model ? VK_TRUE : VK_FALSE,
   };
   VkPhysicalDeviceVulkan11Features f11 = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES,
@@ -52,6 +54,7 @@ static vkl_status create_device(vkl_ctx *ctx) {
   VK_TRY(vkCreateDevice(ctx->physical, &dci, NULL, &ctx->device));
   vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
   vkGetPhysicalDeviceMemoryProperties(ctx->physical, &ctx->mem_props);
+  if (ctx->compile_only) return VKL_OK; /* no submissions: no timeline */
 
   VkSemaphoreTypeCreateInfo type = {
       .sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
@@ -113,12 +116,15 @@ vkl_status vkl_ctx_create(const vkl_ctx_config *cfg, vkl_ctx **out) {
   ctx->vlog.print = ctx->env.validation_print;
   VKL_TRY(vkl_instance_create(ctx, cfg->validation || ctx->env.validation));
   VKL_TRY(choose_device(ctx, cfg->device));
+  VKL_TRY(vkl_tuning_compute(&ctx->info, ctx->env.tuning, ctx->env.tune, &ctx->tuning,
+                             ctx->errmsg, sizeof ctx->errmsg));
+  ctx->compile_only = cfg->compile_only;
   VKL_TRY(create_device(ctx));
   apply_memory_limit(
       ctx, cfg->device_memory_limit ? cfg->device_memory_limit : ctx->env.device_memory_limit);
   ctx->device_lost_after = ctx->env.device_lost_after;
   VKL_TRY(vkl_pipelines_init(ctx));
-  VKL_TRY(vkl_staging_init(ctx));
+  if (!ctx->compile_only) VKL_TRY(vkl_staging_init(ctx));
   ctx->errmsg[0] = '\0';
   return VKL_OK;
 fail:
@@ -127,7 +133,10 @@ fail:
 
 void vkl_ctx_destroy(vkl_ctx *ctx) {
   if (!ctx) return;
-  if (ctx->device) vkDeviceWaitIdle(ctx->device);
+  /* Only after a submission: a device that never ran work (a failed
+   * creation, a compile-only context) has nothing to wait for, and a driver
+   * that cannot run work (RADV's null device) crashes in vkDeviceWaitIdle. */
+  if (ctx->device && ctx->queue_used) vkDeviceWaitIdle(ctx->device);
   vkl_staging_destroy(ctx);
   vkl_pipelines_destroy(ctx);
   if (ctx->timeline) vkDestroySemaphore(ctx->device, ctx->timeline, NULL);
@@ -140,6 +149,10 @@ void vkl_ctx_destroy(vkl_ctx *ctx) {
 
 const char *vkl_ctx_errmsg(const vkl_ctx *ctx) {
   return ctx ? ctx->errmsg : "out of host memory creating the context";
+}
+
+const vkl_tuning *vkl_ctx_tuning(const vkl_ctx *ctx) {
+  return &ctx->tuning;
 }
 
 const vkl_device_info *vkl_ctx_device(const vkl_ctx *ctx) {

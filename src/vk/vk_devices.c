@@ -179,6 +179,8 @@ void vkl_device_describe(VkPhysicalDevice pd, uint32_t index, vkl_device_info *i
     info->min_subgroup_size = info->max_subgroup_size = info->subgroup_size;
   }
   info->cooperative_matrix = has_device_extension(pd, "VK_KHR_cooperative_matrix");
+  info->memory_model = f12.vulkanMemoryModel && f12.vulkanMemoryModelDeviceScope;
+  info->executable_stats = has_device_extension(pd, "VK_KHR_pipeline_executable_properties");
 
   uint32_t ts_bits = 0;
   int family = vkl_compute_queue_family(pd, &ts_bits);

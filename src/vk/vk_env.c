@@ -120,6 +120,15 @@ vkl_status vkl_env_read(vkl_env *env, char *err, size_t errlen) {
   if (!st && (v = get("VKLARS_OPTIM_LAYOUT")))
     st = parse_word("VKLARS_OPTIM_LAYOUT", v, optim_layouts, env->optim_layout,
                     sizeof env->optim_layout, err, errlen);
+  static const char *const tunings[] = {"cpu", "gpu", NULL};
+  if (!st && (v = get("VKLARS_TUNING")))
+    st = parse_word("VKLARS_TUNING", v, tunings, env->tuning, sizeof env->tuning, err, errlen);
+  if (!st && (v = get("VKLARS_TUNE"))) {
+    if (strlen(v) >= sizeof env->tune)
+      st = refuse(err, errlen, "VKLARS_TUNE", v, "longer than 511 characters");
+    else
+      snprintf(env->tune, sizeof env->tune, "%s", v);
+  }
   return st;
 }
 

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "vk/vk.h"
+#include "vk/vk_tuning.h"
 
 typedef struct vkl_validation_log {
   pthread_mutex_t lock;
@@ -26,10 +27,13 @@ struct vkl_ctx {
   vkl_validation_log vlog;
   VkPhysicalDevice physical;
   vkl_device_info info;
+  vkl_tuning tuning;
+  int compile_only; /* pipelines only: no timeline, no submissions */
   VkPhysicalDeviceMemoryProperties mem_props;
   VkDevice device;
   uint32_t queue_family;
   VkQueue queue;
+  int queue_used; /* a submission reached vkQueueSubmit */
   VkSemaphore timeline;
   uint64_t timeline_value;
   VkDescriptorSetLayout set_layout; /* the one shared layout */
