@@ -109,10 +109,17 @@ typedef struct vkl_ctx_config {
    * emulates a smaller GPU. 0: the VKLARS_DEVICE_MEMORY_LIMIT environment
    * variable (bytes at least 1, or with a K, M or G suffix), else no limit. */
   uint64_t device_memory_limit;
-  /* 1: a context that only builds pipelines (`vklars kernels`): no timeline
-   * semaphore and no staging memory, so a device that compiles but cannot
-   * run work (Mesa's RADV null device) comes up. Submitting fails. */
+  /* 1: a context that only builds pipelines (`vklars kernels`), so a device
+   * that compiles but cannot run work (Mesa's RADV null device) comes up:
+   * no timeline semaphore, no device memory (arenas hand out ranges that
+   * bind nothing), command buffers that record nothing. Every check runs and
+   * every pipeline is built; submissions and copies succeed at once without
+   * running, and downloads read zeros. */
   int compile_only;
+  /* 1: where the device has VK_KHR_pipeline_executable_properties, every
+   * pipeline keeps its compiler statistics (vkl_pipeline_stats), bypassing
+   * the pipeline cache. */
+  int pipeline_stats;
 } vkl_ctx_config;
 
 /* Creates instance, device, queue and the runtime's own staging memory.

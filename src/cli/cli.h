@@ -20,5 +20,6 @@ int cmd_schedule(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_kernels(int argc, char **argv);
 
 #endif

@@ -18,6 +18,7 @@ static const char usage[] =
     "  inspect    list a run's checkpoints: step, epoch, options, integrity\n"
     "  devices    list Vulkan devices, their limits and optional features\n"
     "  bench      time ops against GEMM and copy baselines (bench ops)\n"
+    "  kernels    list the pipelines a run builds, with the compiler's statistics\n"
     "  schedule   print a run's learning rate and TVLARS phi(t) per step as CSV\n"
     "\n"
     "Run 'vklars <command> --help' for a command's options.\n"
@@ -74,6 +75,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
   if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);
   if (strcmp(cmd, "bench") == 0) return cmd_bench(argc - 1, argv + 1);
+  if (strcmp(cmd, "kernels") == 0) return cmd_kernels(argc - 1, argv + 1);
   if (strcmp(cmd, "schedule") == 0) return cmd_schedule(argc - 1, argv + 1);
   if (cmd[0] == '-') return cli_usage_error(NULL, "unknown option '%s'", cmd);
   return cli_usage_error(NULL, "unknown command '%s'", cmd);

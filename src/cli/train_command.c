@@ -11,6 +11,10 @@
 #include "cli/resume_args.h"
 #include "nn/model.h"
 
+/* The command whose options these are, for its messages ("train"; "kernels"
+ * parses train's options too). The CLI is single-threaded. */
+static const char *cmd_name = "train";
+
 static int table(train_args *a, cli_opt *o) {
   int n = optim_args_table(&a->o, o);
   o[n++] = (cli_opt){"--data",
@@ -116,7 +120,7 @@ static int micro_batch(const train_args *a, vkl_train_config *c) {
   if (!a->micro) {
     c->micro_batch = c->batch < DEFAULT_MICRO_BATCH ? c->batch : DEFAULT_MICRO_BATCH;
     if (c->batch % c->micro_batch == 0) return 0;
-    return cli_usage_error("train",
+    return cli_usage_error(cmd_name,
                            "the default micro-batch %u does not divide %s %u: give --micro-batch "
                            "M with M dividing %u (%u is the largest up to %u), or auto",
                            c->micro_batch, batch, c->batch, c->batch,
@@ -129,15 +133,15 @@ static int micro_batch(const train_args *a, vkl_train_config *c) {
   }
   uint64_t m = 0;
   if (a->micro[0] < '0' || a->micro[0] > '9')
-    return cli_usage_error("train",
+    return cli_usage_error(cmd_name,
                            "--micro-batch wants M (an integer in [1, %u]) or auto, not '%s'",
                            UINT32_MAX, a->micro);
-  int rc = cli_parse_uint("train", "--micro-batch", a->micro, 1, UINT32_MAX, &m);
+  int rc = cli_parse_uint(cmd_name, "--micro-batch", a->micro, 1, UINT32_MAX, &m);
   if (rc) return rc;
   c->micro_batch = (uint32_t)m;
   if (c->batch % c->micro_batch)
-    return cli_usage_error("train", "--micro-batch %u does not divide %s %u", c->micro_batch, batch,
-                           c->batch);
+    return cli_usage_error(cmd_name, "--micro-batch %u does not divide %s %u", c->micro_batch,
+                           batch, c->batch);
   return 0;
 }
 
@@ -149,11 +153,11 @@ static int save_every(const char *text, vkl_train_config *c) {
     return 0;
   }
   if (text[0] < '0' || text[0] > '9')
-    return cli_usage_error("train",
+    return cli_usage_error(cmd_name,
                            "--save-every wants N (steps, an integer in [1, %llu]), epoch "
                            "or end, not '%s'",
                            (unsigned long long)UINT64_MAX, text);
-  return cli_parse_uint("train", "--save-every", text, 1, UINT64_MAX, &c->save_every);
+  return cli_parse_uint(cmd_name, "--save-every", text, 1, UINT64_MAX, &c->save_every);
 }
 
 static int counts(const train_args *a, vkl_train_config *c) {
@@ -161,19 +165,20 @@ static int counts(const train_args *a, vkl_train_config *c) {
   c->seed = 1;
   c->keep = 2;
   int rc;
-  if ((rc = cli_parse_u32("train", "--epochs", a->epochs, 1, UINT32_MAX, &c->epochs)) ||
-      (rc = cli_parse_u32("train", "--width", a->width, 1, VKL_MODEL_MAX_WIDTH, &c->model_width)) ||
-      (rc = cli_parse_u32("train", "--threads", a->threads, 1, MAX_LOADER_THREADS,
+  if ((rc = cli_parse_u32(cmd_name, "--epochs", a->epochs, 1, UINT32_MAX, &c->epochs)) ||
+      (rc =
+           cli_parse_u32(cmd_name, "--width", a->width, 1, VKL_MODEL_MAX_WIDTH, &c->model_width)) ||
+      (rc = cli_parse_u32(cmd_name, "--threads", a->threads, 1, MAX_LOADER_THREADS,
                           &c->loader_threads)) ||
-      (rc = cli_parse_u64("train", "--seed", a->seed, &c->seed)) ||
-      (rc = cli_parse_uint("train", "--max-steps", a->max_steps, 1, UINT64_MAX, &c->max_steps)) ||
-      (rc = cli_parse_u32("train", "--keep", a->keep, 0, UINT32_MAX, &c->keep)) ||
+      (rc = cli_parse_u64(cmd_name, "--seed", a->seed, &c->seed)) ||
+      (rc = cli_parse_uint(cmd_name, "--max-steps", a->max_steps, 1, UINT64_MAX, &c->max_steps)) ||
+      (rc = cli_parse_u32(cmd_name, "--keep", a->keep, 0, UINT32_MAX, &c->keep)) ||
       (rc = save_every(a->save_every, c)))
     return rc;
   double ls = 0;
-  if ((rc = cli_parse_double("train", "--label-smoothing", a->label_smoothing, &ls))) return rc;
+  if ((rc = cli_parse_double(cmd_name, "--label-smoothing", a->label_smoothing, &ls))) return rc;
   if (ls < 0 || ls >= 1)
-    return cli_usage_error("train", "--label-smoothing %s is out of range [0, 1)",
+    return cli_usage_error(cmd_name, "--label-smoothing %s is out of range [0, 1)",
                            a->label_smoothing);
   c->label_smoothing = (float)ls;
   return 0;
@@ -181,7 +186,7 @@ static int counts(const train_args *a, vkl_train_config *c) {
 
 static int apply(const train_args *a, vkl_train_config *c, char *out_default, size_t n) {
   vkl_sched_config s;
-  int rc = optim_args_apply("train", &a->o, &c->optim, &s);
+  int rc = optim_args_apply(cmd_name, &a->o, &c->optim, &s);
   if (rc) return rc;
   c->sched = s.kind;
   c->warmup_epochs = s.warmup_epochs;
@@ -202,7 +207,7 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
     if (strcmp(a->on_nonfinite, "skip") == 0)
       c->skip_nonfinite = 1;
     else if (strcmp(a->on_nonfinite, "stop") != 0)
-      return cli_usage_error("train", "--on-nonfinite is stop or skip, not '%s'", a->on_nonfinite);
+      return cli_usage_error(cmd_name, "--on-nonfinite is stop or skip, not '%s'", a->on_nonfinite);
   }
   if (a->o.delay_epochs == NULL && a->o.delay == NULL &&
       c->optim.kind == VKL_OPT_TVLARS) /* paper form: no delay unless given */
@@ -236,7 +241,7 @@ static int image_size(const char *text, vkl_data_options *d) {
     p++;
   }
   if (!ok)
-    return cli_usage_error("train", "--image-size wants CxHxW (C 1-4, H and W 1-4096), not '%s'",
+    return cli_usage_error(cmd_name, "--image-size wants CxHxW (C 1-4, H and W 1-4096), not '%s'",
                            text);
   d->channels = v[0];
   d->height = v[1];
@@ -247,7 +252,7 @@ static int image_size(const char *text, vkl_data_options *d) {
 static int parse_data_options(const train_args *a, vkl_data_options *d) {
   memset(d, 0, sizeof *d);
   int rc =
-      cli_parse_uint("train", "--synthetic-images", a->synthetic_images, 1, UINT64_MAX, &d->count);
+      cli_parse_uint(cmd_name, "--synthetic-images", a->synthetic_images, 1, UINT64_MAX, &d->count);
   if (rc) return rc;
   return a->image_size ? image_size(a->image_size, d) : 0;
 }
@@ -260,11 +265,11 @@ static int load_resume(train_command *tc, int argc, char **argv) {
   char err[1200], notes[4096];
   const char *arg = a->resume;
   if (a->config)
-    return cli_usage_error("train", "--resume takes the run's own options, not --config");
+    return cli_usage_error(cmd_name, "--resume takes the run's own options, not --config");
   resume_run_dir(arg, tc->resume_dir, sizeof tc->resume_dir);
   if (a->out && strcmp(a->out, tc->resume_dir) != 0)
-    return cli_usage_error("train", "--resume %s writes into %s, not --out %s", arg, tc->resume_dir,
-                           a->out);
+    return cli_usage_error(cmd_name, "--resume %s writes into %s, not --out %s", arg,
+                           tc->resume_dir, a->out);
   int rc = resume_find_checkpoint(arg, tc->resume_dir, tc->ckpt, sizeof tc->ckpt, notes,
                                   sizeof notes, err, sizeof err);
   for (char *line = notes, *end; (end = strchr(line, '\n')); line = end + 1)
@@ -276,7 +281,7 @@ static int load_resume(train_command *tc, int argc, char **argv) {
   memset(a, 0, sizeof *a);
   tc->n = table(a, tc->opts);
   int help = 0;
-  return cli_parse("train", tc->rargc, tc->rargv, tc->opts, tc->n, NULL, 0, NULL, &help);
+  return cli_parse(cmd_name, tc->rargc, tc->rargv, tc->opts, tc->n, NULL, 0, NULL, &help);
 }
 
 void train_command_free(train_command *tc) {
@@ -287,10 +292,15 @@ void train_command_free(train_command *tc) {
 }
 
 int train_command_parse(train_command *tc, int argc, char **argv) {
+  return train_command_parse_as(tc, "train", argc, argv);
+}
+
+int train_command_parse_as(train_command *tc, const char *cmd, int argc, char **argv) {
+  cmd_name = cmd;
   memset(tc, 0, sizeof *tc);
   train_args *a = &tc->a;
   tc->n = table(a, tc->opts);
-  int rc = cli_parse("train", argc, argv, tc->opts, tc->n, NULL, 0, NULL, &tc->help);
+  int rc = cli_parse(cmd_name, argc, argv, tc->opts, tc->n, NULL, 0, NULL, &tc->help);
   if (rc || tc->help) return rc;
   const char *resume_dir = a->resume;
   if (resume_dir) {
@@ -300,7 +310,7 @@ int train_command_parse(train_command *tc, int argc, char **argv) {
     if (!rc) {
       memset(a, 0, sizeof *a);
       tc->n = table(a, tc->opts);
-      rc = cli_parse("train", tc->expanded.argc, tc->expanded.argv, tc->opts, tc->n, NULL, 0, NULL,
+      rc = cli_parse(cmd_name, tc->expanded.argc, tc->expanded.argv, tc->opts, tc->n, NULL, 0, NULL,
                      &tc->help);
     }
   }

@@ -40,6 +40,9 @@ typedef struct train_command {
 /* Returns 0 with tc->cfg ready (or tc->help set), else the exit code after
  * the message. Free tc either way. */
 int train_command_parse(train_command *tc, int argc, char **argv);
+/* The same for another command that takes train's options (kernels): its
+ * messages name cmd. */
+int train_command_parse_as(train_command *tc, const char *cmd, int argc, char **argv);
 void train_command_free(train_command *tc);
 
 #endif

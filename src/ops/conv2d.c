@@ -675,8 +675,8 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
       .with_bias = dbias ? 1u : 0u,
   };
   vkl_buf bufs[5] = {dy_direct ? dy : dyp, xp, part, dw, dbias ? *dbias : dw};
-  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 5, &push, sizeof push, vkl_div_up(push.lanes, lx), 1,
-                             1)))
+  if ((st =
+           vkl_cmd_dispatch(cmd, p, bufs, 5, &push, sizeof push, vkl_div_up(push.lanes, lx), 1, 1)))
     return st;
   if (direct_out) return VKL_OK;
 

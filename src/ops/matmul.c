@@ -107,8 +107,8 @@ static vkl_status record_gemm(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b, con
   };
   /* without a bias, binding 2 gets A as a placeholder that is never read */
   vkl_buf bufs[4] = {a, b, bias ? *bias : a, c};
-  return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push,
-                          vkl_div_up(sh->cols, tile), vkl_div_up(sh->rows, tile), 1);
+  return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, vkl_div_up(sh->cols, tile),
+                          vkl_div_up(sh->rows, tile), 1);
 }
 
 static vkl_status check_shape(vkl_cmd *cmd, const char *op, const vkl_matmul_shape *sh) {

@@ -685,9 +685,9 @@ static vkl_status setup(trainer *tr) {
   vkl_net_config nc = {.micro_batch = tr->m, .label_smoothing = c->label_smoothing};
   if ((st = vkl_net_create(tr->ctx, tr->model, &nc, &tr->net))) return out_of_memory_hint(tr, st);
   if ((st = make_optimizer(tr)) || (st = make_rings(tr))) return out_of_memory_hint(tr, st);
-  if ((st = record_all(tr)) || (st = make_evaluator(tr)) || (st = init_weights(tr)) ||
-      (c->resume && (st = resume_state(tr))))
-    return st;
+  if ((st = record_all(tr)) || (st = make_evaluator(tr))) return st;
+  if (c->pipelines_only) return VKL_OK; /* every recording is made: every pipeline built */
+  if ((st = init_weights(tr)) || (c->resume && (st = resume_state(tr)))) return st;
   tr->layer_names = calloc(tr->model->param_count, sizeof *tr->layer_names);
   tr->stats = calloc(tr->model->param_count, sizeof *tr->stats);
   if (!tr->layer_names || !tr->stats) return VKL_ERR_OUT_OF_HOST_MEMORY;
@@ -985,6 +985,12 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
   err[0] = '\0';
   double start = now_s();
   vkl_status st = setup(&tr);
+  if (cfg->pipelines_only) {
+    result->micro_batch = tr.m;
+    result->steps_per_epoch = tr.steps_per_epoch;
+    teardown(&tr);
+    return st;
+  }
   if (!st && cfg->on_note) {
     char msg[256];
     snprintf(msg, sizeof msg,

@@ -57,8 +57,13 @@ typedef struct vkl_train_config {
   int no_crop, no_flip, no_rotate; /* switch off parts of the paper's augmentation */
   uint32_t loader_threads;         /* 0: cores - 1 */
   float label_smoothing;
-  int skip_nonfinite;          /* 0: stop at a non-finite step; 1: drop the update and count it */
-  const char *out_dir;         /* NULL: no files */
+  int skip_nonfinite;  /* 0: stop at a non-finite step; 1: drop the update and count it */
+  const char *out_dir; /* NULL: no files */
+  /* 1: set the run up (data, model, net, optimizer, every recorded command
+   * buffer) and return: nothing trained, no weights, no files. With a
+   * compile-only context this builds each pipeline a run would use
+   * (`vklars kernels`). */
+  int pipelines_only;
   const char *init_checkpoint; /* start from these weights (safetensors), or NULL */
   int force;                   /* reuse an out_dir that already holds a run */
   int skip_bad_images;         /* image folders: skip (and count) undecodable files */

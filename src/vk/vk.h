@@ -141,6 +141,30 @@ typedef struct vkl_pipeline {
  * Built once and cached by (shader, spec); owned by ctx. */
 vkl_status vkl_pipeline_get(vkl_ctx *ctx, vkl_shader_id shader, const void *spec, size_t spec_size,
                             const vkl_pipeline **out);
+/* The pipelines the context has built, in the order they were first asked
+ * for (`vklars kernels` lists them); NULL past the end. */
+uint32_t vkl_ctx_pipeline_count(const vkl_ctx *ctx);
+const vkl_pipeline *vkl_ctx_pipeline(const vkl_ctx *ctx, uint32_t i);
+
+/* One statistic the driver's compiler reports for a pipeline
+ * (VK_KHR_pipeline_executable_properties): "VGPRs", "Spilled SGPRs", ... as
+ * the driver names them, for one executable (a compute pipeline has one,
+ * some drivers report a few: their subgroup size or stage split). */
+typedef struct vkl_pipeline_stat {
+  char executable[64]; /* the executable's name, e.g. "Compute Shader" */
+  uint32_t subgroup_size;
+  char name[64];
+  char description[160];
+  double value;
+  int integer; /* 1: value is a count */
+} vkl_pipeline_stat;
+
+/* Up to max of p's statistics into out, their number in *count. Only in a
+ * context created with pipeline_stats where the device has the extension
+ * (vkl_device_info.executable_stats); VKL_ERR_UNSUPPORTED otherwise. */
+vkl_status vkl_pipeline_stats(vkl_ctx *ctx, const vkl_pipeline *p, vkl_pipeline_stat *out,
+                              uint32_t max, uint32_t *count);
+
 /* Reads binding count, push size, SpecIds and workgroup size from SPIR-V. */
 vkl_status vkl_spirv_reflect(const uint32_t *code, size_t words, const uint32_t *spec,
                              uint32_t spec_count, vkl_shader_layout *out, char *err, size_t errlen);

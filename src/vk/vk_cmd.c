@@ -4,7 +4,11 @@
  * dispatches bind. Sets come from pools owned by the vkl_cmd and live until
  * the next vkl_cmd_begin, so a recording can be submitted many times
  * unchanged (pre-recorded micro-steps). Submissions signal one timeline
- * semaphore per context; a ticket is the value that marks completion. */
+ * semaphore per context; a ticket is the value that marks completion.
+ *
+ * In a compile-only context (vkl_ctx_config.compile_only) a vkl_cmd holds no
+ * Vulkan objects: dispatches build their pipelines and run every check, and
+ * nothing is recorded or submitted. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +51,10 @@ vkl_status vkl_cmd_create(vkl_ctx *ctx, vkl_cmd **out) {
   *out = NULL;
   if (!cmd) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "vkl_cmd_create");
   cmd->ctx = ctx;
+  if (ctx->compile_only) {
+    *out = cmd;
+    return VKL_OK;
+  }
   VkCommandPoolCreateInfo cpi = {
       .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
       .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
@@ -88,6 +96,8 @@ VkCommandBuffer vkl_cmd_handle(const vkl_cmd *cmd) {
 vkl_status vkl_cmd_begin(vkl_cmd *cmd) {
   vkl_ctx *ctx = cmd->ctx;
   vkl_status st = VKL_OK;
+  cmd->recording = 1;
+  if (ctx->compile_only) return VKL_OK;
   VK_TRY(vkResetCommandBuffer(cmd->cb, 0));
   for (uint32_t i = 0; i < cmd->dpool_count; i++)
     VK_TRY(vkResetDescriptorPool(ctx->device, cmd->dpools[i], 0));
@@ -97,7 +107,6 @@ vkl_status vkl_cmd_begin(vkl_cmd *cmd) {
   VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                  .flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT};
   VK_TRY(vkBeginCommandBuffer(cmd->cb, &bi));
-  cmd->recording = 1;
   return VKL_OK;
 fail:
   return st;
@@ -107,6 +116,7 @@ vkl_status vkl_cmd_end(vkl_cmd *cmd) {
   vkl_ctx *ctx = cmd->ctx;
   vkl_status st = VKL_OK;
   cmd->recording = 0;
+  if (ctx->compile_only) return VKL_OK;
   VK_TRY(vkEndCommandBuffer(cmd->cb));
   return VKL_OK;
 fail:
@@ -170,7 +180,7 @@ vkl_status vkl_cmd_dispatch(vkl_cmd *cmd, const vkl_pipeline *pipe, const vkl_bu
   vkl_ctx *ctx = cmd->ctx;
   vkl_status st = check_dispatch(ctx, pipe, bufs, buf_count, push_size);
   if (st) return st;
-  if (gx == 0 || gy == 0 || gz == 0) return VKL_OK; /* nothing to do */
+  if (gx == 0 || gy == 0 || gz == 0 || ctx->compile_only) return VKL_OK; /* nothing to do */
   VkDescriptorSet set;
   if ((st = allocate_set(cmd, &set))) return st;
   VkDescriptorBufferInfo infos[VKL_MAX_BINDINGS];
@@ -214,6 +224,7 @@ vkl_status vkl_cmd_dispatch(vkl_cmd *cmd, const vkl_pipeline *pipe, const vkl_bu
 }
 
 void vkl_cmd_barrier(vkl_cmd *cmd) {
+  if (cmd->ctx->compile_only) return;
   const VkPipelineStageFlags stages =
       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
   VkMemoryBarrier mb = {
@@ -228,6 +239,7 @@ void vkl_cmd_barrier(vkl_cmd *cmd) {
 }
 
 void vkl_cmd_barrier_to_host(vkl_cmd *cmd) {
+  if (cmd->ctx->compile_only) return;
   VkMemoryBarrier mb = {
       .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
       .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
@@ -240,10 +252,12 @@ void vkl_cmd_barrier_to_host(vkl_cmd *cmd) {
 }
 
 void vkl_cmd_fill_u32(vkl_cmd *cmd, vkl_buf b, uint32_t value) {
+  if (cmd->ctx->compile_only) return;
   vkCmdFillBuffer(cmd->cb, b.buffer, b.offset, b.size & ~(VkDeviceSize)3, value);
 }
 
 void vkl_cmd_copy(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, VkDeviceSize size) {
+  if (cmd->ctx->compile_only) return;
   VkBufferCopy region = {src.offset, dst.offset, size};
   vkCmdCopyBuffer(cmd->cb, src.buffer, dst.buffer, 1, &region);
 }
@@ -253,9 +267,10 @@ vkl_status vkl_submit(vkl_ctx *ctx, vkl_cmd *cmd, uint64_t *ticket) {
   if (cmd->recording)
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
                          "vkl_submit: command buffer is still recording (call vkl_cmd_end)");
-  if (ctx->compile_only)
-    return vkl_set_error(ctx, VKL_ERR_UNSUPPORTED,
-                         "vkl_submit: this context only builds pipelines (compile_only)");
+  if (ctx->compile_only) { /* nothing was recorded: completes at once */
+    if (ticket) *ticket = ++ctx->timeline_value;
+    return VKL_OK;
+  }
   if (ctx->device_lost_after && ++ctx->submits > ctx->device_lost_after)
     return vkl_set_error(ctx, VKL_ERR_DEVICE_LOST,
                          "vkQueueSubmit -> VK_ERROR_DEVICE_LOST (injected after %llu submits by "
@@ -286,6 +301,7 @@ fail:
 
 vkl_status vkl_wait(vkl_ctx *ctx, uint64_t ticket) {
   vkl_status st = VKL_OK;
+  if (ctx->compile_only) return VKL_OK;
   VkSemaphoreWaitInfo wi = {
       .sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
       .semaphoreCount = 1,

@@ -39,10 +39,19 @@ static vkl_status create_device(vkl_ctx *ctx) {
       .pNext = &f12,
       .storageBuffer16BitAccess = info->storage16 ? VK_TRUE : VK_FALSE,
   };
-  const char *extensions[1];
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR exec = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR,
+      .pipelineExecutableInfo = VK_TRUE,
+  };
+  const char *extensions[2];
   uint32_t extension_count = 0;
   if (info->subgroup_size_control && info->api_version < VK_API_VERSION_1_3)
     extensions[extension_count++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+  if (ctx->capture_stats) {
+    extensions[extension_count++] = VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME;
+    exec.pNext = f12.pNext;
+    f12.pNext = &exec;
+  }
   VkDeviceCreateInfo dci = {
       .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
       .pNext = &f11,
@@ -116,9 +125,10 @@ vkl_status vkl_ctx_create(const vkl_ctx_config *cfg, vkl_ctx **out) {
   ctx->vlog.print = ctx->env.validation_print;
   VKL_TRY(vkl_instance_create(ctx, cfg->validation || ctx->env.validation));
   VKL_TRY(choose_device(ctx, cfg->device));
-  VKL_TRY(vkl_tuning_compute(&ctx->info, ctx->env.tuning, ctx->env.tune, &ctx->tuning,
-                             ctx->errmsg, sizeof ctx->errmsg));
+  VKL_TRY(vkl_tuning_compute(&ctx->info, ctx->env.tuning, ctx->env.tune, &ctx->tuning, ctx->errmsg,
+                             sizeof ctx->errmsg));
   ctx->compile_only = cfg->compile_only;
+  ctx->capture_stats = cfg->pipeline_stats && ctx->info.executable_stats;
   VKL_TRY(create_device(ctx));
   apply_memory_limit(
       ctx, cfg->device_memory_limit ? cfg->device_memory_limit : ctx->env.device_memory_limit);

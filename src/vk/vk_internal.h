@@ -28,7 +28,8 @@ struct vkl_ctx {
   VkPhysicalDevice physical;
   vkl_device_info info;
   vkl_tuning tuning;
-  int compile_only; /* pipelines only: no timeline, no submissions */
+  int compile_only;  /* pipelines only: no memory, nothing recorded or run */
+  int capture_stats; /* pipelines keep the compiler's statistics */
   VkPhysicalDeviceMemoryProperties mem_props;
   VkDevice device;
   uint32_t queue_family;

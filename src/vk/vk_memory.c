@@ -21,6 +21,7 @@ struct vkl_arena {
   VkBuffer buffer;
   VkDeviceSize capacity, used;
   void *host;
+  void *dry_host;       /* compile-only: host memory standing in for a mapping */
   VkDeviceSize counted; /* bytes counted against the context's device-memory limit */
 };
 
@@ -51,6 +52,22 @@ static VkDeviceSize round_up(VkDeviceSize x, VkDeviceSize a) {
   return (x + a - 1) / a * a;
 }
 
+/* A compile-only context's arena (the RADV null device has no memory types):
+ * no Vulkan objects, a handle that marks its ranges as bound (never passed
+ * to Vulkan: such a context records nothing) and, for host-visible kinds,
+ * host memory, so that code writing its mapped ranges still runs. */
+static vkl_status dry_arena(vkl_ctx *ctx, vkl_arena *a, vkl_arena **out) {
+  a->buffer = (VkBuffer)(uintptr_t)a;
+  if (a->kind != VKL_MEM_DEVICE && !(a->host = a->dry_host = calloc(1, a->capacity))) {
+    vkl_status st = vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "arena '%s'", a->name);
+    free(a);
+    return st;
+  }
+  if (a->kind == VKL_MEM_DEVICE) ctx->device_memory_used += a->counted = a->capacity;
+  *out = a;
+  return VKL_OK;
+}
+
 vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind, VkDeviceSize capacity,
                             const char *name, vkl_arena **out) {
   vkl_status st = VKL_OK;
@@ -77,6 +94,7 @@ vkl_status vkl_arena_create(vkl_ctx *ctx, vkl_mem_kind kind, VkDeviceSize capaci
   a->kind = kind;
   a->capacity = capacity;
   snprintf(a->name, sizeof a->name, "%s", name);
+  if (ctx->compile_only) return dry_arena(ctx, a, out);
 
   VkBufferCreateInfo bci = {
       .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
@@ -127,6 +145,11 @@ void vkl_arena_destroy(vkl_arena *a) {
   if (!a) return;
   VkDevice dev = a->ctx->device;
   a->ctx->device_memory_used -= a->counted;
+  if (a->ctx->compile_only) {
+    free(a->dry_host);
+    free(a);
+    return;
+  }
   if (a->buffer) vkDestroyBuffer(dev, a->buffer, NULL);
   if (a->memory) vkFreeMemory(dev, a->memory, NULL); /* unmaps too */
   free(a);
@@ -201,6 +224,7 @@ static vkl_status check_range(vkl_ctx *ctx, const char *what, vkl_buf b, VkDevic
 
 vkl_status vkl_upload(vkl_ctx *ctx, vkl_buf dst, const void *src, VkDeviceSize size) {
   vkl_status st = check_range(ctx, "vkl_upload", dst, size);
+  if (ctx->compile_only) return st; /* no device memory to copy to */
   vkl_buf stage = {ctx->upload->buffer, 0, STAGING_BYTES, ctx->upload->host};
   for (VkDeviceSize done = 0; st == VKL_OK && done < size; done += STAGING_BYTES) {
     VkDeviceSize n = size - done < STAGING_BYTES ? size - done : STAGING_BYTES;
@@ -219,6 +243,10 @@ vkl_status vkl_upload(vkl_ctx *ctx, vkl_buf dst, const void *src, VkDeviceSize s
 
 vkl_status vkl_download(vkl_ctx *ctx, void *dst, vkl_buf src, VkDeviceSize size) {
   vkl_status st = check_range(ctx, "vkl_download", src, size);
+  if (ctx->compile_only) { /* nothing ran: zeros, never stale host memory */
+    if (!st) memset(dst, 0, size);
+    return st;
+  }
   vkl_buf stage = {ctx->readback->buffer, 0, STAGING_BYTES, ctx->readback->host};
   for (VkDeviceSize done = 0; st == VKL_OK && done < size; done += STAGING_BYTES) {
     VkDeviceSize n = size - done < STAGING_BYTES ? size - done : STAGING_BYTES;

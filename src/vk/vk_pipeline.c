@@ -185,7 +185,8 @@ static vkl_status build(vkl_ctx *ctx, vkl_pipeline *p) {
   VkSpecializationInfo spec = {p->spec_count, entries, p->spec_count * 4, p->spec};
   VkComputePipelineCreateInfo cpi = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
-      .flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT,
+      .flags = VK_PIPELINE_CREATE_DISPATCH_BASE_BIT |
+               (ctx->capture_stats ? VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR : 0),
       .stage =
           {
               .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -196,7 +197,9 @@ static vkl_status build(vkl_ctx *ctx, vkl_pipeline *p) {
           },
       .layout = ctx->pipeline_layout,
   };
-  VK_TRY(vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &cpi, NULL, &p->pipeline));
+  /* statistics are compiled, not cached: a pipeline from the cache may come without them */
+  VkPipelineCache cache = ctx->capture_stats ? VK_NULL_HANDLE : ctx->pipeline_cache;
+  VK_TRY(vkCreateComputePipelines(ctx->device, cache, 1, &cpi, NULL, &p->pipeline));
   return VKL_OK;
 fail:
   return st;
@@ -244,4 +247,12 @@ vkl_status vkl_pipeline_get(vkl_ctx *ctx, vkl_shader_id shader, const void *spec
   ctx->pipelines[ctx->pipeline_count++] = p;
   *out = p;
   return VKL_OK;
+}
+
+uint32_t vkl_ctx_pipeline_count(const vkl_ctx *ctx) {
+  return ctx->pipeline_count;
+}
+
+const vkl_pipeline *vkl_ctx_pipeline(const vkl_ctx *ctx, uint32_t i) {
+  return i < ctx->pipeline_count ? ctx->pipelines[i] : NULL;
 }

@@ -12,14 +12,15 @@ typedef struct field {
   uint32_t min, max;
 } field;
 
-#define F(name, lo, hi) {#name, offsetof(vkl_tuning, name), lo, hi}
+#define F(name, lo, hi) \
+  { #name, offsetof(vkl_tuning, name), lo, hi }
 static const field fields[] = {
-    F(igemm_lx, 1, 1024),      F(igemm_tm, 1, 64),        F(igemm_tm_small, 1, 64),
-    F(igemm_tn, 4, 64),        F(wgrad_lx, 1, 1024),      F(gemm_lx, 1, 1024),
-    F(gemm_blocks, 1, 8),      F(tile_wg, 32, 1024),      F(tile_m, 8, 256),
-    F(tile_n, 8, 256),         F(tile_fill, 1, 1 << 20),  F(reduce_wg, 16, 1024),
-    F(subgroup_reduce, 0, 1),  F(memory_model, 0, 1),     F(bn_interleaved, 0, 1),
-    F(xent_lanes, 1, 8),       F(optim_contiguous, 0, 1),
+    F(igemm_lx, 1, 1024),     F(igemm_tm, 1, 64),        F(igemm_tm_small, 1, 64),
+    F(igemm_tn, 4, 64),       F(wgrad_lx, 1, 1024),      F(gemm_lx, 1, 1024),
+    F(gemm_blocks, 1, 8),     F(tile_wg, 32, 1024),      F(tile_m, 8, 256),
+    F(tile_n, 8, 256),        F(tile_fill, 1, 1 << 20),  F(reduce_wg, 16, 1024),
+    F(subgroup_reduce, 0, 1), F(memory_model, 0, 1),     F(bn_interleaved, 0, 1),
+    F(xent_lanes, 1, 8),      F(optim_contiguous, 0, 1),
 };
 #undef F
 enum { FIELD_COUNT = sizeof fields / sizeof fields[0] };
@@ -83,8 +84,7 @@ static vkl_status apply_overrides(vkl_tuning *t, const char *text, char *err, si
   snprintf(buf, sizeof buf, "%s", text);
   for (char *item = strtok(buf, ","); item; item = strtok(NULL, ",")) {
     char *eq = strchr(item, '=');
-    if (!eq)
-      return refuse(err, errlen, "VKLARS_TUNE=%s: '%s' is not name=value", text, item);
+    if (!eq) return refuse(err, errlen, "VKLARS_TUNE=%s: '%s' is not name=value", text, item);
     *eq = '\0';
     const field *f = NULL;
     for (uint32_t i = 0; i < FIELD_COUNT; i++)
@@ -119,7 +119,8 @@ static vkl_status check_device(const vkl_tuning *t, const vkl_device_info *info,
     what = "a workgroup that is not a multiple of the largest subgroup";
     snprintf(detail, sizeof detail, "tile_wg %u, reduce_wg %u, subgroup up to %u", t->tile_wg,
              t->reduce_wg, sg);
-  } else if (t->geometry == VKL_GEOMETRY_GPU && (t->tile_m * t->tile_n % t->tile_wg || t->tile_m * t->tile_n / t->tile_wg > 64)) {
+  } else if (t->geometry == VKL_GEOMETRY_GPU &&
+             (t->tile_m * t->tile_n % t->tile_wg || t->tile_m * t->tile_n / t->tile_wg > 64)) {
     what = "a tile that does not split into at most 64 outputs per invocation";
     snprintf(detail, sizeof detail, "tile_m %u x tile_n %u over %u invocations", t->tile_m,
              t->tile_n, t->tile_wg);

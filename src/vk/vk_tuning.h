@@ -27,9 +27,9 @@ typedef struct vkl_tuning {
   uint32_t wgrad_lx;                                     /* conv2d_wgrad */
   uint32_t gemm_lx, gemm_blocks;                         /* matmul_gemm */
   /* ---- conv2d and matmul, GPU geometry (shared-memory tiled kernels) ---- */
-  uint32_t tile_wg;         /* invocations per workgroup */
-  uint32_t tile_m, tile_n;  /* the largest output tile, rows x columns */
-  uint32_t tile_fill;       /* workgroups a grid should have before a smaller tile or split-K */
+  uint32_t tile_wg;        /* invocations per workgroup */
+  uint32_t tile_m, tile_n; /* the largest output tile, rows x columns */
+  uint32_t tile_fill;      /* workgroups a grid should have before a smaller tile or split-K */
   /* ---- reductions ---- */
   uint32_t reduce_wg;       /* invocations of a reducing workgroup */
   uint32_t subgroup_reduce; /* 1: subgroup arithmetic within a workgroup, 0: shared memory */
