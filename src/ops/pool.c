@@ -13,6 +13,7 @@
 #include "ops/op_util.h"
 #include "pool2d_backward.h"
 #include "pool2d_forward.h"
+#include "vk/vk_tuning.h"
 
 #include <stddef.h>
 
@@ -201,12 +202,16 @@ static vkl_status check_shape(vkl_cmd *cmd, const char *op, const vkl_pool2d_sha
 /* Forward: tp x tq outputs, tq a multiple of 4 so that with tq SW a multiple of 4
  * every tile starts its vec4 reads at the same offset mod 4. 2 x 8 on the 3x3 and
  * 2x2 windows of the benchmarks (measured best among 1-4 x 4-16). */
-static void forward_tile(const vkl_pool2d_shape *sh, uint32_t *tp, uint32_t *tq) {
+static void forward_tile(const vkl_pool2d_shape *sh, uint32_t most, uint32_t *tp, uint32_t *tq) {
   uint32_t taps = sh->R * sh->S;
   *tp = sh->P >= 2 ? 2 : 1;
   *tq = sh->Q > 4 ? 8 : 4;
   if (*tp * *tq * taps > MAX_TAPS) *tp = 1;
   if (*tp * *tq * taps > MAX_TAPS) *tq = 4;
+  /* the tuning table's bound on outputs per invocation (GPU: 8; 2 x 8 with scalar
+   * loads spills SGPRs on RDNA) */
+  if (*tp * *tq > most) *tq = 4;
+  if (*tp * *tq > most) *tp = 1;
 }
 
 /* Backward: th x tw input elements, th a multiple of SH and tw of 4 SW, so that the
@@ -257,7 +262,7 @@ static vkl_status pool_forward(vkl_cmd *cmd, const char *op, vkl_buf y, const vk
       .vec_x = sh->W % 4 == 0,
       .vec_y = sh->Q % 4 == 0,
   };
-  forward_tile(sh, &spec.tp, &spec.tq);
+  forward_tile(sh, vkl_ctx_tuning(vkl_cmd_ctx(cmd))->pool_outputs, &spec.tp, &spec.tq);
   spec.lead = spec.vec_x ? (4 - sh->pad_w % 4) % 4 : 0;
   const vkl_pipeline *p;
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_pool2d_forward, &spec, sizeof spec, &p))) return st;

@@ -54,6 +54,7 @@ static void cpu_defaults(vkl_tuning *t) {
   t->bn_interleaved = 0;
   t->xent_lanes = 1; /* a barrier costs more than a row's split saves on lavapipe */
   t->optim_contiguous = 1;
+  t->pool_outputs = 16; /* 2 x 8, measured best on lavapipe */
 }
 
 /* Hardware: a workgroup is a multiple of the largest subgroup the device may
@@ -69,6 +70,7 @@ static void gpu_defaults(vkl_tuning *t, const vkl_device_info *info) {
   t->bn_interleaved = 1;
   t->xent_lanes = 8;
   t->optim_contiguous = 0;
+  t->pool_outputs = 8;
 }
 
 static vkl_status refuse(char *err, size_t errlen, const char *fmt, const char *a, const char *b) {

@@ -39,6 +39,7 @@ typedef struct vkl_tuning {
   uint32_t bn_interleaved;   /* batch norm: 1 interleaved (coalesced), 0 segmented/fused */
   uint32_t xent_lanes;       /* softmax cross-entropy invocations per row (rows >= 64 wide) */
   uint32_t optim_contiguous; /* optimizer runs walked by small groups (1) or coalesced (0) */
+  uint32_t pool_outputs;     /* pooling forward: most outputs per invocation */
 } vkl_tuning;
 
 /* The table for a device under the VKLARS_TUNING / VKLARS_TUNE settings
