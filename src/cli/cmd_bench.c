@@ -7,6 +7,7 @@
 #include "bench/bench.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "vk/vk_tuning.h"
 
 static const char *unit_str(vkl_bench_unit u) {
   return u == VKL_BENCH_GFLOPS ? "GFLOP/s" : "GB/s";
@@ -26,6 +27,7 @@ static int print_json(const vkl_ctx *ctx, const vkl_bench_report *rep, unsigned 
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "device", vkl_ctx_device(ctx)->name);
   cJSON_AddStringToObject(root, "driver", vkl_ctx_device(ctx)->driver_info);
+  cJSON_AddStringToObject(root, "geometry", vkl_geometry_str(vkl_ctx_tuning(ctx)->geometry));
   cJSON_AddNumberToObject(root, "batch", batch);
   cJSON_AddNumberToObject(root, "baseline_gemm_gflops", rep->gemm_gflops);
   cJSON_AddNumberToObject(root, "baseline_copy_gbs", rep->copy_gbs);
@@ -102,8 +104,9 @@ int cmd_bench(int argc, char **argv) {
     return rc;
   }
   if (!json)
-    printf("device: %s (%s); batch %u, median of %u\n", vkl_ctx_device(ctx)->name,
-           vkl_ctx_device(ctx)->driver_info, batch, repeats);
+    printf("device: %s (%s); %s geometry; batch %u, median of %u\n", vkl_ctx_device(ctx)->name,
+           vkl_ctx_device(ctx)->driver_info, vkl_geometry_str(vkl_ctx_tuning(ctx)->geometry), batch,
+           repeats);
   vkl_bench_report *rep = malloc(sizeof *rep);
   vkl_bench_config cfg = {
       .batch = batch, .repeats = repeats, .on_row = json ? NULL : print_row, .only = only};
