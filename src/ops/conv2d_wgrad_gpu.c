@@ -21,10 +21,10 @@
 #define WGT_BK 16u
 /* Bounds on the split count, fixed so that vkl_conv2d_workspace_floats can size the
  * partials without a device: at most WGT_MAX_SPLITS splits, each at least
- * WGT_MIN_PIXELS pixels (8 steps), and no more than a grid of WGT_MAX_FILL 64x64 tiles
+ * WGT_MIN_PIXELS pixels (4 steps), and no more than a grid of WGT_MAX_FILL 64x64 tiles
  * needs (twice the default tile_fill; a larger tile_fill or tile is capped there). */
 #define WGT_MAX_SPLITS 512u
-#define WGT_MIN_PIXELS 128u
+#define WGT_MIN_PIXELS 64u
 #define WGT_MAX_FILL 512u
 #define WGT_REF_TILE 64u
 
