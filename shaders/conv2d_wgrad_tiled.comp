@@ -23,6 +23,34 @@ const uint NO_COL = 0xffffffffu, BIAS_COL = 0xfffffffeu;
 shared float As[bk][bm];
 shared float Bs[bk][bn];
 
+// Loads step k's operands into av and bv: zero past the split's end, past
+// K, and in columns past the last; then moves x's pixels bk further, carried
+// through q, p, n.
+#define LOAD_STEP(k)                                                            \
+  for (uint j = 0; j < A_SLOTS; j++) {                                          \
+    uint pix = (k) + a_pl[j], k4 = mb * BM4 + a_k4[j];                          \
+    av[j] = vec4(0.0);                                                          \
+    if (A_LOADS % WG == 0u || tid + j * WG < A_LOADS)                           \
+      if (pix < pend && k4 < pc.kch) av[j] = dy4[pix * pc.kch + k4];            \
+  }                                                                             \
+  for (uint j = 0; j < B_SLOTS; j++) {                                          \
+    bv[j] = vec4(0.0);                                                          \
+    if ((B_LOADS % WG == 0u || tid + j * WG < B_LOADS) && (k) + b_pl[j] < pend) { \
+      if (b_col[j] < BIAS_COL)                                                  \
+        bv[j] = x4[((b_n[j] * pc.Hb + b_p[j] * pc.stride_h) * pc.Wb +           \
+                    b_q[j] * pc.stride_w) * pc.ch + b_col[j]];                  \
+      else if (b_col[j] == BIAS_COL)                                            \
+        bv[j] = vec4(1.0, 0.0, 0.0, 0.0);                                       \
+    }                                                                           \
+    b_q[j] += pc.step_q;                                                        \
+    uint cq = b_q[j] >= pc.Q ? 1u : 0u;                                         \
+    b_q[j] -= cq * pc.Q;                                                        \
+    b_p[j] += pc.step_p + cq;                                                   \
+    uint cp = b_p[j] >= pc.P ? 1u : 0u;                                         \
+    b_p[j] -= cp * pc.P;                                                        \
+    b_n[j] += pc.step_n + cp;                                                   \
+  }
+
 void main() {
   uint tid = gl_LocalInvocationID.x;
   uint mb = gl_WorkGroupID.x / pc.nbn, nb = gl_WorkGroupID.x - mb * pc.nbn;
@@ -70,38 +98,20 @@ void main() {
   for (uint i = 0; i < tm; i++)
     for (uint j = 0; j < tn; j++) acc[i][j] = 0.0;
 
+  // The next step's operands are loaded into registers while this step's
+  // are multiplied out of shared memory, so the global loads' latency hides
+  // behind the FMAs.
+  vec4 av[A_SLOTS], bv[B_SLOTS];
+  LOAD_STEP(pix0)
   for (uint k0 = pix0; k0 < pend; k0 += bk) {
-    for (uint j = 0; j < A_SLOTS; j++) {
-      if (A_LOADS % WG == 0u || tid + j * WG < A_LOADS) {
-        uint pix = k0 + a_pl[j], k4 = mb * BM4 + a_k4[j];
-        vec4 v = vec4(0.0);
-        if (pix < pend && k4 < pc.kch) v = dy4[pix * pc.kch + k4];
-        for (uint f = 0; f < 4u; f++) As[a_pl[j]][4u * a_k4[j] + f] = v[f];
-      }
-    }
-    for (uint j = 0; j < B_SLOTS; j++) {
-      if (B_LOADS % WG == 0u || tid + j * WG < B_LOADS) {
-        vec4 v = vec4(0.0);
-        if (k0 + b_pl[j] < pend) {
-          if (b_col[j] < BIAS_COL)
-            v = x4[((b_n[j] * pc.Hb + b_p[j] * pc.stride_h) * pc.Wb + b_q[j] * pc.stride_w) *
-                       pc.ch +
-                   b_col[j]];
-          else if (b_col[j] == BIAS_COL)
-            v = vec4(1.0, 0.0, 0.0, 0.0);
-        }
-        for (uint f = 0; f < 4u; f++) Bs[b_pl[j]][4u * b_c4[j] + f] = v[f];
-        // the next step's pixel: bk further, carried through q, p, n
-        b_q[j] += pc.step_q;
-        uint cq = b_q[j] >= pc.Q ? 1u : 0u;
-        b_q[j] -= cq * pc.Q;
-        b_p[j] += pc.step_p + cq;
-        uint cp = b_p[j] >= pc.P ? 1u : 0u;
-        b_p[j] -= cp * pc.P;
-        b_n[j] += pc.step_n + cp;
-      }
-    }
+    for (uint j = 0; j < A_SLOTS; j++)
+      if (A_LOADS % WG == 0u || tid + j * WG < A_LOADS)
+        for (uint f = 0; f < 4u; f++) As[a_pl[j]][4u * a_k4[j] + f] = av[j][f];
+    for (uint j = 0; j < B_SLOTS; j++)
+      if (B_LOADS % WG == 0u || tid + j * WG < B_LOADS)
+        for (uint f = 0; f < 4u; f++) Bs[b_pl[j]][4u * b_c4[j] + f] = bv[j][f];
     barrier(); // the tiles written before any invocation reads them (RAW in shared)
+    LOAD_STEP(k0 + bk)
     for (uint kk = 0; kk < bk; kk++) {
       float a[tm], b[tn];
       for (uint i = 0; i < tm; i++) a[i] = As[kk][ty * tm + i];

@@ -22,8 +22,9 @@
  * step_q/p/n (bk = step_n*P*Q + step_p*Q + step_q), never a division.
  *
  * direct_out: one split writes dw (OIHW) and dbias itself, adding to them
- * with accumulate. Otherwise it writes the partials of conv2d_wreduce.h:
- * part[((z*K + k)*R*S*ch + jc)*4 + f] and part[bias_base + z*K4 + k]. */
+ * with accumulate. Otherwise it writes partials in conv2d_wreduce.h's layout,
+ * part[((z*K + k)*R*S*ch + jc)*4 + f] and part[bias_base + z*K4 + k], which
+ * conv2d_wreduce_flat.comp sums. */
 #ifndef VKLARS_CONV2D_WGRAD_TILED_H
 #define VKLARS_CONV2D_WGRAD_TILED_H
 #include "iface.h"

@@ -7,13 +7,14 @@
  * The reduction is long and the output can be small (the 3-channel stem: one 64x64
  * tile over 65536 pixels at batch 64; 512->512 3x3 at 4x4: 288 tiles over 1024
  * pixels), so the pixels are split until the grid has tile_fill workgroups; each
- * split writes its partial sums and conv2d_wreduce adds them in split order, so the
+ * split writes its partial sums and conv2d_wreduce_flat adds them in split order, so the
  * result does not depend on scheduling. One split writes dw directly.
  */
 #include "ops/conv2d_wgrad_gpu.h"
 
 #include "conv2d_wgrad_tiled.h"
-#include "conv2d_wreduce.h"
+#include "conv2d_wreduce_flat.h"
+#include "fastdiv.h"
 #include "ops/op_util.h"
 #include "vk/vk_tuning.h"
 
@@ -108,27 +109,33 @@ vkl_status vkl_wgt_plan_of(vkl_cmd *cmd, const vkl_conv2d_shape *sh, int with_bi
 static vkl_status record_reduce(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *dbias, vkl_buf part,
                                 const vkl_conv2d_shape *sh, uint32_t splits, int accumulate) {
   const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
-  uint32_t RS = sh->R * sh->S, C4 = 4 * ch_of(sh->C), K4 = 4 * ch_of(sh->K);
-  vkl_conv2d_wreduce_spec spec = {.wg_size = tu->reduce_wg};
+  uint32_t RS = sh->R * sh->S, ch = ch_of(sh->C);
+  vkl_conv2d_wreduce_flat_spec spec = {.wg_size = tu->reduce_wg};
   const vkl_pipeline *p;
-  vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_wreduce, &spec, sizeof spec, &p);
+  vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_wreduce_flat, &spec, sizeof spec, &p);
   if (st) return st;
-  vkl_conv2d_wreduce_push push = {
+  vkl_conv2d_wreduce_flat_push push = {
       .K = sh->K,
       .C = sh->C,
       .RS = RS,
-      .C4 = C4,
-      .K4 = K4,
+      .ch = ch,
+      .kch = ch_of(sh->K),
+      .n4 = sh->K * RS * ch,
       .splits = splits,
-      .split_stride = sh->K * RS * C4,
-      .bias_base = splits * sh->K * RS * C4,
+      .bias_base4 = splits * sh->K * RS * ch,
       .accumulate = accumulate ? 1u : 0u,
       .with_bias = dbias ? 1u : 0u,
   };
+  vkl_fastdiv_init(ch, &push.ch_mul, &push.ch_shr);
+  vkl_fastdiv_init(RS, &push.rs_mul, &push.rs_shr);
   vkl_buf bufs[3] = {part, dw, dbias ? *dbias : dw};
-  uint32_t width = ch_of(sh->C > sh->K ? sh->C : sh->K); /* vec4s along x */
-  return vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push, vkl_div_up(width, spec.wg_size), RS,
-                          sh->K + 1);
+  uint64_t n = (uint64_t)push.n4 + (dbias ? push.kch : 0);
+  if (vkl_div_up(n, spec.wg_size) > 65535u)
+    return vkl_set_error(vkl_cmd_ctx(cmd), VKL_ERR_INVALID_ARGUMENT,
+                         "conv2d backward-weight: %llu partial vec4s per split, over 65535 "
+                         "workgroups of %u",
+                         (unsigned long long)n, spec.wg_size);
+  return vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push, vkl_div_up(n, spec.wg_size), 1, 1);
 }
 
 vkl_status vkl_wgt_record(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *dbias, vkl_buf dyp, vkl_buf xp,

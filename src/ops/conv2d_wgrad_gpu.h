@@ -1,7 +1,7 @@
 /* conv2d backward-weight for the GPU geometry (private to src/ops/conv2d*.c):
  * the shared-memory tiled GEMM of shaders/conv2d_wgrad_tiled.comp over the
  * packed operands, split over the pixel reduction until the grid fills the
- * device, then the splits summed in a fixed order by conv2d_wreduce.comp. */
+ * device, then the splits summed in a fixed order by conv2d_wreduce_flat.comp. */
 #ifndef VKLARS_OPS_CONV2D_WGRAD_GPU_H
 #define VKLARS_OPS_CONV2D_WGRAD_GPU_H
 
