@@ -452,8 +452,10 @@ Test(ops_conv2d, wgrad_gpu_plans_fill_the_grid) {
   test_dev_destroy(&d);
 }
 
-/* A forced tile that cannot be spread over the workgroup is refused by name. */
-Test(ops_conv2d, wgrad_gpu_refuses_a_tile_it_cannot_split) {
+/* A forced tile that cannot be spread over the workgroup is refused by name; a table
+ * whose tiles give none (24 x 32 over 256: 3 outputs each, not a whole vec4) runs the
+ * CPU geometry's kernel instead, and still matches. */
+Test(ops_conv2d, wgrad_gpu_refuses_a_forced_tile_and_falls_back_otherwise) {
   test_dev d = wgt_dev("tile_m=8,tile_n=32,wgrad_tile=3"); /* 4 x 16 over 256 */
   vkl_conv2d_shape sh = shape_of(&wgt_cases[0]);
   vkl_wgt_plan pl;
@@ -462,5 +464,11 @@ Test(ops_conv2d, wgrad_gpu_refuses_a_tile_it_cannot_split) {
                    "conv2d backward-weight: no tile of tile_m 8 x tile_n "
                    "32 (wgrad_tile 3)"),
             "%s", vkl_ctx_errmsg(d.ctx));
+  test_dev_destroy(&d);
+
+  d = wgt_dev("tile_m=24,tile_n=32");
+  cr_assert(!vkl_wgt_usable(vkl_ctx_tuning(d.ctx)));
+  test_rng rng = {28};
+  run_case(&d, &rng, &wgt_cases[1], 4);
   test_dev_destroy(&d);
 }

@@ -642,6 +642,7 @@ static vkl_status backward_weight_gpu(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
   vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); dw and the
                            partials read or written by earlier work (WAR, WAW) */
   vkl_wgt_xgeom xg = {xk.Hb, xk.Wb, xk.stride_h, xk.stride_w};
+  if (pl.splits == 1) part = dw; /* no partials: any buffer in range, never written */
   return vkl_wgt_record(cmd, dw, dbias, dyp, xp, part, sh, xg, &pl, accumulate);
 }
 
@@ -657,7 +658,8 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
       (st = vkl_op_check_tensor(cmd, op, "dy", dy, (uint64_t)sh->N * sh->K * sh->P * sh->Q)) ||
       (st = vkl_op_check_tensor(cmd, op, "x", x, (uint64_t)sh->N * sh->C * sh->H * sh->W)))
     return st;
-  if (vkl_ctx_tuning(vkl_cmd_ctx(cmd))->geometry == VKL_GEOMETRY_GPU)
+  const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  if (tu->geometry == VKL_GEOMETRY_GPU && vkl_wgt_usable(tu))
     return backward_weight_gpu(cmd, dw, dbias, dy, x, sh, accumulate, workspace);
   ws_plan plan = plan_backward_weight(sh);
   vkl_buf xp, dyp, part;

@@ -66,6 +66,14 @@ static int variant(const vkl_tuning *tu, uint32_t v, vkl_wgt_plan *p) {
   return split_tile(p->bm, p->bn, tu->tile_wg, &p->tm, &p->tn);
 }
 
+int vkl_wgt_usable(const vkl_tuning *tu) {
+  vkl_wgt_plan p;
+  if (tu->wgrad_tile) return 1; /* forced: a tile that does not fit is an error */
+  for (uint32_t v = 1; v <= 3; v++)
+    if (variant(tu, v, &p)) return 1;
+  return 0;
+}
+
 vkl_status vkl_wgt_plan_of(vkl_cmd *cmd, const vkl_conv2d_shape *sh, int with_bias,
                            vkl_wgt_plan *out) {
   vkl_ctx *ctx = vkl_cmd_ctx(cmd);

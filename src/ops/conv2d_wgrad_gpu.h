@@ -6,6 +6,7 @@
 #define VKLARS_OPS_CONV2D_WGRAD_GPU_H
 
 #include "ops/conv2d.h"
+#include "vk/vk_tuning.h"
 
 /* The most splits the GPU path takes for a shape, from fixed constants only (the
  * workspace is sized without a device): see conv2d_wgrad_gpu.c. */
@@ -15,6 +16,11 @@ uint32_t vkl_wgt_max_splits(const vkl_conv2d_shape *sh);
 typedef struct vkl_wgt_xgeom {
   uint32_t Hb, Wb, stride_h, stride_w;
 } vkl_wgt_xgeom;
+
+/* Whether the tuning gives conv2d_wgrad_tiled a tile (tile_m, tile_n and tile_wg set
+ * for other kernels may not split over it); where not, backward-weight runs the CPU
+ * geometry's kernel. 1 whenever wgrad_tile forces a tile. */
+int vkl_wgt_usable(const vkl_tuning *tu);
 
 /* One layer's plan: the tile, its grid and the split of the pixels. */
 typedef struct vkl_wgt_plan {
