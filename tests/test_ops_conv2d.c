@@ -329,3 +329,146 @@ Test(ops_conv2d, refuses_bad_shapes_and_short_tensors) {
   TEST_OK(d.ctx, vkl_cmd_end(d.cmd));
   test_dev_destroy(&d);
 }
+
+/* ---- backward-weight under the GPU geometry (conv2d_wgrad_tiled.comp) ----
+ * Each tile variant, with one split (dw written directly, also when accumulating) and
+ * with the pixels split (partials summed by conv2d_wreduce), on awkward shapes. The
+ * plan is checked too, so that each case runs the path it is meant to. */
+#include "ops/conv2d_wgrad_gpu.h"
+#include "vk/vk_tuning.h"
+
+static const conv_case wgt_cases[] = {
+    {1, 3, 17, 16, 5, 3, 3, 1, 1, 1, 1, 1},   /* N = 1, the stem's C = 3: 27 columns */
+    {2, 7, 33, 31, 9, 3, 3, 2, 2, 1, 1, 0},   /* odd C and K, stride 2, no dbias */
+    {3, 5, 31, 29, 13, 1, 1, 2, 2, 0, 0, 1},  /* 1x1 stride 2: x folded */
+    {2, 16, 13, 11, 12, 1, 1, 1, 1, 0, 0, 0}, /* 1x1 stride 1 */
+    {2, 3, 31, 27, 6, 7, 7, 2, 2, 3, 3, 1},   /* 7x7 stride-2 stem */
+    {2, 70, 12, 12, 67, 3, 3, 1, 1, 1, 1, 1}, /* over one tile in rows and columns */
+};
+#define NWGT (sizeof wgt_cases / sizeof wgt_cases[0])
+
+/* A device under the GPU geometry with the VKLARS_TUNE overrides in tune; the
+ * settings are put back after the context has read them. */
+static test_dev wgt_dev(const char *tune) {
+  const char *old = getenv("VKLARS_TUNING");
+  char saved[32] = "";
+  if (old) snprintf(saved, sizeof saved, "%s", old);
+  cr_assert_eq(setenv("VKLARS_TUNING", "gpu", 1), 0);
+  cr_assert_eq(setenv("VKLARS_TUNE", tune, 1), 0);
+  test_dev d = test_dev_create(64u << 20);
+  unsetenv("VKLARS_TUNE");
+  if (old)
+    setenv("VKLARS_TUNING", saved, 1);
+  else
+    unsetenv("VKLARS_TUNING");
+  return d;
+}
+
+Test(ops_conv2d, wgrad_gpu_each_tile_with_and_without_splits) {
+  for (uint32_t v = 1; v <= 3; v++)
+    for (int split = 0; split <= 1; split++) {
+      char tune[64];
+      snprintf(tune, sizeof tune, "wgrad_tile=%u,tile_fill=%u", v, split ? 1u << 20 : 1u);
+      test_dev d = wgt_dev(tune);
+      const vkl_tuning *tu = vkl_ctx_tuning(d.ctx);
+      test_rng rng = {21 + v};
+      for (size_t i = 0; i < NWGT; i++) {
+        vkl_conv2d_shape sh = shape_of(&wgt_cases[i]);
+        vkl_wgt_plan pl;
+        TEST_OK(d.ctx, vkl_wgt_plan_of(d.cmd, &sh, wgt_cases[i].bias, &pl));
+        cr_assert_eq(pl.bm, v == 1 ? tu->tile_m : tu->tile_m / 2, "%s: case %zu", tune, i);
+        cr_assert_eq(pl.bn, v == 3 ? tu->tile_n / 2 : tu->tile_n, "%s: case %zu", tune, i);
+        cr_assert(split ? pl.splits > 1 : pl.splits == 1, "%s: case %zu: %u splits", tune, i,
+                  pl.splits);
+        cr_assert(pl.splits <= vkl_wgt_max_splits(&sh));
+        run_case(&d, &rng, &wgt_cases[i], 4);
+      }
+      test_dev_destroy(&d);
+    }
+}
+
+/* Split partials summed in a fixed order: the same bits every run, with dbias. */
+Test(ops_conv2d, wgrad_gpu_deterministic_with_splits) {
+  test_dev d = wgt_dev("tile_fill=1048576");
+  test_rng rng = {27};
+  const conv_case *c = &wgt_cases[1];
+  vkl_conv2d_shape sh = shape_of(c);
+  vkl_wgt_plan pl;
+  TEST_OK(d.ctx, vkl_wgt_plan_of(d.cmd, &sh, 1, &pl));
+  cr_assert(pl.splits > 2, "%u splits", pl.splits);
+  size_t nx = (size_t)sh.N * sh.C * sh.H * sh.W, nw = (size_t)sh.K * sh.C * sh.R * sh.S;
+  size_t ny = (size_t)sh.N * sh.K * sh.P * sh.Q;
+  double *x = test_random(&rng, nx, 1), *dy = test_random(&rng, ny, 1);
+  vkl_buf gx = test_upload(&d, x, nx), gdy = test_upload(&d, dy, ny);
+  vkl_buf ws = test_alloc_poisoned(&d, vkl_conv2d_workspace_floats(&sh));
+  vkl_buf out[2][2];
+  float *host[2][2];
+  for (int r = 0; r < 2; r++) {
+    out[r][0] = test_alloc_poisoned(&d, nw), out[r][1] = test_alloc_poisoned(&d, sh.K);
+    TEST_RECORD_AND_RUN(
+        &d, vkl_conv2d_backward_weight(d.cmd, out[r][0], &out[r][1], gdy, gx, &sh, 0, ws));
+    host[r][0] = malloc(nw * sizeof(float)), host[r][1] = malloc(sh.K * sizeof(float));
+    TEST_OK(d.ctx, vkl_download(d.ctx, host[r][0], out[r][0], nw * sizeof(float)));
+    TEST_OK(d.ctx, vkl_download(d.ctx, host[r][1], out[r][1], sh.K * sizeof(float)));
+  }
+  cr_assert(memcmp(host[0][0], host[1][0], nw * sizeof(float)) == 0, "dw differs run to run");
+  cr_assert(memcmp(host[0][1], host[1][1], sh.K * sizeof(float)) == 0, "dbias differs");
+  for (int r = 0; r < 2; r++) free(host[r][0]), free(host[r][1]);
+  free(x), free(dy);
+  test_dev_destroy(&d);
+}
+
+/* The default table's plans for ResNet-18 at batch 64 (CIFAR sizes): the layers fill
+ * tile_fill workgroups, the stem and the early layers through splits of their long
+ * reductions, and the workspace holds every split's partials. Planning only. */
+Test(ops_conv2d, wgrad_gpu_plans_fill_the_grid) {
+  test_dev d = wgt_dev("");
+  const vkl_tuning *tu = vkl_ctx_tuning(d.ctx);
+  static const conv_case layers[] = {
+      {64, 3, 32, 32, 64, 3, 3, 1, 1, 1, 1, 0},    /* stem: 64 x 27, 65536 pixels */
+      {64, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 0},   /* layer1 */
+      {64, 128, 16, 16, 256, 3, 3, 2, 2, 1, 1, 0}, /* layer3.0.conv1 */
+      {64, 128, 16, 16, 256, 1, 1, 2, 2, 0, 0, 0}, /* layer3.0 downsample */
+      {64, 512, 4, 4, 512, 3, 3, 1, 1, 1, 1, 0},   /* layer4: 512 x 4608, 1024 pixels */
+  };
+  for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
+    vkl_conv2d_shape sh = shape_of(&layers[i]);
+    vkl_wgt_plan pl;
+    TEST_OK(d.ctx, vkl_wgt_plan_of(d.cmd, &sh, 0, &pl));
+    cr_assert_geq((uint64_t)pl.nbm * pl.nbn * pl.splits, tu->tile_fill, "layer %zu", i);
+    cr_assert_leq(pl.tm * pl.tn, 64);
+    uint64_t part =
+        pl.splits > 1
+            ? pl.splits * (4ull * sh.K * sh.R * sh.S * ((sh.C + 3) / 4) + 4ull * ((sh.K + 3) / 4))
+            : 0;
+    cr_assert_geq(vkl_conv2d_workspace_floats(&sh), part, "layer %zu", i);
+  }
+  vkl_conv2d_shape stem = shape_of(&layers[0]), top = shape_of(&layers[4]);
+  vkl_wgt_plan pl;
+  TEST_OK(d.ctx, vkl_wgt_plan_of(d.cmd, &stem, 0, &pl));
+  cr_assert(pl.bm == 64 && pl.nbm == 1 && pl.nbn == 1 && pl.splits == tu->tile_fill);
+  TEST_OK(d.ctx, vkl_wgt_plan_of(d.cmd, &top, 0, &pl));
+  cr_assert(pl.bm == tu->tile_m && pl.bn == tu->tile_n && pl.splits == 1);
+  test_dev_destroy(&d);
+}
+
+/* A forced tile that cannot be spread over the workgroup is refused by name; a table
+ * whose tiles give none (24 x 32 over 256: 3 outputs each, not a whole vec4) runs the
+ * CPU geometry's kernel instead, and still matches. */
+Test(ops_conv2d, wgrad_gpu_refuses_a_forced_tile_and_falls_back_otherwise) {
+  test_dev d = wgt_dev("tile_m=8,tile_n=32,wgrad_tile=3"); /* 4 x 16 over 256 */
+  vkl_conv2d_shape sh = shape_of(&wgt_cases[0]);
+  vkl_wgt_plan pl;
+  cr_assert_eq(vkl_wgt_plan_of(d.cmd, &sh, 0, &pl), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(vkl_ctx_errmsg(d.ctx),
+                   "conv2d backward-weight: no tile of tile_m 8 x tile_n "
+                   "32 (wgrad_tile 3)"),
+            "%s", vkl_ctx_errmsg(d.ctx));
+  test_dev_destroy(&d);
+
+  d = wgt_dev("tile_m=24,tile_n=32");
+  cr_assert(!vkl_wgt_usable(vkl_ctx_tuning(d.ctx)));
+  test_rng rng = {28};
+  run_case(&d, &rng, &wgt_cases[1], 4);
+  test_dev_destroy(&d);
+}

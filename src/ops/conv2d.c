@@ -10,6 +10,7 @@
 #include "conv2d_pack.h"
 #include "conv2d_wgrad.h"
 #include "conv2d_wreduce.h"
+#include "ops/conv2d_wgrad_gpu.h"
 #include "ops/elementwise.h"
 #include "ops/op_util.h"
 #include "vk/vk_tuning.h"
@@ -271,6 +272,16 @@ static ws_plan plan_backward_weight(const vkl_conv2d_shape *sh) {
   return p;
 }
 
+/* The GPU geometry's backward-weight (conv2d_wgrad_gpu.c): the same packed operands,
+ * and partials for its most splits (none when that is one: dw is written directly). */
+static ws_plan plan_backward_weight_gpu(const vkl_conv2d_shape *sh) {
+  uint64_t c4 = 4ull * chunks4(sh->C), k4 = 4ull * chunks4(sh->K);
+  uint32_t splits = vkl_wgt_max_splits(sh);
+  ws_plan p = plan_backward_weight(sh);
+  p.part = splits > 1 ? splits * ((uint64_t)sh->K * sh->R * sh->S * c4 + k4) : 0;
+  return p;
+}
+
 static uint64_t plan_total(ws_plan p) {
   return align_up(p.a, WS_ALIGN) + align_up(p.b, WS_ALIGN) + p.part;
 }
@@ -280,7 +291,9 @@ uint64_t vkl_conv2d_workspace_floats(const vkl_conv2d_shape *sh) {
   if (vkl_conv2d_shape_finish(&s)) return 0;
   uint64_t f = plan_total(plan_forward(&s)), d = plan_total(plan_backward_data(&s));
   uint64_t w = plan_total(plan_backward_weight(&s));
+  uint64_t wg = plan_total(plan_backward_weight_gpu(&s)); /* either geometry may run */
   uint64_t m = f > d ? f : d;
+  if (wg > w) w = wg;
   return m > w ? m : w;
 }
 
@@ -606,6 +619,33 @@ vkl_status vkl_conv2d_backward_data(vkl_cmd *cmd, vkl_buf dx, vkl_buf dy, vkl_bu
                       1, accumulate, direct);
 }
 
+/* Backward-weight under the GPU geometry: x and dy packed, then the tiled GEMM with
+ * its split over the pixels (conv2d_wgrad_gpu.c). The tensors are checked. */
+static vkl_status backward_weight_gpu(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *dbias, vkl_buf dy,
+                                      vkl_buf x, const vkl_conv2d_shape *sh, int accumulate,
+                                      vkl_buf workspace) {
+  const char *op = "conv2d backward-weight";
+  vkl_wgt_plan pl;
+  vkl_status st = vkl_wgt_plan_of(cmd, sh, dbias != NULL, &pl);
+  if (st) return st;
+  ws_plan plan = plan_backward_weight_gpu(sh);
+  uint64_t c4 = 4ull * chunks4(sh->C), k4 = 4ull * chunks4(sh->K);
+  plan.part = pl.splits > 1 ? pl.splits * ((uint64_t)sh->K * sh->R * sh->S * c4 + k4) : 0;
+  vkl_buf xp, dyp, part;
+  if ((st = take_workspace(cmd, op, workspace, plan, &xp, &dyp, &part))) return st;
+  x_packing xk = x_packing_of(sh);
+
+  vkl_cmd_barrier(cmd); /* dy, x written by earlier work; the workspace read by it (WAR) */
+  if ((st = pack_x(cmd, xp, x, sh)) ||
+      (st = pack_activations(cmd, dyp, dy, sh->N, sh->K, sh->P, sh->Q, 0, sh->P, 0, sh->Q)))
+    return st;
+  vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); dw and the
+                           partials read or written by earlier work (WAR, WAW) */
+  vkl_wgt_xgeom xg = {xk.Hb, xk.Wb, xk.stride_h, xk.stride_w};
+  if (pl.splits == 1) part = dw; /* no partials: any buffer in range, never written */
+  return vkl_wgt_record(cmd, dw, dbias, dyp, xp, part, sh, xg, &pl, accumulate);
+}
+
 vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *dbias, vkl_buf dy,
                                       vkl_buf x, const vkl_conv2d_shape *sh, int accumulate,
                                       vkl_buf workspace) {
@@ -618,6 +658,9 @@ vkl_status vkl_conv2d_backward_weight(vkl_cmd *cmd, vkl_buf dw, const vkl_buf *d
       (st = vkl_op_check_tensor(cmd, op, "dy", dy, (uint64_t)sh->N * sh->K * sh->P * sh->Q)) ||
       (st = vkl_op_check_tensor(cmd, op, "x", x, (uint64_t)sh->N * sh->C * sh->H * sh->W)))
     return st;
+  const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  if (tu->geometry == VKL_GEOMETRY_GPU && vkl_wgt_usable(tu))
+    return backward_weight_gpu(cmd, dw, dbias, dy, x, sh, accumulate, workspace);
   ws_plan plan = plan_backward_weight(sh);
   vkl_buf xp, dyp, part;
   if ((st = take_workspace(cmd, op, workspace, plan, &xp, &dyp, &part))) return st;

@@ -30,6 +30,9 @@
  * keep 512 accumulators per invocation; 3-wide kernels at stride 1 along w reuse loaded
  * values across taps. On a 2-core lavapipe they reach 2.4-2.7x the GEMM baseline on the
  * ResNet-18 layers (tests/ and `vklars bench ops` measure them).
+ * Under the GPU geometry (vk/vk_tuning.h) backward-weight is a shared-memory tiled GEMM
+ * instead, split over the pixels the same way (conv2d_wgrad_tiled.comp,
+ * conv2d_wreduce_flat.comp; see ops/conv2d_wgrad_gpu.c).
  */
 #ifndef VKLARS_OPS_CONV2D_H
 #define VKLARS_OPS_CONV2D_H
@@ -74,7 +77,8 @@ void vkl_conv2d_backward_weight_ref(double *dw /* (K,C,R,S) */, double *dbias /*
  * overwritten, and must not overlap any tensor argument. All results are deterministic:
  * fixed summation orders, no atomics. */
 
-/* Floats of workspace that any of the three passes needs for this shape. */
+/* Floats of workspace that any of the three passes needs for this shape, under either
+ * geometry (no device needed). */
 uint64_t vkl_conv2d_workspace_floats(const vkl_conv2d_shape *sh);
 
 /* y = conv(x, w) + bias. */

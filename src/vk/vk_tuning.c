@@ -21,6 +21,8 @@ static const field fields[] = {
     F(tile_n, 8, 256),        F(tile_fill, 1, 1 << 20),  F(reduce_wg, 16, 1024),
     F(subgroup_reduce, 0, 1), F(memory_model, 0, 1),     F(bn_interleaved, 0, 1),
     F(xent_lanes, 1, 8),      F(optim_contiguous, 0, 1),
+    /* conv2d backward-weight, GPU geometry */
+    F(wgrad_tile, 0, 3),
 };
 #undef F
 enum { FIELD_COUNT = sizeof fields / sizeof fields[0] };
@@ -55,6 +57,7 @@ static void cpu_defaults(vkl_tuning *t) {
   t->xent_lanes = 1; /* a barrier costs more than a row's split saves on lavapipe */
   t->optim_contiguous = 1;
   t->pool_outputs = 16; /* 2 x 8, measured best on lavapipe */
+  t->wgrad_tile = 0; /* GPU geometry only: chosen per layer */
 }
 
 /* Hardware: a workgroup is a multiple of the largest subgroup the device may

@@ -40,6 +40,9 @@ typedef struct vkl_tuning {
   uint32_t xent_lanes;       /* softmax cross-entropy invocations per row (rows >= 64 wide) */
   uint32_t optim_contiguous; /* optimizer runs walked by small groups (1) or coalesced (0) */
   uint32_t pool_outputs;     /* pooling forward: most outputs per invocation */
+  /* ---- conv2d backward-weight, GPU geometry ---- */
+  uint32_t wgrad_tile; /* conv2d_wgrad_tiled's tile: 0 chosen per layer; 1 tile_m x tile_n,
+                          2 tile_m/2 x tile_n, 3 tile_m/2 x tile_n/2 (forced, for tests) */
 } vkl_tuning;
 
 /* The table for a device under the VKLARS_TUNING / VKLARS_TUNE settings
