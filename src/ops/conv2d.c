@@ -12,6 +12,7 @@
 #include "conv2d_wreduce.h"
 #include "ops/conv2d_wgrad_gpu.h"
 #include "ops/elementwise.h"
+#include "ops/conv2d_tiled_record.h"
 #include "ops/op_util.h"
 #include "vk/vk_tuning.h"
 
@@ -356,7 +357,11 @@ static vkl_status record_pack(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, const pack
    * W % 4 == 0, which is every ResNet layer). */
   int vec4_src = d->s2 == 1 && d->n2 % 4 == 0 && d->s0 % 4 == 0 && d->s1 % 4 == 0 &&
                  d->sb % 4 == 0 && src.offset % 16 == 0;
-  vkl_conv2d_pack_spec spec = {.lx = 8, .ly = 4, .vec4_src = vec4_src ? 1u : 0u};
+  /* the GPU geometry's workgroups are tile_wg invocations (a multiple of the largest
+   * subgroup); 8 columns wide either way, as the narrow planes of late layers are */
+  const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  uint32_t ly = tu->geometry == VKL_GEOMETRY_GPU ? tu->tile_wg / 8 : 4;
+  vkl_conv2d_pack_spec spec = {.lx = 8, .ly = ly, .vec4_src = vec4_src ? 1u : 0u};
   const vkl_pipeline *p;
   vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_pack, &spec, sizeof spec, &p);
   if (st) return st;
@@ -455,10 +460,43 @@ static vkl_status pack_weights(vkl_cmd *cmd, vkl_buf dst, vkl_buf w, const vkl_c
   return record_pack(cmd, dst, w, &d);
 }
 
+static int gpu_geometry(vkl_cmd *cmd) {
+  return vkl_ctx_tuning(vkl_cmd_ctx(cmd))->geometry == VKL_GEOMETRY_GPU;
+}
+
+/* The GPU geometry's GEMM (conv2d_tiled.comp) takes the same operands; b always
+ * packed. */
+static vkl_status record_tiled(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
+                               const vkl_conv2d_igemm_push *ip, uint32_t npix_max, uint32_t phases,
+                               int accumulate) {
+  vkl_conv2d_tiled_push push = {
+      .M = ip->M,
+      .N = ip->N,
+      .ch = ip->ch,
+      .R = ip->R,
+      .S = ip->S,
+      .Hb = ip->Hb,
+      .Wb = ip->Wb,
+      .stride_h = ip->stride_h,
+      .stride_w = ip->stride_w,
+      .pad_h = ip->pad_h,
+      .pad_w = ip->pad_w,
+      .Hout = ip->Hout,
+      .Wout = ip->Wout,
+      .pad_top = ip->pad_top,
+      .pad_left = ip->pad_left,
+      .flags = ip->flags & CONV2D_IGEMM_BIAS ? CONV2D_TILED_BIAS : 0u,
+      .backward = ip->backward,
+  };
+  return vkl_conv2d_tiled_record(cmd, out, a, b, bias, &push, npix_max, phases, accumulate);
+}
+
 static vkl_status record_igemm(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
                                const vkl_conv2d_igemm_push *push, uint32_t npix_max,
                                uint32_t phases, int backward, int accumulate, int b_direct) {
   const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  if (tu->geometry == VKL_GEOMETRY_GPU) /* b_direct is never chosen there */
+    return record_tiled(cmd, out, a, b, bias, push, npix_max, phases, accumulate);
   uint32_t tm = push->M <= 8 ? tu->igemm_tm_small : tu->igemm_tm;
   /* One vec4 store per group of 4 pixels when the group's outputs are contiguous and
    * aligned: one phase at stride 1 over whole output planes of 4k floats. */
@@ -499,7 +537,7 @@ vkl_status vkl_conv2d_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_buf w, con
   if ((st = take_workspace(cmd, op, workspace, plan, &wp, &xp, NULL))) return st;
   x_packing xk = x_packing_of(sh);
 
-  int direct = b_in_place(sh, x, 0);
+  int direct = !gpu_geometry(cmd) && b_in_place(sh, x, 0);
 
   vkl_cmd_barrier(cmd); /* x, w written by earlier work; the workspace read by it (WAR) */
   if ((st = pack_weights(cmd, wp, w, sh, 0)) || (!direct && (st = pack_x(cmd, xp, x, sh))))
@@ -583,9 +621,12 @@ vkl_status vkl_conv2d_backward_data(vkl_cmd *cmd, vkl_buf dx, vkl_buf dy, vkl_bu
   ws_plan plan = plan_backward_data(sh);
   vkl_buf wp, dyp;
   if ((st = take_workspace(cmd, op, workspace, plan, &wp, &dyp, NULL))) return st;
-  if (bwd_small_fits(sh, dx, dy)) return record_bwd_small(cmd, dx, dy, w, sh, accumulate);
+  /* the GPU geometry runs every shape, the stem's few channels too, through the tiled
+   * GEMM */
+  int gpu = gpu_geometry(cmd);
+  if (!gpu && bwd_small_fits(sh, dx, dy)) return record_bwd_small(cmd, dx, dy, w, sh, accumulate);
   bd_border bb = bd_border_of(sh);
-  int direct = b_in_place(sh, dy, 1);
+  int direct = !gpu && b_in_place(sh, dy, 1);
 
   vkl_cmd_barrier(cmd); /* dy, w written by earlier work; the workspace read by it (WAR) */
   if ((st = pack_weights(cmd, wp, w, sh, 1)) ||

@@ -1,0 +1,67 @@
+/* conv2d's shared-memory tiled GEMM (shaders/conv2d_tiled.comp) under the GPU
+ * geometry: the choice of output tile per layer and the dispatch. */
+#include "ops/conv2d_tiled_record.h"
+
+#include "ops/op_util.h"
+#include "vk/vk_tuning.h"
+
+#define TILE_VARIANTS 3u /* tile_m, tile_m / 2, tile_m / 4 rows */
+
+typedef struct tile {
+  uint32_t bm, bn, tm, tn;
+} tile;
+
+/* The bm x bn tile over wg invocations: tm x tn outputs each, tn up to 4 pixels (the
+ * invocations of a row then cover bn / tn neighbouring pixels). 0 when it does not
+ * split evenly. */
+static int tile_split(uint32_t bm, uint32_t bn, uint32_t wg, tile *t) {
+  if (bm == 0 || (uint64_t)bm * bn % wg || (uint64_t)bm * bn / wg > 64 || wg % CONV2D_TILED_BK)
+    return 0;
+  uint32_t per = bm * bn / wg, tn = 4;
+  while (tn > 1 && (per % tn || bn % tn)) tn /= 2;
+  uint32_t tm = per / tn;
+  if (bm % tm) return 0;
+  *t = (tile){bm, bn, tm, tn};
+  return 1;
+}
+
+/* The largest tile whose grid fills tile_fill workgroups, moving on also while M
+ * fills half a tile or less (rows past M are computed and dropped). */
+static int tile_choose(const vkl_tuning *tu, uint32_t M, uint32_t npix, uint32_t phases,
+                       tile *out) {
+  int found = 0;
+  for (uint32_t v = 0; v < TILE_VARIANTS; v++) {
+    tile t;
+    if (!tile_split(tu->tile_m >> v, tu->tile_n, tu->tile_wg, &t)) continue;
+    *out = t;
+    found = 1;
+    uint64_t wgs = (uint64_t)vkl_div_up(M, t.bm) * phases * vkl_div_up(npix, t.bn);
+    if (wgs >= tu->tile_fill && M > t.bm / 2) break;
+  }
+  return found;
+}
+
+vkl_status vkl_conv2d_tiled_record(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
+                                   const vkl_conv2d_tiled_push *push, uint32_t npix_max,
+                                   uint32_t phases, int accumulate) {
+  vkl_ctx *ctx = vkl_cmd_ctx(cmd);
+  const vkl_tuning *tu = vkl_ctx_tuning(ctx);
+  tile t;
+  if (!tile_choose(tu, push->M, npix_max, phases, &t))
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "conv2d: tile_m %u x tile_n %u does not split over tile_wg %u "
+                         "invocations in blocks of at most 64 (check VKLARS_TUNE)",
+                         tu->tile_m, tu->tile_n, tu->tile_wg);
+  vkl_conv2d_tiled_spec spec = {.wg = tu->tile_wg,
+                                .bm = t.bm,
+                                .bn = t.bn,
+                                .tm = t.tm,
+                                .tn = t.tn,
+                                .accumulate = accumulate ? 1u : 0u};
+  const vkl_pipeline *p;
+  vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_conv2d_tiled, &spec, sizeof spec, &p);
+  if (st) return st;
+  vkl_buf bufs[4] = {a, b, bias, out};
+  return vkl_cmd_dispatch(cmd, p, bufs, 4, push, sizeof *push, vkl_div_up(push->M, t.bm) * phases,
+                          vkl_div_up(npix_max, t.bn), 1);
+}

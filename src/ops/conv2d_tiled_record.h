@@ -1,0 +1,18 @@
+/* Private to src/ops/conv2d*.c: the recording of conv2d_tiled.comp, the
+ * GEMM of conv2d forward and backward-data under the GPU geometry. */
+#ifndef VKLARS_OPS_CONV2D_TILED_RECORD_H
+#define VKLARS_OPS_CONV2D_TILED_RECORD_H
+
+#include "conv2d_tiled.h"
+#include "vk/vk.h"
+
+/* out (+)= the implicit GEMM of packed a and packed b (see conv2d_tiled.h), over
+ * `phases` stride phases whose largest has npix_max pixels. Picks the output tile
+ * from the tuning table's tile_m x tile_n, tile_m/2 x tile_n and tile_m/4 x tile_n:
+ * the largest whose grid has tile_fill workgroups (and whose rows M fills more than
+ * half), else the smallest. No barrier of its own. */
+vkl_status vkl_conv2d_tiled_record(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
+                                   const vkl_conv2d_tiled_push *push, uint32_t npix_max,
+                                   uint32_t phases, int accumulate);
+
+#endif
