@@ -20,6 +20,7 @@
 #include <float.h>
 
 #include "ops/conv2d.h"
+#include "ops/conv2d_tiled_record.h"
 #include "test_util.h"
 
 typedef struct conv_case {
@@ -196,6 +197,125 @@ Test(ops_conv2d, backward_data_few_channels) {
   for (size_t i = 0; i < sizeof small_c_cases / sizeof small_c_cases[0]; i++)
     run_case(&d, &rng, &small_c_cases[i], 2);
   test_dev_destroy(&d);
+}
+
+/* The GPU geometry's tiled GEMM (conv2d_tiled.comp), forward and backward-data (write
+ * and accumulate), under tables that force each tile: tile_fill=1 takes the largest
+ * tile that M fills more than half (128x64 for M > 64, 64x64 for 32 < M <= 64,
+ * 32x64 below), tile_fill=2^20 always the smallest (32x64), and 64-invocation
+ * workgroups of 64x64, 32x64 and 16x64 tiles (16x4, 8x4, 4x4 outputs each; 4 loads a
+ * stage). Shapes: N = 1, odd
+ * C and K, pixel counts that are not tile multiples, stride 2, 1x1, 3x3 and 7x7
+ * kernels, padding, and the stem's few-channel backward-data (which the CPU geometry
+ * runs through conv2d_bwd_small). */
+static const conv_case tiled_cases[] = {
+    {1, 5, 9, 7, 13, 3, 3, 1, 1, 1, 1, 1},  /* N = 1, C=5 K=13, 3x3 pad 1, 63 pixels */
+    {2, 7, 11, 9, 3, 3, 3, 2, 2, 1, 1, 0},  /* stride 2 with odd sizes: 4 phases */
+    {1, 3, 15, 13, 7, 7, 7, 2, 2, 3, 3, 1}, /* 7x7 stride-2 pad-3 stem, C = 3 */
+    {2, 13, 5, 7, 5, 1, 1, 1, 1, 0, 0, 1},  /* 1x1 stride 1 (in place on the CPU) */
+    {1, 5, 9, 9, 7, 1, 1, 2, 2, 0, 0, 0},   /* 1x1 stride 2: folded forward, phases back */
+    {1, 37, 7, 6, 45, 3, 3, 1, 1, 1, 1, 1}, /* 32 < M <= 64: 64x64 at tile_fill=1 */
+    {1, 67, 6, 5, 71, 3, 3, 1, 1, 1, 1, 0}, /* M > 64: 128x64 at tile_fill=1 */
+    {1, 19, 6, 7, 29, 3, 3, 2, 1, 1, 1, 1}, /* 16 < M <= 32: 32x64 in 64 invocations */
+    {2, 3, 12, 12, 5, 3, 3, 1, 1, 1, 1, 0}, /* the stem's backward-data, C = 3 */
+    {2, 5, 11, 10, 4, 2, 2, 3, 3, 0, 0, 1}, /* stride > kernel: dx pixels no tap reaches */
+};
+
+static const char *const tiled_tables[] = {
+    "tile_fill=1",
+    "tile_fill=1048576",
+    "tile_wg=64,tile_m=64,tile_n=64,tile_fill=1",
+};
+
+/* Sets (value != NULL) or clears an environment variable; returns the old value,
+ * malloc'ed, or NULL. */
+static char *swap_env(const char *name, const char *value) {
+  const char *old = getenv(name);
+  char *saved = old ? strdup(old) : NULL;
+  if (value)
+    cr_assert_eq(setenv(name, value, 1), 0);
+  else
+    unsetenv(name);
+  return saved;
+}
+
+static void restore_env(const char *name, char *saved) {
+  swap_env(name, saved);
+  free(saved);
+}
+
+static void run_tiled_table(const char *tune, uint64_t seed) {
+  char *tuning = swap_env("VKLARS_TUNING", "gpu"), *old_tune = swap_env("VKLARS_TUNE", tune);
+  test_dev d = test_dev_create(16u << 20);
+  cr_assert_eq(vkl_ctx_tuning(d.ctx)->geometry, VKL_GEOMETRY_GPU);
+  test_rng rng = {seed};
+  for (size_t i = 0; i < sizeof tiled_cases / sizeof tiled_cases[0]; i++)
+    run_case(&d, &rng, &tiled_cases[i], 3);
+  test_dev_destroy(&d);
+  restore_env("VKLARS_TUNE", old_tune);
+  restore_env("VKLARS_TUNING", tuning);
+}
+
+Test(ops_conv2d, tiled_largest_tiles) {
+  run_tiled_table(tiled_tables[0], 21);
+}
+
+Test(ops_conv2d, tiled_smallest_tiles) {
+  run_tiled_table(tiled_tables[1], 22);
+}
+
+Test(ops_conv2d, tiled_64_invocation_workgroups) {
+  run_tiled_table(tiled_tables[2], 23);
+}
+
+/* The tile choice: the largest tile whose grid reaches tile_fill workgroups. ResNet-18's
+ * late layers (512 channels, 4x4 pixels, batch 64) take 32x64 tiles and still fill 256
+ * workgroups; the early ones (64 channels, 32x32) take 64x64 tiles, which 64 rows fill.
+ * The cases above rely on the tiles named for each table. */
+Test(ops_conv2d, tiled_tile_choice) {
+  vkl_device_info dev = {.kind = VKL_DEVICE_DISCRETE,
+                         .subgroup_size = 64,
+                         .min_subgroup_size = 32,
+                         .max_subgroup_size = 64,
+                         .max_shared_memory = 65536,
+                         .max_workgroup_invocations = 1024};
+  struct {
+    const char *tune;
+    uint32_t M, npix, phases, bm, bn, tm, tn;
+  } want[] = {
+      {"", 512, 64 * 4 * 4, 1, 32, 64, 2, 4},    /* late layer: fill first */
+      {"", 512, 64 * 16 * 16, 1, 128, 64, 8, 4}, /* mid layer: the largest tile fills */
+      {"", 64, 64 * 32 * 32, 1, 64, 64, 4, 4},   /* 64 rows: half of 128 is waste */
+      {"", 3, 64 * 112 * 112, 4, 32, 64, 2, 4},  /* the stem's backward-data */
+      {"", 256, 64 * 4 * 4, 4, 64, 64, 4, 4},    /* phases count as workgroups */
+      {"tile_fill=1", 71, 30, 1, 128, 64, 8, 4}, /* as tiled_cases */
+      {"tile_fill=1", 45, 42, 1, 64, 64, 4, 4},  /* as tiled_cases */
+      {"tile_fill=1", 13, 63, 1, 32, 64, 2, 4},  /* as tiled_cases */
+      {"tile_fill=1048576", 71, 30, 1, 32, 64, 2, 4},
+      {"tile_wg=64,tile_m=64,tile_n=64,tile_fill=1", 45, 42, 1, 64, 64, 16, 4},
+      {"tile_wg=64,tile_m=64,tile_n=64,tile_fill=1", 29, 24, 1, 32, 64, 8, 4},
+      {"tile_wg=64,tile_m=64,tile_n=64,tile_fill=1", 13, 63, 1, 16, 64, 4, 4},
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    vkl_tuning tu;
+    char err[512];
+    cr_assert_eq(vkl_tuning_compute(&dev, "gpu", want[i].tune, &tu, err, sizeof err), VKL_OK, "%s",
+                 err);
+    uint32_t bm, bn, tm, tn;
+    cr_assert(
+        vkl_conv2d_tiled_tile(&tu, want[i].M, want[i].npix, want[i].phases, &bm, &bn, &tm, &tn));
+    cr_assert(bm == want[i].bm && bn == want[i].bn && tm == want[i].tm && tn == want[i].tn,
+              "case %zu (%s, M=%u, %u pixels): got %ux%u (%ux%u each)", i, want[i].tune, want[i].M,
+              want[i].npix, bm, bn, tm, tn);
+  }
+  /* a tile that does not split over the workgroup is refused, not run */
+  vkl_tuning tu;
+  char err[512];
+  cr_assert_eq(
+      vkl_tuning_compute(&dev, "gpu", "tile_m=8,tile_n=96,tile_wg=256", &tu, err, sizeof err),
+      VKL_OK, "%s", err);
+  uint32_t bm, bn, tm, tn;
+  cr_assert_not(vkl_conv2d_tiled_tile(&tu, 512, 4096, 1, &bm, &bn, &tm, &tn));
 }
 
 /* A workspace sized for one shape serves every pass of that shape, and the

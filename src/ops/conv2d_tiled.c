@@ -41,6 +41,14 @@ static int tile_choose(const vkl_tuning *tu, uint32_t M, uint32_t npix, uint32_t
   return found;
 }
 
+int vkl_conv2d_tiled_tile(const vkl_tuning *tu, uint32_t M, uint32_t npix_max, uint32_t phases,
+                          uint32_t *bm, uint32_t *bn, uint32_t *tm, uint32_t *tn) {
+  tile t;
+  if (!tile_choose(tu, M, npix_max, phases, &t)) return 0;
+  *bm = t.bm, *bn = t.bn, *tm = t.tm, *tn = t.tn;
+  return 1;
+}
+
 vkl_status vkl_conv2d_tiled_record(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
                                    const vkl_conv2d_tiled_push *push, uint32_t npix_max,
                                    uint32_t phases, int accumulate) {

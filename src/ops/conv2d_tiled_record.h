@@ -5,6 +5,7 @@
 
 #include "conv2d_tiled.h"
 #include "vk/vk.h"
+#include "vk/vk_tuning.h"
 
 /* out (+)= the implicit GEMM of packed a and packed b (see conv2d_tiled.h), over
  * `phases` stride phases whose largest has npix_max pixels. Picks the output tile
@@ -14,5 +15,11 @@
 vkl_status vkl_conv2d_tiled_record(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
                                    const vkl_conv2d_tiled_push *push, uint32_t npix_max,
                                    uint32_t phases, int accumulate);
+
+/* The tile vkl_conv2d_tiled_record picks for M rows and npix_max pixels a phase (bm
+ * rows x bn pixels, tm x tn per invocation); 0 when the table's tiles do not split
+ * over tile_wg invocations. */
+int vkl_conv2d_tiled_tile(const vkl_tuning *tu, uint32_t M, uint32_t npix_max, uint32_t phases,
+                          uint32_t *bm, uint32_t *bn, uint32_t *tm, uint32_t *tn);
 
 #endif
