@@ -24,6 +24,11 @@ const uint LB = (bn + SLOTS - 1u) / SLOTS; // b loads per invocation and stage
 // (neighbouring chunks of one row) fall in different banks.
 const uint AP = bm + 1u;
 const uint BP = bn + 1u;
+// The next stage's operands wait in registers while this stage's FMAs run,
+// which hide the loads' latency; where an invocation loads more than 4 vec4s
+// a stage (small workgroups: 16 more VGPRs at 64 outputs each) it loads them
+// right before storing them instead, so its registers stay under 128.
+const bool PREFETCH = LA + LB <= 4u;
 
 shared vec4 As[BK * AP]; // [chunk of the stage][row]
 shared vec4 Bs[BK * BP]; // [chunk of the stage][pixel]
@@ -114,11 +119,14 @@ void main() {
   Walk w = Walk(0u, 0u, (r0 * pc.S + s0) * pc.ch, 0u);
   for (uint q = 0; q < kk; q++) w = walk_next(w);
 
-  // The stage's operands go through registers: the next stage's global
-  // loads are issued before this stage's FMAs, which hide their latency.
+  // w is at the stage loaded last (PREFETCH) or to load next; past the end of
+  // the reduction: zeros, no load
   vec4 ra[LA], rb[LB];
-  for (uint l = 0; l < LA; l++) ra[l] = kk < nred ? a4[abase[l] + w.aoff + w.c] : vec4(0.0);
-  for (uint l = 0; l < LB; l++) rb[l] = kk < nred ? b4[bbase[l] + w.boff + w.c] : vec4(0.0);
+  if (PREFETCH) {
+    bool live = kk < nred;
+    for (uint l = 0; l < LA; l++) ra[l] = live ? a4[abase[l] + w.aoff + w.c] : vec4(0.0);
+    for (uint l = 0; l < LB; l++) rb[l] = live ? b4[bbase[l] + w.boff + w.c] : vec4(0.0);
+  }
 
   uint tx = lid % TX, ty = lid / TX;
   float acc[tm][tn];
@@ -127,16 +135,24 @@ void main() {
 
   for (uint k0 = 0; k0 < nred; k0 += BK) {
     barrier(); // the previous stage's reads of As, Bs are done (WAR)
+    if (!PREFETCH) {
+      bool live = k0 + kk < nred;
+      for (uint l = 0; l < LA; l++) ra[l] = live ? a4[abase[l] + w.aoff + w.c] : vec4(0.0);
+      for (uint l = 0; l < LB; l++) rb[l] = live ? b4[bbase[l] + w.boff + w.c] : vec4(0.0);
+      for (uint q = 0; q < BK; q++) w = walk_next(w);
+    }
     for (uint l = 0; l < LA; l++)
       if (slot + l * SLOTS < bm) As[kk * AP + slot + l * SLOTS] = ra[l];
     for (uint l = 0; l < LB; l++)
       if (slot + l * SLOTS < bn) Bs[kk * BP + slot + l * SLOTS] = rb[l];
     barrier(); // this stage's tiles are written (RAW)
 
-    for (uint q = 0; q < BK; q++) w = walk_next(w);
-    bool more = k0 + BK + kk < nred; // past the end: zeros, no load
-    for (uint l = 0; l < LA; l++) ra[l] = more ? a4[abase[l] + w.aoff + w.c] : vec4(0.0);
-    for (uint l = 0; l < LB; l++) rb[l] = more ? b4[bbase[l] + w.boff + w.c] : vec4(0.0);
+    if (PREFETCH) {
+      for (uint q = 0; q < BK; q++) w = walk_next(w);
+      bool live = k0 + BK + kk < nred;
+      for (uint l = 0; l < LA; l++) ra[l] = live ? a4[abase[l] + w.aoff + w.c] : vec4(0.0);
+      for (uint l = 0; l < LB; l++) rb[l] = live ? b4[bbase[l] + w.boff + w.c] : vec4(0.0);
+    }
 
     for (uint j = 0; j < BK; j++) {
       vec4 bv[tn];
