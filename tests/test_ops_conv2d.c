@@ -302,8 +302,8 @@ Test(ops_conv2d, tiled_tile_choice) {
     cr_assert_eq(vkl_tuning_compute(&dev, "gpu", want[i].tune, &tu, err, sizeof err), VKL_OK, "%s",
                  err);
     uint32_t bm, bn, tm, tn;
-    cr_assert(
-        vkl_conv2d_tiled_tile(&tu, want[i].M, want[i].npix, want[i].phases, &bm, &bn, &tm, &tn));
+    cr_assert(vkl_conv2d_tiled_tile(&tu, dev.max_shared_memory, want[i].M, want[i].npix,
+                                    want[i].phases, &bm, &bn, &tm, &tn));
     cr_assert(bm == want[i].bm && bn == want[i].bn && tm == want[i].tm && tn == want[i].tn,
               "case %zu (%s, M=%u, %u pixels): got %ux%u (%ux%u each)", i, want[i].tune, want[i].M,
               want[i].npix, bm, bn, tm, tn);
@@ -315,7 +315,16 @@ Test(ops_conv2d, tiled_tile_choice) {
       vkl_tuning_compute(&dev, "gpu", "tile_m=8,tile_n=96,tile_wg=256", &tu, err, sizeof err),
       VKL_OK, "%s", err);
   uint32_t bm, bn, tm, tn;
-  cr_assert_not(vkl_conv2d_tiled_tile(&tu, 512, 4096, 1, &bm, &bn, &tm, &tn));
+  cr_assert_not(vkl_conv2d_tiled_tile(&tu, 65536, 512, 4096, 1, &bm, &bn, &tm, &tn));
+  /* nor one over the device's shared memory: 256x256 (32.9 KB) gives way to 128x256 on
+   * 32 KiB (lavapipe's) */
+  cr_assert_eq(
+      vkl_tuning_compute(&dev, "gpu", "tile_m=256,tile_n=256,tile_wg=1024", &tu, err, sizeof err),
+      VKL_OK, "%s", err);
+  cr_assert(vkl_conv2d_tiled_tile(&tu, 65536, 512, 1 << 20, 1, &bm, &bn, &tm, &tn));
+  cr_assert(bm == 256 && bn == 256, "got %ux%u", bm, bn);
+  cr_assert(vkl_conv2d_tiled_tile(&tu, 32768, 512, 1 << 20, 1, &bm, &bn, &tm, &tn));
+  cr_assert(bm == 128 && bn == 256, "got %ux%u", bm, bn);
 }
 
 /* A workspace sized for one shape serves every pass of that shape, and the

@@ -29,33 +29,36 @@
 #include "iface.h"
 
 #define CONV2D_TILED_BK 4u /* vec4 chunks of the reduction per stage */
+/* Shared memory of a bm x bn tile: a stage of a and of b, one vec4 of padding per
+ * chunk row (as conv2d_tiled.comp declares them). */
+#define CONV2D_TILED_SHARED_BYTES(bm, bn) (CONV2D_TILED_BK * ((bm) + 1u + (bn) + 1u) * 16u)
 
 VKL_SPEC_BEGIN(vkl_conv2d_tiled_spec)
-VKL_SPEC_LOCAL_X(0, wg)         /* invocations, a multiple of the largest subgroup */
-VKL_SPEC_U32(1, bm, 128)        /* tile rows */
-VKL_SPEC_U32(2, bn, 64)         /* tile pixels */
-VKL_SPEC_U32(3, tm, 8)          /* rows per invocation */
-VKL_SPEC_U32(4, tn, 4)          /* pixels per invocation */
-VKL_SPEC_U32(5, accumulate, 0)  /* 1: out += result (backward-data only) */
+VKL_SPEC_LOCAL_X(0, wg)        /* invocations, a multiple of the largest subgroup */
+VKL_SPEC_U32(1, bm, 128)       /* tile rows */
+VKL_SPEC_U32(2, bn, 64)        /* tile pixels */
+VKL_SPEC_U32(3, tm, 8)         /* rows per invocation */
+VKL_SPEC_U32(4, tn, 4)         /* pixels per invocation */
+VKL_SPEC_U32(5, accumulate, 0) /* 1: out += result (backward-data only) */
 VKL_SPEC_END(vkl_conv2d_tiled_spec)
 
 #define CONV2D_TILED_BIAS 1u /* flags: add bias[m] (forward) */
 
 VKL_PUSH_BEGIN(vkl_conv2d_tiled_push)
-VKL_U32 M;        /* rows: K (forward) or C (backward-data) */
-VKL_U32 N;        /* batch */
-VKL_U32 ch;       /* vec4 chunks per tap */
-VKL_U32 R;        /* kernel height */
-VKL_U32 S;        /* kernel width */
-VKL_U32 Hb;       /* packed b: height with border */
-VKL_U32 Wb;       /* packed b: width with border */
+VKL_U32 M;  /* rows: K (forward) or C (backward-data) */
+VKL_U32 N;  /* batch */
+VKL_U32 ch; /* vec4 chunks per tap */
+VKL_U32 R;  /* kernel height */
+VKL_U32 S;  /* kernel width */
+VKL_U32 Hb; /* packed b: height with border */
+VKL_U32 Wb; /* packed b: width with border */
 VKL_U32 stride_h;
 VKL_U32 stride_w;
 VKL_U32 pad_h;
 VKL_U32 pad_w;
-VKL_U32 Hout;     /* out height: P (forward) or H (backward-data) */
-VKL_U32 Wout;     /* out width: Q or W */
-VKL_U32 pad_top;  /* backward-data: dy's packed border */
+VKL_U32 Hout;    /* out height: P (forward) or H (backward-data) */
+VKL_U32 Wout;    /* out width: Q or W */
+VKL_U32 pad_top; /* backward-data: dy's packed border */
 VKL_U32 pad_left;
 VKL_U32 flags;    /* CONV2D_TILED_* */
 VKL_U32 backward; /* 0: forward; 1: backward-data (phases) */

@@ -13,9 +13,10 @@ typedef struct tile {
 
 /* The bm x bn tile over wg invocations: tm x tn outputs each, tn up to 4 pixels (the
  * invocations of a row then cover bn / tn neighbouring pixels). 0 when it does not
- * split evenly. */
-static int tile_split(uint32_t bm, uint32_t bn, uint32_t wg, tile *t) {
-  if (bm == 0 || (uint64_t)bm * bn % wg || (uint64_t)bm * bn / wg > 64 || wg % CONV2D_TILED_BK)
+ * split evenly or its shared memory exceeds the device's. */
+static int tile_split(uint32_t bm, uint32_t bn, uint32_t wg, uint32_t max_shared, tile *t) {
+  if (bm == 0 || (uint64_t)bm * bn % wg || (uint64_t)bm * bn / wg > 64 || wg % CONV2D_TILED_BK ||
+      CONV2D_TILED_SHARED_BYTES((uint64_t)bm, bn) > max_shared)
     return 0;
   uint32_t per = bm * bn / wg, tn = 4;
   while (tn > 1 && (per % tn || bn % tn)) tn /= 2;
@@ -27,12 +28,12 @@ static int tile_split(uint32_t bm, uint32_t bn, uint32_t wg, tile *t) {
 
 /* The largest tile whose grid fills tile_fill workgroups, moving on also while M
  * fills half a tile or less (rows past M are computed and dropped). */
-static int tile_choose(const vkl_tuning *tu, uint32_t M, uint32_t npix, uint32_t phases,
-                       tile *out) {
+static int tile_choose(const vkl_tuning *tu, uint32_t max_shared, uint32_t M, uint32_t npix,
+                       uint32_t phases, tile *out) {
   int found = 0;
   for (uint32_t v = 0; v < TILE_VARIANTS; v++) {
     tile t;
-    if (!tile_split(tu->tile_m >> v, tu->tile_n, tu->tile_wg, &t)) continue;
+    if (!tile_split(tu->tile_m >> v, tu->tile_n, tu->tile_wg, max_shared, &t)) continue;
     *out = t;
     found = 1;
     uint64_t wgs = (uint64_t)vkl_div_up(M, t.bm) * phases * vkl_div_up(npix, t.bn);
@@ -41,10 +42,10 @@ static int tile_choose(const vkl_tuning *tu, uint32_t M, uint32_t npix, uint32_t
   return found;
 }
 
-int vkl_conv2d_tiled_tile(const vkl_tuning *tu, uint32_t M, uint32_t npix_max, uint32_t phases,
-                          uint32_t *bm, uint32_t *bn, uint32_t *tm, uint32_t *tn) {
+int vkl_conv2d_tiled_tile(const vkl_tuning *tu, uint32_t max_shared, uint32_t M, uint32_t npix_max,
+                          uint32_t phases, uint32_t *bm, uint32_t *bn, uint32_t *tm, uint32_t *tn) {
   tile t;
-  if (!tile_choose(tu, M, npix_max, phases, &t)) return 0;
+  if (!tile_choose(tu, max_shared, M, npix_max, phases, &t)) return 0;
   *bm = t.bm, *bn = t.bn, *tm = t.tm, *tn = t.tn;
   return 1;
 }
@@ -55,11 +56,13 @@ vkl_status vkl_conv2d_tiled_record(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf
   vkl_ctx *ctx = vkl_cmd_ctx(cmd);
   const vkl_tuning *tu = vkl_ctx_tuning(ctx);
   tile t;
-  if (!tile_choose(tu, push->M, npix_max, phases, &t))
+  uint32_t max_shared = vkl_ctx_device(ctx)->max_shared_memory;
+  if (!tile_choose(tu, max_shared, push->M, npix_max, phases, &t))
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "conv2d: tile_m %u x tile_n %u does not split over tile_wg %u "
-                         "invocations in blocks of at most 64 (check VKLARS_TUNE)",
-                         tu->tile_m, tu->tile_n, tu->tile_wg);
+                         "conv2d: no tile of tile_m %u (or a half or quarter of it) x tile_n %u "
+                         "splits over tile_wg %u invocations in blocks of at most 64 within "
+                         "%u bytes of shared memory (check VKLARS_TUNE)",
+                         tu->tile_m, tu->tile_n, tu->tile_wg, max_shared);
   vkl_conv2d_tiled_spec spec = {.wg = tu->tile_wg,
                                 .bm = t.bm,
                                 .bn = t.bn,
