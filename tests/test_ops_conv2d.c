@@ -5,7 +5,9 @@
  * stride 1 and 2, asymmetric kernels/strides/padding, and a layer larger
  * than one block in every direction. Outputs and the workspace start as NaN
  * so any element left unwritten (or any unwritten scratch that is read)
- * shows. Bad shapes and short tensors must fail with a clear message.
+ * shows. Bad shapes and short tensors must fail with a clear message. The
+ * tiled_* tests force the GPU geometry's kernel (conv2d_tiled) and each of its tiles,
+ * whatever geometry the suite runs under.
  *
  * Tolerance. Each output is a sum of n products (n = C*R*S forward,
  * K*R*S at most backward-data, N*P*Q backward-weight), accumulated in fp32

@@ -116,7 +116,10 @@ void vkl_conv2d_backward_weight_ref(double *dw, double *dbias, const double *dy,
  *
  * Every pass repacks its operands into the workspace (conv2d_pack), then runs one GEMM
  * kernel over them. Regions of the workspace start on 256-byte boundaries, the largest
- * minStorageBufferOffsetAlignment Vulkan allows. */
+ * minStorageBufferOffsetAlignment Vulkan allows. Forward and backward-data run
+ * conv2d_igemm (and conv2d_bwd_small) under the CPU geometry, conv2d_tiled
+ * (conv2d_tiled.c) under the GPU one, over the same packs: the workspace does not
+ * depend on the device. */
 
 #define WS_ALIGN 64u /* floats: 256 bytes */
 
