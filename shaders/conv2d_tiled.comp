@@ -59,6 +59,25 @@ Walk walk_next(Walk w) {
   return w;
 }
 
+// The stage loads of this invocation: chunk kk (at w) of rows (pixels)
+// slot + l * SLOTS from their bases; zeros past the end of the reduction
+// (live false), and no load for the slots past the tile (bm or bn < SLOTS).
+uint slot;
+uint abase[LA], bbase[LB];
+vec4 ra[LA], rb[LB];
+Walk w;
+
+void load_stage(bool live) {
+  for (uint l = 0; l < LA; l++) {
+    bool ok = live && slot + l * SLOTS < bm;
+    ra[l] = ok ? a4[abase[l] + w.aoff + w.c] : vec4(0.0);
+  }
+  for (uint l = 0; l < LB; l++) {
+    bool ok = live && slot + l * SLOTS < bn;
+    rb[l] = ok ? b4[bbase[l] + w.boff + w.c] : vec4(0.0);
+  }
+}
+
 void main() {
   uint lid = gl_LocalInvocationID.x;
 
@@ -98,9 +117,9 @@ void main() {
   // (pixels) slot, slot + SLOTS, ...; consecutive invocations read the
   // consecutive chunks of one row. Rows past M and pixels past the end read
   // the last one (in range; never stored).
-  uint kk = lid % BK, slot = lid / BK;
+  uint kk = lid % BK;
+  slot = lid / BK;
   uint arow = pc.R * pc.S * pc.ch;
-  uint abase[LA], bbase[LB];
   for (uint l = 0; l < LA; l++) abase[l] = min(m0 + slot + l * SLOTS, pc.M - 1u) * arow;
   for (uint l = 0; l < LB; l++) {
     uvec3 p = pixel_of(min(g0 + slot + l * SLOTS, npix - 1u), HWt, Wt);
@@ -116,17 +135,11 @@ void main() {
   b_step_s = backward == 0u ? pc.ch : 0u - pc.ch;
   b_step_r = backward == 0u ? (pc.Wb - (Si - 1u)) * pc.ch : 0u - (pc.Wb - (Si - 1u)) * pc.ch;
   uint nred = Rj * Si * pc.ch;
-  Walk w = Walk(0u, 0u, (r0 * pc.S + s0) * pc.ch, 0u);
+  w = Walk(0u, 0u, (r0 * pc.S + s0) * pc.ch, 0u);
   for (uint q = 0; q < kk; q++) w = walk_next(w);
 
-  // w is at the stage loaded last (PREFETCH) or to load next; past the end of
-  // the reduction: zeros, no load
-  vec4 ra[LA], rb[LB];
-  if (PREFETCH) {
-    bool live = kk < nred;
-    for (uint l = 0; l < LA; l++) ra[l] = live ? a4[abase[l] + w.aoff + w.c] : vec4(0.0);
-    for (uint l = 0; l < LB; l++) rb[l] = live ? b4[bbase[l] + w.boff + w.c] : vec4(0.0);
-  }
+  // w is at the stage loaded last (PREFETCH) or to load next
+  if (PREFETCH) load_stage(kk < nred);
 
   uint tx = lid % TX, ty = lid / TX;
   float acc[tm][tn];
@@ -136,9 +149,7 @@ void main() {
   for (uint k0 = 0; k0 < nred; k0 += BK) {
     barrier(); // the previous stage's reads of As, Bs are done (WAR)
     if (!PREFETCH) {
-      bool live = k0 + kk < nred;
-      for (uint l = 0; l < LA; l++) ra[l] = live ? a4[abase[l] + w.aoff + w.c] : vec4(0.0);
-      for (uint l = 0; l < LB; l++) rb[l] = live ? b4[bbase[l] + w.boff + w.c] : vec4(0.0);
+      load_stage(k0 + kk < nred);
       for (uint q = 0; q < BK; q++) w = walk_next(w);
     }
     for (uint l = 0; l < LA; l++)
@@ -149,9 +160,7 @@ void main() {
 
     if (PREFETCH) {
       for (uint q = 0; q < BK; q++) w = walk_next(w);
-      bool live = k0 + BK + kk < nred;
-      for (uint l = 0; l < LA; l++) ra[l] = live ? a4[abase[l] + w.aoff + w.c] : vec4(0.0);
-      for (uint l = 0; l < LB; l++) rb[l] = live ? b4[bbase[l] + w.boff + w.c] : vec4(0.0);
+      load_stage(k0 + BK + kk < nred);
     }
 
     for (uint j = 0; j < BK; j++) {
