@@ -10,9 +10,9 @@
 #include "conv2d_pack.h"
 #include "conv2d_wgrad.h"
 #include "conv2d_wreduce.h"
+#include "ops/conv2d_tiled_record.h"
 #include "ops/conv2d_wgrad_gpu.h"
 #include "ops/elementwise.h"
-#include "ops/conv2d_tiled_record.h"
 #include "ops/op_util.h"
 #include "vk/vk_tuning.h"
 

@@ -32,7 +32,10 @@
  * ResNet-18 layers (tests/ and `vklars bench ops` measure them).
  * Under the GPU geometry (vk/vk_tuning.h) backward-weight is a shared-memory tiled GEMM
  * instead, split over the pixels the same way (conv2d_wgrad_tiled.comp,
- * conv2d_wreduce_flat.comp; see ops/conv2d_wgrad_gpu.c).
+ * conv2d_wreduce_flat.comp; see ops/conv2d_wgrad_gpu.c), and forward and backward-data
+ * (the stem's few channels too) run conv2d_tiled.comp over the same packs, b always
+ * packed, in the largest of three tiles that still fills the device (see
+ * ops/conv2d_tiled.c).
  */
 #ifndef VKLARS_OPS_CONV2D_H
 #define VKLARS_OPS_CONV2D_H
