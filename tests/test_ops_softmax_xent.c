@@ -13,6 +13,7 @@
  * non-negative sums, ~4e-6 relative, well inside 1e-4. */
 #include "ops/softmax_xent.h"
 #include "test_util.h"
+#include "vk/vk_tuning.h"
 
 typedef enum logit_kind { LOGITS_RANDOM, LOGITS_EXTREME, LOGITS_SHIFTED, LOGITS_TIED } logit_kind;
 
@@ -262,23 +263,49 @@ Test(ops_softmax_xent, forward_accumulates_micro_batches) {
   test_dev_destroy(&d);
 }
 
+/* The four ways the forward finishes its batch sum (shaders/common/reduce_sync.h):
+ * one dispatch under the Vulkan memory model or two, subgroup arithmetic or a
+ * shared-memory tree, set with VKLARS_TUNE before the context is created. */
+static const struct xent_path {
+  const char *tune;
+  uint32_t memory_model, subgroup_reduce;
+} xent_paths[4] = {
+    {"memory_model=1,subgroup_reduce=0", 1, 0},
+    {"memory_model=1,subgroup_reduce=1", 1, 1},
+    {"memory_model=0,subgroup_reduce=0", 0, 0},
+    {"memory_model=0,subgroup_reduce=1", 0, 1},
+};
+
+/* Each path: bit-identical loss run to run, and loss, counts and row statistics
+ * against the reference (a path that skipped its last step leaves the poisoned
+ * loss), for every lanes setting. */
 Test(ops_softmax_xent, forward_is_deterministic) {
-  test_dev d = test_dev_create(16u << 20);
-  test_rng rng = {24};
-  xent_case c = xent_setup(&d, &rng, 1000, 100, LOGITS_RANDOM); /* 16 or 125 workgroups */
-  for (size_t l = 0; l < NLANES; l++) {
-    c.sh.lanes = lanes[l];
-    uint32_t first, again;
-    TEST_RECORD_AND_RUN(&d, xent_forward(&d, &c, VKL_REDUCTION_MEAN, 0.1f, 0));
-    test_download_u32(&d, &first, c.loss, 1);
-    for (int i = 0; i < 3; i++) {
+  for (int path = 0; path < 4; path++) {
+    const struct xent_path *pp = &xent_paths[path];
+    cr_assert_eq(setenv("VKLARS_TUNE", pp->tune, 1), 0);
+    test_dev d = test_dev_create(16u << 20);
+    unsetenv("VKLARS_TUNE");
+    const vkl_tuning *t = vkl_ctx_tuning(d.ctx);
+    cr_assert(t->memory_model == pp->memory_model && t->subgroup_reduce == pp->subgroup_reduce,
+              "VKLARS_TUNE=%s not in effect", pp->tune);
+    test_rng rng = {24};
+    xent_case c = xent_setup(&d, &rng, 1000, 100, LOGITS_RANDOM); /* 16 to 250 workgroups */
+    for (size_t l = 0; l < NLANES; l++) {
+      c.sh.lanes = lanes[l];
+      uint32_t first, again;
       TEST_RECORD_AND_RUN(&d, xent_forward(&d, &c, VKL_REDUCTION_MEAN, 0.1f, 0));
-      test_download_u32(&d, &again, c.loss, 1);
-      cr_assert_eq(first, again, "lanes %u: loss bits %08x then %08x", lanes[l], first, again);
+      test_download_u32(&d, &first, c.loss, 1);
+      for (int i = 0; i < 3; i++) {
+        TEST_RECORD_AND_RUN(&d, xent_forward(&d, &c, VKL_REDUCTION_MEAN, 0.1f, 0));
+        test_download_u32(&d, &again, c.loss, 1);
+        cr_assert_eq(first, again, "%s, lanes %u: loss bits %08x then %08x", pp->tune, lanes[l],
+                     first, again);
+      }
+      check_forward(&d, &c, VKL_REDUCTION_MEAN, 0.1f, pp->tune);
     }
+    xent_free(&c);
+    test_dev_destroy(&d);
   }
-  xent_free(&c);
-  test_dev_destroy(&d);
 }
 
 Test(ops_softmax_xent, backward_scale_accumulate) {

@@ -1,6 +1,7 @@
 /* Segmented sum of squares on the device against its reference: empty, tiny and odd
  * segments, segments many chunks long, many small segments, a ResNet-18 parameter
  * list, the paired (x and y) variant, bit-identical reruns, grid splitting, bounds.
+ * awkward_segments and deterministic run each of the four reduction paths.
  *
  * Tolerance: every term is a square, so |ref| is the sum of |terms| and the usual
  * |d| <= TEST_ATOL + TEST_RTOL*|ref| is a tolerance scaled by the sum of the terms.
@@ -14,6 +15,32 @@
 #include "ops/sumsq.h"
 #include "sumsq_seg.h"
 #include "test_util.h"
+#include "vk/vk_tuning.h"
+
+/* The four ways the op finishes a reduction (shaders/common/reduce_sync.h): one
+ * dispatch under the Vulkan memory model or two, subgroup arithmetic or a
+ * shared-memory tree within the workgroup. Each is set with VKLARS_TUNE before
+ * the context is created (on top of VKLARS_TUNING, so under both geometries). */
+static const struct sq_path {
+  const char *tune;
+  uint32_t memory_model, subgroup_reduce;
+} sq_paths[4] = {
+    {"memory_model=1,subgroup_reduce=0", 1, 0},
+    {"memory_model=1,subgroup_reduce=1", 1, 1},
+    {"memory_model=0,subgroup_reduce=0", 0, 0},
+    {"memory_model=0,subgroup_reduce=1", 0, 1},
+};
+
+/* A device whose context runs path p; checks the table took it. */
+static test_dev sq_dev_on_path(size_t arena_bytes, const struct sq_path *p) {
+  cr_assert_eq(setenv("VKLARS_TUNE", p->tune, 1), 0);
+  test_dev d = test_dev_create(arena_bytes);
+  unsetenv("VKLARS_TUNE");
+  const vkl_tuning *t = vkl_ctx_tuning(d.ctx);
+  cr_assert(t->memory_model == p->memory_model && t->subgroup_reduce == p->subgroup_reduce,
+            "VKLARS_TUNE=%s not in effect", p->tune);
+  return d;
+}
 
 /* Segments, tables and buffers for one case, on the device. */
 typedef struct sq_case {
@@ -93,35 +120,41 @@ Test(ops_sumsq, chunk_table_layout) {
  * overlap, with the default chunk and with a one-element-per-invocation chunk (so a
  * 100k segment has 391 chunks, more than a workgroup's invocations). */
 Test(ops_sumsq, awkward_segments) {
-  test_dev d = test_dev_create(64u << 20);
-  test_rng rng = {11};
-  const uint32_t big = 37 * VKL_SUMSQ_CHUNK_DEFAULT + 5;
-  vkl_sumsq_segment seg[] = {
-      {0, 0},
-      {0, 1},
-      {1, 3},
-      {4, 7},
-      {11, 255},
-      {266, 256},
-      {522, 257},
-      {779, 1000},
-      {1779, 0},
-      {1800, big},
-      {1790, 9},                 /* behind the big one */
-      {1000, 2000},              /* overlaps others */
-      {1800 + big + 13, 100000}, /* after a gap */
-  };
-  uint32_t T = sizeof seg / sizeof seg[0];
-  uint64_t n = 1800 + big + 13 + 100000 + 3;
-  const uint32_t chunks[] = {0, VKL_SUMSQ_WG};
-  for (int k = 0; k < 2; k++) {
-    vkl_arena_reset(d.arena);
-    sq_case c = sq_setup(&d, &rng, seg, T, n, chunks[k], 1.0);
-    sq_check(&d, &c, 0, k ? "chunk 256" : "default chunk");
-    sq_check(&d, &c, 1, k ? "paired, chunk 256" : "paired, default chunk");
-    sq_free(&c);
+  for (int path = 0; path < 4; path++) {
+    test_dev d = sq_dev_on_path(64u << 20, &sq_paths[path]);
+    test_rng rng = {11};
+    const uint32_t big = 37 * VKL_SUMSQ_CHUNK_DEFAULT + 5;
+    vkl_sumsq_segment seg[] = {
+        {0, 0},
+        {0, 1},
+        {1, 3},
+        {4, 7},
+        {11, 255},
+        {266, 256},
+        {522, 257},
+        {779, 1000},
+        {1779, 0},
+        {1800, big},
+        {1790, 9},                 /* behind the big one */
+        {1000, 2000},              /* overlaps others */
+        {1800 + big + 13, 100000}, /* after a gap */
+    };
+    uint32_t T = sizeof seg / sizeof seg[0];
+    uint64_t n = 1800 + big + 13 + 100000 + 3;
+    const uint32_t chunks[] = {0, VKL_SUMSQ_WG};
+    for (int k = 0; k < 2; k++) {
+      vkl_arena_reset(d.arena);
+      sq_case c = sq_setup(&d, &rng, seg, T, n, chunks[k], 1.0);
+      char what[160];
+      snprintf(what, sizeof what, "%s, %s", sq_paths[path].tune, k ? "chunk 256" : "default chunk");
+      sq_check(&d, &c, 0, what);
+      snprintf(what, sizeof what, "%s, paired, %s", sq_paths[path].tune,
+               k ? "chunk 256" : "default chunk");
+      sq_check(&d, &c, 1, what);
+      sq_free(&c);
+    }
+    test_dev_destroy(&d);
   }
-  test_dev_destroy(&d);
 }
 
 /* 2000 small segments of 0..99 elements, back to back. */
@@ -183,30 +216,40 @@ Test(ops_sumsq, resnet18_parameter_list) {
  * results equal the unpaired ones (the y sums ride along, the x order is the same).
  * Also the same with the grid split into several dispatches of 7 groups. */
 Test(ops_sumsq, deterministic) {
-  test_dev d = test_dev_create(128u << 20);
-  test_rng rng = {14};
-  vkl_sumsq_segment seg[64];
-  uint32_t T = resnet18_segments(seg);
-  uint64_t n = seg[T - 1].offset + seg[T - 1].count;
-  sq_case c = sq_setup(&d, &rng, seg, T, n, 0, 1.0);
-  uint32_t first[64], again[64], paired[64];
-  TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
-  test_download_u32(&d, first, c.out, T);
-  TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
-  test_download_u32(&d, again, c.out, T);
-  TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 1));
-  test_download_u32(&d, paired, c.out, T);
-  for (uint32_t s = 0; s < T; s++) {
-    cr_assert_eq(first[s], again[s], "segment %u differs between runs", s);
-    cr_assert_eq(first[s], paired[s], "segment %u differs when paired", s);
+  for (int path = 0; path < 4; path++) {
+    test_dev d = sq_dev_on_path(128u << 20, &sq_paths[path]);
+    test_rng rng = {14};
+    vkl_sumsq_segment seg[64];
+    uint32_t T = resnet18_segments(seg);
+    uint64_t n = seg[T - 1].offset + seg[T - 1].count;
+    sq_case c = sq_setup(&d, &rng, seg, T, n, 0, 1.0);
+    uint32_t first[64], again[64], paired[64];
+    TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
+    test_download_u32(&d, first, c.out, T);
+    TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
+    test_download_u32(&d, again, c.out, T);
+    TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 1));
+    test_download_u32(&d, paired, c.out, T);
+    for (uint32_t s = 0; s < T; s++) {
+      cr_assert_eq(first[s], again[s], "%s: segment %u differs between runs", sq_paths[path].tune,
+                   s);
+      cr_assert_eq(first[s], paired[s], "%s: segment %u differs when paired", sq_paths[path].tune,
+                   s);
+    }
+    vkl_ctx_lower_workgroup_count(d.ctx, (uint32_t[3]){7, 7, 7});
+    TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
+    test_download_u32(&d, again, c.out, T);
+    for (uint32_t s = 0; s < T; s++)
+      cr_assert_eq(first[s], again[s], "%s: segment %u differs with a split grid",
+                   sq_paths[path].tune, s);
+    /* and the results are right: a path that skipped its last step would leave
+     * the multi-chunk segments at the poisoned value */
+    double ref[64];
+    vkl_sumsq_forward_ref(ref, c.x, c.seg, T);
+    test_expect_close(&d, c.out, ref, T, TEST_ATOL, TEST_RTOL, sq_paths[path].tune);
+    sq_free(&c);
+    test_dev_destroy(&d);
   }
-  vkl_ctx_lower_workgroup_count(d.ctx, (uint32_t[3]){7, 7, 7});
-  TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
-  test_download_u32(&d, again, c.out, T);
-  for (uint32_t s = 0; s < T; s++)
-    cr_assert_eq(first[s], again[s], "segment %u differs with a split grid", s);
-  sq_free(&c);
-  test_dev_destroy(&d);
 }
 
 /* A segment running past n sums only its elements below n: x holds 150 elements

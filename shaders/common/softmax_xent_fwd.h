@@ -3,7 +3,11 @@
  *
  * A workgroup of wg_size invocations handles wg_size / tpr rows, tpr invocations
  * per row (both powers of two). Workspace (uint words): counter, then
- * partial[groups][3] (loss bits, top-1, top-5). */
+ * partial[groups][3] (loss bits, top-1, top-5).
+ *
+ * Four kernels from one body (common/softmax_xent_fwd_body.h): softmax_xent_fwd
+ * and _sg (two dispatches: shared-memory tree, subgroup arithmetic), _mm and
+ * _mm_sg (one dispatch under the Vulkan memory model). */
 #ifndef VKLARS_SOFTMAX_XENT_FWD_H
 #define VKLARS_SOFTMAX_XENT_FWD_H
 #include "iface.h"
@@ -11,6 +15,7 @@
 VKL_SPEC_BEGIN(vkl_softmax_xent_fwd_spec)
 VKL_SPEC_LOCAL_X(0, wg_size)
 VKL_SPEC_U32(1, tpr, 1) /* invocations per row */
+VKL_SPEC_U32(2, finish, 0) /* 1: the second dispatch, one group adding the partials */
 VKL_SPEC_END(vkl_softmax_xent_fwd_spec)
 
 VKL_PUSH_BEGIN(vkl_softmax_xent_fwd_push)

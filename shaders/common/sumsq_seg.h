@@ -8,12 +8,19 @@
  * the segment) per workgroup, in segment order, so chunk c - index is the
  * segment's first chunk. An empty segment has one chunk with no elements.
  *
- * Workspace (uint words): counter[T] (zeroed by the op before the dispatch),
- * then partial[chunks][2] (float bits: x, y). */
+ * Workspace (uint words): counter[T] (zeroed by the op before the dispatch;
+ * the memory-model variants only), then partial[chunks][2] (float bits: x, y).
+ *
+ * Four kernels from one body (common/sumsq_seg_body.h): sumsq_seg (two
+ * dispatches, shared-memory tree), sumsq_seg_sg (two dispatches, subgroup
+ * arithmetic), sumsq_seg_mm and sumsq_seg_mm_sg (one dispatch under the Vulkan
+ * memory model). */
 #ifndef VKLARS_SUMSQ_SEG_H
 #define VKLARS_SUMSQ_SEG_H
 #include "iface.h"
 
+/* Invocations per workgroup under the CPU geometry; the GPU geometry's is
+ * vkl_tuning.reduce_wg. */
 #define VKL_SUMSQ_WG 64
 /* Invocations that read one contiguous run of vec4s together (128 bytes a load).
  * A performance choice only: any subgroup size gives the same, correct result. */
@@ -27,6 +34,7 @@
 VKL_SPEC_BEGIN(vkl_sumsq_spec)
 VKL_SPEC_LOCAL_X(0, wg_size)
 VKL_SPEC_U32(1, pair, 0) /* 1: also reduce y into out_y */
+VKL_SPEC_U32(2, finish, 0) /* two-dispatch variants: 0 the partials, 1 the segments' sums */
 VKL_SPEC_END(vkl_sumsq_spec)
 
 VKL_PUSH_BEGIN(vkl_sumsq_push)

@@ -77,7 +77,23 @@ void vkl_softmax_xent_backward_ref(double *dlogits, const double *logits, const 
 
 /* ---- device recording ---- */
 
+/* Invocations per workgroup under the CPU geometry (measured on lavapipe); the
+ * GPU geometry's is vkl_tuning.reduce_wg, at least 64 so that the workspace's
+ * bound (vkl_softmax_xent_workspace_floats) holds. */
 #define XENT_WG 64
+
+static uint32_t xent_wg(vkl_cmd *cmd) {
+  const vkl_tuning *t = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  return t->geometry == VKL_GEOMETRY_GPU && t->reduce_wg > XENT_WG ? t->reduce_wg : XENT_WG;
+}
+
+/* The forward kernel for the context's tuning (shaders/common/reduce_sync.h). */
+static vkl_shader_id xent_fwd_shader(vkl_cmd *cmd) {
+  const vkl_tuning *t = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  if (t->memory_model)
+    return t->subgroup_reduce ? VKL_SHADER_softmax_xent_fwd_mm_sg : VKL_SHADER_softmax_xent_fwd_mm;
+  return t->subgroup_reduce ? VKL_SHADER_softmax_xent_fwd_sg : VKL_SHADER_softmax_xent_fwd;
+}
 
 /* Invocations per row (see vkl_softmax_xent_shape.lanes). On lavapipe one invocation
  * a row measured fastest at 4096x1000 (forward 0.60x the copy baseline, against 0.34x
@@ -88,13 +104,15 @@ static uint32_t xent_tpr(vkl_cmd *cmd, const vkl_softmax_xent_shape *sh) {
   return sh->K >= 64 ? vkl_ctx_tuning(vkl_cmd_ctx(cmd))->xent_lanes : 1;
 }
 
-static uint32_t xent_groups(const vkl_softmax_xent_shape *sh, uint32_t tpr) {
-  return vkl_div_up(sh->N, XENT_WG / tpr);
+static uint32_t xent_groups(const vkl_softmax_xent_shape *sh, uint32_t wg, uint32_t tpr) {
+  return vkl_div_up(sh->N, wg / tpr);
 }
 
-/* Sized for the most workgroups the automatic choice can make (one lane a row). */
+/* Sized for the most workgroups any context can make: the smallest workgroup
+ * (XENT_WG) and, for the automatic choice, the most lanes it picks (8, K >= 64). */
 uint64_t vkl_softmax_xent_workspace_floats(const vkl_softmax_xent_shape *sh) {
-  return 1 + 3ull * xent_groups(sh, sh->lanes ? sh->lanes : 1);
+  uint32_t most = sh->K >= 64 ? 8 : 1;
+  return 1 + 3ull * xent_groups(sh, XENT_WG, sh->lanes ? sh->lanes : most);
 }
 
 static vkl_status check_settings(vkl_cmd *cmd, const char *op, const vkl_softmax_xent_shape *sh,
@@ -136,10 +154,10 @@ vkl_status vkl_softmax_xent_forward(vkl_cmd *cmd, vkl_buf loss, const vkl_buf *c
     return vkl_set_error(vkl_cmd_ctx(cmd), VKL_ERR_INVALID_ARGUMENT,
                          "%s: workspace offset %llu is not a multiple of %u", op,
                          (unsigned long long)workspace.offset, align > 4 ? align : 4);
-  uint32_t tpr = xent_tpr(cmd, sh), groups = xent_groups(sh, tpr);
-  vkl_softmax_xent_fwd_spec spec = {.wg_size = XENT_WG, .tpr = tpr};
+  uint32_t wg = xent_wg(cmd), tpr = xent_tpr(cmd, sh), groups = xent_groups(sh, wg, tpr);
+  vkl_softmax_xent_fwd_spec spec = {.wg_size = wg, .tpr = tpr};
   const vkl_pipeline *p;
-  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_softmax_xent_fwd, &spec, sizeof spec, &p))) return st;
+  if ((st = vkl_op_pipeline(cmd, xent_fwd_shader(cmd), &spec, sizeof spec, &p))) return st;
   vkl_softmax_xent_fwd_push push = {
       .N = sh->N,
       .K = sh->K,
@@ -155,11 +173,17 @@ vkl_status vkl_softmax_xent_forward(vkl_cmd *cmd, vkl_buf loss, const vkl_buf *c
   vkl_buf bufs[6] = {
       logits, labels, workspace, loss, correct ? *correct : loss, row_stats ? *row_stats : loss};
   vkl_cmd_barrier(cmd); /* logits, labels written by earlier work; outputs, workspace used by it */
-  if (groups > 1) {
+  int mm = vkl_ctx_tuning(vkl_cmd_ctx(cmd))->memory_model != 0;
+  if (groups > 1 && mm) {
     vkl_cmd_fill_u32(cmd, vkl_buf_sub(workspace, 0, sizeof(uint32_t)), 0);
     vkl_cmd_barrier(cmd); /* the zeroed counter before the dispatch's atomics (RAW, WAW) */
   }
-  return vkl_cmd_dispatch(cmd, p, bufs, 6, &push, sizeof push, groups, 1, 1);
+  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 6, &push, sizeof push, groups, 1, 1))) return st;
+  if (groups == 1 || mm) return VKL_OK; /* the result is written */
+  spec.finish = 1;
+  if ((st = vkl_op_pipeline(cmd, xent_fwd_shader(cmd), &spec, sizeof spec, &p))) return st;
+  vkl_cmd_barrier(cmd); /* the groups' partials before the second dispatch adds them (RAW) */
+  return vkl_cmd_dispatch(cmd, p, bufs, 6, &push, sizeof push, 1, 1, 1);
 }
 
 vkl_status vkl_softmax_xent_backward(vkl_cmd *cmd, vkl_buf dlogits, vkl_buf logits, vkl_buf labels,
@@ -191,5 +215,5 @@ vkl_status vkl_softmax_xent_backward(vkl_cmd *cmd, vkl_buf dlogits, vkl_buf logi
   /* Without row_stats, labels stand in for its binding; the shader never reads it. */
   vkl_buf bufs[4] = {logits, labels, dlogits, row_stats ? *row_stats : labels};
   vkl_cmd_barrier(cmd); /* logits, labels, row_stats written by earlier work; dlogits used by it */
-  return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, xent_groups(sh, tpr), 1, 1);
+  return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, xent_groups(sh, XENT_WG, tpr), 1, 1);
 }

@@ -8,6 +8,7 @@
 
 #include "ops/op_util.h"
 #include "sumsq_seg.h"
+#include "vk/vk_tuning.h"
 
 void vkl_sumsq_forward_ref(double *out, const double *x, const vkl_sumsq_segment *segments,
                            uint32_t T) {
@@ -53,6 +54,20 @@ uint64_t vkl_sumsq_workspace_floats(const vkl_sumsq_shape *sh) {
   return (uint64_t)sh->T + 2ull * sh->chunks;
 }
 
+/* The kernel for the context's tuning (shaders/common/reduce_sync.h): one
+ * dispatch under the Vulkan memory model or two without it; subgroup
+ * arithmetic or a shared-memory tree within the workgroup. */
+static vkl_shader_id sumsq_shader(const vkl_tuning *t) {
+  if (t->memory_model)
+    return t->subgroup_reduce ? VKL_SHADER_sumsq_seg_mm_sg : VKL_SHADER_sumsq_seg_mm;
+  return t->subgroup_reduce ? VKL_SHADER_sumsq_seg_sg : VKL_SHADER_sumsq_seg;
+}
+
+/* 64 invocations on CPU implementations (measured, shaders/sumsq_seg.comp). */
+static uint32_t sumsq_wg(const vkl_tuning *t) {
+  return t->geometry == VKL_GEOMETRY_GPU ? t->reduce_wg : VKL_SUMSQ_WG;
+}
+
 vkl_status vkl_sumsq_forward(vkl_cmd *cmd, vkl_buf out, const vkl_buf *out_y, vkl_buf x,
                              const vkl_buf *y, vkl_buf segments, vkl_buf chunks,
                              const vkl_sumsq_shape *sh, vkl_buf workspace) {
@@ -88,9 +103,10 @@ vkl_status vkl_sumsq_forward(vkl_cmd *cmd, vkl_buf out, const vkl_buf *out_y, vk
     return vkl_set_error(vkl_cmd_ctx(cmd), VKL_ERR_INVALID_ARGUMENT,
                          "%s: workspace offset %llu is not a multiple of %u", op,
                          (unsigned long long)workspace.offset, align > 4 ? align : 4);
-  vkl_sumsq_spec spec = {.wg_size = VKL_SUMSQ_WG, .pair = (uint32_t)pair};
+  const vkl_tuning *tune = vkl_ctx_tuning(ctx);
+  vkl_sumsq_spec spec = {.wg_size = sumsq_wg(tune), .pair = (uint32_t)pair};
   const vkl_pipeline *p;
-  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_sumsq_seg, &spec, sizeof spec, &p))) return st;
+  if ((st = vkl_op_pipeline(cmd, sumsq_shader(tune), &spec, sizeof spec, &p))) return st;
   vkl_sumsq_push push = {.T = sh->T,
                          .chunks = sh->chunks,
                          .chunk = vkl_sumsq_chunk_elems(sh->chunk),
@@ -98,7 +114,15 @@ vkl_status vkl_sumsq_forward(vkl_cmd *cmd, vkl_buf out, const vkl_buf *out_y, vk
   /* Unpaired, y and out_y bind x and out again: the shader never touches them. */
   vkl_buf bufs[7] = {x, pair ? *y : x, segments, chunks, workspace, out, pair ? *out_y : out};
   vkl_cmd_barrier(cmd); /* x, y, tables written by earlier work; workspace, outputs read by it */
-  vkl_cmd_fill_u32(cmd, vkl_buf_sub(workspace, 0, (VkDeviceSize)sh->T * sizeof(uint32_t)), 0);
-  vkl_cmd_barrier(cmd); /* the zeroed counters before the dispatch's atomics (RAW, WAW) */
+  if (tune->memory_model) {
+    vkl_cmd_fill_u32(cmd, vkl_buf_sub(workspace, 0, (VkDeviceSize)sh->T * sizeof(uint32_t)), 0);
+    vkl_cmd_barrier(cmd); /* the zeroed counters before the dispatch's atomics (RAW, WAW) */
+    return vkl_cmd_dispatch(cmd, p, bufs, 7, &push, sizeof push, sh->chunks, 1, 1);
+  }
+  if ((st = vkl_cmd_dispatch(cmd, p, bufs, 7, &push, sizeof push, sh->chunks, 1, 1))) return st;
+  if (sh->chunks == sh->T) return VKL_OK; /* one chunk a segment: all written already */
+  spec.finish = 1;
+  if ((st = vkl_op_pipeline(cmd, sumsq_shader(tune), &spec, sizeof spec, &p))) return st;
+  vkl_cmd_barrier(cmd); /* the chunks' partials before the second dispatch adds them (RAW) */
   return vkl_cmd_dispatch(cmd, p, bufs, 7, &push, sizeof push, sh->chunks, 1, 1);
 }

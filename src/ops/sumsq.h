@@ -8,9 +8,11 @@
  *
  * The device op (shaders/sumsq_seg.comp) computes every segment in ONE dispatch, and
  * optionally the same segments of a second buffer in the same pass (||w|| and ||g||
- * at once). Each workgroup reduces a fixed chunk of one segment; the last group of a
- * segment to finish (an integer atomic counter) adds that segment's chunk partials in
- * chunk order. Summation order is fixed, so results are bit-identical run to run.
+ * at once). Each workgroup reduces a fixed chunk of one segment; that segment's chunk
+ * partials are added in chunk order, by the last group of the segment to finish (an
+ * integer atomic counter, release/acquire under the Vulkan memory model) or, on
+ * devices without the memory model, by a second dispatch (vkl_tuning.memory_model).
+ * Summation order is fixed, so results are bit-identical run to run on each path.
  * Use:
  *   chunks = vkl_sumsq_chunk_count(segs, T, 0);           once per model, on the host
  *   vkl_sumsq_chunk_table(table, segs, T, 0);              upload table (chunks,2) uint32
@@ -61,7 +63,9 @@ uint64_t vkl_sumsq_workspace_floats(const vkl_sumsq_shape *sh);
 /* out[s] = ||x_s||^2 for each of the T segments; when y and out_y are both given,
  * also out_y[s] = ||y_s||^2 over the same segments, in the same dispatch. segments
  * holds (offset, count) uint32 pairs, chunks the table from vkl_sumsq_chunk_table.
- * Records one fill of the counters and one dispatch of sh->chunks workgroups. */
+ * Records one fill of the counters and one dispatch of sh->chunks workgroups under the
+ * memory model; else two dispatches of sh->chunks workgroups (one when every segment
+ * is one chunk). */
 vkl_status vkl_sumsq_forward(vkl_cmd *cmd, vkl_buf out /* (T) */, const vkl_buf *out_y /* (T) */,
                              vkl_buf x /* (n) */, const vkl_buf *y /* (n) */,
                              vkl_buf segments /* (T,2) uint32 */, vkl_buf chunks /* (chunks,2) */,
