@@ -23,10 +23,11 @@ static cJSON *kernels_json(const char *args) {
   return root;
 }
 
+/* A pipeline of the shader, or of one of its variants (softmax_xent_fwd_mm). */
 static int has_shader(const cJSON *root, const char *name) {
   const cJSON *p;
   cJSON_ArrayForEach(p, cJSON_GetObjectItem(root, "pipelines")) {
-    if (strcmp(cJSON_GetObjectItem(p, "shader")->valuestring, name) == 0) return 1;
+    if (strncmp(cJSON_GetObjectItem(p, "shader")->valuestring, name, strlen(name)) == 0) return 1;
   }
   return 0;
 }
