@@ -4,6 +4,9 @@
  * 100), a cross-correlation (512x512 from inner 64), tall-skinny and
  * short-wide outputs; bias on and off; each gradient written and
  * accumulated, alone or with the others NULL; determinism; size errors.
+ * Each tile of the GPU geometry's tiled kernel is also forced (VKLARS_TUNING=gpu,
+ * VKLARS_TUNE=matmul_tile=N) on shapes off its tile, its 16-deep inner step and the vec4
+ * width, with every transpose, bias and accumulation.
  *
  * Tolerance. The kernel sums `inner` products in fp32 in a fixed order, so
  * an output's rounding error grows with the sum of its terms' magnitudes,
@@ -20,6 +23,7 @@
  * S comes from the same reference run on absolute values. */
 #include "ops/matmul.h"
 #include "test_util.h"
+#include "vk/vk_tuning.h"
 
 #define MM_ERR_PER_TERM (2.0 * 0x1.0p-24)
 
@@ -245,4 +249,142 @@ Test(ops_matmul, refuses_short_tensors_and_empty_shapes) {
   EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, big, big, big, NULL, &empty),
                  "matmul: empty shape (rows 3, cols 0, inner 4)");
   test_dev_destroy(&d);
+}
+
+/* ---- the GPU geometry's tiles, each forced ---- */
+
+/* A device under the GPU geometry with matmul tile `tile` forced (1 large, 2 medium, 3 small;
+ * see matmul.c); the caller's VKLARS_TUNING and VKLARS_TUNE come back afterwards. */
+typedef struct forced_dev {
+  test_dev d;
+  char *tuning, *tune; /* the caller's settings, or NULL */
+} forced_dev;
+
+static char *env_copy(const char *name) {
+  const char *v = getenv(name);
+  return v ? strdup(v) : NULL;
+}
+
+static void env_restore(const char *name, char *v) {
+  if (v)
+    cr_assert_eq(setenv(name, v, 1), 0);
+  else
+    unsetenv(name);
+  free(v);
+}
+
+static forced_dev forced_dev_create(uint32_t tile) {
+  forced_dev f = {.tuning = env_copy("VKLARS_TUNING"), .tune = env_copy("VKLARS_TUNE")};
+  char tune[32];
+  snprintf(tune, sizeof tune, "matmul_tile=%u", tile);
+  cr_assert_eq(setenv("VKLARS_TUNING", "gpu", 1), 0);
+  cr_assert_eq(setenv("VKLARS_TUNE", tune, 1), 0);
+  f.d = test_dev_create(16u << 20);
+  const vkl_tuning *tu = vkl_ctx_tuning(f.d.ctx);
+  cr_assert_eq(tu->geometry, VKL_GEOMETRY_GPU);
+  cr_assert_eq(tu->matmul_tile, tile);
+  return f;
+}
+
+static void forced_dev_destroy(forced_dev *f) {
+  test_dev_destroy(&f->d);
+  env_restore("VKLARS_TUNING", f->tuning);
+  env_restore("VKLARS_TUNE", f->tune);
+}
+
+/* Off every tile (128x64, 64x64, 16x16), the 16-deep step and the vec4 width, or exactly on
+ * them: sizes of 1, odd, multiples of 4 that are not tile multiples (the vec4 paths with
+ * partial tiles), whole tiles, and the fc layer's products. */
+static const mm_case tile_cases[] = {
+    {1, 1, 1, MODES_ALL},     {1, 130, 17, MODES_ALL},  {129, 1, 33, MODES_ALL},
+    {130, 66, 1, MODES_ALL},  {19, 21, 23, MODES_ALL},  {129, 65, 47, MODES_ALL},
+    {132, 68, 36, MODES_ALL}, {128, 64, 32, MODES_ALL}, {20, 12, 16, MODES_ALL},
+    {64, 10, 512, MODES_ALL}, {10, 512, 64, MODES_ALL}, {3, 5, 200, MODES_ALL},
+};
+#define NTILE_CASES (sizeof tile_cases / sizeof tile_cases[0])
+
+static void check_forced_tile(uint32_t tile) {
+  forced_dev f = forced_dev_create(tile);
+  test_rng rng = {10 + tile};
+  for (size_t k = 0; k < NTILE_CASES; k++)
+    for (uint32_t t = 0; t < 4; t++) {
+      vkl_matmul_shape sh = {tile_cases[k].rows, tile_cases[k].cols, tile_cases[k].inner, t & 1,
+                             t >> 1};
+      check_forward(&f.d, &rng, sh, (int)((k + t) & 1));
+      check_backward(&f.d, &rng, sh, G_A | G_B | G_BIAS, (int)((k + t + 1) & 1));
+    }
+  forced_dev_destroy(&f);
+}
+
+Test(ops_matmul, gpu_large_tile_on_awkward_shapes) {
+  check_forced_tile(1);
+}
+
+Test(ops_matmul, gpu_medium_tile_on_awkward_shapes) {
+  check_forced_tile(2);
+}
+
+Test(ops_matmul, gpu_small_tile_on_awkward_shapes) {
+  check_forced_tile(3);
+}
+
+/* Forward with bias and an accumulating backward (all three gradients), twice each: the
+ * outputs must match bit for bit. */
+static void check_forced_tile_repeats(uint32_t tile) {
+  forced_dev f = forced_dev_create(tile);
+  test_dev *d = &f.d;
+  test_rng rng = {20 + tile};
+  vkl_matmul_shape sh = {129, 67, 45, 1, 1};
+  size_t na = (size_t)sh.rows * sh.inner, nb = (size_t)sh.inner * sh.cols;
+  size_t nc = (size_t)sh.rows * sh.cols, n[4] = {nc, na, nb, sh.cols};
+  double *a = test_random(&rng, na, 1), *b = test_random(&rng, nb, 1);
+  double *bias = test_random(&rng, sh.cols, 1), *dc = test_random(&rng, nc, 1);
+  vkl_buf ga = test_upload(d, a, na), gb = test_upload(d, b, nb);
+  vkl_buf gbias = test_upload(d, bias, sh.cols), gdc = test_upload(d, dc, nc);
+  float *first[4] = {0};
+  for (int run = 0; run < 2; run++) {
+    /* outputs: c, then da, db, dbias accumulated onto dc's first values */
+    vkl_buf out[4] = {test_alloc_poisoned(d, nc), test_upload(d, dc, na), test_upload(d, dc, nb),
+                      test_upload(d, dc, sh.cols)};
+    TEST_RECORD_AND_RUN(d, vkl_matmul_forward(d->cmd, out[0], ga, gb, &gbias, &sh));
+    TEST_RECORD_AND_RUN(
+        d, vkl_matmul_backward(d->cmd, &out[1], &out[2], &out[3], gdc, ga, gb, &sh, 1));
+    for (int g = 0; g < 4; g++) {
+      float *h = malloc(n[g] * sizeof *h);
+      cr_assert(h);
+      TEST_OK(d->ctx, vkl_download(d->ctx, h, out[g], n[g] * sizeof(float)));
+      if (run == 0) {
+        first[g] = h;
+        continue;
+      }
+      cr_assert(memcmp(first[g], h, n[g] * sizeof(float)) == 0, "tile %u: output %d differs", tile,
+                g);
+      free(h);
+    }
+  }
+  for (int g = 0; g < 4; g++) free(first[g]);
+  free(a), free(b), free(bias), free(dc);
+  forced_dev_destroy(&f);
+}
+
+Test(ops_matmul, gpu_tiles_are_bit_identical_run_to_run) {
+  for (uint32_t tile = 1; tile <= 3; tile++) check_forced_tile_repeats(tile);
+}
+
+/* A tile that cannot split over the workgroup is an error naming the setting: the small
+ * tile's 256 outputs over 512 invocations. */
+Test(ops_matmul, gpu_tile_that_does_not_split_is_refused) {
+  char *tuning = env_copy("VKLARS_TUNING"), *tune = env_copy("VKLARS_TUNE");
+  cr_assert_eq(setenv("VKLARS_TUNING", "gpu", 1), 0);
+  cr_assert_eq(setenv("VKLARS_TUNE", "matmul_tile=3,tile_wg=512,reduce_wg=512", 1), 0);
+  test_dev d = test_dev_create(1 << 20);
+  vkl_buf x;
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, 64 * sizeof(float), &x));
+  vkl_matmul_shape sh = {4, 4, 4, 0, 0};
+  EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, x, x, x, NULL, &sh),
+                 "matmul: tile 3 (matmul_tile) does not split over tile_wg 512 invocations with "
+                 "at most 64 outputs each");
+  test_dev_destroy(&d);
+  env_restore("VKLARS_TUNING", tuning);
+  env_restore("VKLARS_TUNE", tune);
 }

@@ -1,7 +1,8 @@
 /*
  * Matrix product, C (rows,cols) = op(A) (rows,inner) op(B) (inner,cols) + bias: the double
- * reference, then the recording of its kernels (shaders/matmul_gemm.comp for every product,
- * forward and gradients; shaders/matmul_colsum.comp for the bias gradient).
+ * reference, then the recording of its kernels: every product, forward and gradients, through
+ * shaders/matmul_gemm.comp on the CPU geometry and shaders/matmul_tiled.comp on the GPU one;
+ * the bias gradient through shaders/matmul_colsum.comp (CPU) or matmul_colsum_tree.comp (GPU).
  * See matmul.h for the stored layouts of transposed operands.
  */
 #include "ops/matmul.h"
@@ -9,7 +10,9 @@
 #include <stddef.h>
 
 #include "matmul_colsum.h"
+#include "matmul_colsum_tree.h"
 #include "matmul_gemm.h"
+#include "matmul_tiled.h"
 #include "ops/op_util.h"
 #include "vk/vk_tuning.h"
 
@@ -69,7 +72,7 @@ void vkl_matmul_backward_ref(double *da, double *db, double *dbias, const double
 
 /* ---- device recording ---- */
 
-/* Tile geometry, from the tuning table: each invocation owns gemm_blocks x gemm_blocks
+/* CPU geometry, from the tuning table: each invocation owns gemm_blocks x gemm_blocks
  * blocks of 4x4 outputs, a workgroup gemm_lx x gemm_lx invocations; on the CPU geometry
  * 2 x 2 blocks (8x8 outputs) of 8 x 8 invocations (a 64x64 tile of C). Measured on
  * lavapipe at 1024^3: 4x4 blocks run about 10% faster than 2x2 but take ~2.5 s instead of
@@ -78,10 +81,9 @@ void vkl_matmul_backward_ref(double *da, double *db, double *dbias, const double
  * 8x8 outputs per invocation is also a common register budget on GPUs. */
 #define COLSUM_WG 64
 
-/* Records c (+)= op(A) op(B) (+ bias) for shape sh, without a barrier or checks: the
- * one kernel behind the forward and both operand gradients. */
-static vkl_status record_gemm(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b, const vkl_buf *bias,
-                              const vkl_matmul_shape *sh, int accumulate) {
+/* CPU geometry: records c (+)= op(A) op(B) (+ bias) through matmul_gemm. */
+static vkl_status record_gemm_cpu(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b,
+                                  const vkl_buf *bias, const vkl_matmul_shape *sh, int accumulate) {
   const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
   uint32_t tile = 4 * tu->gemm_lx * tu->gemm_blocks;
   vkl_matmul_gemm_spec spec = {
@@ -109,6 +111,141 @@ static vkl_status record_gemm(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b, con
   vkl_buf bufs[4] = {a, b, bias ? *bias : a, c};
   return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, vkl_div_up(sh->cols, tile),
                           vkl_div_up(sh->rows, tile), 1);
+}
+
+/* ---- GPU geometry: shared-memory tiles (matmul_tiled.comp) ----
+ *
+ * Three tiles, each split over tile_wg invocations: large (tile_m x tile_n, 128x64 by default,
+ * 8x4 outputs per invocation), medium (tile_m/2 x tile_n, 4x4) and small (16x16, one output
+ * per invocation at 256 invocations) for thin and small products such as the fc layer
+ * (batch x 512 -> 10: 4 workgroups at batch 64 where the large tile makes one; its weight
+ * gradient, 10 x 512 over the batch: 32). No split-K: the op has no workspace. */
+enum { TILE_AUTO, TILE_LARGE, TILE_MEDIUM, TILE_SMALL, TILE_KINDS };
+
+typedef struct mm_tile {
+  uint32_t bm, bn, tm, tn;
+} mm_tile;
+
+/* Splits a bm x bn tile over wg invocations, tm x tn outputs each: tm divides bm, tn divides
+ * bn, tm*tn <= 64, and tm + tn (the shared reads per k) smallest, the taller block on ties.
+ * 0 when the tile cannot split so. */
+static int tile_split(uint32_t wg, uint32_t bm, uint32_t bn, mm_tile *t) {
+  if (!bm || !bn || (uint64_t)bm * bn % wg || (uint64_t)bm * bn / wg > 64) return 0;
+  uint32_t per = bm * bn / wg, best = 0;
+  for (uint32_t tm = per; tm >= 1; tm--) {
+    uint32_t tn = per / tm;
+    if (per % tm || bm % tm || bn % tn) continue;
+    if (!best || tm + tn < best) *t = (mm_tile){bm, bn, tm, tn}, best = tm + tn;
+  }
+  return best != 0;
+}
+
+static int tile_of(const vkl_tuning *tu, int kind, mm_tile *t) {
+  switch (kind) {
+    case TILE_LARGE: return tile_split(tu->tile_wg, tu->tile_m, tu->tile_n, t);
+    case TILE_MEDIUM: return tile_split(tu->tile_wg, tu->tile_m / 2, tu->tile_n, t);
+    default: return tile_split(tu->tile_wg, 16, 16, t);
+  }
+}
+
+/* The tile for a rows x cols product. A round is tile_fill workgroups running side by side
+ * (the table's measure of the device's width); a workgroup's time is taken as its outputs
+ * times the shared-memory words each FMA reads, (tm + tn) / (tm tn). The cheapest total
+ * wins, the larger tile on ties: large products fill rounds with large tiles, and thin or
+ * small ones, where one round of large tiles would leave most of the device idle, take
+ * smaller tiles. */
+static vkl_status choose_tile(vkl_cmd *cmd, const vkl_tuning *tu, uint32_t rows, uint32_t cols,
+                              mm_tile *out) {
+  if (tu->matmul_tile != TILE_AUTO) {
+    if (tile_of(tu, (int)tu->matmul_tile, out)) return VKL_OK;
+    return vkl_set_error(vkl_cmd_ctx(cmd), VKL_ERR_INVALID_ARGUMENT,
+                         "matmul: tile %u (matmul_tile) does not split over tile_wg %u "
+                         "invocations with at most 64 outputs each",
+                         tu->matmul_tile, tu->tile_wg);
+  }
+  double best = 0;
+  for (int kind = TILE_LARGE; kind < TILE_KINDS; kind++) {
+    mm_tile t;
+    if (!tile_of(tu, kind, &t)) continue;
+    uint64_t grid = (uint64_t)vkl_div_up(rows, t.bm) * vkl_div_up(cols, t.bn);
+    double cost = (double)((grid + tu->tile_fill - 1) / tu->tile_fill) * t.bm * t.bn *
+                  (t.tm + t.tn) / (t.tm * t.tn);
+    if (!best || cost < best) *out = t, best = cost;
+  }
+  /* the large tile always splits: the table's check_device refuses a table where it does not */
+  return VKL_OK;
+}
+
+static vkl_status record_gemm_gpu(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b,
+                                  const vkl_buf *bias, const vkl_matmul_shape *sh, int accumulate) {
+  const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  mm_tile t;
+  vkl_status st = choose_tile(cmd, tu, sh->rows, sh->cols, &t);
+  if (st) return st;
+  /* vec4 loads along an operand's contiguous dimension (see matmul_tiled.h), which for a
+   * dimension along the tile needs the tile's side to be whole vec4s too */
+  int va = sh->trans_a ? sh->rows % 4 == 0 && t.bm % 4 == 0 : sh->inner % 4 == 0;
+  int vb = sh->trans_b ? sh->inner % 4 == 0 : sh->cols % 4 == 0 && t.bn % 4 == 0;
+  vkl_matmul_tiled_spec spec = {
+      .wg = tu->tile_wg,
+      .bm = t.bm,
+      .bn = t.bn,
+      .tm = t.tm,
+      .tn = t.tn,
+      .trans_a = sh->trans_a ? 1u : 0u,
+      .trans_b = sh->trans_b ? 1u : 0u,
+      .vec_a = va ? 1u : 0u,
+      .vec_b = vb ? 1u : 0u,
+      .vec_c = sh->cols % 4 == 0 && t.tn % 4 == 0,
+  };
+  const vkl_pipeline *p;
+  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_matmul_tiled, &spec, sizeof spec, &p))) return st;
+  vkl_matmul_tiled_push push = {
+      .rows = sh->rows,
+      .cols = sh->cols,
+      .inner = sh->inner,
+      .has_bias = bias ? 1u : 0u,
+      .accumulate = accumulate ? 1u : 0u,
+  };
+  /* without a bias, binding 2 gets A as a placeholder that is never read */
+  vkl_buf bufs[4] = {a, b, bias ? *bias : a, c};
+  return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, vkl_div_up(sh->cols, t.bn),
+                          vkl_div_up(sh->rows, t.bm), 1);
+}
+
+/* Records c (+)= op(A) op(B) (+ bias) for shape sh, without a barrier or checks: the one
+ * kernel behind the forward and both operand gradients, per the context's geometry. */
+static vkl_status record_gemm(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b, const vkl_buf *bias,
+                              const vkl_matmul_shape *sh, int accumulate) {
+  if (vkl_ctx_tuning(vkl_cmd_ctx(cmd))->geometry == VKL_GEOMETRY_GPU)
+    return record_gemm_gpu(cmd, c, a, b, bias, sh, accumulate);
+  return record_gemm_cpu(cmd, c, a, b, bias, sh, accumulate);
+}
+
+/* Records dbias (+)= the column sums of dc (rows,cols): one invocation per column on the CPU
+ * geometry; on the GPU one, workgroups of reduce_wg invocations, 16 columns wide (64 bytes of
+ * a row), whose rows are split over the rest and summed by a fixed-order tree
+ * (matmul_colsum_tree.comp), so thin biases (10 columns over a batch of 256) do not sum
+ * serially in a few invocations. */
+static vkl_status record_colsum(vkl_cmd *cmd, vkl_buf dbias, vkl_buf dc, uint32_t rows,
+                                uint32_t cols, int accumulate) {
+  const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
+  const vkl_pipeline *p;
+  vkl_status st;
+  vkl_buf bufs[2] = {dc, dbias};
+  if (tu->geometry == VKL_GEOMETRY_GPU) {
+    uint32_t wx = tu->reduce_wg % 16 == 0 ? 16 : tu->reduce_wg;
+    vkl_matmul_colsum_tree_spec spec = {.wg_x = wx, .wg_y = tu->reduce_wg / wx};
+    if ((st = vkl_op_pipeline(cmd, VKL_SHADER_matmul_colsum_tree, &spec, sizeof spec, &p)))
+      return st;
+    vkl_matmul_colsum_tree_push push = {
+        .rows = rows, .cols = cols, .accumulate = accumulate ? 1u : 0u};
+    return vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_div_up(cols, wx), 1, 1);
+  }
+  vkl_matmul_colsum_spec spec = {.wg_size = COLSUM_WG};
+  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_matmul_colsum, &spec, sizeof spec, &p))) return st;
+  vkl_matmul_colsum_push push = {.rows = rows, .cols = cols, .accumulate = accumulate ? 1u : 0u};
+  return vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_div_up(cols, COLSUM_WG), 1, 1);
 }
 
 static vkl_status check_shape(vkl_cmd *cmd, const char *op, const vkl_matmul_shape *sh) {
@@ -171,17 +308,7 @@ vkl_status vkl_matmul_backward(vkl_cmd *cmd, const vkl_buf *da, const vkl_buf *d
                  : record_gemm(cmd, *db, a, dc, NULL, &s, accumulate)))
       return st;
   }
-  if (dbias) {
-    /* term 3, dbias[j] = sum_i dC[i][j] */
-    vkl_matmul_colsum_spec spec = {.wg_size = COLSUM_WG};
-    const vkl_pipeline *p;
-    if ((st = vkl_op_pipeline(cmd, VKL_SHADER_matmul_colsum, &spec, sizeof spec, &p))) return st;
-    vkl_matmul_colsum_push push = {
-        .rows = sh->rows, .cols = sh->cols, .accumulate = accumulate ? 1u : 0u};
-    vkl_buf bufs[2] = {dc, *dbias};
-    if ((st = vkl_cmd_dispatch(cmd, p, bufs, 2, &push, sizeof push, vkl_div_up(sh->cols, COLSUM_WG),
-                               1, 1)))
-      return st;
-  }
+  /* term 3, dbias[j] = sum_i dC[i][j] */
+  if (dbias && (st = record_colsum(cmd, *dbias, dc, sh->rows, sh->cols, accumulate))) return st;
   return VKL_OK;
 }

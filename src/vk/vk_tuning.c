@@ -23,6 +23,8 @@ static const field fields[] = {
     F(xent_lanes, 1, 8),      F(optim_contiguous, 0, 1),
     /* conv2d backward-weight, GPU geometry */
     F(wgrad_tile, 0, 3),
+    /* matmul, GPU geometry */
+    F(matmul_tile, 0, 3),
 };
 #undef F
 enum { FIELD_COUNT = sizeof fields / sizeof fields[0] };
@@ -57,7 +59,8 @@ static void cpu_defaults(vkl_tuning *t) {
   t->xent_lanes = 1; /* a barrier costs more than a row's split saves on lavapipe */
   t->optim_contiguous = 1;
   t->pool_outputs = 16; /* 2 x 8, measured best on lavapipe */
-  t->wgrad_tile = 0; /* GPU geometry only: chosen per layer */
+  t->wgrad_tile = 0;    /* GPU geometry only: chosen per layer */
+  t->matmul_tile = 0;   /* GPU geometry only: chosen by shape */
 }
 
 /* Hardware: a workgroup is a multiple of the largest subgroup the device may

@@ -43,6 +43,9 @@ typedef struct vkl_tuning {
   /* ---- conv2d backward-weight, GPU geometry ---- */
   uint32_t wgrad_tile; /* conv2d_wgrad_tiled's tile: 0 chosen per layer; 1 tile_m x tile_n,
                           2 tile_m/2 x tile_n, 3 tile_m/2 x tile_n/2 (forced, for tests) */
+  /* ---- matmul, GPU geometry ---- */
+  uint32_t matmul_tile; /* 0: tile chosen by shape; 1, 2, 3: always the large (tile_m x
+                           tile_n), medium (tile_m/2 x tile_n) or small (16x16) tile */
 } vkl_tuning;
 
 /* The table for a device under the VKLARS_TUNING / VKLARS_TUNE settings

@@ -1,0 +1,175 @@
+#version 450
+// C = op(A) op(B) (+ bias[col]) (+ C if accumulating), fp32: the GPU
+// geometry's shared-memory tiled GEMM (see matmul_tiled.h).
+//
+// A workgroup owns a bm x bn tile of C. Per step of BK along inner it loads
+// op(A)'s bm x BK slice and op(B)'s BK x bn slice cooperatively into shared
+// memory, each stored k-major (As[k][row], Bs[k][col]) whatever the
+// operand's transpose: the load walks the operand's contiguous dimension
+// (vec4 loads where that dimension is a multiple of 4, scalars otherwise),
+// so neighbouring invocations read neighbouring addresses, and only the
+// shared-memory store is transposed. Each invocation then accumulates a
+// tm x tn block (rows ty*tm.., columns tx*tn..): per k, tm + tn shared
+// reads (contiguous, so vec4 reads where tm or tn is a multiple of 4) feed
+// tm*tn FMAs. The next step's global loads are issued into registers before
+// this step's FMAs, which hide their latency.
+//
+// Rows and columns past the matrix are clamped on load and never stored;
+// inner indices past the end (the last, partial step) read as zero. The sum
+// over inner runs in a fixed order, so results are deterministic.
+#include "matmul_tiled.h"
+
+layout(std430, binding = 0) restrict readonly buffer A1 { float a1[]; };
+layout(std430, binding = 0) restrict readonly buffer A4 { vec4 a4[]; };
+layout(std430, binding = 1) restrict readonly buffer B1 { float b1[]; };
+layout(std430, binding = 1) restrict readonly buffer B4 { vec4 b4[]; };
+layout(std430, binding = 2) restrict readonly buffer Bias { float bias[]; };
+layout(std430, binding = 3) buffer C1 { float c1[]; };
+layout(std430, binding = 3) buffer C4 { vec4 c4[]; };
+
+const uint WG = gl_WorkGroupSize.x;
+const uint BK = MATMUL_TILED_BK;
+const uint TX = bn / tn; // invocations along the tile's columns
+// Shared rows are padded by one vec4: the transposing stores of a
+// k-contiguous operand (4 ks of neighbouring rows) spread over more banks,
+// and every row still starts 16-byte aligned for vec4 reads.
+const uint LDA = bm + 4u;
+const uint LDB = bn + 4u;
+shared float As[BK * LDA];
+shared float Bs[BK * LDB];
+
+// Per operand: is k its contiguous dimension, floats per load, loads per
+// step, loads per invocation and step.
+const bool KA = trans_a == 0u; // A stored (rows,inner)
+const bool KB = trans_b != 0u; // B stored (cols,inner)
+const uint VA = vec_a != 0u ? 4u : 1u;
+const uint VB = vec_b != 0u ? 4u : 1u;
+const uint UA = bm * BK / VA;
+const uint UB = bn * BK / VB;
+const uint SA = (UA + WG - 1u) / WG;
+const uint SB = (UB + WG - 1u) / WG;
+
+// Where load u of a step goes, for an operand whose tile side is L (rows of
+// op(A) or columns of op(B)) starting at `first` of `count`, stored with
+// leading dimension ld. x: its offset in the operand at step 0 (floats), y:
+// its k within the step, z: its offset in shared memory. Consecutive loads
+// walk the contiguous dimension; sides past the matrix read its last rows
+// (columns), which are never stored.
+uvec3 load_at(uint u, uint L, bool kc, uint V, uint ld, uint first, uint count, uint lds) {
+  uint l, k;
+  if (kc) { // a row (column) of ks: BK/V loads each
+    k = (u % (BK / V)) * V;
+    l = u / (BK / V);
+  } else { // a k of rows (columns): L/V loads each
+    l = (u % (L / V)) * V;
+    k = u / (L / V);
+  }
+  uint at = min(first + l, kc ? count - 1u : count - V);
+  return uvec3(kc ? at * ld + k : k * ld + at, k, k * lds + l);
+}
+
+// whether load s of this invocation is one of the step's (always, where the
+// loads split evenly over the workgroup)
+bool has_a(uint s) {
+  return UA % WG == 0u || gl_LocalInvocationIndex + s * WG < UA;
+}
+bool has_b(uint s) {
+  return UB % WG == 0u || gl_LocalInvocationIndex + s * WG < UB;
+}
+
+vec4 fetch_a(uint off, bool ok) {
+  if (VA == 4u) return ok ? a4[(ok ? off : 0u) >> 2] : vec4(0.0);
+  return vec4(ok ? a1[ok ? off : 0u] : 0.0, 0.0, 0.0, 0.0);
+}
+
+vec4 fetch_b(uint off, bool ok) {
+  if (VB == 4u) return ok ? b4[(ok ? off : 0u) >> 2] : vec4(0.0);
+  return vec4(ok ? b1[ok ? off : 0u] : 0.0, 0.0, 0.0, 0.0);
+}
+
+void main() {
+  uint lid = gl_LocalInvocationIndex;
+  uint m0 = gl_WorkGroupID.y * bm, n0 = gl_WorkGroupID.x * bn;
+  uint tx = lid % TX, ty = lid / TX;
+
+  // this invocation's loads: offsets at step 0, ks, shared offsets
+  uint ga[SA], ka[SA], sa[SA], gb[SB], kb[SB], sb[SB];
+  for (uint s = 0u; s < SA; s++) {
+    uvec3 p = load_at(lid + s * WG, bm, KA, VA, KA ? pc.inner : pc.rows, m0, pc.rows, LDA);
+    ga[s] = p.x, ka[s] = p.y, sa[s] = p.z;
+  }
+  for (uint s = 0u; s < SB; s++) {
+    uvec3 p = load_at(lid + s * WG, bn, KB, VB, KB ? pc.inner : pc.cols, n0, pc.cols, LDB);
+    gb[s] = p.x, kb[s] = p.y, sb[s] = p.z;
+  }
+  // a step moves along k: BK floats of a row, or BK rows
+  uint step_a = KA ? BK : BK * pc.rows, step_b = KB ? BK : BK * pc.cols;
+  // a load reads memory when its k is inside (past the end: zeros)
+  vec4 ra[SA], rb[SB];
+  for (uint s = 0u; s < SA; s++) ra[s] = fetch_a(ga[s], has_a(s) && ka[s] < pc.inner);
+  for (uint s = 0u; s < SB; s++) rb[s] = fetch_b(gb[s], has_b(s) && kb[s] < pc.inner);
+
+  float acc[tm][tn];
+  for (uint i = 0u; i < tm; i++)
+    for (uint e = 0u; e < tn; e++) acc[i][e] = 0.0;
+
+  for (uint k0 = 0u; k0 < pc.inner; k0 += BK) {
+    barrier(); // the previous step's reads of As, Bs are done (WAR)
+    for (uint s = 0u; s < SA; s++)
+      if (has_a(s))
+        for (uint j = 0u; j < VA; j++) As[sa[s] + j * (KA ? LDA : 1u)] = ra[s][j];
+    for (uint s = 0u; s < SB; s++)
+      if (has_b(s))
+        for (uint j = 0u; j < VB; j++) Bs[sb[s] + j * (KB ? LDB : 1u)] = rb[s][j];
+    barrier(); // this step's slices are written (RAW)
+
+    uint k1 = k0 + BK;
+    if (k1 < pc.inner) { // uniform
+      for (uint s = 0u; s < SA; s++) {
+        ga[s] += step_a;
+        ra[s] = fetch_a(ga[s], has_a(s) && k1 + ka[s] < pc.inner);
+      }
+      for (uint s = 0u; s < SB; s++) {
+        gb[s] += step_b;
+        rb[s] = fetch_b(gb[s], has_b(s) && k1 + kb[s] < pc.inner);
+      }
+    }
+
+    for (uint k = 0u; k < BK; k++) {
+      float av[tm], bv[tn];
+      for (uint i = 0u; i < tm; i++) av[i] = As[k * LDA + ty * tm + i];
+      for (uint e = 0u; e < tn; e++) bv[e] = Bs[k * LDB + tx * tn + e];
+      for (uint i = 0u; i < tm; i++)
+        for (uint e = 0u; e < tn; e++) acc[i][e] = fma(av[i], bv[e], acc[i][e]);
+    }
+  }
+
+  uint r0 = m0 + ty * tm, c0 = n0 + tx * tn;
+  float bv[tn];
+  for (uint e = 0u; e < tn; e++)
+    bv[e] = pc.has_bias != 0u ? bias[min(c0 + e, pc.cols - 1u)] : 0.0;
+  for (uint i = 0u; i < tm; i++) {
+    uint row = r0 + i;
+    if (row >= pc.rows) break;
+    if (vec_c != 0u) { // cols % 4 == 0: a vec4 of columns is all inside or all outside
+      for (uint e = 0u; e < tn; e += 4u) {
+        uint col = c0 + e;
+        if (col >= pc.cols) break;
+        vec4 v = vec4(acc[i][e] + bv[e], acc[i][e + 1u] + bv[e + 1u], acc[i][e + 2u] + bv[e + 2u],
+                      acc[i][e + 3u] + bv[e + 3u]);
+        uint at = (row * pc.cols + col) >> 2;
+        if (pc.accumulate != 0u) v += c4[at];
+        c4[at] = v;
+      }
+    } else {
+      for (uint e = 0u; e < tn; e++) {
+        uint col = c0 + e;
+        if (col >= pc.cols) break;
+        float x = acc[i][e] + bv[e];
+        uint at = row * pc.cols + col;
+        if (pc.accumulate != 0u) x += c1[at];
+        c1[at] = x;
+      }
+    }
+  }
+}
