@@ -21,7 +21,9 @@
  * up to 0.75 of the standard tolerance alone in the 512-long sums, so the
  * extra term is margin against reordering, not slack the kernel needs today.
  * S comes from the same reference run on absolute values. */
+#include "gemm_baseline_tiled.h"
 #include "ops/matmul.h"
+#include "ops/op_util.h"
 #include "test_util.h"
 #include "vk/vk_tuning.h"
 
@@ -387,4 +389,45 @@ Test(ops_matmul, gpu_tile_that_does_not_split_is_refused) {
   test_dev_destroy(&d);
   env_restore("VKLARS_TUNING", tuning);
   env_restore("VKLARS_TUNE", tune);
+}
+
+/* ---- the benchmark's GPU GEMM baseline ---- */
+
+static vkl_status record_baseline_tiled(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b,
+                                        const vkl_matmul_shape *sh) {
+  vkl_gemm_baseline_tiled_spec spec = {.wg_x = 16, .wg_y = 16};
+  const vkl_pipeline *p;
+  vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_gemm_baseline_tiled, &spec, sizeof spec, &p);
+  if (st) return st;
+  vkl_gemm_baseline_tiled_push push = {sh->rows, sh->cols, sh->inner};
+  vkl_buf bufs[3] = {a, b, c};
+  return vkl_cmd_dispatch(cmd, p, bufs, 3, &push, sizeof push,
+                          vkl_div_up(sh->cols, 16 * GEMM_TILED_TN),
+                          vkl_div_up(sh->rows, 16 * GEMM_TILED_TM), 1);
+}
+
+/* `vklars bench ops` rates compute-bound ops against gemm_baseline_tiled.comp on the GPU
+ * geometry, so it must compute the product it is credited with: C = A B, here off its 64x64
+ * tile and 16-deep step, and on them. */
+Test(ops_matmul, gpu_bench_baseline_matches_the_reference) {
+  test_dev d = test_dev_create(16u << 20);
+  test_rng rng = {30};
+  const vkl_matmul_shape shapes[] = {{1, 1, 1, 0, 0}, {70, 130, 33, 0, 0}, {128, 64, 32, 0, 0}};
+  for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+    const vkl_matmul_shape *sh = &shapes[k];
+    size_t na = (size_t)sh->rows * sh->inner, nb = (size_t)sh->inner * sh->cols;
+    size_t nc = (size_t)sh->rows * sh->cols;
+    vkl_arena_reset(d.arena);
+    double *a = test_random(&rng, na, 1), *b = test_random(&rng, nb, 1);
+    double *aa = absolute(a, na), *ab = absolute(b, nb);
+    double *ref = malloc(nc * sizeof *ref), *s = malloc(nc * sizeof *s);
+    vkl_buf ga = test_upload(&d, a, na), gb = test_upload(&d, b, nb);
+    vkl_buf gc = test_alloc_poisoned(&d, nc);
+    TEST_RECORD_AND_RUN(&d, record_baseline_tiled(d.cmd, gc, ga, gb, sh));
+    vkl_matmul_forward_ref(ref, a, b, NULL, sh);
+    vkl_matmul_forward_ref(s, aa, ab, NULL, sh);
+    expect_matmul_close(&d, gc, ref, s, nc, sh->inner, "gemm_baseline_tiled", sh);
+    free(a), free(b), free(aa), free(ab), free(ref), free(s);
+  }
+  test_dev_destroy(&d);
 }

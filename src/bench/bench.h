@@ -2,8 +2,9 @@
  * benchmark behind `vklars bench ops`.
  *
  * Every rate is reported beside two baselines timed in the same run, since
- * the machines we compare on are noisy: a register-blocked GEMM
- * (shaders/gemm_baseline.comp, M = N = K = 1024) for compute-bound ops, and
+ * the machines we compare on are noisy: a GEMM with M = N = K = 1024 for
+ * compute-bound ops (register-blocked, shaders/gemm_baseline.comp, on the CPU
+ * geometry; shared-memory tiled, gemm_baseline_tiled.comp, on the GPU one), and
  * a vec4 copy over 128 MiB for memory-bound ones. Bytes count every tensor
  * read plus every tensor written once; FLOPs count a multiply-add as 2. */
 #ifndef VKLARS_BENCH_H

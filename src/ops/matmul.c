@@ -148,12 +148,14 @@ static int tile_of(const vkl_tuning *tu, int kind, mm_tile *t) {
   }
 }
 
-/* The tile for a rows x cols product. A round is tile_fill workgroups running side by side
- * (the table's measure of the device's width); a workgroup's time is taken as its outputs
- * times the shared-memory words each FMA reads, (tm + tn) / (tm tn). The cheapest total
- * wins, the larger tile on ties: large products fill rounds with large tiles, and thin or
- * small ones, where one round of large tiles would leave most of the device idle, take
- * smaller tiles. */
+/* The tile for a rows x cols product, by a small cost model. tile_fill asks for two
+ * workgroups per compute unit, so the device is taken as tile_fill / 2 units, each running
+ * one workgroup at a time: a grid takes ceil(grid / units) rounds. A workgroup's time is
+ * taken as its outputs times the shared-memory words each of its FMAs reads,
+ * (tm + tn) / (tm tn), which bounds a GPU's tiled GEMM (the large tile reads 0.375 words per
+ * FMA, the medium 0.5, the small 2). The cheapest total wins, the larger tile on ties: large
+ * products fill rounds with large tiles; thin or small ones, where a few large tiles would
+ * leave most units idle, take smaller tiles. */
 static vkl_status choose_tile(vkl_cmd *cmd, const vkl_tuning *tu, uint32_t rows, uint32_t cols,
                               mm_tile *out) {
   if (tu->matmul_tile != TILE_AUTO) {
@@ -163,13 +165,14 @@ static vkl_status choose_tile(vkl_cmd *cmd, const vkl_tuning *tu, uint32_t rows,
                          "invocations with at most 64 outputs each",
                          tu->matmul_tile, tu->tile_wg);
   }
+  uint64_t units = tu->tile_fill / 2 ? tu->tile_fill / 2 : 1;
   double best = 0;
   for (int kind = TILE_LARGE; kind < TILE_KINDS; kind++) {
     mm_tile t;
     if (!tile_of(tu, kind, &t)) continue;
     uint64_t grid = (uint64_t)vkl_div_up(rows, t.bm) * vkl_div_up(cols, t.bn);
-    double cost = (double)((grid + tu->tile_fill - 1) / tu->tile_fill) * t.bm * t.bn *
-                  (t.tm + t.tn) / (t.tm * t.tn);
+    double cost =
+        (double)((grid + units - 1) / units) * t.bm * t.bn * (t.tm + t.tn) / (t.tm * t.tn);
     if (!best || cost < best) *out = t, best = cost;
   }
   /* the large tile always splits: the table's check_device refuses a table where it does not */
