@@ -48,14 +48,25 @@ const uint UA = bm * BK / VA;
 const uint UB = bn * BK / VB;
 const uint SA = (UA + WG - 1u) / WG;
 const uint SB = (UB + WG - 1u) / WG;
+// Loads per row (column) of ks, or per k. Where the workgroup is a multiple
+// of it (LIN*), an invocation's load s is its load 0 moved by s * WG / P
+// rows (k-contiguous) or ks (otherwise), so its k, row and offsets follow
+// from load 0's instead of holding registers through the loop; rows past
+// the matrix then read as zeros rather than clamped.
+const uint PA = KA ? BK / VA : bm / VA;
+const uint PB = KB ? BK / VB : bn / VB;
+const bool LINA = WG % PA == 0u;
+const bool LINB = WG % PB == 0u;
 
 // Where load u of a step goes, for an operand whose tile side is L (rows of
 // op(A) or columns of op(B)) starting at `first` of `count`, stored with
 // leading dimension ld. x: its offset in the operand at step 0 (floats), y:
-// its k within the step, z: its offset in shared memory. Consecutive loads
-// walk the contiguous dimension; sides past the matrix read its last rows
-// (columns), which are never stored.
-uvec3 load_at(uint u, uint L, bool kc, uint V, uint ld, uint first, uint count, uint lds) {
+// its k within the step, z: its offset in shared memory, w: its row
+// (column). Consecutive loads walk the contiguous dimension. With `clamp`,
+// sides past the matrix read its last rows (columns), which are never
+// stored; without, the caller tests w < count.
+uvec4 load_at(uint u, uint L, bool kc, uint V, uint ld, uint first, uint count, uint lds,
+              bool clamp) {
   uint l, k;
   if (kc) { // a row (column) of ks: BK/V loads each
     k = (u % (BK / V)) * V;
@@ -64,8 +75,9 @@ uvec3 load_at(uint u, uint L, bool kc, uint V, uint ld, uint first, uint count, 
     l = (u % (L / V)) * V;
     k = u / (L / V);
   }
-  uint at = min(first + l, kc ? count - 1u : count - V);
-  return uvec3(kc ? at * ld + k : k * ld + at, k, k * lds + l);
+  uint at = first + l;
+  if (clamp) at = min(at, kc ? count - 1u : count - V);
+  return uvec4(kc ? at * ld + k : k * ld + at, k, k * lds + l, at);
 }
 
 // whether load s of this invocation is one of the step's (always, where the
@@ -75,6 +87,15 @@ bool has_a(uint s) {
 }
 bool has_b(uint s) {
   return UB % WG == 0u || gl_LocalInvocationIndex + s * WG < UB;
+}
+
+// whether load s, of row (column) w, reads memory: one of the step's, and
+// inside the matrix where rows are not clamped
+bool in_a(uint s, uint w) {
+  return has_a(s) && (!(KA && LINA) || w < pc.rows);
+}
+bool in_b(uint s, uint w) {
+  return has_b(s) && (!(KB && LINB) || w < pc.cols);
 }
 
 vec4 fetch_a(uint off, bool ok) {
@@ -93,21 +114,36 @@ void main() {
   uint tx = lid % TX, ty = lid / TX;
 
   // this invocation's loads: offsets at step 0, ks, shared offsets
-  uint ga[SA], ka[SA], sa[SA], gb[SB], kb[SB], sb[SB];
+  uint lda = KA ? pc.inner : pc.rows, ldb = KB ? pc.inner : pc.cols;
+  uint ga[SA], ka[SA], sa[SA], wa[SA], gb[SB], kb[SB], sb[SB], wb[SB];
   for (uint s = 0u; s < SA; s++) {
-    uvec3 p = load_at(lid + s * WG, bm, KA, VA, KA ? pc.inner : pc.rows, m0, pc.rows, LDA);
-    ga[s] = p.x, ka[s] = p.y, sa[s] = p.z;
+    uvec4 p = load_at(lid + s * WG, bm, KA, VA, lda, m0, pc.rows, LDA, !(KA && LINA));
+    ga[s] = p.x, ka[s] = p.y, sa[s] = p.z, wa[s] = p.w;
+    if (LINA && s > 0u) {
+      uint d = s * (WG / PA);
+      ka[s] = KA ? ka[0] : ka[0] + d;
+      sa[s] = sa[0] + (KA ? d : d * LDA);
+      ga[s] = ga[0] + d * lda;
+      wa[s] = KA ? wa[0] + d : wa[0];
+    }
   }
   for (uint s = 0u; s < SB; s++) {
-    uvec3 p = load_at(lid + s * WG, bn, KB, VB, KB ? pc.inner : pc.cols, n0, pc.cols, LDB);
-    gb[s] = p.x, kb[s] = p.y, sb[s] = p.z;
+    uvec4 p = load_at(lid + s * WG, bn, KB, VB, ldb, n0, pc.cols, LDB, !(KB && LINB));
+    gb[s] = p.x, kb[s] = p.y, sb[s] = p.z, wb[s] = p.w;
+    if (LINB && s > 0u) {
+      uint d = s * (WG / PB);
+      kb[s] = KB ? kb[0] : kb[0] + d;
+      sb[s] = sb[0] + (KB ? d : d * LDB);
+      gb[s] = gb[0] + d * ldb;
+      wb[s] = KB ? wb[0] + d : wb[0];
+    }
   }
-  // a step moves along k: BK floats of a row, or BK rows
-  uint step_a = KA ? BK : BK * pc.rows, step_b = KB ? BK : BK * pc.cols;
+  // a step moves along k: BK floats of a row, or BK rows (uniform)
+  uint step_a = KA ? BK : BK * lda, step_b = KB ? BK : BK * ldb, oa = 0u, ob = 0u;
   // a load reads memory when its k is inside (past the end: zeros)
   vec4 ra[SA], rb[SB];
-  for (uint s = 0u; s < SA; s++) ra[s] = fetch_a(ga[s], has_a(s) && ka[s] < pc.inner);
-  for (uint s = 0u; s < SB; s++) rb[s] = fetch_b(gb[s], has_b(s) && kb[s] < pc.inner);
+  for (uint s = 0u; s < SA; s++) ra[s] = fetch_a(ga[s], in_a(s, wa[s]) && ka[s] < pc.inner);
+  for (uint s = 0u; s < SB; s++) rb[s] = fetch_b(gb[s], in_b(s, wb[s]) && kb[s] < pc.inner);
 
   float acc[tm][tn];
   for (uint i = 0u; i < tm; i++)
@@ -125,14 +161,9 @@ void main() {
 
     uint k1 = k0 + BK;
     if (k1 < pc.inner) { // uniform
-      for (uint s = 0u; s < SA; s++) {
-        ga[s] += step_a;
-        ra[s] = fetch_a(ga[s], has_a(s) && k1 + ka[s] < pc.inner);
-      }
-      for (uint s = 0u; s < SB; s++) {
-        gb[s] += step_b;
-        rb[s] = fetch_b(gb[s], has_b(s) && k1 + kb[s] < pc.inner);
-      }
+      oa += step_a, ob += step_b;
+      for (uint s = 0u; s < SA; s++) ra[s] = fetch_a(ga[s] + oa, in_a(s, wa[s]) && k1 + ka[s] < pc.inner);
+      for (uint s = 0u; s < SB; s++) rb[s] = fetch_b(gb[s] + ob, in_b(s, wb[s]) && k1 + kb[s] < pc.inner);
     }
 
     for (uint k = 0u; k < BK; k++) {

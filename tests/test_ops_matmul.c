@@ -275,10 +275,10 @@ static void env_restore(const char *name, char *v) {
   free(v);
 }
 
-static forced_dev forced_dev_create(uint32_t tile) {
+static forced_dev forced_dev_create_in(uint32_t tile, const char *table) {
   forced_dev f = {.tuning = env_copy("VKLARS_TUNING"), .tune = env_copy("VKLARS_TUNE")};
-  char tune[32];
-  snprintf(tune, sizeof tune, "matmul_tile=%u", tile);
+  char tune[128];
+  snprintf(tune, sizeof tune, "matmul_tile=%u%s%s", tile, *table ? "," : "", table);
   cr_assert_eq(setenv("VKLARS_TUNING", "gpu", 1), 0);
   cr_assert_eq(setenv("VKLARS_TUNE", tune, 1), 0);
   f.d = test_dev_create(16u << 20);
@@ -286,6 +286,10 @@ static forced_dev forced_dev_create(uint32_t tile) {
   cr_assert_eq(tu->geometry, VKL_GEOMETRY_GPU);
   cr_assert_eq(tu->matmul_tile, tile);
   return f;
+}
+
+static forced_dev forced_dev_create(uint32_t tile) {
+  return forced_dev_create_in(tile, "");
 }
 
 static void forced_dev_destroy(forced_dev *f) {
@@ -305,8 +309,8 @@ static const mm_case tile_cases[] = {
 };
 #define NTILE_CASES (sizeof tile_cases / sizeof tile_cases[0])
 
-static void check_forced_tile(uint32_t tile) {
-  forced_dev f = forced_dev_create(tile);
+static void check_forced_tile_in(uint32_t tile, const char *table) {
+  forced_dev f = forced_dev_create_in(tile, table);
   test_rng rng = {10 + tile};
   for (size_t k = 0; k < NTILE_CASES; k++)
     for (uint32_t t = 0; t < 4; t++) {
@@ -316,6 +320,10 @@ static void check_forced_tile(uint32_t tile) {
       check_backward(&f.d, &rng, sh, G_A | G_B | G_BIAS, (int)((k + t + 1) & 1));
     }
   forced_dev_destroy(&f);
+}
+
+static void check_forced_tile(uint32_t tile) {
+  check_forced_tile_in(tile, "");
 }
 
 Test(ops_matmul, gpu_large_tile_on_awkward_shapes) {
@@ -328,6 +336,25 @@ Test(ops_matmul, gpu_medium_tile_on_awkward_shapes) {
 
 Test(ops_matmul, gpu_small_tile_on_awkward_shapes) {
   check_forced_tile(3);
+}
+
+/* Other tables' splits of the tiles: 8x8 (64 accumulators) and 2x1 blocks at 128
+ * invocations; a 256x32 tile, wider than the workgroup along rows, so a load's row is
+ * not the same for all its loads (the general load path); 4x2 blocks at 512 invocations;
+ * 2x2 blocks of the small tile at 64. */
+Test(ops_matmul, gpu_tiles_under_other_tables) {
+  static const struct {
+    const char *table;
+    uint32_t tiles; /* bit t: tile t splits under this table */
+  } tables[] = {
+      {"tile_wg=128", 0xe},
+      {"tile_m=256,tile_n=32,tile_wg=128", 0xe},
+      {"tile_wg=512,reduce_wg=512", 0x6},
+      {"tile_m=64,tile_n=64,tile_wg=64,reduce_wg=64", 0xe},
+  };
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+    for (uint32_t tile = 1; tile <= 3; tile++)
+      if (tables[i].tiles >> tile & 1) check_forced_tile_in(tile, tables[i].table);
 }
 
 /* Forward with bias and an accumulating backward (all three gradients), twice each: the
