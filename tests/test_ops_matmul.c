@@ -22,6 +22,7 @@
  * extra term is margin against reordering, not slack the kernel needs today.
  * S comes from the same reference run on absolute values. */
 #include "gemm_baseline_tiled.h"
+#include "matmul_tiled.h"
 #include "ops/matmul.h"
 #include "ops/op_util.h"
 #include "test_util.h"
@@ -410,9 +411,12 @@ Test(ops_matmul, gpu_tile_that_does_not_split_is_refused) {
   vkl_buf x;
   TEST_OK(d.ctx, vkl_arena_alloc(d.arena, 64 * sizeof(float), &x));
   vkl_matmul_shape sh = {4, 4, 4, 0, 0};
-  EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, x, x, x, NULL, &sh),
-                 "matmul: tile 3 (matmul_tile) does not split over tile_wg 512 invocations with "
-                 "at most 64 outputs each");
+  char want[256];
+  snprintf(want, sizeof want,
+           "matmul: no tile (matmul_tile 3) splits over tile_wg 512 invocations with at most 64 "
+           "outputs each and fits %u bytes of shared memory",
+           vkl_ctx_device(d.ctx)->max_shared_memory);
+  EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, x, x, x, NULL, &sh), want);
   test_dev_destroy(&d);
   env_restore("VKLARS_TUNING", tuning);
   env_restore("VKLARS_TUNE", tune);
@@ -457,4 +461,28 @@ Test(ops_matmul, gpu_bench_baseline_matches_the_reference) {
     free(a), free(b), free(aa), free(ab), free(ref), free(s);
   }
   test_dev_destroy(&d);
+}
+
+/* A tile whose slices do not fit the device's shared memory is refused, one that does runs:
+ * a 256x256 tile's 16-deep slices take 33,280 bytes (lavapipe has 32 KiB). */
+Test(ops_matmul, gpu_tile_over_shared_memory_is_refused) {
+  forced_dev f = forced_dev_create_in(1, "tile_m=256,tile_n=256,tile_wg=1024,reduce_wg=1024");
+  test_dev *d = &f.d;
+  const vkl_device_info *info = vkl_ctx_device(d->ctx);
+  const uint32_t need = 4 * MATMUL_TILED_BK * (256 + 4 + 256 + 4);
+  vkl_matmul_shape sh = {300, 260, 20, 0, 0};
+  if (info->max_shared_memory < need) {
+    vkl_buf x;
+    TEST_OK(d->ctx, vkl_arena_alloc(d->arena, 300 * 260 * sizeof(float), &x));
+    char want[256];
+    snprintf(want, sizeof want,
+             "matmul: no tile (matmul_tile 1) splits over tile_wg 1024 invocations with at most "
+             "64 outputs each and fits %u bytes of shared memory",
+             info->max_shared_memory);
+    EXPECT_REFUSED(*d, vkl_matmul_forward(d->cmd, x, x, x, NULL, &sh), want);
+  } else {
+    test_rng rng = {40};
+    check_forward(d, &rng, sh, 1);
+  }
+  forced_dev_destroy(&f);
 }

@@ -140,12 +140,15 @@ static int tile_split(uint32_t wg, uint32_t bm, uint32_t bn, mm_tile *t) {
   return best != 0;
 }
 
-static int tile_of(const vkl_tuning *tu, int kind, mm_tile *t) {
-  switch (kind) {
-    case TILE_LARGE: return tile_split(tu->tile_wg, tu->tile_m, tu->tile_n, t);
-    case TILE_MEDIUM: return tile_split(tu->tile_wg, tu->tile_m / 2, tu->tile_n, t);
-    default: return tile_split(tu->tile_wg, 16, 16, t);
-  }
+/* Tile `kind` under the table, if it splits and its two slices fit the device's shared
+ * memory (matmul_tiled.comp pads each slice row by 4 floats). */
+static int tile_of(const vkl_ctx *ctx, int kind, mm_tile *t) {
+  const vkl_tuning *tu = vkl_ctx_tuning(ctx);
+  int ok = kind == TILE_LARGE    ? tile_split(tu->tile_wg, tu->tile_m, tu->tile_n, t)
+           : kind == TILE_MEDIUM ? tile_split(tu->tile_wg, tu->tile_m / 2, tu->tile_n, t)
+                                 : tile_split(tu->tile_wg, 16, 16, t);
+  return ok &&
+         4ull * MATMUL_TILED_BK * (t->bm + 4 + t->bn + 4) <= vkl_ctx_device(ctx)->max_shared_memory;
 }
 
 /* The tile for a rows x cols product, by a small cost model. tile_fill asks for two
@@ -156,34 +159,32 @@ static int tile_of(const vkl_tuning *tu, int kind, mm_tile *t) {
  * FMA, the medium 0.5, the small 2). The cheapest total wins, the larger tile on ties: large
  * products fill rounds with large tiles; thin or small ones, where a few large tiles would
  * leave most units idle, take smaller tiles. */
-static vkl_status choose_tile(vkl_cmd *cmd, const vkl_tuning *tu, uint32_t rows, uint32_t cols,
-                              mm_tile *out) {
-  if (tu->matmul_tile != TILE_AUTO) {
-    if (tile_of(tu, (int)tu->matmul_tile, out)) return VKL_OK;
-    return vkl_set_error(vkl_cmd_ctx(cmd), VKL_ERR_INVALID_ARGUMENT,
-                         "matmul: tile %u (matmul_tile) does not split over tile_wg %u "
-                         "invocations with at most 64 outputs each",
-                         tu->matmul_tile, tu->tile_wg);
-  }
+static vkl_status choose_tile(vkl_cmd *cmd, uint32_t rows, uint32_t cols, mm_tile *out) {
+  vkl_ctx *ctx = vkl_cmd_ctx(cmd);
+  const vkl_tuning *tu = vkl_ctx_tuning(ctx);
   uint64_t units = tu->tile_fill / 2 ? tu->tile_fill / 2 : 1;
   double best = 0;
   for (int kind = TILE_LARGE; kind < TILE_KINDS; kind++) {
-    mm_tile t;
-    if (!tile_of(tu, kind, &t)) continue;
+    mm_tile t = {0};
+    if ((tu->matmul_tile != TILE_AUTO && kind != (int)tu->matmul_tile) || !tile_of(ctx, kind, &t))
+      continue;
     uint64_t grid = (uint64_t)vkl_div_up(rows, t.bm) * vkl_div_up(cols, t.bn);
     double cost =
         (double)((grid + units - 1) / units) * t.bm * t.bn * (t.tm + t.tn) / (t.tm * t.tn);
     if (!best || cost < best) *out = t, best = cost;
   }
-  /* the large tile always splits: the table's check_device refuses a table where it does not */
-  return VKL_OK;
+  if (best) return VKL_OK;
+  return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                       "matmul: no tile (matmul_tile %u) splits over tile_wg %u invocations with "
+                       "at most 64 outputs each and fits %u bytes of shared memory",
+                       tu->matmul_tile, tu->tile_wg, vkl_ctx_device(ctx)->max_shared_memory);
 }
 
 static vkl_status record_gemm_gpu(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b,
                                   const vkl_buf *bias, const vkl_matmul_shape *sh, int accumulate) {
   const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
-  mm_tile t;
-  vkl_status st = choose_tile(cmd, tu, sh->rows, sh->cols, &t);
+  mm_tile t = {0};
+  vkl_status st = choose_tile(cmd, sh->rows, sh->cols, &t);
   if (st) return st;
   /* vec4 loads along an operand's contiguous dimension (see matmul_tiled.h), which for a
    * dimension along the tile needs the tile's side to be whole vec4s too */

@@ -41,7 +41,8 @@ void vkl_matmul_backward_ref(double *da /* like a, or NULL */, double *db /* lik
 
 /* ---- device recording (see ops/op_util.h for the conventions) ----
  *
- * fp32 kernels (shaders/matmul_gemm.comp, matmul_colsum.comp); every size must be >= 1.
+ * fp32 kernels (shaders/matmul_gemm.comp and matmul_colsum.comp on the CPU geometry,
+ * matmul_tiled.comp and matmul_colsum_tree.comp on the GPU one); every size must be >= 1.
  * Outputs must not overlap inputs or each other. The sums run in a fixed order, so results are
  * bit-identical run to run. */
 
