@@ -14,8 +14,9 @@
 // tm*tn FMAs. The next step's global loads are issued into registers before
 // this step's FMAs, which hide their latency.
 //
-// Rows and columns past the matrix are clamped on load and never stored;
-// inner indices past the end (the last, partial step) read as zero. The sum
+// Rows and columns past the matrix are clamped (or read as zero) on load and
+// never stored; inner indices past the end (the last, partial step) read as
+// zero. No division in the k loop: every load's offsets are set up once. The sum
 // over inner runs in a fixed order, so results are deterministic.
 #include "matmul_tiled.h"
 
@@ -162,8 +163,10 @@ void main() {
     uint k1 = k0 + BK;
     if (k1 < pc.inner) { // uniform
       oa += step_a, ob += step_b;
-      for (uint s = 0u; s < SA; s++) ra[s] = fetch_a(ga[s] + oa, in_a(s, wa[s]) && k1 + ka[s] < pc.inner);
-      for (uint s = 0u; s < SB; s++) rb[s] = fetch_b(gb[s] + ob, in_b(s, wb[s]) && k1 + kb[s] < pc.inner);
+      for (uint s = 0u; s < SA; s++)
+        ra[s] = fetch_a(ga[s] + oa, in_a(s, wa[s]) && k1 + ka[s] < pc.inner);
+      for (uint s = 0u; s < SB; s++)
+        rb[s] = fetch_b(gb[s] + ob, in_b(s, wb[s]) && k1 + kb[s] < pc.inner);
     }
 
     for (uint k = 0u; k < BK; k++) {

@@ -6,7 +6,9 @@
  * accumulated, alone or with the others NULL; determinism; size errors.
  * Each tile of the GPU geometry's tiled kernel is also forced (VKLARS_TUNING=gpu,
  * VKLARS_TUNE=matmul_tile=N) on shapes off its tile, its 16-deep inner step and the vec4
- * width, with every transpose, bias and accumulation.
+ * width, with every transpose, bias and accumulation, under the default table and others
+ * (other workgroup sizes and tiles); run twice for bit-identical results; refused where it
+ * cannot split or fit shared memory. The bench's GPU GEMM baseline meets the reference too.
  *
  * Tolerance. The kernel sums `inner` products in fp32 in a fixed order, so
  * an output's rounding error grows with the sum of its terms' magnitudes,
