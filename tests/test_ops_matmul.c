@@ -424,6 +424,58 @@ Test(ops_matmul, gpu_tile_that_does_not_split_is_refused) {
   env_restore("VKLARS_TUNE", tune);
 }
 
+/* The pipelines a forward of shape sh builds on a fresh context under geometry `geometry`
+ * and the default table: *shader is the only matmul pipeline's shader, bm/bn its tile. */
+static void tile_chosen(const char *geometry, vkl_matmul_shape sh, vkl_shader_id *shader,
+                        uint32_t *bm, uint32_t *bn) {
+  char *tuning = env_copy("VKLARS_TUNING"), *tune = env_copy("VKLARS_TUNE");
+  cr_assert_eq(setenv("VKLARS_TUNING", geometry, 1), 0);
+  unsetenv("VKLARS_TUNE");
+  test_dev d = test_dev_create(16u << 20);
+  vkl_buf a, b, c;
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, (size_t)sh.rows * sh.inner * sizeof(float), &a));
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, (size_t)sh.inner * sh.cols * sizeof(float), &b));
+  TEST_OK(d.ctx, vkl_arena_alloc(d.arena, (size_t)sh.rows * sh.cols * sizeof(float), &c));
+  TEST_OK(d.ctx, vkl_cmd_begin(d.cmd));
+  TEST_OK(d.ctx, vkl_matmul_forward(d.cmd, c, a, b, NULL, &sh));
+  TEST_OK(d.ctx, vkl_cmd_end(d.cmd));
+  cr_assert_eq(vkl_ctx_pipeline_count(d.ctx), 1, "one pipeline per product");
+  const vkl_pipeline *p = vkl_ctx_pipeline(d.ctx, 0);
+  *shader = p->shader;
+  *bm = p->spec[1], *bn = p->spec[2]; /* matmul_tiled.h's bm, bn */
+  test_dev_destroy(&d);
+  env_restore("VKLARS_TUNING", tuning);
+  env_restore("VKLARS_TUNE", tune);
+}
+
+/* The tile follows the shape under the default table (tile_fill 256, so 128 units): the fc
+ * layer's thin products take the small tile, a 512x512 product the medium one (64
+ * workgroups where the large tile makes 32), a 2048x1024 one the large (256 workgroups).
+ * The CPU geometry keeps matmul_gemm. */
+Test(ops_matmul, gpu_tile_follows_the_shape) {
+  static const struct {
+    vkl_matmul_shape sh;
+    uint32_t bm, bn;
+  } want[] = {
+      {{64, 10, 512, 0, 1}, 16, 16},   /* fc forward at batch 64 */
+      {{10, 512, 256, 1, 0}, 16, 16},  /* its weight gradient at batch 256 */
+      {{512, 512, 8, 1, 0}, 64, 64},   /* cross-correlation */
+      {{256, 512, 8, 0, 1}, 64, 64},   /* its gradient: one round of 32 medium tiles costs
+                                          4 rounds of 512 small ones; ties take the larger */
+      {{2048, 1024, 4, 0, 0}, 128, 64} /* large */
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    vkl_shader_id shader;
+    uint32_t bm, bn;
+    tile_chosen("gpu", want[i].sh, &shader, &bm, &bn);
+    cr_assert_eq(shader, VKL_SHADER_matmul_tiled, "shape %zu: not matmul_tiled", i);
+    cr_assert(bm == want[i].bm && bn == want[i].bn, "shape %zu: tile %ux%u, want %ux%u", i, bm, bn,
+              want[i].bm, want[i].bn);
+    tile_chosen("cpu", want[i].sh, &shader, &bm, &bn);
+    cr_assert_eq(shader, VKL_SHADER_matmul_gemm, "shape %zu: the CPU geometry's kernel", i);
+  }
+}
+
 /* ---- the benchmark's GPU GEMM baseline ---- */
 
 static vkl_status record_baseline_tiled(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b,
