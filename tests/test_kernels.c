@@ -87,3 +87,51 @@ Test(kernels, context_failure_on_a_device_that_cannot_run_is_an_error_not_a_cras
   cr_assert_eq(rc, 1, "%s", out);
   unsetenv("RADV_FORCE_FAMILY");
 }
+
+/* Checks one report from the RADV null device: statistics for every
+ * pipeline, no spilled register anywhere, and at most 128 VGPRs in every
+ * convolution and matrix product (so at least 8 waves of 64 fit a SIMD). */
+static void assert_no_spills(const char *family, const char *args) {
+  setenv("RADV_FORCE_FAMILY", family, 1);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "--device RADV %s", args);
+  cJSON *root = kernels_json(cmd);
+  unsetenv("RADV_FORCE_FAMILY");
+  cr_assert_str_eq(cJSON_GetObjectItem(root, "geometry")->valuestring, "gpu");
+  const cJSON *p;
+  int n = 0;
+  cJSON_ArrayForEach(p, cJSON_GetObjectItem(root, "pipelines")) {
+    const char *shader = cJSON_GetObjectItem(p, "shader")->valuestring;
+    const cJSON *exes = cJSON_GetObjectItem(p, "executables");
+    cr_assert_gt(cJSON_GetArraySize(exes), 0, "%s %s: %s has no statistics", family, args, shader);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, exes) {
+      const cJSON *s = cJSON_GetObjectItem(e, "statistics");
+      const cJSON *v = cJSON_GetObjectItem(s, "VGPRs");
+      const cJSON *sv = cJSON_GetObjectItem(s, "Spilled VGPRs");
+      const cJSON *ss = cJSON_GetObjectItem(s, "Spilled SGPRs");
+      cr_assert(v && sv && ss, "%s: %s: the driver names no VGPRs/spills", family, shader);
+      char *spec = cJSON_PrintUnformatted(cJSON_GetObjectItem(p, "spec"));
+      cr_expect(sv->valueint == 0 && ss->valueint == 0, "%s %s: %s %s spills %d VGPRs and %d SGPRs",
+                family, args, shader, spec, sv->valueint, ss->valueint);
+      int heavy = strncmp(shader, "conv2d", 6) == 0 || strncmp(shader, "matmul", 6) == 0;
+      cr_expect(!heavy || v->valueint <= 128, "%s %s: %s %s uses %d VGPRs (at most 128)", family,
+                args, shader, spec, v->valueint);
+      free(spec);
+    }
+    n++;
+  }
+  cr_assert_gt(n, 20, "%s %s: only %d pipelines", family, args, n);
+  cJSON_Delete(root);
+}
+
+/* Every pipeline of a ResNet-18 step (batch 64, CIFAR shape) and of the cnn, compiled by
+ * AMD's ACO for RDNA2 and RDNA3: the GPU geometry compiles without spills. */
+Test(kernels, gpu_geometry_compiles_without_spills_on_radv, .timeout = 600) {
+  static const char *const families[] = {"navi21", "gfx1100"};
+  for (int f = 0; f < 2; f++) {
+    assert_no_spills(families[f],
+                     "--model resnet18 --batch 64 --data synthetic --image-size 3x32x32");
+    assert_no_spills(families[f], "--model cnn --batch 256");
+  }
+}
