@@ -242,7 +242,10 @@ static char *swap_env(const char *name, const char *value) {
 }
 
 static void restore_env(const char *name, char *saved) {
-  swap_env(name, saved);
+  if (saved)
+    cr_assert_eq(setenv(name, saved, 1), 0);
+  else
+    unsetenv(name);
   free(saved);
 }
 
