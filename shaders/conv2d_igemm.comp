@@ -286,7 +286,7 @@ void main() {
   }
 
   float bv[TM];
-  bool add_bias = (pc.flags & CONV2D_IGEMM_BIAS) != 0u;
+  bool add_bias = (pc.flags & CONV2D_GEMM_BIAS) != 0u;
   for (uint i = 0; i < TM; i++) bv[i] = add_bias ? bias[min(m0 + i, pc.M - 1u)] : 0.0;
   uint HWo = pc.Hout * pc.Wout;
   // Guards, never break: the loops stay unrollable (see acc above).

@@ -183,7 +183,7 @@ void main() {
   // accumulate is a specialization constant so that a kernel that writes has
   // no load of o; a branch, not a multiply by 0, so a NaN in o cannot leak
   // into a write.
-  bool add_bias = (pc.flags & CONV2D_TILED_BIAS) != 0u;
+  bool add_bias = (pc.flags & CONV2D_GEMM_BIAS) != 0u;
   uint HWo = pc.Hout * pc.Wout;
   for (uint e = 0; e < tn; e++) {
     uint g = g0 + tx + e * TX;

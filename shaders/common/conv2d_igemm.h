@@ -27,6 +27,7 @@
  * (in phase-major order each line of dx went to memory once per phase). */
 #ifndef VKLARS_CONV2D_IGEMM_H
 #define VKLARS_CONV2D_IGEMM_H
+#include "conv2d_gemm_push.h"
 #include "iface.h"
 
 VKL_SPEC_BEGIN(vkl_conv2d_igemm_spec)
@@ -39,27 +40,6 @@ VKL_SPEC_U32(5, b_direct, 0)   /* 1: b read as given (see below) */
 VKL_SPEC_U32(6, win3, 0)       /* 1: S = 3 at unit b step, Wt % 4 == 0 */
 VKL_SPEC_END(vkl_conv2d_igemm_spec)
 
-#define CONV2D_IGEMM_BIAS 1u /* flags: add bias[m] (forward) */
 
-VKL_PUSH_BEGIN(vkl_conv2d_igemm_push)
-VKL_U32 M;        /* rows: K (forward) or C (backward-data) */
-VKL_U32 N;        /* batch */
-VKL_U32 ch;       /* vec4 chunks per tap */
-VKL_U32 R;        /* kernel height */
-VKL_U32 S;        /* kernel width */
-VKL_U32 Hb;       /* packed b: height with border */
-VKL_U32 Wb;       /* packed b: width with border */
-VKL_U32 stride_h;
-VKL_U32 stride_w;
-VKL_U32 pad_h;
-VKL_U32 pad_w;
-VKL_U32 Hout;     /* out height: P (forward) or H (backward-data) */
-VKL_U32 Wout;     /* out width: Q or W */
-VKL_U32 pad_top;  /* backward-data: dy's packed border */
-VKL_U32 pad_left;
-VKL_U32 flags;    /* CONV2D_IGEMM_* */
-VKL_U32 cb;       /* b_direct: channels of b */
-VKL_U32 backward; /* 0: forward; 1: backward-data (phases) */
-VKL_PUSH_END(vkl_conv2d_igemm_push)
 
 #endif

@@ -26,6 +26,7 @@
  * ceil(largest phase's pixels / bn)), phase fastest, as conv2d_igemm. */
 #ifndef VKLARS_CONV2D_TILED_H
 #define VKLARS_CONV2D_TILED_H
+#include "conv2d_gemm_push.h"
 #include "iface.h"
 
 #define CONV2D_TILED_BK 4u /* vec4 chunks of the reduction per stage */
@@ -42,26 +43,6 @@ VKL_SPEC_U32(4, tn, 4)         /* pixels per invocation */
 VKL_SPEC_U32(5, accumulate, 0) /* 1: out += result (backward-data only) */
 VKL_SPEC_END(vkl_conv2d_tiled_spec)
 
-#define CONV2D_TILED_BIAS 1u /* flags: add bias[m] (forward) */
-
-VKL_PUSH_BEGIN(vkl_conv2d_tiled_push)
-VKL_U32 M;  /* rows: K (forward) or C (backward-data) */
-VKL_U32 N;  /* batch */
-VKL_U32 ch; /* vec4 chunks per tap */
-VKL_U32 R;  /* kernel height */
-VKL_U32 S;  /* kernel width */
-VKL_U32 Hb; /* packed b: height with border */
-VKL_U32 Wb; /* packed b: width with border */
-VKL_U32 stride_h;
-VKL_U32 stride_w;
-VKL_U32 pad_h;
-VKL_U32 pad_w;
-VKL_U32 Hout;    /* out height: P (forward) or H (backward-data) */
-VKL_U32 Wout;    /* out width: Q or W */
-VKL_U32 pad_top; /* backward-data: dy's packed border */
-VKL_U32 pad_left;
-VKL_U32 flags;    /* CONV2D_TILED_* */
-VKL_U32 backward; /* 0: forward; 1: backward-data (phases) */
-VKL_PUSH_END(vkl_conv2d_tiled_push)
+/* push constants: vkl_conv2d_gemm_push (conv2d_gemm_push.h), as conv2d_igemm */
 
 #endif

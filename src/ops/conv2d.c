@@ -467,39 +467,12 @@ static int gpu_geometry(vkl_cmd *cmd) {
   return vkl_ctx_tuning(vkl_cmd_ctx(cmd))->geometry == VKL_GEOMETRY_GPU;
 }
 
-/* The GPU geometry's GEMM (conv2d_tiled.comp) takes the same operands; b always
- * packed. */
-static vkl_status record_tiled(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
-                               const vkl_conv2d_igemm_push *ip, uint32_t npix_max, uint32_t phases,
-                               int accumulate) {
-  vkl_conv2d_tiled_push push = {
-      .M = ip->M,
-      .N = ip->N,
-      .ch = ip->ch,
-      .R = ip->R,
-      .S = ip->S,
-      .Hb = ip->Hb,
-      .Wb = ip->Wb,
-      .stride_h = ip->stride_h,
-      .stride_w = ip->stride_w,
-      .pad_h = ip->pad_h,
-      .pad_w = ip->pad_w,
-      .Hout = ip->Hout,
-      .Wout = ip->Wout,
-      .pad_top = ip->pad_top,
-      .pad_left = ip->pad_left,
-      .flags = ip->flags & CONV2D_IGEMM_BIAS ? CONV2D_TILED_BIAS : 0u,
-      .backward = ip->backward,
-  };
-  return vkl_conv2d_tiled_record(cmd, out, a, b, bias, &push, npix_max, phases, accumulate);
-}
-
 static vkl_status record_igemm(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
-                               const vkl_conv2d_igemm_push *push, uint32_t npix_max,
-                               uint32_t phases, int backward, int accumulate, int b_direct) {
+                               const vkl_conv2d_gemm_push *push, uint32_t npix_max, uint32_t phases,
+                               int backward, int accumulate, int b_direct) {
   const vkl_tuning *tu = vkl_ctx_tuning(vkl_cmd_ctx(cmd));
   if (tu->geometry == VKL_GEOMETRY_GPU) /* b_direct is never chosen there */
-    return record_tiled(cmd, out, a, b, bias, push, npix_max, phases, accumulate);
+    return vkl_conv2d_tiled_record(cmd, out, a, b, bias, push, npix_max, phases, accumulate);
   uint32_t tm = push->M <= 8 ? tu->igemm_tm_small : tu->igemm_tm;
   /* One vec4 store per group of 4 pixels when the group's outputs are contiguous and
    * aligned: one phase at stride 1 over whole output planes of 4k floats. */
@@ -547,7 +520,7 @@ vkl_status vkl_conv2d_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_buf w, con
     return st;
   vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); y read or
                            written by earlier work (WAR, WAW) */
-  vkl_conv2d_igemm_push push = {
+  vkl_conv2d_gemm_push push = {
       .M = sh->K,
       .N = sh->N,
       .ch = chunks4(sh->C),
@@ -561,7 +534,7 @@ vkl_status vkl_conv2d_forward(vkl_cmd *cmd, vkl_buf y, vkl_buf x, vkl_buf w, con
       .pad_w = sh->pad_w,
       .Hout = sh->P,
       .Wout = sh->Q,
-      .flags = bias ? CONV2D_IGEMM_BIAS : 0u,
+      .flags = bias ? CONV2D_GEMM_BIAS : 0u,
       .cb = sh->C,
   };
   return record_igemm(cmd, y, wp, direct ? x : xp, bias ? *bias : y, &push, sh->N * sh->P * sh->Q,
@@ -638,7 +611,7 @@ vkl_status vkl_conv2d_backward_data(vkl_cmd *cmd, vkl_buf dx, vkl_buf dy, vkl_bu
     return st;
   vkl_cmd_barrier(cmd); /* the packed operands before the GEMM reads them (RAW); dx read or
                            written by earlier work (WAR, WAW) */
-  vkl_conv2d_igemm_push push = {
+  vkl_conv2d_gemm_push push = {
       .M = sh->C,
       .N = sh->N,
       .ch = chunks4(sh->K),

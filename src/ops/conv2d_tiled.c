@@ -51,7 +51,7 @@ int vkl_conv2d_tiled_tile(const vkl_tuning *tu, uint32_t max_shared, uint32_t M,
 }
 
 vkl_status vkl_conv2d_tiled_record(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
-                                   const vkl_conv2d_tiled_push *push, uint32_t npix_max,
+                                   const vkl_conv2d_gemm_push *push, uint32_t npix_max,
                                    uint32_t phases, int accumulate) {
   vkl_ctx *ctx = vkl_cmd_ctx(cmd);
   const vkl_tuning *tu = vkl_ctx_tuning(ctx);

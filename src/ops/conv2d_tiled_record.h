@@ -14,7 +14,7 @@
  * whose grid has tile_fill workgroups (and whose rows M fills more than half), else
  * the smallest. No barrier of its own. */
 vkl_status vkl_conv2d_tiled_record(vkl_cmd *cmd, vkl_buf out, vkl_buf a, vkl_buf b, vkl_buf bias,
-                                   const vkl_conv2d_tiled_push *push, uint32_t npix_max,
+                                   const vkl_conv2d_gemm_push *push, uint32_t npix_max,
                                    uint32_t phases, int accumulate);
 
 /* The tile vkl_conv2d_tiled_record picks for M rows and npix_max pixels a phase on a
