@@ -229,36 +229,17 @@ static const char *const tiled_tables[] = {
     "tile_wg=64,tile_m=64,tile_n=64,tile_fill=1",
 };
 
-/* Sets (value != NULL) or clears an environment variable; returns the old value,
- * malloc'ed, or NULL. */
-static char *swap_env(const char *name, const char *value) {
-  const char *old = getenv(name);
-  char *saved = old ? strdup(old) : NULL;
-  if (value)
-    cr_assert_eq(setenv(name, value, 1), 0);
-  else
-    unsetenv(name);
-  return saved;
-}
-
-static void restore_env(const char *name, char *saved) {
-  if (saved)
-    cr_assert_eq(setenv(name, saved, 1), 0);
-  else
-    unsetenv(name);
-  free(saved);
-}
-
 static void run_tiled_table(const char *tune, uint64_t seed) {
-  char *tuning = swap_env("VKLARS_TUNING", "gpu"), *old_tune = swap_env("VKLARS_TUNE", tune);
+  char *tuning = test_env_swap("VKLARS_TUNING", "gpu"),
+       *old_tune = test_env_swap("VKLARS_TUNE", tune);
   test_dev d = test_dev_create(16u << 20);
   cr_assert_eq(vkl_ctx_tuning(d.ctx)->geometry, VKL_GEOMETRY_GPU);
   test_rng rng = {seed};
   for (size_t i = 0; i < sizeof tiled_cases / sizeof tiled_cases[0]; i++)
     run_case(&d, &rng, &tiled_cases[i], 3);
   test_dev_destroy(&d);
-  restore_env("VKLARS_TUNE", old_tune);
-  restore_env("VKLARS_TUNING", tuning);
+  test_env_restore("VKLARS_TUNE", old_tune);
+  test_env_restore("VKLARS_TUNING", tuning);
 }
 
 Test(ops_conv2d, tiled_largest_tiles) {

@@ -265,25 +265,11 @@ typedef struct forced_dev {
   char *tuning, *tune; /* the caller's settings, or NULL */
 } forced_dev;
 
-static char *env_copy(const char *name) {
-  const char *v = getenv(name);
-  return v ? strdup(v) : NULL;
-}
-
-static void env_restore(const char *name, char *v) {
-  if (v)
-    cr_assert_eq(setenv(name, v, 1), 0);
-  else
-    unsetenv(name);
-  free(v);
-}
-
 static forced_dev forced_dev_create_in(uint32_t tile, const char *table) {
-  forced_dev f = {.tuning = env_copy("VKLARS_TUNING"), .tune = env_copy("VKLARS_TUNE")};
   char tune[128];
   snprintf(tune, sizeof tune, "matmul_tile=%u%s%s", tile, *table ? "," : "", table);
-  cr_assert_eq(setenv("VKLARS_TUNING", "gpu", 1), 0);
-  cr_assert_eq(setenv("VKLARS_TUNE", tune, 1), 0);
+  forced_dev f = {.tuning = test_env_swap("VKLARS_TUNING", "gpu"),
+                  .tune = test_env_swap("VKLARS_TUNE", tune)};
   f.d = test_dev_create(16u << 20);
   const vkl_tuning *tu = vkl_ctx_tuning(f.d.ctx);
   cr_assert_eq(tu->geometry, VKL_GEOMETRY_GPU);
@@ -297,8 +283,8 @@ static forced_dev forced_dev_create(uint32_t tile) {
 
 static void forced_dev_destroy(forced_dev *f) {
   test_dev_destroy(&f->d);
-  env_restore("VKLARS_TUNING", f->tuning);
-  env_restore("VKLARS_TUNE", f->tune);
+  test_env_restore("VKLARS_TUNING", f->tuning);
+  test_env_restore("VKLARS_TUNE", f->tune);
 }
 
 /* Off every tile (128x64, 64x64, 16x16), the 16-deep step and the vec4 width, or exactly on
@@ -406,9 +392,8 @@ Test(ops_matmul, gpu_tiles_are_bit_identical_run_to_run) {
 /* A tile that cannot split over the workgroup is an error naming the setting: the small
  * tile's 256 outputs over 512 invocations. */
 Test(ops_matmul, gpu_tile_that_does_not_split_is_refused) {
-  char *tuning = env_copy("VKLARS_TUNING"), *tune = env_copy("VKLARS_TUNE");
-  cr_assert_eq(setenv("VKLARS_TUNING", "gpu", 1), 0);
-  cr_assert_eq(setenv("VKLARS_TUNE", "matmul_tile=3,tile_wg=512,reduce_wg=512", 1), 0);
+  char *tuning = test_env_swap("VKLARS_TUNING", "gpu");
+  char *tune = test_env_swap("VKLARS_TUNE", "matmul_tile=3,tile_wg=512,reduce_wg=512");
   test_dev d = test_dev_create(1 << 20);
   vkl_buf x;
   TEST_OK(d.ctx, vkl_arena_alloc(d.arena, 64 * sizeof(float), &x));
@@ -420,17 +405,16 @@ Test(ops_matmul, gpu_tile_that_does_not_split_is_refused) {
            vkl_ctx_device(d.ctx)->max_shared_memory);
   EXPECT_REFUSED(d, vkl_matmul_forward(d.cmd, x, x, x, NULL, &sh), want);
   test_dev_destroy(&d);
-  env_restore("VKLARS_TUNING", tuning);
-  env_restore("VKLARS_TUNE", tune);
+  test_env_restore("VKLARS_TUNING", tuning);
+  test_env_restore("VKLARS_TUNE", tune);
 }
 
 /* The pipelines a forward of shape sh builds on a fresh context under geometry `geometry`
  * and the default table: *shader is the only matmul pipeline's shader, bm/bn its tile. */
 static void tile_chosen(const char *geometry, vkl_matmul_shape sh, vkl_shader_id *shader,
                         uint32_t *bm, uint32_t *bn) {
-  char *tuning = env_copy("VKLARS_TUNING"), *tune = env_copy("VKLARS_TUNE");
-  cr_assert_eq(setenv("VKLARS_TUNING", geometry, 1), 0);
-  unsetenv("VKLARS_TUNE");
+  char *tuning = test_env_swap("VKLARS_TUNING", geometry);
+  char *tune = test_env_swap("VKLARS_TUNE", NULL);
   test_dev d = test_dev_create(16u << 20);
   vkl_buf a, b, c;
   TEST_OK(d.ctx, vkl_arena_alloc(d.arena, (size_t)sh.rows * sh.inner * sizeof(float), &a));
@@ -444,8 +428,8 @@ static void tile_chosen(const char *geometry, vkl_matmul_shape sh, vkl_shader_id
   *shader = p->shader;
   *bm = p->spec[1], *bn = p->spec[2]; /* matmul_tiled.h's bm, bn */
   test_dev_destroy(&d);
-  env_restore("VKLARS_TUNING", tuning);
-  env_restore("VKLARS_TUNE", tune);
+  test_env_restore("VKLARS_TUNING", tuning);
+  test_env_restore("VKLARS_TUNE", tune);
 }
 
 /* The tile follows the shape under the default table (tile_fill 256, so 128 units): the fc

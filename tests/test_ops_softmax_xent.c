@@ -263,25 +263,14 @@ Test(ops_softmax_xent, forward_accumulates_micro_batches) {
   test_dev_destroy(&d);
 }
 
-/* The four ways the forward finishes its batch sum (shaders/common/reduce_sync.h):
- * one dispatch under the Vulkan memory model or two, subgroup arithmetic or a
- * shared-memory tree, set with VKLARS_TUNE before the context is created. */
-static const struct xent_path {
-  const char *tune;
-  uint32_t memory_model, subgroup_reduce;
-} xent_paths[4] = {
-    {"memory_model=1,subgroup_reduce=0", 1, 0},
-    {"memory_model=1,subgroup_reduce=1", 1, 1},
-    {"memory_model=0,subgroup_reduce=0", 0, 0},
-    {"memory_model=0,subgroup_reduce=1", 0, 1},
-};
-
-/* Each path: bit-identical loss run to run, and loss, counts and row statistics
- * against the reference (a path that skipped its last step leaves the poisoned
- * loss), for every lanes setting. */
+/* Each of the four ways the forward finishes its batch sum (test_reduce_path_at,
+ * set with VKLARS_TUNE before the context is created): bit-identical loss run to run, and loss,
+ * counts and row statistics against the reference (a path that skipped its last step leaves the
+ * poisoned loss), for every lanes setting. */
 Test(ops_softmax_xent, forward_is_deterministic) {
   for (int path = 0; path < 4; path++) {
-    const struct xent_path *pp = &xent_paths[path];
+    test_reduce_path path_ = test_reduce_path_at(path);
+    const test_reduce_path *pp = &path_;
     cr_assert_eq(setenv("VKLARS_TUNE", pp->tune, 1), 0);
     test_dev d = test_dev_create(16u << 20);
     unsetenv("VKLARS_TUNE");

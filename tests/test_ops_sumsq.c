@@ -17,22 +17,11 @@
 #include "test_util.h"
 #include "vk/vk_tuning.h"
 
-/* The four ways the op finishes a reduction (shaders/common/reduce_sync.h): one
- * dispatch under the Vulkan memory model or two, subgroup arithmetic or a
- * shared-memory tree within the workgroup. Each is set with VKLARS_TUNE before
- * the context is created (on top of VKLARS_TUNING, so under both geometries). */
-static const struct sq_path {
-  const char *tune;
-  uint32_t memory_model, subgroup_reduce;
-} sq_paths[4] = {
-    {"memory_model=1,subgroup_reduce=0", 1, 0},
-    {"memory_model=1,subgroup_reduce=1", 1, 1},
-    {"memory_model=0,subgroup_reduce=0", 0, 0},
-    {"memory_model=0,subgroup_reduce=1", 0, 1},
-};
-
-/* A device whose context runs path p; checks the table took it. */
-static test_dev sq_dev_on_path(size_t arena_bytes, const struct sq_path *p) {
+/* A device whose context finishes its reductions by path p (test_reduce_path_at:
+ * set with VKLARS_TUNE before the context is created, on top of VKLARS_TUNING, so
+ * under both geometries); checks the table took it. */
+static test_dev sq_dev_on_path(size_t arena_bytes, test_reduce_path path) {
+  const test_reduce_path *p = &path;
   cr_assert_eq(setenv("VKLARS_TUNE", p->tune, 1), 0);
   test_dev d = test_dev_create(arena_bytes);
   unsetenv("VKLARS_TUNE");
@@ -121,7 +110,7 @@ Test(ops_sumsq, chunk_table_layout) {
  * 100k segment has 391 chunks, more than a workgroup's invocations). */
 Test(ops_sumsq, awkward_segments) {
   for (int path = 0; path < 4; path++) {
-    test_dev d = sq_dev_on_path(64u << 20, &sq_paths[path]);
+    test_dev d = sq_dev_on_path(64u << 20, test_reduce_path_at(path));
     test_rng rng = {11};
     const uint32_t big = 37 * VKL_SUMSQ_CHUNK_DEFAULT + 5;
     vkl_sumsq_segment seg[] = {
@@ -146,9 +135,10 @@ Test(ops_sumsq, awkward_segments) {
       vkl_arena_reset(d.arena);
       sq_case c = sq_setup(&d, &rng, seg, T, n, chunks[k], 1.0);
       char what[160];
-      snprintf(what, sizeof what, "%s, %s", sq_paths[path].tune, k ? "chunk 256" : "default chunk");
+      snprintf(what, sizeof what, "%s, %s", test_reduce_path_at(path).tune,
+               k ? "chunk 256" : "default chunk");
       sq_check(&d, &c, 0, what);
-      snprintf(what, sizeof what, "%s, paired, %s", sq_paths[path].tune,
+      snprintf(what, sizeof what, "%s, paired, %s", test_reduce_path_at(path).tune,
                k ? "chunk 256" : "default chunk");
       sq_check(&d, &c, 1, what);
       sq_free(&c);
@@ -217,7 +207,7 @@ Test(ops_sumsq, resnet18_parameter_list) {
  * Also the same with the grid split into several dispatches of 7 groups. */
 Test(ops_sumsq, deterministic) {
   for (int path = 0; path < 4; path++) {
-    test_dev d = sq_dev_on_path(128u << 20, &sq_paths[path]);
+    test_dev d = sq_dev_on_path(128u << 20, test_reduce_path_at(path));
     test_rng rng = {14};
     vkl_sumsq_segment seg[64];
     uint32_t T = resnet18_segments(seg);
@@ -231,22 +221,22 @@ Test(ops_sumsq, deterministic) {
     TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 1));
     test_download_u32(&d, paired, c.out, T);
     for (uint32_t s = 0; s < T; s++) {
-      cr_assert_eq(first[s], again[s], "%s: segment %u differs between runs", sq_paths[path].tune,
-                   s);
-      cr_assert_eq(first[s], paired[s], "%s: segment %u differs when paired", sq_paths[path].tune,
-                   s);
+      cr_assert_eq(first[s], again[s], "%s: segment %u differs between runs",
+                   test_reduce_path_at(path).tune, s);
+      cr_assert_eq(first[s], paired[s], "%s: segment %u differs when paired",
+                   test_reduce_path_at(path).tune, s);
     }
     vkl_ctx_lower_workgroup_count(d.ctx, (uint32_t[3]){7, 7, 7});
     TEST_RECORD_AND_RUN(&d, sq_record(&d, &c, 0));
     test_download_u32(&d, again, c.out, T);
     for (uint32_t s = 0; s < T; s++)
       cr_assert_eq(first[s], again[s], "%s: segment %u differs with a split grid",
-                   sq_paths[path].tune, s);
+                   test_reduce_path_at(path).tune, s);
     /* and the results are right: a path that skipped its last step would leave
      * the multi-chunk segments at the poisoned value */
     double ref[64];
     vkl_sumsq_forward_ref(ref, c.x, c.seg, T);
-    test_expect_close(&d, c.out, ref, T, TEST_ATOL, TEST_RTOL, sq_paths[path].tune);
+    test_expect_close(&d, c.out, ref, T, TEST_ATOL, TEST_RTOL, test_reduce_path_at(path).tune);
     sq_free(&c);
     test_dev_destroy(&d);
   }

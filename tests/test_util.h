@@ -172,4 +172,44 @@ static inline void test_expect_close(test_dev *d, vkl_buf b, const double *ref, 
 #define TEST_ATOL 1e-5
 #define TEST_RTOL 1e-4
 
+/* Sets (value != NULL) or clears an environment variable (VKLARS_TUNING,
+ * VKLARS_TUNE: read when a context is created); returns the old value,
+ * malloc'ed, or NULL, for test_env_restore. */
+static inline char *test_env_swap(const char *name, const char *value) {
+  const char *old = getenv(name);
+  char *saved = old ? strdup(old) : NULL;
+  if (value)
+    cr_assert_eq(setenv(name, value, 1), 0);
+  else
+    unsetenv(name);
+  return saved;
+}
+
+static inline void test_env_restore(const char *name, char *saved) {
+  if (saved)
+    cr_assert_eq(setenv(name, saved, 1), 0);
+  else
+    unsetenv(name);
+  free(saved);
+}
+
+/* The four ways a reduction finishes across workgroups
+ * (shaders/common/reduce_sync.h): one dispatch under the Vulkan memory model
+ * or two, subgroup arithmetic or a shared-memory tree within the workgroup;
+ * path i of 4, as a VKLARS_TUNE setting and the table fields it gives. */
+typedef struct test_reduce_path {
+  const char *tune;
+  uint32_t memory_model, subgroup_reduce;
+} test_reduce_path;
+
+static inline test_reduce_path test_reduce_path_at(int i) {
+  static const test_reduce_path paths[4] = {
+      {"memory_model=1,subgroup_reduce=0", 1, 0},
+      {"memory_model=1,subgroup_reduce=1", 1, 1},
+      {"memory_model=0,subgroup_reduce=0", 0, 0},
+      {"memory_model=0,subgroup_reduce=1", 0, 1},
+  };
+  return paths[i];
+}
+
 #endif
