@@ -15,6 +15,7 @@
 #ifndef VKLARS_MATMUL_GEMM_H
 #define VKLARS_MATMUL_GEMM_H
 #include "iface.h"
+#include "matmul_push.h"
 
 VKL_SPEC_BEGIN(vkl_matmul_gemm_spec)
 VKL_SPEC_LOCAL_X(0, wg_x)
@@ -27,12 +28,6 @@ VKL_SPEC_U32(6, vec_a, 0)
 VKL_SPEC_U32(7, vec_b, 0)
 VKL_SPEC_END(vkl_matmul_gemm_spec)
 
-VKL_PUSH_BEGIN(vkl_matmul_gemm_push)
-VKL_U32 rows;
-VKL_U32 cols;
-VKL_U32 inner;
-VKL_U32 has_bias;   /* 1: add bias[col] */
-VKL_U32 accumulate; /* 1: add into C instead of writing it */
-VKL_PUSH_END(vkl_matmul_gemm_push)
+/* push constants: vkl_matmul_push (matmul_push.h) */
 
 #endif

@@ -16,6 +16,7 @@
 #ifndef VKLARS_MATMUL_TILED_H
 #define VKLARS_MATMUL_TILED_H
 #include "iface.h"
+#include "matmul_push.h"
 
 VKL_SPEC_BEGIN(vkl_matmul_tiled_spec)
 VKL_SPEC_LOCAL_X(0, wg)
@@ -30,13 +31,7 @@ VKL_SPEC_U32(8, vec_b, 0)
 VKL_SPEC_U32(9, vec_c, 0)
 VKL_SPEC_END(vkl_matmul_tiled_spec)
 
-VKL_PUSH_BEGIN(vkl_matmul_tiled_push)
-VKL_U32 rows;
-VKL_U32 cols;
-VKL_U32 inner;
-VKL_U32 has_bias;   /* 1: add bias[col] */
-VKL_U32 accumulate; /* 1: add into C instead of writing it */
-VKL_PUSH_END(vkl_matmul_tiled_push)
+/* push constants: vkl_matmul_push (matmul_push.h) */
 
 /* inner indices per shared-memory step */
 #define MATMUL_TILED_BK 16

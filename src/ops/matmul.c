@@ -72,6 +72,23 @@ void vkl_matmul_backward_ref(double *da, double *db, double *dbias, const double
 
 /* ---- device recording ---- */
 
+/* c (+)= op(A) op(B) (+ bias) through either kernel (the same push constants and
+ * bindings), gx x gy workgroups. */
+static vkl_status dispatch_product(vkl_cmd *cmd, const vkl_pipeline *p, vkl_buf c, vkl_buf a,
+                                   vkl_buf b, const vkl_buf *bias, const vkl_matmul_shape *sh,
+                                   int accumulate, uint32_t gx, uint32_t gy) {
+  vkl_matmul_push push = {
+      .rows = sh->rows,
+      .cols = sh->cols,
+      .inner = sh->inner,
+      .has_bias = bias ? 1u : 0u,
+      .accumulate = accumulate ? 1u : 0u,
+  };
+  /* without a bias, binding 2 gets A as a placeholder that is never read */
+  vkl_buf bufs[4] = {a, b, bias ? *bias : a, c};
+  return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, gx, gy, 1);
+}
+
 /* CPU geometry, from the tuning table: each invocation owns gemm_blocks x gemm_blocks
  * blocks of 4x4 outputs, a workgroup gemm_lx x gemm_lx invocations; on the CPU geometry
  * 2 x 2 blocks (8x8 outputs) of 8 x 8 invocations (a 64x64 tile of C). Measured on
@@ -100,17 +117,8 @@ static vkl_status record_gemm_cpu(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b,
   const vkl_pipeline *p;
   vkl_status st = vkl_op_pipeline(cmd, VKL_SHADER_matmul_gemm, &spec, sizeof spec, &p);
   if (st) return st;
-  vkl_matmul_gemm_push push = {
-      .rows = sh->rows,
-      .cols = sh->cols,
-      .inner = sh->inner,
-      .has_bias = bias ? 1u : 0u,
-      .accumulate = accumulate ? 1u : 0u,
-  };
-  /* without a bias, binding 2 gets A as a placeholder that is never read */
-  vkl_buf bufs[4] = {a, b, bias ? *bias : a, c};
-  return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, vkl_div_up(sh->cols, tile),
-                          vkl_div_up(sh->rows, tile), 1);
+  return dispatch_product(cmd, p, c, a, b, bias, sh, accumulate, vkl_div_up(sh->cols, tile),
+                          vkl_div_up(sh->rows, tile));
 }
 
 /* ---- GPU geometry: shared-memory tiles (matmul_tiled.comp) ----
@@ -204,17 +212,8 @@ static vkl_status record_gemm_gpu(vkl_cmd *cmd, vkl_buf c, vkl_buf a, vkl_buf b,
   };
   const vkl_pipeline *p;
   if ((st = vkl_op_pipeline(cmd, VKL_SHADER_matmul_tiled, &spec, sizeof spec, &p))) return st;
-  vkl_matmul_tiled_push push = {
-      .rows = sh->rows,
-      .cols = sh->cols,
-      .inner = sh->inner,
-      .has_bias = bias ? 1u : 0u,
-      .accumulate = accumulate ? 1u : 0u,
-  };
-  /* without a bias, binding 2 gets A as a placeholder that is never read */
-  vkl_buf bufs[4] = {a, b, bias ? *bias : a, c};
-  return vkl_cmd_dispatch(cmd, p, bufs, 4, &push, sizeof push, vkl_div_up(sh->cols, t.bn),
-                          vkl_div_up(sh->rows, t.bm), 1);
+  return dispatch_product(cmd, p, c, a, b, bias, sh, accumulate, vkl_div_up(sh->cols, t.bn),
+                          vkl_div_up(sh->rows, t.bm));
 }
 
 /* Records c (+)= op(A) op(B) (+ bias) for shape sh, without a barrier or checks: the one
