@@ -33,9 +33,13 @@
  * order that balances CPU drivers' threads (src/optim/optim_step.c).
  *
  * optim_norms: one workgroup per norm chunk (OPTIM_NORM_CHUNK elements)
- * writes its partial sums; the last workgroup of a tensor to finish (an
- * integer counter) adds the tensor's partials in chunk order, forms its
- * trust ratio and writes coeffs and the step's statistics. optim_update:
+ * sums its chunk. A tensor of one chunk is finished by its workgroup;
+ * otherwise each chunk writes its partial sums, and the tensor's partials
+ * are added in chunk order by the last of its workgroups to count itself on
+ * the tensor's counter (the _mm variants, Vulkan memory model) or by a
+ * second dispatch of one workgroup per tensor (spec `finish`; see
+ * common/reduce_sync.h), which forms the trust ratio and writes coeffs and
+ * the step's statistics. optim_update:
  * OPTIM_UPDATE_VEC4S vec4s per invocation, no barriers: on CPU drivers
  * every barrier is a round of coroutine switches per workgroup, and every
  * buffer access, uniform or not, costs about the same, so the per-chunk
@@ -65,7 +69,8 @@
 /* scratch words: [0] cursor (next step t), [1] t of the step in flight,
  * [2], [3] the skip words of even and odd steps (1: a norm was not finite
  * and the host asked to skip such steps), [4] OPTIM_STATE_PARITY, [5..7]
- * spare; then one counter per tensor; then the partials */
+ * spare; then one counter per tensor (the _mm variants of optim_norms; the
+ * last group clears it); then the partials */
 #define OPTIM_STATE_UINTS 8
 #define OPTIM_STATE_PARITY 4 /* Adam family: 0 the moments are in m, v; 1 in m1, v1 */
 #define OPTIM_COEFF_UINTS 4
@@ -87,12 +92,24 @@
 #include "optim_slot.h" /* the ring slot layout */
 #define OPTIM_STAT_FLOATS 8       /* wnorm, dnorm, lnr, trust, eff_lr, 3 spare */
 
+/* Both kernels' constants; optim_norms has one more (its GLSL defines
+ * OPTIM_NORMS_KERNEL, so that each kernel declares exactly its own). */
+#define OPTIM_SPEC_FIELDS                                                           \
+  VKL_SPEC_LOCAL_X(0, wg_size)                                                      \
+  VKL_SPEC_U32(1, mode, 0)                                                          \
+  VKL_SPEC_U32(2, ring_slots, 4)                                                    \
+  VKL_SPEC_U32(3, contiguous, 1)
+#if !defined(VULKAN) || !defined(OPTIM_NORMS_KERNEL)
 VKL_SPEC_BEGIN(vkl_optim_spec)
-VKL_SPEC_LOCAL_X(0, wg_size)
-VKL_SPEC_U32(1, mode, 0)
-VKL_SPEC_U32(2, ring_slots, 4)
-VKL_SPEC_U32(3, contiguous, 1)
+OPTIM_SPEC_FIELDS
 VKL_SPEC_END(vkl_optim_spec)
+#endif
+#if !defined(VULKAN) || defined(OPTIM_NORMS_KERNEL)
+VKL_SPEC_BEGIN(vkl_optim_norms_spec)
+OPTIM_SPEC_FIELDS
+VKL_SPEC_U32(4, finish, 0) /* two-dispatch variants: 0 the chunks, 1 the tensors' sums */
+VKL_SPEC_END(vkl_optim_norms_spec)
+#endif
 
 VKL_PUSH_BEGIN(vkl_optim_push)
 VKL_U32 tensor_count;

@@ -4,12 +4,14 @@
 // from `start` is count/4 whole vec4s and a tail of count%4 elements, read
 // and written element by element since the rest of that vec4 belongs to
 // another tensor.
+#include "reduce_sync.h"
 
 layout(std430, binding = 0) buffer W { vec4 w[]; };
 layout(std430, binding = 1) buffer G { vec4 g[]; }; // the Adam family's norms leave u here
 layout(std430, binding = 2) buffer M { vec4 m[]; };
 layout(std430, binding = 3) buffer V { vec4 v[]; };
-layout(std430, binding = 4) coherent buffer State { uint state[]; };
+// optim_norms' chunk partials and counters live here (REDUCE_WORK: common/reduce_sync.h)
+layout(std430, binding = 4) REDUCE_WORK buffer State { uint state[]; };
 layout(std430, binding = 5) buffer M1 { vec4 m1[]; };
 layout(std430, binding = 6) buffer Ring { uint ring[]; };
 layout(std430, binding = 7) buffer V1 { vec4 v1[]; };

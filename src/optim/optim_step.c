@@ -309,14 +309,31 @@ static vkl_status record_guard(vkl_optimizer *o, vkl_cmd *cmd, int phase) {
                           phase ? vkl_vec4_grid_groups(n, WG) : 1, 1, 1);
 }
 
+/* The norms kernel for the context's tuning (shaders/common/reduce_sync.h):
+ * one dispatch under the Vulkan memory model or two without it; subgroup
+ * arithmetic or a shared-memory tree within the workgroup. */
+static vkl_shader_id norms_shader(const vkl_tuning *t) {
+  if (t->memory_model)
+    return t->subgroup_reduce ? VKL_SHADER_optim_norms_mm_sg : VKL_SHADER_optim_norms_mm;
+  return t->subgroup_reduce ? VKL_SHADER_optim_norms_sg : VKL_SHADER_optim_norms;
+}
+
 vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
   vkl_status st;
   vkl_optim_spec spec = {.wg_size = OPTIM_WG,
                          .mode = adam_mode(o->cfg.kind) ? OPTIM_MODE_ADAM : OPTIM_MODE_MOMENTUM,
                          .ring_slots = VKL_OPTIM_RING,
                          .contiguous = contiguous_layout(o->ctx)};
-  const vkl_pipeline *norms, *update;
-  if ((st = vkl_op_pipeline(cmd, VKL_SHADER_optim_norms, &spec, sizeof spec, &norms)) ||
+  const vkl_tuning *tune = vkl_ctx_tuning(o->ctx);
+  /* the second norms dispatch adds the partials of tensors of several chunks */
+  int finish = !tune->memory_model && o->norm_chunks > o->tensor_count;
+  vkl_optim_norms_spec norms_spec = {spec.wg_size, spec.mode, spec.ring_slots, spec.contiguous, 0};
+  vkl_optim_norms_spec finish_spec = norms_spec;
+  finish_spec.finish = 1;
+  const vkl_pipeline *norms, *norms_finish = NULL, *update;
+  if ((st = vkl_op_pipeline(cmd, norms_shader(tune), &norms_spec, sizeof norms_spec, &norms)) ||
+      (finish && (st = vkl_op_pipeline(cmd, norms_shader(tune), &finish_spec, sizeof finish_spec,
+                                       &norms_finish))) ||
       (st = vkl_op_pipeline(cmd, VKL_SHADER_optim_update, &spec, sizeof spec, &update)))
     return st;
   const vkl_optim_config *c = &o->cfg;
@@ -345,6 +362,12 @@ vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
   if ((st = vkl_cmd_dispatch(cmd, norms, bufs, norms->layout.binding_count, &push, sizeof push,
                              o->norm_chunks, 1, 1)))
     return st;
+  if (finish) {
+    vkl_cmd_barrier(cmd); /* the chunks' partials, read by the tensors' sums (RAW) */
+    if ((st = vkl_cmd_dispatch(cmd, norms_finish, bufs, norms_finish->layout.binding_count, &push,
+                               sizeof push, o->tensor_count, 1, 1)))
+      return st;
+  }
   vkl_cmd_barrier(cmd); /* coefficients, the step word and the skip word, read by the update */
   if ((st = vkl_cmd_dispatch(cmd, update, bufs, update->layout.binding_count, &push, sizeof push,
                              o->update_chunks, 1, 1)))
