@@ -6,6 +6,7 @@
 
 #include "optim/optim_step.h"
 #include "test_util.h"
+#include "vk/vk_tuning.h"
 
 /* Weights start near 0.5 and move by float updates: each step may round by
  * 2^-24 * 0.5 = 3e-8, so after 50 steps a weight that cancelled towards 0
@@ -202,6 +203,36 @@ Test(optim_device, lamb_and_adamw_trajectories) {
   o.exclude_1d = 1;
   check_trajectory("lamb bias-corrected, coupled, clipped", o, &constant, 8);
   check_trajectory("adamw", vkl_optim_defaults(VKL_OPT_ADAMW), &constant, 9);
+}
+
+/* Every way optim_norms finishes a tensor of several chunks (test_reduce_path_at:
+ * the memory model's acquire/release or a second dispatch, subgroup arithmetic or
+ * a shared-memory tree): the same trajectories as the reference, for the three
+ * families whose trust ratio needs the norms. mixed_layout's 140001-element
+ * tensor spans three norm chunks. */
+Test(optim_device, every_reduction_path_trajectories) {
+  for (int i = 0; i < 4; i++) {
+    test_reduce_path path = test_reduce_path_at(i);
+    char *saved = test_env_swap("VKLARS_TUNE", path.tune);
+    test_dev probe = test_dev_create(1 << 20);
+    const vkl_tuning *t = vkl_ctx_tuning(probe.ctx);
+    cr_assert(t->memory_model == path.memory_model && t->subgroup_reduce == path.subgroup_reduce,
+              "VKLARS_TUNE=%s not in effect", path.tune);
+    test_dev_destroy(&probe);
+    char what[96];
+    vkl_optim_config o = vkl_optim_defaults(VKL_OPT_LARS);
+    snprintf(what, sizeof what, "lars, %s", path.tune);
+    check_trajectory(what, o, &warm, 40 + i);
+    o = vkl_optim_defaults(VKL_OPT_TVLARS);
+    o.lr = 5.0;
+    o.tv_lambda = 0.05;
+    snprintf(what, sizeof what, "tvlars, %s", path.tune);
+    check_trajectory(what, o, &constant, 50 + i);
+    o = vkl_optim_defaults(VKL_OPT_LAMB);
+    snprintf(what, sizeof what, "lamb, %s", path.tune);
+    check_trajectory(what, o, &constant, 60 + i);
+    test_env_restore("VKLARS_TUNE", saved);
+  }
 }
 
 /* The GPU layout (runs strided across invocations) on this device too: the
