@@ -14,44 +14,8 @@ shared vec3 part[OPTIM_WG]; // (sum w^2, sum d^2, sum g^2) per invocation or sub
 // Both sums below read shared memory in loops only under uniform control flow
 // (or fully unrolled): lavapipe (Mesa 22.3) miscompiles a loop of shared loads
 // inside a branch under the Vulkan memory model (common/reduce_sync.h).
-#ifdef VKL_REDUCE_SUBGROUP
-// The workgroup's sum of v, valid in every invocation: subgroupAdd within each
-// subgroup, then every subgroup adds the subgroups' sums (lane l taking sums l,
-// l + gl_SubgroupSize, ... in turn) and a last subgroupAdd. Any subgroup size,
-// any number of subgroups, one barrier; the order is fixed for a device. part[]
-// is read after the barrier: a caller barriers before writing it again.
-vec3 group_sum(uint lid, vec3 v) {
-  v = subgroupAdd(v);
-  if (gl_SubgroupInvocationID == 0u) part[gl_SubgroupID] = v;
-  barrier(); // the subgroups' sums written (RAW in shared)
-  vec3 z = vec3(0.0);
-  for (uint k0 = 0u; k0 < gl_NumSubgroups; k0 += gl_SubgroupSize) {
-    uint k = k0 + gl_SubgroupInvocationID;
-    vec3 q = part[min(k, gl_NumSubgroups - 1u)];
-    z += k < gl_NumSubgroups ? q : vec3(0.0);
-  }
-  return subgroupAdd(z);
-}
-#else
-// The workgroup's sum of v in a fixed order, valid in every invocation. Fan-in
-// 16: invocation i < WG/16 adds part[16i .. 16i+15] in turn (unrolled), then
-// every invocation adds those sums in turn (the same order in all). Two
-// barriers. part[] is read after the last barrier: a caller barriers before
-// writing it again.
-vec3 group_sum(uint lid, vec3 v) {
-  part[lid] = v;
-  barrier(); // part[] written (RAW in shared)
-  if (16u * lid < WG) {
-    vec3 z = part[16u * lid];
-    [[unroll]] for (uint k = 1u; k < 16u; k++) z += part[16u * lid + k];
-    part[16u * lid] = z;
-  }
-  barrier(); // the first level's sums written (RAW in shared)
-  vec3 z = part[0];
-  for (uint k = 16u; k < WG; k += 16u) z += part[k];
-  return z;
-}
-#endif
+#define GROUP_SUM_T vec3
+#include "group_sum.h"
 
 float clamp_norm(float x, float c) { return c > 0.0 ? min(x, c) : x; }
 

@@ -25,47 +25,8 @@ const uint WG = gl_WorkGroupSize.x;
 // (or fully unrolled): lavapipe (Mesa 22.3) miscompiles a loop of shared loads
 // inside a branch under the Vulkan memory model, where every shared access
 // carries its own availability or visibility operation.
-#ifdef VKL_REDUCE_SUBGROUP
-// The workgroup's sum of v, valid in every invocation. subgroupAdd within each
-// subgroup; then every subgroup adds the subgroups' sums, lane l taking sums l,
-// l + gl_SubgroupSize, ... in turn, and a last subgroupAdd: any subgroup size,
-// any number of subgroups, one barrier. The order is fixed for a device, so
-// results are bit-identical run to run. part[] is read after the barrier: a
-// caller barriers before writing it again.
-vec2 group_sum(uint t, vec2 v) {
-  v = subgroupAdd(v);
-  if (gl_SubgroupInvocationID == 0u) part[gl_SubgroupID] = v;
-  barrier(); // the subgroups' sums written (RAW in shared)
-  vec2 z = vec2(0.0);
-  for (uint k0 = 0u; k0 < gl_NumSubgroups; k0 += gl_SubgroupSize) {
-    uint k = k0 + gl_SubgroupInvocationID;
-    vec2 q = part[min(k, gl_NumSubgroups - 1u)];
-    z += k < gl_NumSubgroups ? q : vec2(0.0);
-  }
-  return subgroupAdd(z);
-}
-#else
-// The workgroup's sum of v in a fixed order, valid in every invocation. Fan-in
-// 16: invocation i < WG/16 adds part[16i .. 16i+15] in turn, then every
-// invocation adds those sums in turn (the same order in all). Two barriers:
-// they cost much more than shared-memory additions on CPU implementations.
-// part[] is read after the last barrier: a caller barriers before writing it.
-vec2 group_sum(uint t, vec2 v) {
-  part[t] = v;
-  barrier(); // part[] written (RAW in shared)
-  if (16u * t < WG) {
-    vec2 z = part[16u * t];
-    [[unroll]] for (uint k = 1u; k < 16u; k++) {
-      if (16u * t + k < WG) z += part[16u * t + k];
-    }
-    part[16u * t] = z;
-  }
-  barrier(); // the first level's sums written (RAW in shared)
-  vec2 z = part[0];
-  for (uint k = 16u; k < WG; k += 16u) z += part[k];
-  return z;
-}
-#endif
+#define GROUP_SUM_T vec2
+#include "group_sum.h"
 
 void write_out(uint s, vec2 total) {
   out_x[s] = total.x;
