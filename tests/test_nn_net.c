@@ -2,7 +2,7 @@
  * reason and blame the right arena, the micro-batch rules (batch norm's two
  * samples only for models that have it) and inference nets (no gradients,
  * the same evaluation as a training net). */
-#include "nn/net.h"
+#include "nn/classify.h"
 #include "test_util.h"
 
 static vkl_model *build(const char *name, uint32_t width) {
@@ -64,8 +64,12 @@ Test(nn_net, micro_batch_one_only_without_batch_norm) {
   vkl_cmd *cmd;
   TEST_OK(ctx, vkl_cmd_create(ctx, &cmd));
   TEST_OK(ctx, vkl_cmd_begin(cmd));
-  TEST_OK(ctx, vkl_net_record_train(net, cmd, 1, 1.0f));
+  vkl_xent_loss_config lc = {.micro_batch = 1, .classes = mlp->classes};
+  vkl_xent_loss *loss;
+  TEST_OK(ctx, vkl_xent_loss_create(ctx, &lc, &loss));
+  TEST_OK(ctx, vkl_classify_record_train(cmd, net, loss, 1, 1.0f));
   TEST_OK(ctx, vkl_cmd_end(cmd));
+  vkl_xent_loss_destroy(loss);
   vkl_net_destroy(net);
   net = NULL;
   cr_assert_eq(vkl_net_create(ctx, cnn, &nc, &net), VKL_ERR_INVALID_ARGUMENT);
@@ -114,24 +118,31 @@ Test(nn_net, inference_net_evaluates_like_a_training_net) {
   float loss[2], logits[2][6 * 5];
   uint32_t correct[2][2];
   vkl_net *nets[2] = {train, infer};
+  vkl_xent_loss *losses[2];
   for (int k = 0; k < 2; k++) {
+    vkl_xent_loss_config lc = {.micro_batch = mb, .classes = 5, .inference = k};
+    TEST_OK(ctx, vkl_xent_loss_create(ctx, &lc, &losses[k]));
     TEST_OK(ctx, vkl_upload(ctx, vkl_net_input(nets[k]), x, sizeof x));
-    TEST_OK(ctx, vkl_upload(ctx, vkl_net_labels(nets[k]), y, sizeof y));
+    TEST_OK(ctx, vkl_upload(ctx, vkl_xent_loss_labels(losses[k]), y, sizeof y));
     TEST_OK(ctx, vkl_cmd_begin(cmd));
-    TEST_OK(ctx, vkl_net_record_eval(nets[k], cmd, 1));
+    TEST_OK(ctx, vkl_classify_record_eval(cmd, nets[k], losses[k], 1));
     TEST_OK(ctx, vkl_cmd_end(cmd));
     TEST_OK(ctx, vkl_run(ctx, cmd));
-    TEST_OK(ctx, vkl_download(ctx, &loss[k], vkl_net_loss(nets[k]), 4));
-    TEST_OK(ctx, vkl_download(ctx, correct[k], vkl_net_correct(nets[k]), 8));
-    TEST_OK(ctx, vkl_download(ctx, logits[k], vkl_net_logits(nets[k]), sizeof logits[k]));
+    TEST_OK(ctx, vkl_download(ctx, &loss[k], vkl_xent_loss_sum(losses[k]), 4));
+    TEST_OK(ctx, vkl_download(ctx, correct[k], vkl_xent_loss_correct(losses[k]), 8));
+    TEST_OK(ctx, vkl_download(ctx, logits[k], vkl_net_output(nets[k]), sizeof logits[k]));
   }
   cr_assert(isfinite(loss[0]) && loss[0] == loss[1], "loss %g vs %g", (double)loss[0],
             (double)loss[1]);
   cr_assert(memcmp(logits[0], logits[1], sizeof logits[0]) == 0, "logits differ");
   cr_assert(correct[0][0] == correct[1][0] && correct[0][1] == correct[1][1]);
   TEST_OK(ctx, vkl_cmd_begin(cmd));
-  cr_assert_eq(vkl_net_record_train(infer, cmd, 1, 1.0f), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(vkl_net_record_forward(infer, cmd, VKL_NET_TRAIN), VKL_ERR_INVALID_ARGUMENT);
   cr_assert(strstr(vkl_ctx_errmsg(ctx), "inference net"), "%s", vkl_ctx_errmsg(ctx));
+  cr_assert_eq(vkl_net_record_backward(infer, cmd, 1), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert_eq(vkl_classify_record_train(cmd, infer, losses[1], 1, 1.0f), VKL_ERR_INVALID_ARGUMENT);
+  vkl_xent_loss_destroy(losses[0]);
+  vkl_xent_loss_destroy(losses[1]);
   TEST_OK(ctx, vkl_cmd_end(cmd));
   vkl_cmd_destroy(cmd);
   free(params);

@@ -4,23 +4,43 @@
 #include <math.h>
 #include <sys/stat.h>
 
-#include "nn/net.h"
+#include "nn/classify.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/eval_checkpoint.h"
 #include "train/trainer.h"
 
-/* Uploads samples [first, first+count) of x (n,in) and labels to the net. */
-static void feed(vkl_ctx *ctx, vkl_net *net, const float *x, const uint32_t *y, uint32_t in,
-                 uint32_t first, uint32_t count) {
-  TEST_OK(ctx, vkl_upload(ctx, vkl_net_input(net), x + (size_t)first * in,
-                          (size_t)count * in * sizeof(float)));
-  TEST_OK(ctx, vkl_upload(ctx, vkl_net_labels(net), y + first, count * sizeof(uint32_t)));
+/* A net with its classification loss, as the trainer pairs them. */
+typedef struct clf {
+  vkl_net *net;
+  vkl_xent_loss *loss;
+} clf;
+
+static clf clf_create(vkl_ctx *ctx, const vkl_model *model, uint32_t m) {
+  clf c;
+  vkl_net_config nc = {.micro_batch = m};
+  vkl_xent_loss_config lc = {.micro_batch = m, .classes = model->classes};
+  TEST_OK(ctx, vkl_net_create(ctx, model, &nc, &c.net));
+  TEST_OK(ctx, vkl_xent_loss_create(ctx, &lc, &c.loss));
+  return c;
 }
 
-static void run_train(vkl_ctx *ctx, vkl_net *net, vkl_cmd *cmd, int first, float scale) {
+static void clf_destroy(clf c) {
+  vkl_xent_loss_destroy(c.loss);
+  vkl_net_destroy(c.net);
+}
+
+/* Uploads samples [first, first+count) of x (n,in) and labels to the net. */
+static void feed(vkl_ctx *ctx, clf c, const float *x, const uint32_t *y, uint32_t in,
+                 uint32_t first, uint32_t count) {
+  TEST_OK(ctx, vkl_upload(ctx, vkl_net_input(c.net), x + (size_t)first * in,
+                          (size_t)count * in * sizeof(float)));
+  TEST_OK(ctx, vkl_upload(ctx, vkl_xent_loss_labels(c.loss), y + first, count * sizeof(uint32_t)));
+}
+
+static void run_train(vkl_ctx *ctx, clf c, vkl_cmd *cmd, int first, float scale) {
   TEST_OK(ctx, vkl_cmd_begin(cmd));
-  TEST_OK(ctx, vkl_net_record_train(net, cmd, first, scale));
+  TEST_OK(ctx, vkl_classify_record_train(cmd, c.net, c.loss, first, scale));
   TEST_OK(ctx, vkl_cmd_end(cmd));
   TEST_OK(ctx, vkl_run(ctx, cmd));
 }
@@ -35,15 +55,11 @@ Test(train, accumulation_equals_one_large_batch) {
   char err[256];
   cr_assert_eq(vkl_model_build("mlp", &mc, &model, err, sizeof err), VKL_OK, "%s", err);
   const uint32_t m = 6, k = 4, B = m * k, in = 15;
-  vkl_net *small, *big;
-  vkl_net_config nc = {.micro_batch = m};
-  TEST_OK(d.ctx, vkl_net_create(d.ctx, model, &nc, &small));
-  nc.micro_batch = B;
-  TEST_OK(d.ctx, vkl_net_create(d.ctx, model, &nc, &big));
+  clf small = clf_create(d.ctx, model, m), big = clf_create(d.ctx, model, B);
   float *params = malloc(model->param_floats * 4), *bufs = malloc(4);
   vkl_model_init(model, 3, params, bufs);
-  TEST_OK(d.ctx, vkl_net_upload_state(small, params, bufs));
-  TEST_OK(d.ctx, vkl_net_upload_state(big, params, bufs));
+  TEST_OK(d.ctx, vkl_net_upload_state(small.net, params, bufs));
+  TEST_OK(d.ctx, vkl_net_upload_state(big.net, params, bufs));
   test_rng rng = {9};
   float x[24 * 15];
   uint32_t y[24];
@@ -56,8 +72,8 @@ Test(train, accumulation_equals_one_large_batch) {
   feed(d.ctx, big, x, y, in, 0, B);
   run_train(d.ctx, big, d.cmd, 1, 1.0f / B);
   float *ga = malloc(model->param_floats * 4), *gb = malloc(model->param_floats * 4);
-  TEST_OK(d.ctx, vkl_download(d.ctx, ga, vkl_net_grads(small), model->param_floats * 4));
-  TEST_OK(d.ctx, vkl_download(d.ctx, gb, vkl_net_grads(big), model->param_floats * 4));
+  TEST_OK(d.ctx, vkl_download(d.ctx, ga, vkl_net_grads(small.net), model->param_floats * 4));
+  TEST_OK(d.ctx, vkl_download(d.ctx, gb, vkl_net_grads(big.net), model->param_floats * 4));
   for (uint32_t t = 0; t < model->param_count; t++) {
     const nn_tensor *p = &model->params[t];
     double num = 0, den = 0;
@@ -71,12 +87,12 @@ Test(train, accumulation_equals_one_large_batch) {
               sqrt(num / den));
   }
   float la, lb;
-  TEST_OK(d.ctx, vkl_download(d.ctx, &la, vkl_net_loss(small), 4));
-  TEST_OK(d.ctx, vkl_download(d.ctx, &lb, vkl_net_loss(big), 4));
+  TEST_OK(d.ctx, vkl_download(d.ctx, &la, vkl_xent_loss_sum(small.loss), 4));
+  TEST_OK(d.ctx, vkl_download(d.ctx, &lb, vkl_xent_loss_sum(big.loss), 4));
   cr_assert(fabsf(la - lb) <= 1e-5f * fabsf(lb), "loss sums %g vs %g", la, lb);
   free(params), free(bufs), free(ga), free(gb);
-  vkl_net_destroy(small);
-  vkl_net_destroy(big);
+  clf_destroy(small);
+  clf_destroy(big);
   vkl_model_destroy(model);
   test_dev_destroy(&d);
 }
@@ -211,9 +227,7 @@ Test(train, resnet18_gradients_match_finite_differences) {
   char err[256];
   cr_assert_eq(vkl_model_build("resnet18", &mc, &model, err, sizeof err), VKL_OK, "%s", err);
   const uint32_t m = 4, in = 3 * 12 * 12;
-  vkl_net_config nc = {.micro_batch = m};
-  vkl_net *net;
-  TEST_OK(d.ctx, vkl_net_create(d.ctx, model, &nc, &net));
+  clf net = clf_create(d.ctx, model, m);
   float *p = malloc(model->param_floats * 4), *b = malloc(model->buffer_floats * 4);
   float *g = malloc(model->param_floats * 4), *q = malloc(model->param_floats * 4);
   vkl_model_init(model, 11, p, b);
@@ -222,9 +236,9 @@ Test(train, resnet18_gradients_match_finite_differences) {
   uint32_t y[4] = {0, 3, 1, 4};
   for (uint32_t i = 0; i < m * in; i++) x[i] = test_rng_float(&rng);
   feed(d.ctx, net, x, y, in, 0, m);
-  TEST_OK(d.ctx, vkl_net_upload_state(net, p, b));
+  TEST_OK(d.ctx, vkl_net_upload_state(net.net, p, b));
   run_train(d.ctx, net, d.cmd, 1, 1.0f / m);
-  TEST_OK(d.ctx, vkl_download(d.ctx, g, vkl_net_grads(net), model->param_floats * 4));
+  TEST_OK(d.ctx, vkl_download(d.ctx, g, vkl_net_grads(net.net), model->param_floats * 4));
   const char *names[] = {"conv1.weight",
                          "layer1.0.bn2.bias",
                          "layer1.1.conv1.weight",
@@ -248,16 +262,16 @@ Test(train, resnet18_gradients_match_finite_differences) {
       memcpy(q, p, model->param_floats * 4);
       for (uint64_t i = 0; i < t->count; i++)
         q[t->offset + i] += (float)((s ? -eps : eps) * g[t->offset + i] / gn);
-      TEST_OK(d.ctx, vkl_net_upload_state(net, q, b));
+      TEST_OK(d.ctx, vkl_net_upload_state(net.net, q, b));
       run_train(d.ctx, net, d.cmd, 1, 1.0f / m);
-      TEST_OK(d.ctx, vkl_download(d.ctx, &loss[s], vkl_net_loss(net), 4));
+      TEST_OK(d.ctx, vkl_download(d.ctx, &loss[s], vkl_xent_loss_sum(net.loss), 4));
     }
     double fd = ((double)loss[0] - loss[1]) / (2.0 * eps) / m; /* of the mean loss */
     cr_assert(fabs(fd - gn) <= 0.02 * gn, "%s: ||g|| %g, finite difference along g %g", names[k],
               gn, fd);
   }
   free(p), free(b), free(g), free(q);
-  vkl_net_destroy(net);
+  clf_destroy(net);
   vkl_model_destroy(model);
   test_dev_destroy(&d);
 }

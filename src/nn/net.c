@@ -10,7 +10,6 @@
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/pool.h"
-#include "ops/softmax_xent.h"
 
 struct vkl_net {
   vkl_ctx *ctx;
@@ -21,7 +20,7 @@ struct vkl_net {
   vkl_buf params, grads, buffers;
   vkl_buf *value, *grad; /* per value; grad[input] is empty */
   vkl_buf *aux;          /* per node: bn mean+invstd (2C), or max-pool argmax */
-  vkl_buf labels, loss, correct, row_stats, workspace;
+  vkl_buf workspace;
   int *grad_written; /* per value, while recording a backward pass */
 };
 
@@ -86,14 +85,9 @@ static vkl_matmul_shape linear_shape(const vkl_net *n, const nn_node *nd) {
   return (vkl_matmul_shape){.rows = n->m, .cols = nd->k, .inner = x.c * x.h * x.w, .trans_b = 1};
 }
 
-static vkl_softmax_xent_shape xent_shape(const vkl_net *n) {
-  return (vkl_softmax_xent_shape){.N = n->m, .K = n->model->classes};
-}
-
 /* The largest workspace any op of the model needs: ops run one at a time. */
 static uint64_t workspace_floats(const vkl_net *n) {
-  vkl_softmax_xent_shape xs = xent_shape(n);
-  uint64_t w = vkl_softmax_xent_workspace_floats(&xs);
+  uint64_t w = 0;
   for (uint32_t i = 0; i < n->model->node_count; i++) {
     const nn_node *nd = &n->model->nodes[i];
     uint64_t f = 0;
@@ -139,8 +133,7 @@ static void sizes(const vkl_net *n, uint64_t *state, uint64_t *acts, uint64_t *l
   }
   for (uint32_t i = 0; train && i < md->node_count; i++)
     if (aux_floats(n, &md->nodes[i])) *acts += slot_bytes(aux_floats(n, &md->nodes[i]));
-  *acts += slot_bytes(n->m) + slot_bytes(1) + slot_bytes(2) +
-           (train ? slot_bytes(2ull * n->m) : 0) + slot_bytes(workspace_floats(n));
+  *acts += slot_bytes(workspace_floats(n));
 }
 
 void vkl_net_estimate_for(const vkl_model *model, const vkl_net_config *cfg, uint64_t *bytes,
@@ -199,13 +192,7 @@ static vkl_status allocate(vkl_net *n) {
     uint64_t f = aux_floats(n, &md->nodes[i]);
     if (f && (st = vkl_arena_alloc(n->acts, f * 4, &n->aux[i]))) return st;
   }
-  if ((st = vkl_arena_alloc(n->acts, n->m * 4ull, &n->labels)) ||
-      (st = vkl_arena_alloc(n->acts, 4, &n->loss)) ||
-      (st = vkl_arena_alloc(n->acts, 8, &n->correct)) ||
-      (train && (st = vkl_arena_alloc(n->acts, 8ull * n->m, &n->row_stats))) ||
-      (st = vkl_arena_alloc(n->acts, ws * 4, &n->workspace)))
-    return st;
-  return VKL_OK;
+  return vkl_arena_alloc(n->acts, ws * 4, &n->workspace);
 }
 
 vkl_status vkl_net_create(vkl_ctx *ctx, const vkl_model *model, const vkl_net_config *cfg,
@@ -267,17 +254,18 @@ vkl_buf vkl_net_buffers(const vkl_net *n) {
 vkl_buf vkl_net_input(const vkl_net *n) {
   return n->value[n->model->input];
 }
-vkl_buf vkl_net_labels(const vkl_net *n) {
-  return n->labels;
-}
-vkl_buf vkl_net_loss(const vkl_net *n) {
-  return n->loss;
-}
-vkl_buf vkl_net_correct(const vkl_net *n) {
-  return n->correct;
-}
-vkl_buf vkl_net_logits(const vkl_net *n) {
+vkl_buf vkl_net_output(const vkl_net *n) {
   return n->value[n->model->logits];
+}
+vkl_buf vkl_net_output_grad(const vkl_net *n) {
+  return n->grad[n->model->logits];
+}
+uint32_t vkl_net_output_floats(const vkl_net *n) {
+  nn_value x = n->model->values[n->model->logits];
+  return x.c * x.h * x.w;
+}
+uint32_t vkl_net_micro_batch(const vkl_net *n) {
+  return n->m;
 }
 uint64_t vkl_net_device_bytes(const vkl_net *n) {
   return vkl_arena_capacity(n->state) + vkl_arena_capacity(n->acts);
@@ -285,7 +273,8 @@ uint64_t vkl_net_device_bytes(const vkl_net *n) {
 
 /* ---- forward ---------------------------------------------------------------- */
 
-static vkl_status forward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int train) {
+static vkl_status forward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, vkl_net_mode mode) {
+  int train = mode != VKL_NET_EVAL, running = mode == VKL_NET_TRAIN;
   const nn_node *nd = &n->model->nodes[i];
   vkl_buf x = n->value[nd->in[0]], y = n->value[nd->out];
   switch (nd->kind) {
@@ -302,8 +291,9 @@ static vkl_status forward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int train) 
       if (!train) return vkl_batchnorm_forward_eval(cmd, y, x, rm, rv, &g, &b, &s, n->cfg.bn_eps);
       vkl_buf mean = vkl_buf_sub(n->aux[i], 0, s.C * 4ull);
       vkl_buf invstd = vkl_buf_sub(n->aux[i], s.C * 4ull, s.C * 4ull);
-      return vkl_batchnorm_forward_train(cmd, y, mean, invstd, &rm, &rv, x, &g, &b, &s,
-                                         n->cfg.bn_eps, n->cfg.bn_momentum, n->workspace);
+      return vkl_batchnorm_forward_train(cmd, y, mean, invstd, running ? &rm : NULL,
+                                         running ? &rv : NULL, x, &g, &b, &s, n->cfg.bn_eps,
+                                         n->cfg.bn_momentum, n->workspace);
     }
     case NN_RELU: return vkl_relu_forward(cmd, y, x, value_floats(n, nd->out));
     case NN_MAXPOOL: {
@@ -324,14 +314,14 @@ static vkl_status forward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int train) 
   return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT, "net: node %u has no kind", i);
 }
 
-static vkl_status forward(vkl_net *n, vkl_cmd *cmd, int train, int first) {
+vkl_status vkl_net_record_forward(vkl_net *n, vkl_cmd *cmd, vkl_net_mode mode) {
+  if (n->cfg.inference && mode != VKL_NET_EVAL)
+    return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "net: an inference net (%s) records no training forward pass",
+                         n->model->name);
   vkl_status st = VKL_OK;
-  for (uint32_t i = 0; i < n->model->node_count && !st; i++) st = forward_node(n, cmd, i, train);
-  if (st) return st;
-  vkl_softmax_xent_shape xs = xent_shape(n);
-  return vkl_softmax_xent_forward(cmd, n->loss, &n->correct, train ? &n->row_stats : NULL,
-                                  vkl_net_logits(n), n->labels, &xs, VKL_REDUCTION_SUM,
-                                  n->cfg.label_smoothing, !first, n->workspace);
+  for (uint32_t i = 0; i < n->model->node_count && !st; i++) st = forward_node(n, cmd, i, mode);
+  return st;
 }
 
 /* ---- backward ----------------------------------------------------------------- */
@@ -410,24 +400,15 @@ static vkl_status backward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int acc_pa
   return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT, "net: node %u has no kind", i);
 }
 
-vkl_status vkl_net_record_train(vkl_net *n, vkl_cmd *cmd, int first, float grad_scale) {
+vkl_status vkl_net_record_backward(vkl_net *n, vkl_cmd *cmd, int first) {
   if (n->cfg.inference)
     return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "net: an inference net (%s) records no training step", n->model->name);
-  vkl_status st = forward(n, cmd, 1, first);
-  if (st) return st;
+                         "net: an inference net (%s) records no backward pass", n->model->name);
   memset(n->grad_written, 0, n->model->value_count * sizeof *n->grad_written);
-  vkl_softmax_xent_shape xs = xent_shape(n);
-  uint32_t logits = n->model->logits;
-  st = vkl_softmax_xent_backward(cmd, n->grad[logits], n->value[logits], n->labels, &n->row_stats,
-                                 &xs, VKL_REDUCTION_SUM, n->cfg.label_smoothing, grad_scale, 0);
-  n->grad_written[logits] = 1;
+  n->grad_written[n->model->logits] = 1; /* the loss wrote it */
+  vkl_status st = VKL_OK;
   for (uint32_t i = n->model->node_count; i-- > 0 && !st;) st = backward_node(n, cmd, i, !first);
   return st;
-}
-
-vkl_status vkl_net_record_eval(vkl_net *n, vkl_cmd *cmd, int first) {
-  return forward(n, cmd, 0, first);
 }
 
 vkl_status vkl_net_upload_state(vkl_net *n, const float *params, const float *buffers) {

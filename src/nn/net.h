@@ -5,12 +5,15 @@
  * Memory: parameters, their gradients and the batch-norm buffers in one
  * arena (layouts from the model, so the optimizer sees flat arrays); every
  * activation and its gradient in another, sized for m; one workspace shared
- * by the ops, which run one after another. A micro-step recording runs the
- * forward pass, the loss (summed over the micro-batch into a device scalar,
- * with top-1/top-5 counts) and the backward pass. Gradients of the
- * parameters are written by the first micro-step of a global batch and
- * added to by the others; the loss gradient is scaled by grad_scale (1/B),
- * so after k micro-steps the gradient is that of the global batch mean.
+ * by the ops, which run one after another.
+ *
+ * The net knows no loss. Its recordings are the forward pass (input to
+ * output) and the backward pass from the gradient of the output, which a
+ * loss (nn/xent_loss.h, or a method's own) writes into vkl_net_output_grad
+ * in between; nn/classify.h puts the three together for classification.
+ * Gradients of the parameters are written by the first backward pass of a
+ * global batch and added to by the others, so after k micro-steps whose
+ * losses were scaled by 1/B the gradient is that of the global batch mean.
  * Batch norm uses each micro-batch's own statistics, as the authors'
  * per-GPU batch norm did. */
 #ifndef VKLARS_NN_NET_H
@@ -20,12 +23,11 @@
 #include "vk/vk.h"
 
 typedef struct vkl_net_config {
-  uint32_t micro_batch;  /* m (at least 2 for training a model with batch norm) */
-  float bn_eps;          /* 0: 1e-5 */
-  float bn_momentum;     /* 0: 0.1 */
-  float label_smoothing; /* 0: none */
+  uint32_t micro_batch; /* m (at least 2 for training a model with batch norm) */
+  float bn_eps;         /* 0: 1e-5 */
+  float bn_momentum;    /* 0: 0.1 */
   /* 1: evaluation only. No gradients (vkl_net_grads is empty), no saved
-   * training activations; vkl_net_record_train is refused. */
+   * training activations; training forward and backward passes are refused. */
   int inference;
 } vkl_net_config;
 
@@ -40,10 +42,12 @@ vkl_buf vkl_net_params(const vkl_net *net);  /* (param_floats) */
 vkl_buf vkl_net_grads(const vkl_net *net);   /* (param_floats), same layout; empty: inference */
 vkl_buf vkl_net_buffers(const vkl_net *net); /* (buffer_floats) running statistics */
 vkl_buf vkl_net_input(const vkl_net *net);   /* (m,C,H,W) floats */
-vkl_buf vkl_net_labels(const vkl_net *net);  /* (m) uint32 */
-vkl_buf vkl_net_loss(const vkl_net *net);    /* (1) float: summed loss of the samples seen */
-vkl_buf vkl_net_correct(const vkl_net *net); /* (2) uint32: top-1 and top-5 correct counts */
-vkl_buf vkl_net_logits(const vkl_net *net);  /* (m, classes) after a forward */
+vkl_buf vkl_net_output(const vkl_net *net);  /* (m, output_floats) after a forward */
+/* (m, output_floats): the loss writes d(loss)/d(output) here before a
+ * backward pass; empty in an inference net. */
+vkl_buf vkl_net_output_grad(const vkl_net *net);
+uint32_t vkl_net_output_floats(const vkl_net *net); /* per sample: the model's last value */
+uint32_t vkl_net_micro_batch(const vkl_net *net);
 /* Bytes of device memory the net holds for its micro-batch size. */
 uint64_t vkl_net_device_bytes(const vkl_net *net);
 
@@ -58,13 +62,24 @@ void vkl_net_estimate(const vkl_model *model, uint32_t m, uint64_t *bytes, uint6
  * driver's and the other buffers') and within one allocation. */
 int vkl_net_fits(const vkl_device_info *d, const vkl_model *model, const vkl_net_config *cfg);
 
-/* One training micro-step: forward (batch-norm batch statistics), loss and
- * metrics (first: written, else added to), backward (first: parameter
- * gradients written, else added to). */
-vkl_status vkl_net_record_train(vkl_net *net, vkl_cmd *cmd, int first, float grad_scale);
-/* One evaluation micro-step: forward with running statistics, loss and
- * metrics (first: written, else added to). */
-vkl_status vkl_net_record_eval(vkl_net *net, vkl_cmd *cmd, int first);
+typedef enum vkl_net_mode {
+  /* batch norm normalises with the micro-batch's statistics and moves its
+   * running statistics toward them; the backward pass's saved values are kept */
+  VKL_NET_TRAIN = 0,
+  /* as VKL_NET_TRAIN, but the running statistics are left alone: a second
+   * forward pass over the same micro-batch (a method that re-runs the
+   * forward pass for its backward) must not count it twice */
+  VKL_NET_TRAIN_KEEP_RUNNING,
+  /* batch norm uses the running statistics; nothing is saved for a backward */
+  VKL_NET_EVAL
+} vkl_net_mode;
+
+/* The forward pass from the input to the output. The training modes need a
+ * training net. */
+vkl_status vkl_net_record_forward(vkl_net *net, vkl_cmd *cmd, vkl_net_mode mode);
+/* The backward pass from vkl_net_output_grad, after a training forward of the
+ * same input (first: parameter gradients written, else added to). */
+vkl_status vkl_net_record_backward(vkl_net *net, vkl_cmd *cmd, int first);
 
 /* Synchronous copies of the parameters and buffers (checkpoints, init). */
 vkl_status vkl_net_upload_state(vkl_net *net, const float *params, const float *buffers);

@@ -16,19 +16,19 @@ struct vkl_batch_ring {
   uint64_t ticket[VKL_BATCH_RING_SLOTS]; /* of the slot's last copy; 0: none */
 };
 
-static vkl_status record_copy(vkl_batch_ring *s, vkl_net *net, uint32_t slot) {
+static vkl_status record_copy(vkl_batch_ring *s, vkl_buf input, vkl_buf labels, uint32_t slot) {
   vkl_cmd *c = s->copy[slot];
   vkl_status st = vkl_cmd_begin(c);
   if (st) return st;
   vkl_cmd_barrier(c); /* the last micro-step's reads of the input and labels (WAR) */
-  vkl_cmd_copy(c, vkl_net_input(net), s->img[slot], s->img[slot].size);
-  vkl_cmd_copy(c, vkl_net_labels(net), s->lab[slot], s->lab[slot].size);
+  vkl_cmd_copy(c, input, s->img[slot], s->img[slot].size);
+  vkl_cmd_copy(c, labels, s->lab[slot], s->lab[slot].size);
   vkl_cmd_barrier(c); /* the copies before the micro-step reads them (RAW) */
   return vkl_cmd_end(c);
 }
 
-vkl_status vkl_batch_ring_create(vkl_ctx *ctx, vkl_net *net, uint32_t m, uint64_t image_floats,
-                                 vkl_batch_ring **out) {
+vkl_status vkl_batch_ring_create(vkl_ctx *ctx, vkl_buf input, vkl_buf labels, uint32_t m,
+                                 uint64_t image_floats, vkl_batch_ring **out) {
   *out = NULL;
   vkl_batch_ring *s = calloc(1, sizeof *s);
   if (!s) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "batch ring");
@@ -42,7 +42,7 @@ vkl_status vkl_batch_ring_create(vkl_ctx *ctx, vkl_net *net, uint32_t m, uint64_
     if (!(st = vkl_arena_alloc(s->arena, img, &s->img[k])) &&
         !(st = vkl_arena_alloc(s->arena, lab, &s->lab[k])) &&
         !(st = vkl_cmd_create(ctx, &s->copy[k])))
-      st = record_copy(s, net, k);
+      st = record_copy(s, input, labels, k);
   }
   if (st) {
     vkl_batch_ring_destroy(s);

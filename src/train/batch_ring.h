@@ -16,7 +16,6 @@
 #include <stdint.h>
 
 #include "data/loader.h"
-#include "nn/net.h"
 #include "vk/vk.h"
 
 #define VKL_BATCH_RING_SLOTS 4 /* loader batches in flight ahead of the device */
@@ -24,8 +23,9 @@
 typedef struct vkl_batch_ring vkl_batch_ring;
 
 /* A ring for micro-batches of m images of image_floats (C*H*W) each, copied
- * into net's input and labels. Errors: the message is in ctx. */
-vkl_status vkl_batch_ring_create(vkl_ctx *ctx, vkl_net *net, uint32_t m, uint64_t image_floats,
+ * into input (a net's) and labels (a loss's). Errors: the message is in ctx. */
+vkl_status vkl_batch_ring_create(vkl_ctx *ctx, vkl_buf input /* (m,C,H,W) */,
+                                 vkl_buf labels /* (m) */, uint32_t m, uint64_t image_floats,
                                  vkl_batch_ring **out);
 void vkl_batch_ring_destroy(vkl_batch_ring *s); /* NULL is a no-op; nothing may be in flight */
 
@@ -40,7 +40,7 @@ vkl_status vkl_batch_ring_fill(vkl_batch_ring *s, vkl_loader *ld, uint32_t slot,
  * batch is padded with VKL_XENT_IGNORE labels, which the loss skips. */
 vkl_status vkl_batch_ring_take(vkl_batch_ring *s, vkl_loader *ld, uint32_t slot, uint32_t *count,
                                char *err, size_t errlen);
-/* Submits slot's copy into the net's input and labels. */
+/* Submits slot's copy into the input and labels. */
 vkl_status vkl_batch_ring_copy(vkl_batch_ring *s, uint32_t slot, char *err, size_t errlen);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nn/net.h"
+#include "nn/xent_loss.h"
 #include "train/checkpoint.h"
 
 typedef struct eval_run {
@@ -17,6 +18,7 @@ typedef struct eval_run {
   vkl_dataset *test;
   vkl_model *model;
   vkl_net *net;
+  vkl_xent_loss *loss;
   vkl_batch_ring *ring;
   vkl_evaluator *evaluator;
 } eval_run;
@@ -48,7 +50,9 @@ static vkl_status build_net(eval_run *er, uint32_t m) {
   vkl_status st = vkl_model_build(meta->model, &mc, &er->model, er->err, er->errlen);
   if (st) return st;
   vkl_net_config nc = {.micro_batch = m, .inference = 1};
-  if ((st = vkl_net_create(er->ctx, er->model, &nc, &er->net))) {
+  vkl_xent_loss_config lc = {.micro_batch = m, .classes = er->model->classes, .inference = 1};
+  if ((st = vkl_net_create(er->ctx, er->model, &nc, &er->net)) ||
+      (st = vkl_xent_loss_create(er->ctx, &lc, &er->loss))) {
     device_fail(er, st);
     if (st == VKL_ERR_OUT_OF_DEVICE_MEMORY && m > 1) {
       size_t len = strlen(er->err);
@@ -85,10 +89,11 @@ static vkl_status run(eval_run *er, vkl_eval_report *rep) {
   if (count < m) m = (uint32_t)count; /* no padding beyond the whole split */
   const vkl_checkpoint_meta *meta = er->meta;
   if ((st = build_net(er, m)) || (st = load_weights(er))) return st;
-  if ((st = vkl_batch_ring_create(er->ctx, er->net, m,
-                                  (uint64_t)meta->in_c * meta->in_h * meta->in_w, &er->ring)))
+  if ((st = vkl_batch_ring_create(er->ctx, vkl_net_input(er->net), vkl_xent_loss_labels(er->loss),
+                                  m, (uint64_t)meta->in_c * meta->in_h * meta->in_w, &er->ring)))
     return device_fail(er, st);
   vkl_evaluator_config ec = {.net = er->net,
+                             .loss = er->loss,
                              .ring = er->ring,
                              .dataset = er->test,
                              .micro_batch = m,
@@ -119,6 +124,7 @@ vkl_status vkl_eval_checkpoint(vkl_ctx *ctx, const vkl_eval_config *cfg, vkl_eva
   vkl_wait_all(ctx); /* nothing in flight may use what is destroyed below */
   vkl_evaluator_destroy(er.evaluator);
   vkl_batch_ring_destroy(er.ring);
+  vkl_xent_loss_destroy(er.loss);
   vkl_net_destroy(er.net);
   vkl_model_destroy(er.model);
   vkl_dataset_destroy(er.test);

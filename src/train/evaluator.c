@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "data/augment.h"
+#include "nn/classify.h"
 
 struct vkl_evaluator {
   vkl_ctx *ctx;
@@ -27,13 +28,13 @@ static vkl_status record(vkl_evaluator *ev) {
   vkl_status st = VKL_OK;
   for (int f = 0; f < 2 && !st; f++) {
     if (!(st = vkl_cmd_create(ev->ctx, &ev->pass[f])) && !(st = vkl_cmd_begin(ev->pass[f])) &&
-        !(st = vkl_net_record_eval(net, ev->pass[f], f == 0)))
+        !(st = vkl_classify_record_eval(ev->pass[f], net, ev->cfg.loss, f == 0)))
       st = vkl_cmd_end(ev->pass[f]);
   }
   if (st || (st = vkl_cmd_create(ev->ctx, &ev->done)) || (st = vkl_cmd_begin(ev->done))) return st;
   vkl_cmd_barrier(ev->done); /* the metrics written by the last pass (RAW) */
-  vkl_cmd_copy(ev->done, ev->rb_loss, vkl_net_loss(net), 4);
-  vkl_cmd_copy(ev->done, ev->rb_correct, vkl_net_correct(net), 8);
+  vkl_cmd_copy(ev->done, ev->rb_loss, vkl_xent_loss_sum(ev->cfg.loss), 4);
+  vkl_cmd_copy(ev->done, ev->rb_correct, vkl_xent_loss_correct(ev->cfg.loss), 8);
   vkl_cmd_barrier_to_host(ev->done);
   return vkl_cmd_end(ev->done);
 }

@@ -17,6 +17,7 @@
 
 #include "data/dataset.h"
 #include "nn/net.h"
+#include "nn/xent_loss.h"
 #include "train/batch_ring.h"
 
 typedef struct vkl_eval_result {
@@ -26,7 +27,8 @@ typedef struct vkl_eval_result {
 
 typedef struct vkl_evaluator_config {
   vkl_net *net;               /* of micro-batch m */
-  vkl_batch_ring *ring;       /* a ring into net for m images of the data set's shape */
+  vkl_xent_loss *loss;        /* for m samples of the data set's classes */
+  vkl_batch_ring *ring;       /* a ring into net and loss for m images of the data set's shape */
   const vkl_dataset *dataset; /* must outlive the evaluator */
   uint32_t micro_batch;       /* m */
   uint32_t loader_threads;    /* 0: cores - 1 */

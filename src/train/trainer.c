@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "data/loader.h"
+#include "nn/classify.h"
 #include "nn/net.h"
 #include "optim/optim_step.h"
 #include "train/checkpoint.h"
@@ -27,6 +28,7 @@ typedef struct trainer {
   vkl_dataset *train_ds, *test_ds;
   vkl_model *model;
   vkl_net *net;
+  vkl_xent_loss *loss;
   vkl_optimizer *opt;
   vkl_loader *train_ld;
   vkl_batch_ring *ring; /* loader -> net input, shared by training and evaluation */
@@ -173,7 +175,8 @@ static vkl_status make_rings(trainer *tr) {
   const vkl_dataset_info *d = vkl_dataset_get_info(tr->train_ds);
   uint64_t chw = (uint64_t)d->channels * d->height * d->width;
   vkl_status st;
-  if ((st = vkl_batch_ring_create(tr->ctx, tr->net, tr->m, chw, &tr->ring)) ||
+  if ((st = vkl_batch_ring_create(tr->ctx, vkl_net_input(tr->net), vkl_xent_loss_labels(tr->loss),
+                                  tr->m, chw, &tr->ring)) ||
       (st = vkl_arena_create(tr->ctx, VKL_MEM_READBACK, VKL_OPTIM_RING * 512ull, "metrics ring",
                              &tr->readback)))
     return vk_fail(tr, st);
@@ -187,8 +190,8 @@ static vkl_status make_rings(trainer *tr) {
 /* Copies the metrics (loss sum, top-1/top-5 counts) into readback slot r. */
 static void record_metrics_copy(trainer *tr, vkl_cmd *cmd, int r) {
   vkl_cmd_barrier(cmd); /* the loss written by the last micro-step (RAW) */
-  vkl_cmd_copy(cmd, tr->rb_loss[r], vkl_net_loss(tr->net), 4);
-  vkl_cmd_copy(cmd, tr->rb_correct[r], vkl_net_correct(tr->net), 8);
+  vkl_cmd_copy(cmd, tr->rb_loss[r], vkl_xent_loss_sum(tr->loss), 4);
+  vkl_cmd_copy(cmd, tr->rb_correct[r], vkl_xent_loss_correct(tr->loss), 8);
 }
 
 static vkl_buf bn_live(const trainer *tr) {
@@ -220,7 +223,7 @@ static vkl_status record_micro(trainer *tr, int first) {
     vkl_cmd_copy(c, tr->bn_saved, bn_live(tr), tr->bn_saved.size);
     vkl_cmd_barrier(c); /* saved before the forward pass updates them (WAR) */
   }
-  if ((st = vkl_net_record_train(tr->net, c, first, 1.0f / (float)tr->B))) return st;
+  if ((st = vkl_classify_record_train(c, tr->net, tr->loss, first, 1.0f / (float)tr->B))) return st;
   return vkl_cmd_end(c);
 }
 
@@ -250,6 +253,7 @@ static void on_eval_progress(void *user, uint64_t done, uint64_t total) {
 /* The per-epoch evaluation of the test split, through the training net. */
 static vkl_status make_evaluator(trainer *tr) {
   vkl_evaluator_config ec = {.net = tr->net,
+                             .loss = tr->loss,
                              .ring = tr->ring,
                              .dataset = tr->test_ds,
                              .micro_batch = tr->m,
@@ -682,8 +686,12 @@ static vkl_status setup(trainer *tr) {
                                  .total_steps = tr->steps_per_epoch * c->epochs};
   if (vkl_optim_validate(&c->optim, &tr->sched, tr->err, tr->errlen))
     return VKL_ERR_INVALID_ARGUMENT;
-  vkl_net_config nc = {.micro_batch = tr->m, .label_smoothing = c->label_smoothing};
-  if ((st = vkl_net_create(tr->ctx, tr->model, &nc, &tr->net))) return out_of_memory_hint(tr, st);
+  vkl_net_config nc = {.micro_batch = tr->m};
+  vkl_xent_loss_config lc = {
+      .micro_batch = tr->m, .classes = tr->model->classes, .label_smoothing = c->label_smoothing};
+  if ((st = vkl_net_create(tr->ctx, tr->model, &nc, &tr->net)) ||
+      (st = vkl_xent_loss_create(tr->ctx, &lc, &tr->loss)))
+    return out_of_memory_hint(tr, st);
   if ((st = make_optimizer(tr)) || (st = make_rings(tr))) return out_of_memory_hint(tr, st);
   if ((st = record_all(tr)) || (st = make_evaluator(tr))) return st;
   if (c->pipelines_only) return VKL_OK; /* every recording is made: every pipeline built */
@@ -711,6 +719,7 @@ static void teardown(trainer *tr) {
   vkl_loader_destroy(tr->train_ld);
   vkl_batch_ring_destroy(tr->ring);
   vkl_optimizer_destroy(tr->opt);
+  vkl_xent_loss_destroy(tr->loss);
   vkl_net_destroy(tr->net);
   vkl_arena_destroy(tr->readback);
   vkl_arena_destroy(tr->rollback);
