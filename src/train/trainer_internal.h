@@ -1,0 +1,107 @@
+/* The trainer's state, shared by its files: trainer.c (the loop),
+ * train_setup.c (data, model, net, optimizer, recorded programs),
+ * train_checkpoint.c (weights, checkpoints, resume) and run_json.c (the
+ * run's description). Not an API: src/train only. */
+#ifndef VKLARS_TRAIN_TRAINER_INTERNAL_H
+#define VKLARS_TRAIN_TRAINER_INTERNAL_H
+
+#include <stdio.h>
+#include <time.h>
+
+#include "data/loader.h"
+#include "nn/net.h"
+#include "nn/xent_loss.h"
+#include "optim/optim_step.h"
+#include "train/batch_ring.h"
+#include "train/evaluator.h"
+#include "train/rundir_lock.h"
+#include "train/runlog.h"
+#include "train/trainer.h"
+
+#define SLOTS VKL_BATCH_RING_SLOTS
+
+typedef struct trainer {
+  vkl_ctx *ctx;
+  const vkl_train_config *cfg;
+  char *err;
+  size_t errlen;
+  vkl_dataset *train_ds, *test_ds;
+  vkl_model *model;
+  vkl_net *net;
+  vkl_xent_loss *loss;
+  vkl_optimizer *opt;
+  vkl_loader *train_ld;
+  vkl_batch_ring *ring; /* loader -> net input, shared by training and evaluation */
+  vkl_evaluator *evaluator;
+  vkl_arena *readback, *rollback;
+  vkl_buf rb_loss[VKL_OPTIM_RING], rb_correct[VKL_OPTIM_RING];
+  vkl_buf bn_saved; /* the running statistics at the start of the global batch */
+  vkl_cmd *micro[2], *step_cmd[VKL_OPTIM_RING];
+  uint64_t step_ticket[VKL_OPTIM_RING];
+  vkl_runlog *log;
+  const char **layer_names;
+  vkl_optim_stats *stats;
+  vkl_sched_config sched;
+  uint32_t k, m, B;
+  uint64_t steps_per_epoch, total_steps, t;
+  uint64_t nonfinite_total;
+  double epoch_loss_sum, epoch_top1_sum;
+  uint64_t epoch_steps;
+  double last_loss;
+  int pending;           /* step t - 1 was submitted and its results are not read yet */
+  int stopped_nonfinite; /* --on-nonfinite stop ended the run (finish_step's message) */
+  uint32_t eval_epoch;   /* the epoch being evaluated, for its progress */
+  /* The evaluation of the position's epoch is still to run: interrupted
+   * (the checkpoint says so), or resumed from such a checkpoint. */
+  int eval_pending;
+  int last_ckpt_eval_pending; /* the newest checkpoint was saved with eval_pending */
+  char *run_json;             /* the configuration, for run.json and the checkpoints */
+  uint32_t start_epoch;       /* where this invocation starts (a resumed run: mid-way) */
+  uint64_t start_epoch_step;
+  char last_ckpt[1100]; /* the newest checkpoint (written or resumed from); "" none */
+  uint64_t last_ckpt_step;
+  uint64_t skipped_noted[2]; /* skipped images (train, test) told through on_note */
+  uint64_t skipped_in_json;  /* the skipped images run_json recorded */
+  vkl_rundir_lock *lock;     /* out_dir's, from before anything there is read or changed */
+  char run_id[24];           /* the run's identity in its checkpoints (pruning keeps to it) */
+  /* A log write failed (log_err says which file and why): the run stops at
+   * the end of the step, as a stop request does, saving a checkpoint. */
+  int log_failed;
+  char log_err[700];
+  int ckpt_failed; /* a checkpoint write failed */
+} trainer;
+
+static inline double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Takes the context's message for a failed runtime call. */
+static inline vkl_status vk_fail(trainer *tr, vkl_status st) {
+  snprintf(tr->err, tr->errlen, "%s", vkl_ctx_errmsg(tr->ctx));
+  return st;
+}
+
+/* train_setup.c: everything a run needs before its first step (on failure
+ * tr->err says why); teardown undoes whatever setup did. */
+vkl_status trainer_setup(trainer *tr);
+void trainer_teardown(trainer *tr);
+
+/* train_checkpoint.c */
+/* The model's weights: --init's checkpoint, or torchvision's initialisation. */
+vkl_status trainer_init_weights(trainer *tr);
+/* Writes the whole state at step tr->t (the device must hold exactly it). */
+vkl_status trainer_save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_step);
+/* Continues from cfg->resume. */
+vkl_status trainer_resume_state(trainer *tr);
+
+/* run_json.c */
+/* Tells on_note of each newly skipped image; returns how many in all. */
+uint64_t trainer_note_skipped_images(trainer *tr);
+/* run.json's text (cJSON_free it), or NULL without memory. */
+char *trainer_run_json(trainer *tr);
+/* Records newly skipped images in the configuration and run.json. */
+vkl_status trainer_record_skipped_images(trainer *tr);
+
+#endif
