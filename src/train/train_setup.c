@@ -119,7 +119,7 @@ static vkl_status make_rollback(trainer *tr) {
 }
 
 static vkl_status record_micro(trainer *tr, int first) {
-  vkl_cmd *c = tr->micro[first ? 0 : 1];
+  vkl_cmd *c = tr->pass[0].micro[first ? 0 : 1];
   vkl_status st = vkl_cmd_begin(c);
   if (st) return st;
   if (first && tr->rollback) {
@@ -142,8 +142,9 @@ static vkl_status record_step(trainer *tr, int r) {
 
 static vkl_status record_all(trainer *tr) {
   vkl_status st = make_rollback(tr);
+  tr->passes = 1; /* classification: forward, loss, backward per micro-batch */
   for (int f = 0; f < 2 && !st; f++)
-    if (!(st = vkl_cmd_create(tr->ctx, &tr->micro[f]))) st = record_micro(tr, f == 0);
+    if (!(st = vkl_cmd_create(tr->ctx, &tr->pass[0].micro[f]))) st = record_micro(tr, f == 0);
   for (int r = 0; r < VKL_OPTIM_RING && !st; r++)
     if (!(st = vkl_cmd_create(tr->ctx, &tr->step_cmd[r]))) st = record_step(tr, r);
   return st ? vk_fail(tr, st) : VKL_OK;
@@ -274,7 +275,10 @@ vkl_status trainer_setup(trainer *tr) {
 void trainer_teardown(trainer *tr) {
   vkl_wait_all(tr->ctx); /* nothing in flight may use what is destroyed below */
   for (int r = 0; r < VKL_OPTIM_RING; r++) vkl_cmd_destroy(tr->step_cmd[r]);
-  for (int f = 0; f < 2; f++) vkl_cmd_destroy(tr->micro[f]);
+  for (int p = 0; p < VKL_TRAIN_MAX_PASSES; p++) {
+    for (int f = 0; f < 2; f++) vkl_cmd_destroy(tr->pass[p].micro[f]);
+    vkl_cmd_destroy(tr->pass[p].after);
+  }
   vkl_evaluator_destroy(tr->evaluator);
   vkl_loader_destroy(tr->train_ld);
   vkl_batch_ring_destroy(tr->ring);

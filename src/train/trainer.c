@@ -17,9 +17,19 @@ static vkl_status wait_ticket(trainer *tr, uint64_t ticket) {
   return st ? vk_fail(tr, st) : VKL_OK;
 }
 
-/* Queues training batch b into its slot (b % SLOTS). */
-static vkl_status fill(trainer *tr, uint64_t b) {
-  return vkl_batch_ring_fill(tr->ring, tr->train_ld, (uint32_t)(b % SLOTS), b, tr->err, tr->errlen);
+/* Loads: the step schedule reads each of a step's k micro-batches once per
+ * pass, so load L of an epoch is micro-batch j = L % k of step L / (P k),
+ * pass (L / k) % P, for P passes: loader batch (L / (P k)) k + j. With one
+ * pass, load L is batch L. */
+static uint64_t load_batch(const trainer *tr, uint64_t L) {
+  uint64_t per_step = (uint64_t)tr->passes * tr->k;
+  return L / per_step * tr->k + L % tr->k;
+}
+
+/* Queues load L into its slot (L % SLOTS). */
+static vkl_status fill(trainer *tr, uint64_t L) {
+  return vkl_batch_ring_fill(tr->ring, tr->train_ld, (uint32_t)(L % SLOTS), load_batch(tr, L),
+                             tr->err, tr->errlen);
 }
 
 /* Keeps the first log write that failed: the run stops at the end of the
@@ -135,17 +145,21 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
   }
   uint64_t steps = tr->steps_per_epoch - first;
   if (tr->total_steps - tr->t < steps) steps = tr->total_steps - tr->t;
-  /* batch b of the epoch always goes through slot b % SLOTS */
-  uint64_t b0 = first * tr->k, nb = b0 + steps * tr->k;
-  for (uint64_t b = b0; b < b0 + SLOTS && b < nb; b++)
-    if ((st = fill(tr, b))) return st;
-  for (uint64_t b = b0; b < nb; b++) {
-    uint32_t s = (uint32_t)(b % SLOTS), j = (uint32_t)(b % tr->k);
+  /* load L of the epoch always goes through slot L % SLOTS */
+  uint64_t per_step = (uint64_t)tr->passes * tr->k;
+  uint64_t L0 = first * per_step, nl = L0 + steps * per_step;
+  for (uint64_t L = L0; L < L0 + SLOTS && L < nl; L++)
+    if ((st = fill(tr, L))) return st;
+  for (uint64_t L = L0; L < nl; L++) {
+    uint32_t s = (uint32_t)(L % SLOTS), j = (uint32_t)(L % tr->k);
+    uint32_t p = (uint32_t)(L / tr->k % tr->passes);
+    const train_pass *pass = &tr->pass[p];
     if ((st = vkl_batch_ring_take(tr->ring, tr->train_ld, s, NULL, tr->err, tr->errlen)) ||
         (st = vkl_batch_ring_copy(tr->ring, s, tr->err, tr->errlen)) ||
-        (st = submit(tr, tr->micro[j == 0 ? 0 : 1], NULL)))
+        (st = submit(tr, pass->micro[j == 0 ? 0 : 1], NULL)))
       return st;
-    if (j == tr->k - 1) {
+    if (j == tr->k - 1 && pass->after && (st = submit(tr, pass->after, NULL))) return st;
+    if (j == tr->k - 1 && p == tr->passes - 1) {
       uint64_t t = tr->t;
       uint32_t r = (uint32_t)(t % VKL_OPTIM_RING);
       /* the ring slot of step t - RING must be read before reuse */
@@ -159,14 +173,14 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
       int late = tr->pending;
       tr->pending = 1;
       tr->t++;
-      *done = b / tr->k + 1;
+      *done = L / per_step + 1;
       *images += tr->B;
       if (late && (st = finish_step(tr, t - 1, epoch))) return st; /* one step late */
       report_progress(tr, epoch, j + 1, run_start, *images);
       /* Between steps (the epoch's last is the caller's): nothing of the
        * next step is queued yet, so the device holds exactly step t's state. */
       int stop = stop_requested(tr);
-      if (b + 1 < nb && (stop || (tr->cfg->save_every && tr->t % tr->cfg->save_every == 0))) {
+      if (L + 1 < nl && (stop || (tr->cfg->save_every && tr->t % tr->cfg->save_every == 0))) {
         if ((st = drain_steps(tr, epoch)) || (st = trainer_save_checkpoint(tr, epoch, *done)))
           return st;
         if (stop) {
@@ -175,7 +189,7 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
         }
       }
     }
-    if (b + SLOTS < nb && (st = fill(tr, b + SLOTS))) return st; /* once slot s is copied */
+    if (L + SLOTS < nl && (st = fill(tr, L + SLOTS))) return st; /* once slot s is copied */
   }
   return drain_steps(tr, epoch);
 }

@@ -20,6 +20,21 @@
 
 #define SLOTS VKL_BATCH_RING_SLOTS
 
+/* A step is a schedule of passes over the global batch's k micro-batches
+ * (DESIGN.md "One optimizer step"). Each pass runs one recorded program per
+ * micro-batch (the step's first micro-batch gets programs[0], which writes
+ * what the others add to), then optionally a program between passes; after
+ * the last pass the optimizer's step runs. Each pass reads the k
+ * micro-batches again from the loader, which gives the same bytes (a
+ * sample's augmentation derives from the seed, the epoch and its index).
+ * Classification has one pass. A loss that spans the whole batch (Barlow
+ * Twins) has two: statistics, then gradients. */
+#define VKL_TRAIN_MAX_PASSES 2
+typedef struct train_pass {
+  vkl_cmd *micro[2]; /* [0]: the step's first micro-batch, [1]: the others */
+  vkl_cmd *after;    /* after the pass's last micro-batch; NULL: none */
+} train_pass;
+
 typedef struct trainer {
   vkl_ctx *ctx;
   const vkl_train_config *cfg;
@@ -36,7 +51,9 @@ typedef struct trainer {
   vkl_arena *readback, *rollback;
   vkl_buf rb_loss[VKL_OPTIM_RING], rb_correct[VKL_OPTIM_RING];
   vkl_buf bn_saved; /* the running statistics at the start of the global batch */
-  vkl_cmd *micro[2], *step_cmd[VKL_OPTIM_RING];
+  train_pass pass[VKL_TRAIN_MAX_PASSES];
+  uint32_t passes;
+  vkl_cmd *step_cmd[VKL_OPTIM_RING];
   uint64_t step_ticket[VKL_OPTIM_RING];
   vkl_runlog *log;
   const char **layer_names;
