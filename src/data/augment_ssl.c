@@ -215,9 +215,17 @@ static void bilinear_at(uint32_t o, uint32_t n, uint32_t b, uint32_t *i0, uint32
   *a = s - (float)i;
 }
 
+/* Columns whose sampling is computed once per call (wider boxes compute
+ * it per pixel; the result is the same). */
+#define SSL_RESIZE_TABLE 1024
+
 void vkl_ssl_resized_crop(uint8_t *dst, const uint8_t *src, uint32_t c, uint32_t h, uint32_t w,
                           uint32_t y0, uint32_t x0, uint32_t bh, uint32_t bw) {
   const size_t hw = (size_t)h * w;
+  uint32_t xa_t[SSL_RESIZE_TABLE], xb_t[SSL_RESIZE_TABLE];
+  float ax_t[SSL_RESIZE_TABLE];
+  const int table = w <= SSL_RESIZE_TABLE;
+  for (uint32_t x = 0; table && x < w; x++) bilinear_at(x, w, bw, &xa_t[x], &xb_t[x], &ax_t[x]);
   for (uint32_t ch = 0; ch < c; ch++) {
     const uint8_t *s = src + ch * hw + (size_t)y0 * w + x0;
     uint8_t *d = dst + ch * hw;
@@ -227,7 +235,10 @@ void vkl_ssl_resized_crop(uint8_t *dst, const uint8_t *src, uint32_t c, uint32_t
       bilinear_at(y, h, bh, &ya, &yb, &ay);
       const uint8_t *ra = s + (size_t)ya * w, *rb = s + (size_t)yb * w;
       for (uint32_t x = 0; x < w; x++) {
-        bilinear_at(x, w, bw, &xa, &xb, &ax);
+        if (table)
+          xa = xa_t[x], xb = xb_t[x], ax = ax_t[x];
+        else
+          bilinear_at(x, w, bw, &xa, &xb, &ax);
         float top = (1 - ax) * ra[xa] + ax * ra[xb], bot = (1 - ax) * rb[xa] + ax * rb[xb];
         d[(size_t)y * w + x] = round_u8((1 - ay) * top + ay * bot);
       }
@@ -282,14 +293,17 @@ void vkl_ssl_saturation(uint8_t *img, uint32_t h, uint32_t w, float factor) {
 /* One pixel's hue turned by shift (torchvision's _rgb2hsv, _hsv2rgb, in
  * pixel units: v in 0..255). */
 static void hue_pixel(uint8_t *r, uint8_t *g, uint8_t *b, float shift) {
-  float R = *r, G = *g, B = *b;
-  float maxc = fmaxf(R, fmaxf(G, B)), minc = fminf(R, fminf(G, B)), cr = maxc - minc;
-  if (cr == 0) return; /* grey: no hue to turn */
-  float s = cr / maxc, rc = (maxc - R) / cr, gc = (maxc - G) / cr, bc = (maxc - B) / cr;
-  float hh = maxc == R ? bc - gc : maxc == G ? 2.0f + rc - bc : 4.0f + gc - rc;
+  const int ri = *r, gi = *g, bi = *b;
+  const int mx = ri > gi ? (ri > bi ? ri : bi) : (gi > bi ? gi : bi);
+  const int mn = ri < gi ? (ri < bi ? ri : bi) : (gi < bi ? gi : bi);
+  if (mx == mn) return; /* grey: no hue to turn */
+  float maxc = (float)mx, cr = (float)(mx - mn), s = cr / maxc, inv = 1.0f / cr;
+  float rc = (maxc - ri) * inv, gc = (maxc - gi) * inv, bc = (maxc - bi) * inv;
+  float hh = mx == ri ? bc - gc : mx == gi ? 2.0f + rc - bc : 4.0f + gc - rc;
   hh = hh / 6.0f + shift;
-  hh -= floorf(hh); /* mod 1, into [0,1] */
-  float i = floorf(hh * 6.0f), f = hh * 6.0f - i;
+  hh -= (float)(int)hh; /* mod 1 (without a floorf call), into (-1, 1) */
+  if (hh < 0) hh += 1;  /* then [0, 1] */
+  float h6 = hh * 6.0f, i = (float)(int)h6, f = h6 - i;
   float v = maxc, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
   float out[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
   int k = (int)i % 6;
@@ -356,6 +370,29 @@ static void gauss_kernel(float *k, uint32_t r, float sigma) {
   for (uint32_t i = 0; i <= 2 * r; i++) k[i] = (float)(e[i] / sum);
 }
 
+/* Output i of the 2r+1-tap kernel k along a row of n pixels, and along a
+ * column of n floats at stride st: reflected at the edges, plain inside
+ * (the same sum in the same order). */
+static float tap_row(const uint8_t *row, uint32_t n, uint32_t i, const float *k, uint32_t r) {
+  float s = 0;
+  if (i >= r && i + r < n)
+    for (uint32_t t = 0; t <= 2 * r; t++) s += k[t] * row[i - r + t];
+  else
+    for (uint32_t t = 0; t <= 2 * r; t++) s += k[t] * row[reflect((int64_t)i + t - r, n)];
+  return s;
+}
+
+static float tap_col(const float *col, size_t st, uint32_t n, uint32_t i, const float *k,
+                     uint32_t r) {
+  float s = 0;
+  if (i >= r && i + r < n)
+    for (uint32_t t = 0; t <= 2 * r; t++) s += k[t] * col[(size_t)(i - r + t) * st];
+  else
+    for (uint32_t t = 0; t <= 2 * r; t++)
+      s += k[t] * col[(size_t)reflect((int64_t)i + t - r, n) * st];
+  return s;
+}
+
 void vkl_ssl_blur(uint8_t *img, float *tmp, uint32_t c, uint32_t h, uint32_t w, float sigma) {
   float kx[2 * SSL_BLUR_MAX_RADIUS + 1], ky[2 * SSL_BLUR_MAX_RADIUS + 1];
   const uint32_t rx = vkl_ssl_blur_radius(w), ry = vkl_ssl_blur_radius(h);
@@ -365,19 +402,11 @@ void vkl_ssl_blur(uint8_t *img, float *tmp, uint32_t c, uint32_t h, uint32_t w, 
   for (uint32_t ch = 0; ch < c; ch++) {
     uint8_t *d = img + ch * hw;
     for (uint32_t y = 0; y < h; y++) /* rows into tmp */
-      for (uint32_t x = 0; x < w; x++) {
-        float s = 0;
-        for (uint32_t t = 0; t <= 2 * rx; t++)
-          s += kx[t] * d[(size_t)y * w + reflect((int64_t)x + t - rx, w)];
-        tmp[(size_t)y * w + x] = s;
-      }
+      for (uint32_t x = 0; x < w; x++)
+        tmp[(size_t)y * w + x] = tap_row(d + (size_t)y * w, w, x, kx, rx);
     for (uint32_t y = 0; y < h; y++) /* columns of tmp back, rounded once */
-      for (uint32_t x = 0; x < w; x++) {
-        float s = 0;
-        for (uint32_t t = 0; t <= 2 * ry; t++)
-          s += ky[t] * tmp[(size_t)reflect((int64_t)y + t - ry, h) * w + x];
-        d[(size_t)y * w + x] = round_u8(s);
-      }
+      for (uint32_t x = 0; x < w; x++)
+        d[(size_t)y * w + x] = round_u8(tap_col(tmp + x, w, h, y, ky, ry));
   }
 }
 
