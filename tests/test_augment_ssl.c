@@ -678,9 +678,16 @@ Test(loader_views, refuses_bad_view_configs) {
   cr_assert_eq(vkl_loader_create(&cfg, &ld, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
   cr_assert(strstr(err, "ssl[1]") && strstr(err, "p_blur"), "%s", err);
   cr_assert_null(ld);
-  /* one view: the ssl configs are not looked at */
+  /* one view: the ssl configs are not looked at; two: `augment` is not */
   cfg.views = 1;
   cr_assert_eq(vkl_loader_create(&cfg, &ld, err, sizeof err), VKL_OK, "%s", err);
   vkl_loader_destroy(ld);
+  cfg = two_views(ds, 4, 1);
+  cfg.augment.normalize = 1; /* std 0 */
+  cr_assert_eq(vkl_loader_create(&cfg, &ld, err, sizeof err), VKL_OK, "%s", err);
+  vkl_loader_destroy(ld);
+  cfg.views = 0;
+  cr_assert_eq(vkl_loader_create(&cfg, &ld, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "std"), "%s", err);
   vkl_dataset_destroy(ds);
 }

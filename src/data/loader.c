@@ -227,11 +227,13 @@ vkl_status vkl_loader_create(const vkl_loader_config *cfg, vkl_loader **out, cha
   char why[768];
   if (vkl_dataset_check_like(cfg->dataset, &slots, why, sizeof why))
     return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT, "loader: %s", why);
-  vkl_status st = vkl_augment_validate(&cfg->augment, in->channels, err, errlen);
-  if (st) return st;
   if (cfg->views > 2)
     return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT, "loader: views %u (0, 1 or 2)",
                     cfg->views);
+  /* two views use ssl[0] and ssl[1] only */
+  vkl_status st =
+      cfg->views == 2 ? VKL_OK : vkl_augment_validate(&cfg->augment, in->channels, err, errlen);
+  if (st) return st;
   for (uint32_t v = 0; cfg->views == 2 && v < 2; v++) {
     char why[512];
     if (vkl_augment_ssl_validate(&cfg->ssl[v], in->channels, why, sizeof why))
