@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "data/augment.h"
+#include "data/augment_ssl.h"
 #include "data/dataset.h"
 
 /* The images a data set skipped (src/data/skipped.c). */
@@ -83,6 +84,9 @@ vkl_status data_decode_or_substitute(const vkl_dataset *ds, uint64_t index,
 void data_norm_lut(const vkl_augment_config *cfg, uint32_t c, float (*lut)[256]);
 void data_norm_apply(float *dst, const uint8_t *src, uint32_t c, size_t hw,
                      const float (*lut)[256]);
+/* The same tables for a Barlow Twins view's normalization (augment_ssl.h's
+ * step 7). */
+void data_ssl_norm_lut(const vkl_augment_ssl_config *cfg, uint32_t c, float (*lut)[256]);
 
 /* splitmix64 finalizer: a bijective 64-bit mix. */
 static inline uint64_t data_mix64(uint64_t z) {
@@ -126,7 +130,8 @@ enum {
   DATA_RNG_SHUFFLE = 1,
   DATA_RNG_AUGMENT = 2,
   DATA_RNG_SYNTH_CLASS = 3,
-  DATA_RNG_SYNTH_SAMPLE = 4
+  DATA_RNG_SYNTH_SAMPLE = 4,
+  DATA_RNG_AUGMENT_SSL = 5 /* with the view as a fifth coordinate */
 };
 
 #endif

@@ -34,6 +34,7 @@ typedef struct worker {
   vkl_loader *ld;
   pthread_t thread;
   uint8_t *src, *geo; /* (C,H,W) scratch: decoded image, augmented image */
+  float *tmp;         /* (H,W) scratch of the two-view blur */
   char err[768];
 } worker;
 
@@ -48,6 +49,7 @@ struct vkl_loader {
   int started;
   int geometry;
   float lut[VKL_AUGMENT_MAX_CHANNELS][256];
+  float ssl_lut[2][VKL_AUGMENT_MAX_CHANNELS][256]; /* views == 2: each view's */
 
   pthread_mutex_t mu;
   pthread_cond_t work, done;
@@ -103,6 +105,21 @@ uint64_t vkl_loader_sample_index(const vkl_loader *ld, uint64_t pos) {
   return ld->perm ? ld->perm[pos] : pos;
 }
 
+/* Both views of a sample (dataset index idx, row j of m): view v at row
+ * v*m + j of the slot's (2,m,C,H,W) images. */
+static void make_views(vkl_loader *ld, worker *w, uint64_t idx, uint32_t j, const uint8_t *src,
+                       float *images) {
+  const vkl_dataset_info *in = &ld->info;
+  for (uint32_t v = 0; v < 2; v++) {
+    vkl_augment_ssl_params p;
+    vkl_augment_ssl_draw(&ld->cfg.ssl[v], in->height, in->width, ld->cfg.seed, ld->epoch, idx, v,
+                         &p);
+    vkl_augment_ssl_apply_u8(w->geo, src, w->tmp, in->channels, in->height, in->width, &p);
+    data_norm_apply(images + ((size_t)v * ld->cfg.batch + j) * ld->chw, w->geo, in->channels,
+                    (size_t)in->height * in->width, (const float(*)[256])ld->ssl_lut[v]);
+  }
+}
+
 /* Produces sample j of the batch: returns a status, message in w->err. */
 static vkl_status make_sample(vkl_loader *ld, worker *w, uint64_t batch, uint32_t j, float *images,
                               uint32_t *labels) {
@@ -116,6 +133,10 @@ static vkl_status make_sample(vkl_loader *ld, worker *w, uint64_t batch, uint32_
     vkl_status st = vkl_dataset_get(ld->ds, idx, w->src, &labels[j], w->err, sizeof w->err);
     if (st) return st;
     src = w->src;
+  }
+  if (ld->cfg.views == 2) {
+    make_views(ld, w, idx, j, src, images);
+    return VKL_OK;
   }
   if (ld->geometry) {
     vkl_augment_params p;
@@ -206,8 +227,18 @@ vkl_status vkl_loader_create(const vkl_loader_config *cfg, vkl_loader **out, cha
   char why[768];
   if (vkl_dataset_check_like(cfg->dataset, &slots, why, sizeof why))
     return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT, "loader: %s", why);
-  vkl_status st = vkl_augment_validate(&cfg->augment, in->channels, err, errlen);
+  if (cfg->views > 2)
+    return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT, "loader: views %u (0, 1 or 2)",
+                    cfg->views);
+  /* two views use ssl[0] and ssl[1] only */
+  vkl_status st =
+      cfg->views == 2 ? VKL_OK : vkl_augment_validate(&cfg->augment, in->channels, err, errlen);
   if (st) return st;
+  for (uint32_t v = 0; cfg->views == 2 && v < 2; v++) {
+    char why[512];
+    if (vkl_augment_ssl_validate(&cfg->ssl[v], in->channels, why, sizeof why))
+      return data_err(err, errlen, VKL_ERR_INVALID_ARGUMENT, "loader: ssl[%u]: %s", v, why);
+  }
 
   vkl_loader *ld = calloc(1, sizeof *ld);
   if (!ld) return data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "loader: out of host memory");
@@ -218,6 +249,8 @@ vkl_status vkl_loader_create(const vkl_loader_config *cfg, vkl_loader **out, cha
   ld->batches = cfg->drop_last ? in->count / cfg->batch : (in->count + cfg->batch - 1) / cfg->batch;
   ld->geometry = vkl_augment_has_geometry(&cfg->augment);
   data_norm_lut(&cfg->augment, in->channels, ld->lut);
+  for (uint32_t v = 0; cfg->views == 2 && v < 2; v++)
+    data_ssl_norm_lut(&cfg->ssl[v], in->channels, ld->ssl_lut[v]);
   ld->nslots = cfg->slots ? cfg->slots : 4;
   uint32_t nt = cfg->threads;
   if (!nt) {
@@ -245,7 +278,8 @@ vkl_status vkl_loader_create(const vkl_loader_config *cfg, vkl_loader **out, cha
     w->ld = ld;
     w->src = malloc(ld->chw);
     w->geo = malloc(ld->chw);
-    if (!w->src || !w->geo) {
+    w->tmp = cfg->views == 2 ? malloc((size_t)in->height * in->width * sizeof *w->tmp) : NULL;
+    if (!w->src || !w->geo || (cfg->views == 2 && !w->tmp)) {
       st = data_err(err, errlen, VKL_ERR_OUT_OF_HOST_MEMORY, "loader: out of host memory");
       goto fail;
     }
@@ -281,6 +315,7 @@ void vkl_loader_destroy(vkl_loader *ld) {
     for (uint32_t t = 0; t < ld->nthreads; t++) {
       free(ld->workers[t].src);
       free(ld->workers[t].geo);
+      free(ld->workers[t].tmp);
     }
   free(ld->workers);
   free(ld->slots);

@@ -30,7 +30,14 @@
  * opened with skip_bad_images gives a substitute for such an image
  * instead (see vkl_data_options.skip_bad_images): the sample is the
  * substitute's pixels and label, augmented as the sample it replaces, so
- * batches stay full and identical across thread counts. */
+ * batches stay full and identical across thread counts.
+ *
+ * Two views (views = 2, for Barlow Twins): a slot's images are (2,m,C,H,W),
+ * view 0 of the batch's samples (augmented by ssl[0]) then view 1 of the
+ * same samples in the same order (ssl[1]); view 1 starts m images in,
+ * whatever the batch's count. Labels (m) are written as before. A view is
+ * drawn from (seed, epoch, dataset index, view) (augment_ssl.h), so these
+ * bytes too are the same for any thread count; `augment` is not used. */
 #ifndef VKLARS_DATA_LOADER_H
 #define VKLARS_DATA_LOADER_H
 
@@ -38,6 +45,7 @@
 #include <stdint.h>
 
 #include "data/augment.h"
+#include "data/augment_ssl.h"
 #include "data/dataset.h"
 
 typedef struct vkl_loader vkl_loader;
@@ -57,6 +65,10 @@ typedef struct vkl_loader_config {
   int no_shuffle; /* visit samples in dataset order */
   int drop_last;  /* leave out the partial last batch */
   vkl_augment_config augment;
+  /* 0 or 1: one image per sample, augmented by `augment`; 2: two views
+   * per sample, augmented by ssl[0] and ssl[1] (see above) */
+  uint32_t views;
+  vkl_augment_ssl_config ssl[2];
 } vkl_loader_config;
 
 /* Per-epoch throughput. A loader that keeps up shows wait_s near 0. */
@@ -87,9 +99,10 @@ uint32_t vkl_loader_batch_size(const vkl_loader *ld, uint64_t b);
 
 /* Draws epoch's order. No batch may be in flight (wait for them first). */
 vkl_status vkl_loader_start_epoch(vkl_loader *ld, uint64_t epoch);
-/* Queues batch b of the current epoch into slot: images (m,C,H,W) and
- * labels (m) must stay valid until vkl_loader_wait(slot) returns. The slot
- * must be free (never submitted, or waited for). */
+/* Queues batch b of the current epoch into slot: images (m,C,H,W), or
+ * (2,m,C,H,W) with two views, and labels (m) must stay valid until
+ * vkl_loader_wait(slot) returns. The slot must be free (never submitted, or
+ * waited for). */
 vkl_status vkl_loader_submit(vkl_loader *ld, uint32_t slot, uint64_t b, float *images,
                              uint32_t *labels);
 /* Blocks until slot's batch is written; *count (may be NULL) receives its
