@@ -158,7 +158,7 @@ static uint32_t maxpool(builder *b, uint32_t in, uint32_t r, uint32_t stride, ui
   return node(b, n);
 }
 
-static uint32_t linear(builder *b, const char *prefix, uint32_t in, uint32_t k) {
+static uint32_t linear_with(builder *b, const char *prefix, uint32_t in, uint32_t k, int bias) {
   if (b->failed) return 0;
   nn_value x = b->m->values[in];
   uint32_t fan_in = fits32(b, prefix, "fan-in", (uint64_t)x.c * x.h * x.w);
@@ -166,9 +166,13 @@ static uint32_t linear(builder *b, const char *prefix, uint32_t in, uint32_t k) 
   n.k = k;
   uint32_t shape[2] = {k, fan_in};
   n.param[0] = tensor(b, 0, prefix, "weight", 2, shape, NN_INIT_LINEAR_UNIFORM, fan_in);
-  n.param[1] = tensor(b, 0, prefix, "bias", 1, &k, NN_INIT_LINEAR_UNIFORM, fan_in);
+  if (bias) n.param[1] = tensor(b, 0, prefix, "bias", 1, &k, NN_INIT_LINEAR_UNIFORM, fan_in);
   n.out = value(b, prefix, k, 1, 1);
   return node(b, n);
+}
+
+static uint32_t linear(builder *b, const char *prefix, uint32_t in, uint32_t k) {
+  return linear_with(b, prefix, in, k, 1);
 }
 
 static uint32_t add(builder *b, uint32_t a, uint32_t c) {
@@ -182,12 +186,39 @@ static uint32_t add(builder *b, uint32_t a, uint32_t c) {
 
 /* ---- models ------------------------------------------------------------- */
 
+/* The self-supervised projector on the features x (see model.h). */
+static uint32_t projector(builder *b, const vkl_model_config *cfg, uint32_t x) {
+  uint32_t index = 0; /* the position in PyTorch's nn.Sequential */
+  for (uint32_t l = 0; l < cfg->projector_layers; l++) {
+    char p[32];
+    snprintf(p, sizeof p, "projector.%u", index++);
+    x = linear_with(b, p, x, cfg->projector[l], 0);
+    if (l + 1 == cfg->projector_layers) break;
+    if (!cfg->projector_no_bn) {
+      snprintf(p, sizeof p, "projector.%u", index++);
+      x = bn(b, p, x);
+    }
+    x = simple(b, NN_RELU, x);
+    index++;
+  }
+  return x;
+}
+
+/* The head on the backbone's features: the classifier fc_name, or the
+ * projector. */
+static void head(builder *b, const vkl_model_config *cfg, const char *fc_name, uint32_t features) {
+  b->m->features = features;
+  b->m->projector_layers = cfg->projector_layers;
+  b->m->logits = cfg->projector_layers ? projector(b, cfg, features)
+                                       : linear(b, fc_name, features, cfg->classes);
+}
+
 static void build_mlp(builder *b, const vkl_model_config *cfg) {
   uint32_t hidden = cfg->width ? cfg->width : 256;
   uint32_t x = b->m->input;
   x = simple(b, NN_RELU, linear(b, "fc1", x, hidden));
   x = simple(b, NN_RELU, linear(b, "fc2", x, hidden));
-  b->m->logits = linear(b, "fc3", x, cfg->classes);
+  head(b, cfg, "fc3", x);
 }
 
 /* Two conv-bn-relu-maxpool stages and a linear classifier: small enough to
@@ -197,7 +228,7 @@ static void build_cnn(builder *b, const vkl_model_config *cfg) {
   uint32_t x = b->m->input;
   x = maxpool(b, simple(b, NN_RELU, bn(b, "bn1", conv(b, "conv1", x, w, 3, 1, 1, 0))), 2, 2, 0);
   x = maxpool(b, simple(b, NN_RELU, bn(b, "bn2", conv(b, "conv2", x, 2 * w, 3, 1, 1, 0))), 2, 2, 0);
-  b->m->logits = linear(b, "fc", x, cfg->classes);
+  head(b, cfg, "fc", x);
 }
 
 static uint32_t basic_block(builder *b, const char *p, uint32_t x, uint32_t planes,
@@ -266,7 +297,7 @@ static void build_resnet(builder *b, const vkl_model_config *cfg, const uint32_t
       uint32_t stride = (l > 0 && k == 0) ? 2 : 1;
       x = bottle ? bottleneck(b, p, x, planes[l], stride) : basic_block(b, p, x, planes[l], stride);
     }
-  b->m->logits = linear(b, "fc", simple(b, NN_GAP, x), cfg->classes);
+  head(b, cfg, "fc", simple(b, NN_GAP, x));
 }
 
 /* Before any size is computed from the width (cnn's 2*width wrapped to 0
@@ -274,6 +305,16 @@ static void build_resnet(builder *b, const vkl_model_config *cfg, const uint32_t
 static void check_width(builder *b, const char *name, const vkl_model_config *cfg) {
   if (cfg->width > VKL_MODEL_MAX_WIDTH)
     fail(b, "model %s: width %u is too large (at most %u)", name, cfg->width, VKL_MODEL_MAX_WIDTH);
+}
+
+static void check_projector(builder *b, const char *name, const vkl_model_config *cfg) {
+  if (cfg->projector_layers > VKL_MODEL_MAX_PROJECTOR)
+    fail(b, "model %s: a projector of %u layers (at most %u)", name, cfg->projector_layers,
+         VKL_MODEL_MAX_PROJECTOR);
+  for (uint32_t l = 0; l < cfg->projector_layers && l < VKL_MODEL_MAX_PROJECTOR; l++)
+    if (cfg->projector[l] == 0 || cfg->projector[l] > VKL_MODEL_MAX_WIDTH)
+      fail(b, "model %s: projector layer %u has %u outputs (1 to %u)", name, l + 1,
+           cfg->projector[l], VKL_MODEL_MAX_WIDTH);
 }
 
 const char *vkl_model_names(void) {
@@ -300,6 +341,7 @@ vkl_status vkl_model_build(const char *name, const vkl_model_config *cfg, vkl_mo
   m->classes = cfg->classes;
   builder b = {m, 0, err, errlen};
   check_width(&b, name, cfg);
+  check_projector(&b, name, cfg);
   m->input = value(&b, "input", cfg->in_c, cfg->in_h, cfg->in_w);
   static const uint32_t r18[4] = {2, 2, 2, 2}, r34[4] = {3, 4, 6, 3};
   if (strcmp(name, "mlp") == 0)

@@ -73,8 +73,14 @@ typedef struct vkl_model {
   nn_tensor *buffers;
   uint32_t buffer_count, buffer_cap;
   uint64_t buffer_floats;
-  uint32_t input, logits; /* value ids */
+  /* value ids: the input; the backbone's features (what the head reads:
+   * linear evaluation and kNN read them too); the output (the classifier's
+   * logits, or the projector's embedding) */
+  uint32_t input, features, logits;
+  uint32_t projector_layers; /* 0: a classifier head */
 } vkl_model;
+
+#define VKL_MODEL_MAX_PROJECTOR 8 /* projector layers */
 
 typedef struct vkl_model_config {
   uint32_t in_c, in_h, in_w; /* the data's image shape */
@@ -82,6 +88,16 @@ typedef struct vkl_model_config {
   int imagenet_stem; /* resnets: 7x7/2 conv + 3x3/2 max-pool (default: the
                       * 3x3/1 CIFAR stem, automatic above 64 px) */
   uint32_t width;    /* mlp hidden width / cnn base channels (0: default) */
+  /* A self-supervised projector in place of the classifier: Linear (no
+   * bias), batch norm, ReLU for each size but the last, whose Linear (no
+   * bias) stands alone and gives the embedding (Barlow Twins; "--projector
+   * 4096-4096-4096" is {4096, 4096, 4096}, 3 layers). Its tensors are
+   * named projector.<index in the sequence>.*, as PyTorch's nn.Sequential
+   * names them. no_bn leaves its batch norms out (a model with no batch
+   * norm at all gives micro-batch-independent gradients: tests). */
+  uint32_t projector[VKL_MODEL_MAX_PROJECTOR];
+  uint32_t projector_layers;
+  int projector_no_bn;
 } vkl_model_config;
 
 /* The largest width: 32 times the widest layer of torchvision's ResNets

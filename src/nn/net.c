@@ -123,8 +123,9 @@ static int has_grad(const vkl_net *n, uint32_t v) {
 static void sizes(const vkl_net *n, uint64_t *state, uint64_t *acts, uint64_t *largest) {
   const vkl_model *md = n->model;
   int train = !n->cfg.inference;
-  *state = slot_bytes(md->param_floats) * (train ? 2 : 1) +
-           slot_bytes(md->buffer_floats ? md->buffer_floats : 1);
+  *state = n->cfg.share_state ? 0
+                              : slot_bytes(md->param_floats) * (train ? 2 : 1) +
+                                    slot_bytes(md->buffer_floats ? md->buffer_floats : 1);
   *acts = 0;
   *largest = md->param_floats * 4;
   for (uint32_t v = 0; v < md->value_count; v++) {
@@ -167,7 +168,13 @@ static vkl_status allocate(vkl_net *n) {
   int train = !n->cfg.inference;
   sizes(n, &state, &acts, &largest);
   /* each failure keeps the arena's own reason and names what needed the memory */
-  if ((st = vkl_arena_create(n->ctx, VKL_MEM_DEVICE, state, "parameters", &n->state)))
+  const vkl_net *owner = n->cfg.share_state;
+  if (owner) {
+    n->params = owner->params;
+    n->grads = owner->grads;
+    n->buffers = owner->buffers;
+  }
+  if (!owner && (st = vkl_arena_create(n->ctx, VKL_MEM_DEVICE, state, "parameters", &n->state)))
     return vkl_set_error(
         n->ctx, st, "%s (model %s needs %.1f MiB for its parameters%s)", vkl_ctx_errmsg(n->ctx),
         md->name, (double)state / (1 << 20),
@@ -178,10 +185,10 @@ static vkl_status allocate(vkl_net *n) {
                          "%.1f MiB for its parameters)",
                          vkl_ctx_errmsg(n->ctx), md->name, n->m, (double)acts / (1 << 20),
                          train ? " and their gradients" : "", (double)state / (1 << 20));
-  if ((st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->params)) ||
-      (train && (st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->grads))) ||
-      (st =
-           vkl_arena_alloc(n->state, (md->buffer_floats ? md->buffer_floats : 1) * 4, &n->buffers)))
+  if (!owner && ((st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->params)) ||
+                 (train && (st = vkl_arena_alloc(n->state, md->param_floats * 4, &n->grads))) ||
+                 (st = vkl_arena_alloc(n->state, (md->buffer_floats ? md->buffer_floats : 1) * 4,
+                                       &n->buffers))))
     return st;
   for (uint32_t v = 0; v < md->value_count; v++) {
     if ((st = vkl_arena_alloc(n->acts, value_floats(n, v) * 4, &n->value[v]))) return st;
@@ -205,6 +212,10 @@ vkl_status vkl_net_create(vkl_ctx *ctx, const vkl_model *model, const vkl_net_co
   if (!cfg->inference && cfg->micro_batch < vkl_model_min_micro_batch(model, why, sizeof why))
     return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "net: micro-batch %u: %s", cfg->micro_batch,
                          why);
+  if (cfg->share_state &&
+      (cfg->share_state->model != model || cfg->share_state->cfg.inference || cfg->inference))
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "net: a net shares the state of a training net of the same model only");
   vkl_net *n = calloc(1, sizeof *n);
   if (n) {
     n->value = calloc(model->value_count, sizeof *n->value);
@@ -268,7 +279,7 @@ uint32_t vkl_net_micro_batch(const vkl_net *n) {
   return n->m;
 }
 uint64_t vkl_net_device_bytes(const vkl_net *n) {
-  return vkl_arena_capacity(n->state) + vkl_arena_capacity(n->acts);
+  return (n->state ? vkl_arena_capacity(n->state) : 0) + vkl_arena_capacity(n->acts);
 }
 
 /* ---- forward ---------------------------------------------------------------- */
@@ -306,8 +317,9 @@ static vkl_status forward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, vkl_net_mod
     }
     case NN_LINEAR: {
       vkl_matmul_shape s = linear_shape(n, nd);
-      vkl_buf bias = param(n, nd->param[1]);
-      return vkl_matmul_forward(cmd, y, x, param(n, nd->param[0]), &bias, &s);
+      int has_bias = nd->param[1] != NN_NONE;
+      vkl_buf bias = has_bias ? param(n, nd->param[1]) : (vkl_buf){0};
+      return vkl_matmul_forward(cmd, y, x, param(n, nd->param[0]), has_bias ? &bias : NULL, &s);
     }
     case NN_ADD: return vkl_add_forward(cmd, y, x, n->value[nd->in[1]], value_floats(n, nd->out));
   }
@@ -382,11 +394,13 @@ static vkl_status backward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int acc_pa
     case NN_LINEAR: {
       vkl_matmul_shape s = linear_shape(n, nd);
       vkl_buf w = param(n, nd->param[0]);
-      vkl_buf dw = dparam(n, nd->param[0]), db = dparam(n, nd->param[1]);
+      vkl_buf dw = dparam(n, nd->param[0]);
+      vkl_buf db = nd->param[1] != NN_NONE ? dparam(n, nd->param[1]) : (vkl_buf){0};
+      const vkl_buf *dbp = nd->param[1] != NN_NONE ? &db : NULL;
       int acc_dx = wants_dx ? take_grad(n, in) : acc_params;
       if (acc_dx == acc_params)
-        return vkl_matmul_backward(cmd, wants_dx ? &dx : NULL, &dw, &db, dy, x, w, &s, acc_params);
-      st = vkl_matmul_backward(cmd, NULL, &dw, &db, dy, x, w, &s, acc_params);
+        return vkl_matmul_backward(cmd, wants_dx ? &dx : NULL, &dw, dbp, dy, x, w, &s, acc_params);
+      st = vkl_matmul_backward(cmd, NULL, &dw, dbp, dy, x, w, &s, acc_params);
       return st ? st : vkl_matmul_backward(cmd, &dx, NULL, NULL, dy, x, w, &s, acc_dx);
     }
     case NN_ADD: {

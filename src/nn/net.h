@@ -29,6 +29,11 @@ typedef struct vkl_net_config {
   /* 1: evaluation only. No gradients (vkl_net_grads is empty), no saved
    * training activations; training forward and backward passes are refused. */
   int inference;
+  /* Another net of the same model whose parameters, gradients and
+   * batch-norm buffers this one uses instead of its own (it must outlive
+   * this one): a second view's activations in a two-view method, where
+   * both views' backward passes add into one gradient. NULL: its own. */
+  const struct vkl_net *share_state;
 } vkl_net_config;
 
 typedef struct vkl_net vkl_net;

@@ -66,6 +66,10 @@ void vkl_xent_loss_destroy(vkl_xent_loss *l) {
   free(l);
 }
 
+uint64_t vkl_xent_loss_device_bytes(const vkl_xent_loss *l) {
+  return vkl_arena_capacity(l->arena);
+}
+
 vkl_buf vkl_xent_loss_labels(const vkl_xent_loss *l) {
   return l->labels;
 }

@@ -28,6 +28,8 @@ vkl_buf vkl_xent_loss_sum(const vkl_xent_loss *loss);     /* (1) float: summed l
 vkl_buf vkl_xent_loss_correct(const vkl_xent_loss *loss); /* (2) uint32: top-1, top-5 */
 /* Device bytes a loss of this configuration takes. */
 uint64_t vkl_xent_loss_bytes(const vkl_xent_loss_config *cfg);
+/* Device bytes this loss holds. */
+uint64_t vkl_xent_loss_device_bytes(const vkl_xent_loss *loss);
 
 /* The loss and counts of logits (first: written, else added to); a
  * training forward (inference 0) also saves the row statistics. */
