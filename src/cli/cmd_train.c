@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -14,7 +15,7 @@
 /* ---- progress ------------------------------------------------------------- */
 
 typedef struct progress {
-  int tty;
+  int tty, pretrain;
   double last_print;
 } progress;
 
@@ -79,6 +80,13 @@ static void on_eval_progress(void *user, uint32_t epoch, uint64_t done, uint64_t
 static void on_epoch(void *user, const vkl_epoch_result *r) {
   progress *pr = user;
   if (pr->tty) fputc('\n', stderr);
+  if (pr->pretrain) { /* no classifier: the loss is Barlow Twins' */
+    char loss[16];
+    printf("epoch %u: train loss %s | %.1f s, %.0f img/s, loader %.0f img/s\n", r->epoch + 1,
+           loss_str(r->train_loss, loss), r->wall_s, r->images_per_s, r->loader_images_per_s);
+    fflush(stdout);
+    return;
+  }
   char train_loss[16], test_loss[16];
   printf(
       "epoch %u: train loss %s top-1 %.2f%% | test loss %s top-1 %.2f%% top-5 %.2f%% "
@@ -98,38 +106,48 @@ static void on_note(void *user, const char *msg) {
 /* ---- the command ------------------------------------------------------------ */
 
 /* An interrupted run: where it stopped and how to go on. */
-static int report_interrupted(const char *err, const char *dir) {
-  fprintf(stderr, "vklars: %s\nvklars: continue with: vklars train --resume %s\n", err, dir);
+static int report_interrupted(const char *cmd, const char *err, const char *dir) {
+  fprintf(stderr, "vklars: %s\nvklars: continue with: vklars %s --resume %s\n", err, cmd, dir);
   int code = cli_signal_exit_code();
   return code ? code : VKL_EXIT_FAILURE;
 }
 
-int cmd_train(int argc, char **argv) {
+static const char *train_help =
+    "Trains a model with TVLARS (default) or a baseline. The global batch\n"
+    "--batch is emulated by --micro-batch sized micro-batches whose gradients\n"
+    "accumulate on the device; batch norm uses each micro-batch's statistics.\n"
+    "The run directory gets run.json, epochs.csv, steps.csv, layers.csv and\n"
+    "checkpoints ckpt-step<N>.safetensors (PyTorch state_dict names, plus the\n"
+    "optimizer state and the position), checkpoint.safetensors linking the newest.\n"
+    "Ctrl-C (or SIGTERM) finishes the step in flight, saves a checkpoint and\n"
+    "exits 130 (143); a second Ctrl-C a second later quits at once. --resume\n"
+    "DIR continues a run exactly where its linked checkpoint left it.";
+
+static const char *pretrain_help =
+    "Pretrains a backbone without labels: Barlow Twins on two augmented views\n"
+    "of each image, with the exact loss of the whole --batch however many\n"
+    "micro-batches emulate it (a statistics pass, then a gradient pass; memory\n"
+    "does not grow with the batch). The model's classifier is replaced by the\n"
+    "--projector. Optimizers, schedules, checkpoints, --resume, Ctrl-C and the\n"
+    "run directory's logs are train's; the loss logged is the batch's L.";
+
+static int run(const char *cmd, int argc, char **argv) {
+  int pretrain = strcmp(cmd, "pretrain") == 0;
   train_command *tc = malloc(sizeof *tc);
   if (!tc) {
-    cli_error("train: out of host memory");
+    cli_error("%s: out of host memory", cmd);
     return VKL_EXIT_FAILURE;
   }
-  int rc = train_command_parse(tc, argc, argv);
+  int rc = train_command_parse_as(tc, cmd, argc, argv);
   if (!rc && tc->help)
-    cli_print_help("train", "[options]",
-                   "Trains a model with TVLARS (default) or a baseline. The global batch\n"
-                   "--batch is emulated by --micro-batch sized micro-batches whose gradients\n"
-                   "accumulate on the device; batch norm uses each micro-batch's statistics.\n"
-                   "The run directory gets run.json, epochs.csv, steps.csv, layers.csv and\n"
-                   "checkpoints ckpt-step<N>.safetensors (PyTorch state_dict names, plus the\n"
-                   "optimizer state and the position), checkpoint.safetensors linking the newest.\n"
-                   "Ctrl-C (or SIGTERM) finishes the step in flight, saves a checkpoint and\n"
-                   "exits 130 (143); a second Ctrl-C a second later quits at once. --resume\n"
-                   "DIR continues a run exactly where its linked checkpoint left it.",
-                   tc->opts, tc->n);
+    cli_print_help(cmd, "[options]", pretrain ? pretrain_help : train_help, tc->opts, tc->n);
   if (rc || tc->help) {
     train_command_free(tc);
     free(tc);
     return rc;
   }
   vkl_train_config *cfg = &tc->cfg;
-  progress pr = {isatty(STDERR_FILENO), 0};
+  progress pr = {isatty(STDERR_FILENO), pretrain, 0};
   cfg->on_progress = on_progress;
   cfg->on_epoch = on_epoch;
   cfg->on_eval_progress = on_eval_progress;
@@ -141,7 +159,7 @@ int cmd_train(int argc, char **argv) {
   vkl_ctx *ctx = NULL;
   vkl_status st = vkl_ctx_create(&ccfg, &ctx);
   if (st) {
-    rc = cli_status_error("train", st, vkl_ctx_errmsg(ctx));
+    rc = cli_status_error(cmd, st, vkl_ctx_errmsg(ctx));
     vkl_ctx_destroy(ctx);
     train_command_free(tc);
     free(tc);
@@ -158,9 +176,12 @@ int cmd_train(int argc, char **argv) {
   if (pr.tty && st) fputc('\n', stderr);
   rc = VKL_EXIT_OK;
   if (st == VKL_ERR_INTERRUPTED) {
-    rc = report_interrupted(err, cfg->out_dir);
+    rc = report_interrupted(cmd, err, cfg->out_dir);
   } else if (st) {
-    rc = cli_status_error("train", st, err);
+    rc = cli_status_error(cmd, st, err);
+  } else if (pretrain && res.steps) {
+    printf("pretrained: loss %.6g after %llu steps in %.1f s (run directory %s)\n",
+           res.last.train_loss, (unsigned long long)res.steps, res.wall_s, cfg->out_dir);
   } else if (res.last.test_images > 0) { /* 0: a finished run resumed, nothing ran */
     printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
            100 * res.last.test_top1, 100 * res.last.test_top5, (unsigned long long)res.steps,
@@ -170,4 +191,12 @@ int cmd_train(int argc, char **argv) {
   train_command_free(tc);
   free(tc);
   return rc;
+}
+
+int cmd_train(int argc, char **argv) {
+  return run("train", argc, argv);
+}
+
+int cmd_pretrain(int argc, char **argv) {
+  return run("pretrain", argc, argv);
 }

@@ -97,6 +97,20 @@ static int table(train_args *a, cli_opt *o) {
                      &a->keep, NULL};
   o[n++] = (cli_opt){"--config", NULL, "FILE", "INI file with these options (keys without --)",
                      &a->config, NULL};
+  if (strcmp(cmd_name, "pretrain") != 0) return n;
+  o[n++] = (cli_opt){"--method", NULL, "NAME", "self-supervised method: barlow-twins (default)",
+                     &a->method, NULL};
+  o[n++] = (cli_opt){"--projector",
+                     NULL,
+                     "N-N-...",
+                     "projector sizes: Linear (no bias), BN, ReLU per size, the last Linear alone "
+                     "(default 4096-4096-4096, the paper's)",
+                     &a->projector,
+                     NULL};
+  o[n++] = (cli_opt){"--bt-lambda", NULL, "X", "weight of the off-diagonal terms (default 0.005)",
+                     &a->bt_lambda, NULL};
+  o[n++] = (cli_opt){"--projector-no-bn", NULL, NULL, "leave out the projector's batch norms", NULL,
+                     &a->projector_no_bn};
   return n;
 }
 
@@ -184,10 +198,48 @@ static int counts(const train_args *a, vkl_train_config *c) {
   return 0;
 }
 
+/* "4096-4096-4096": 1 to VKL_MODEL_MAX_PROJECTOR sizes of 1 to VKL_MODEL_MAX_WIDTH. */
+static int parse_projector(const char *text, vkl_train_config *c) {
+  c->projector_layers = 0;
+  const char *p = text;
+  while (*p) {
+    char *end;
+    unsigned long v = strtoul(p, &end, 10);
+    if (end == p || v == 0 || v > VKL_MODEL_MAX_WIDTH ||
+        c->projector_layers == VKL_MODEL_MAX_PROJECTOR || (*end && *end != '-') ||
+        (*end == '-' && !end[1]))
+      return cli_usage_error(cmd_name,
+                             "--projector wants sizes joined by '-' (1 to %u layers of 1 to %u), "
+                             "not '%s'",
+                             VKL_MODEL_MAX_PROJECTOR, VKL_MODEL_MAX_WIDTH, text);
+    c->projector[c->projector_layers++] = (uint32_t)v;
+    p = *end ? end + 1 : end;
+  }
+  if (!c->projector_layers) return cli_usage_error(cmd_name, "--projector is empty");
+  return 0;
+}
+
+/* pretrain's own options. */
+static int apply_method(const train_args *a, vkl_train_config *c) {
+  if (strcmp(cmd_name, "pretrain") != 0) return 0;
+  if (a->method && strcmp(a->method, "barlow-twins") != 0)
+    return cli_usage_error(cmd_name, "--method %s is unknown (methods: barlow-twins)", a->method);
+  c->method = VKL_METHOD_BARLOW_TWINS;
+  int rc = parse_projector(a->projector ? a->projector : "4096-4096-4096", c);
+  if (rc) return rc;
+  c->projector_no_bn = a->projector_no_bn;
+  double lambda = 0.005;
+  if ((rc = cli_parse_double(cmd_name, "--bt-lambda", a->bt_lambda, &lambda))) return rc;
+  if (!(lambda >= 0 && lambda < 1e6))
+    return cli_usage_error(cmd_name, "--bt-lambda %s is out of range [0, 1e6)", a->bt_lambda);
+  c->bt_lambda = (float)lambda;
+  return 0;
+}
+
 static int apply(const train_args *a, vkl_train_config *c, char *out_default, size_t n) {
   vkl_sched_config s;
   int rc = optim_args_apply(cmd_name, &a->o, &c->optim, &s);
-  if (rc) return rc;
+  if (rc || (rc = apply_method(a, c))) return rc;
   c->sched = s.kind;
   c->warmup_epochs = s.warmup_epochs;
   c->step_epochs = s.step_epochs;

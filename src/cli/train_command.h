@@ -16,8 +16,9 @@ typedef struct train_args {
   optim_args o;
   const char *data, *data_dir, *model, *micro, *epochs, *seed, *device, *out, *config, *max_steps,
       *threads, *label_smoothing, *on_nonfinite, *width, *init, *resume, *save_every, *keep,
-      *synthetic_images, *image_size;
-  int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate, force, skip_bad;
+      *synthetic_images, *image_size, *method, *projector, *bt_lambda;
+  int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate, force, skip_bad,
+      projector_no_bn;
 } train_args;
 
 /* The parse's result: the trainer's configuration and the storage its
@@ -40,8 +41,9 @@ typedef struct train_command {
 /* Returns 0 with tc->cfg ready (or tc->help set), else the exit code after
  * the message. Free tc either way. */
 int train_command_parse(train_command *tc, int argc, char **argv);
-/* The same for another command that takes train's options (kernels): its
- * messages name cmd. */
+/* The same for another command that takes train's options (kernels,
+ * pretrain): its messages name cmd. pretrain adds --method, --projector and
+ * --bt-lambda. */
 int train_command_parse_as(train_command *tc, const char *cmd, int argc, char **argv);
 void train_command_free(train_command *tc);
 

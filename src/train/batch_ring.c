@@ -8,41 +8,56 @@
 
 struct vkl_batch_ring {
   vkl_ctx *ctx;
-  uint32_t m;
+  uint32_t m, views;
   uint64_t image_floats;
+  vkl_buf inputs[2], labels;
   vkl_arena *arena;
   vkl_buf img[VKL_BATCH_RING_SLOTS], lab[VKL_BATCH_RING_SLOTS];
   vkl_cmd *copy[VKL_BATCH_RING_SLOTS];
   uint64_t ticket[VKL_BATCH_RING_SLOTS]; /* of the slot's last copy; 0: none */
 };
 
-static vkl_status record_copy(vkl_batch_ring *s, vkl_buf input, vkl_buf labels, uint32_t slot) {
+static vkl_status record_copy(vkl_batch_ring *s, uint32_t slot) {
   vkl_cmd *c = s->copy[slot];
   vkl_status st = vkl_cmd_begin(c);
   if (st) return st;
   vkl_cmd_barrier(c); /* the last micro-step's reads of the input and labels (WAR) */
-  vkl_cmd_copy(c, input, s->img[slot], s->img[slot].size);
-  vkl_cmd_copy(c, labels, s->lab[slot], s->lab[slot].size);
+  uint64_t view_bytes = s->img[slot].size / s->views;
+  for (uint32_t v = 0; v < s->views; v++)
+    vkl_cmd_copy(c, s->inputs[v], vkl_buf_sub(s->img[slot], v * view_bytes, view_bytes),
+                 view_bytes);
+  vkl_cmd_copy(c, s->labels, s->lab[slot], s->lab[slot].size);
   vkl_cmd_barrier(c); /* the copies before the micro-step reads them (RAW) */
   return vkl_cmd_end(c);
 }
 
 vkl_status vkl_batch_ring_create(vkl_ctx *ctx, vkl_buf input, vkl_buf labels, uint32_t m,
                                  uint64_t image_floats, vkl_batch_ring **out) {
+  return vkl_batch_ring_create_views(ctx, &input, 1, labels, m, image_floats, out);
+}
+
+vkl_status vkl_batch_ring_create_views(vkl_ctx *ctx, const vkl_buf *inputs, uint32_t views,
+                                       vkl_buf labels, uint32_t m, uint64_t image_floats,
+                                       vkl_batch_ring **out) {
   *out = NULL;
+  if (views < 1 || views > 2)
+    return vkl_set_error(ctx, VKL_ERR_INVALID_ARGUMENT, "batch ring: %u views (1 or 2)", views);
   vkl_batch_ring *s = calloc(1, sizeof *s);
   if (!s) return vkl_set_error(ctx, VKL_ERR_OUT_OF_HOST_MEMORY, "batch ring");
   s->ctx = ctx;
   s->m = m;
+  s->views = views;
   s->image_floats = image_floats;
-  uint64_t img = (uint64_t)m * image_floats * 4, lab = (uint64_t)m * 4;
+  for (uint32_t v = 0; v < views; v++) s->inputs[v] = inputs[v];
+  s->labels = labels;
+  uint64_t img = (uint64_t)views * m * image_floats * 4, lab = (uint64_t)m * 4;
   vkl_status st = vkl_arena_create(ctx, VKL_MEM_UPLOAD, VKL_BATCH_RING_SLOTS * (img + lab + 512),
                                    "batch ring", &s->arena);
   for (uint32_t k = 0; !st && k < VKL_BATCH_RING_SLOTS; k++) {
     if (!(st = vkl_arena_alloc(s->arena, img, &s->img[k])) &&
         !(st = vkl_arena_alloc(s->arena, lab, &s->lab[k])) &&
         !(st = vkl_cmd_create(ctx, &s->copy[k])))
-      st = record_copy(s, input, labels, k);
+      st = record_copy(s, k);
   }
   if (st) {
     vkl_batch_ring_destroy(s);

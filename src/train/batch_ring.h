@@ -27,6 +27,11 @@ typedef struct vkl_batch_ring vkl_batch_ring;
 vkl_status vkl_batch_ring_create(vkl_ctx *ctx, vkl_buf input /* (m,C,H,W) */,
                                  vkl_buf labels /* (m) */, uint32_t m, uint64_t image_floats,
                                  vkl_batch_ring **out);
+/* The same for a loader of `views` views per sample (vkl_loader_config.views):
+ * a slot holds (views,m,C,H,W), and view v is copied into inputs[v]. */
+vkl_status vkl_batch_ring_create_views(vkl_ctx *ctx, const vkl_buf *inputs /* (views) */,
+                                       uint32_t views, vkl_buf labels /* (m) */, uint32_t m,
+                                       uint64_t image_floats, vkl_batch_ring **out);
 void vkl_batch_ring_destroy(vkl_batch_ring *s); /* NULL is a no-op; nothing may be in flight */
 
 /* The m (C,H,W) images a slot holds; a loader must write exactly that. */

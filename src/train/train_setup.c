@@ -33,6 +33,16 @@ static vkl_status build_model(trainer *tr) {
                          .classes = d->classes,
                          .imagenet_stem = tr->cfg->imagenet_stem,
                          .width = tr->cfg->model_width};
+  if (trainer_is_barlow(tr)) {
+    if (!tr->cfg->projector_layers) {
+      snprintf(tr->err, tr->errlen,
+               "Barlow Twins needs a projector (e.g. --projector 512-512-512)");
+      return VKL_ERR_INVALID_ARGUMENT;
+    }
+    memcpy(mc.projector, tr->cfg->projector, sizeof mc.projector);
+    mc.projector_layers = tr->cfg->projector_layers;
+    mc.projector_no_bn = tr->cfg->projector_no_bn;
+  }
   return vkl_model_build(tr->cfg->model ? tr->cfg->model : "cnn", &mc, &tr->model, tr->err,
                          tr->errlen);
 }
@@ -57,6 +67,18 @@ static vkl_status make_loader(trainer *tr) {
   if (c->no_crop) lc.augment.crop_pad = 0;
   if (c->no_flip) lc.augment.flip = 0;
   if (c->no_rotate) lc.augment.rotate_deg = 0;
+  if (trainer_is_barlow(tr)) { /* two views; --no-augment: both only normalized */
+    lc.views = 2;
+    for (uint32_t v = 0; v < 2; v++) {
+      lc.ssl[v] = vkl_augment_ssl_barlow(name, v);
+      if (c->no_augment) {
+        vkl_augment_ssl_config plain = {.normalize = lc.ssl[v].normalize};
+        memcpy(plain.mean, lc.ssl[v].mean, sizeof plain.mean);
+        memcpy(plain.std, lc.ssl[v].std, sizeof plain.std);
+        lc.ssl[v] = plain;
+      }
+    }
+  }
   return vkl_loader_create(&lc, &tr->train_ld, tr->err, tr->errlen);
 }
 
@@ -79,8 +101,10 @@ static vkl_status make_rings(trainer *tr) {
   const vkl_dataset_info *d = vkl_dataset_get_info(tr->train_ds);
   uint64_t chw = (uint64_t)d->channels * d->height * d->width;
   vkl_status st;
-  if ((st = vkl_batch_ring_create(tr->ctx, vkl_net_input(tr->net), vkl_xent_loss_labels(tr->loss),
-                                  tr->m, chw, &tr->ring)) ||
+  vkl_buf inputs[2] = {vkl_net_input(tr->net), tr->net2 ? vkl_net_input(tr->net2) : (vkl_buf){0}};
+  vkl_buf labels = tr->net2 ? tr->bt_labels : vkl_xent_loss_labels(tr->loss);
+  if ((st = vkl_batch_ring_create_views(tr->ctx, inputs, tr->net2 ? 2 : 1, labels, tr->m, chw,
+                                        &tr->ring)) ||
       (st = vkl_arena_create(tr->ctx, VKL_MEM_READBACK, VKL_OPTIM_RING * 512ull, "metrics ring",
                              &tr->readback)))
     return vk_fail(tr, st);
@@ -93,9 +117,26 @@ static vkl_status make_rings(trainer *tr) {
 
 /* Copies the metrics (loss sum, top-1/top-5 counts) into readback slot r. */
 static void record_metrics_copy(trainer *tr, vkl_cmd *cmd, int r) {
-  vkl_cmd_barrier(cmd); /* the loss written by the last micro-step (RAW) */
+  vkl_cmd_barrier(cmd);        /* the loss written by the last micro-step (RAW) */
+  if (trainer_is_barlow(tr)) { /* L of the whole batch; no counts */
+    vkl_cmd_copy(cmd, tr->rb_loss[r], tr->bt_loss, 4);
+    vkl_cmd_fill_u32(cmd, tr->rb_correct[r], 0);
+    return;
+  }
   vkl_cmd_copy(cmd, tr->rb_loss[r], vkl_xent_loss_sum(tr->loss), 4);
   vkl_cmd_copy(cmd, tr->rb_correct[r], vkl_xent_loss_correct(tr->loss), 8);
+}
+
+uint64_t trainer_device_bytes(const trainer *tr) {
+  uint64_t bytes = tr->net ? vkl_net_device_bytes(tr->net) : 0;
+  if (tr->net2) bytes += vkl_net_device_bytes(tr->net2);
+  if (tr->bt_arena) bytes += vkl_arena_capacity(tr->bt_arena);
+  if (tr->loss) bytes += vkl_xent_loss_device_bytes(tr->loss);
+  return bytes;
+}
+
+int trainer_is_barlow(const trainer *tr) {
+  return tr->cfg->method == VKL_METHOD_BARLOW_TWINS;
 }
 
 static vkl_buf bn_live(const trainer *tr) {
@@ -118,15 +159,18 @@ static vkl_status make_rollback(trainer *tr) {
   return VKL_OK;
 }
 
+void trainer_record_bn_save(trainer *tr, vkl_cmd *c) {
+  if (!tr->rollback) return;
+  vkl_cmd_barrier(c); /* the last step's rollback and the evaluation wrote or read them */
+  vkl_cmd_copy(c, tr->bn_saved, bn_live(tr), tr->bn_saved.size);
+  vkl_cmd_barrier(c); /* saved before the forward pass updates them (WAR) */
+}
+
 static vkl_status record_micro(trainer *tr, int first) {
   vkl_cmd *c = tr->pass[0].micro[first ? 0 : 1];
   vkl_status st = vkl_cmd_begin(c);
   if (st) return st;
-  if (first && tr->rollback) {
-    vkl_cmd_barrier(c); /* the last step's rollback and the evaluation wrote or read them */
-    vkl_cmd_copy(c, tr->bn_saved, bn_live(tr), tr->bn_saved.size);
-    vkl_cmd_barrier(c); /* saved before the forward pass updates them (WAR) */
-  }
+  if (first) trainer_record_bn_save(tr, c);
   if ((st = vkl_classify_record_train(c, tr->net, tr->loss, first, 1.0f / (float)tr->B))) return st;
   return vkl_cmd_end(c);
 }
@@ -142,9 +186,13 @@ static vkl_status record_step(trainer *tr, int r) {
 
 static vkl_status record_all(trainer *tr) {
   vkl_status st = make_rollback(tr);
-  tr->passes = 1; /* classification: forward, loss, backward per micro-batch */
-  for (int f = 0; f < 2 && !st; f++)
-    if (!(st = vkl_cmd_create(tr->ctx, &tr->pass[0].micro[f]))) st = record_micro(tr, f == 0);
+  if (!st && trainer_is_barlow(tr)) {
+    st = trainer_barlow_record(tr);
+  } else {
+    tr->passes = 1; /* classification: forward, loss, backward per micro-batch */
+    for (int f = 0; f < 2 && !st; f++)
+      if (!(st = vkl_cmd_create(tr->ctx, &tr->pass[0].micro[f]))) st = record_micro(tr, f == 0);
+  }
   for (int r = 0; r < VKL_OPTIM_RING && !st; r++)
     if (!(st = vkl_cmd_create(tr->ctx, &tr->step_cmd[r]))) st = record_step(tr, r);
   return st ? vk_fail(tr, st) : VKL_OK;
@@ -251,10 +299,11 @@ vkl_status trainer_setup(trainer *tr) {
   vkl_xent_loss_config lc = {
       .micro_batch = tr->m, .classes = tr->model->classes, .label_smoothing = c->label_smoothing};
   if ((st = vkl_net_create(tr->ctx, tr->model, &nc, &tr->net)) ||
-      (st = vkl_xent_loss_create(tr->ctx, &lc, &tr->loss)))
+      (st = trainer_is_barlow(tr) ? trainer_barlow_create(tr)
+                                  : vkl_xent_loss_create(tr->ctx, &lc, &tr->loss)))
     return out_of_memory_hint(tr, st);
   if ((st = make_optimizer(tr)) || (st = make_rings(tr))) return out_of_memory_hint(tr, st);
-  if ((st = record_all(tr)) || (st = make_evaluator(tr))) return st;
+  if ((st = record_all(tr)) || (!trainer_is_barlow(tr) && (st = make_evaluator(tr)))) return st;
   if (c->pipelines_only) return VKL_OK; /* every recording is made: every pipeline built */
   if ((st = trainer_init_weights(tr)) || (c->resume && (st = trainer_resume_state(tr)))) return st;
   tr->layer_names = calloc(tr->model->param_count, sizeof *tr->layer_names);
@@ -284,6 +333,7 @@ void trainer_teardown(trainer *tr) {
   vkl_batch_ring_destroy(tr->ring);
   vkl_optimizer_destroy(tr->opt);
   vkl_xent_loss_destroy(tr->loss);
+  trainer_barlow_teardown(tr);
   vkl_net_destroy(tr->net);
   vkl_arena_destroy(tr->readback);
   vkl_arena_destroy(tr->rollback);

@@ -51,7 +51,9 @@ static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
   uint32_t correct[2];
   memcpy(&loss_sum, tr->rb_loss[r].host, 4);
   memcpy(correct, tr->rb_correct[r].host, 8);
-  double loss = loss_sum / tr->B, top1 = (double)correct[0] / tr->B;
+  /* a classifier's loss is a sum over the samples; Barlow Twins' is the batch's */
+  double loss = trainer_is_barlow(tr) ? loss_sum : loss_sum / tr->B;
+  double top1 = (double)correct[0] / tr->B;
   tr->last_loss = loss;
   tr->epoch_loss_sum += loss;
   tr->epoch_top1_sum += top1;
@@ -198,6 +200,7 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
 static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
   vkl_eval_result e;
   tr->eval_epoch = r->epoch;
+  if (!tr->evaluator) return VKL_OK; /* pretraining: no classifier to evaluate */
   vkl_status st = vkl_evaluator_run(tr->evaluator, &e, tr->err, tr->errlen);
   if (st) return st;
   r->test_images = e.images;
@@ -281,6 +284,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
   err[0] = '\0';
   double start = now_s();
   vkl_status st = trainer_setup(&tr);
+  if (!st) result->device_bytes = trainer_device_bytes(&tr);
   if (cfg->pipelines_only) {
     result->micro_batch = tr.m;
     result->steps_per_epoch = tr.steps_per_epoch;
@@ -292,8 +296,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     snprintf(msg, sizeof msg,
              "%s on %s: batch %u = %u micro-batches of %u, %llu steps/epoch, %.1f MiB on device",
              tr.model->name, vkl_dataset_get_info(tr.train_ds)->name, tr.B, tr.k, tr.m,
-             (unsigned long long)tr.steps_per_epoch,
-             (double)vkl_net_device_bytes(tr.net) / (1 << 20));
+             (unsigned long long)tr.steps_per_epoch, (double)trainer_device_bytes(&tr) / (1 << 20));
     cfg->on_note(cfg->user, msg);
   }
   if (!st && cfg->resume && !tr.eval_pending &&

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "data/dataset.h"
+#include "nn/model.h"
 #include "vk/vk.h"
 #include "vklars/optim.h"
 
@@ -37,7 +38,22 @@ typedef struct vkl_epoch_result {
   uint64_t nonfinite_steps;
 } vkl_epoch_result;
 
+typedef enum vkl_train_method {
+  VKL_METHOD_SUPERVISED = 0, /* classification: softmax cross-entropy on the labels */
+  /* self-supervised: two views per sample, the exact whole-batch Barlow
+   * Twins loss on the projector's embeddings (src/train/method_barlow.c) */
+  VKL_METHOD_BARLOW_TWINS
+} vkl_train_method;
+
 typedef struct vkl_train_config {
+  vkl_train_method method;
+  /* Barlow Twins: the projector's sizes (at least one layer; see
+   * vkl_model_config.projector), its batch norms left out (tests), and
+   * lambda (0: 0.005) */
+  uint32_t projector[VKL_MODEL_MAX_PROJECTOR];
+  uint32_t projector_layers;
+  int projector_no_bn;
+  float bt_lambda;
   const char *data;     /* data set name; NULL: fashion-mnist */
   const char *data_dir; /* NULL: the data set's default */
   /* Other data options (image size, synthetic count and classes); may be
@@ -100,6 +116,10 @@ typedef struct vkl_train_result {
   uint32_t epoch;        /* where the run stands: epoch (0-based) and steps done in it */
   uint64_t epoch_step, steps_per_epoch;
   uint32_t micro_batch; /* the m used (the one --micro-batch auto picked) */
+  /* The device memory of the model's nets and the loss's state (what the
+   * start-up note reports): for Barlow Twins, both views' activations and
+   * the d x d statistics, which do not grow with the batch. */
+  uint64_t device_bytes;
   uint64_t steps;
   double wall_s;
 } vkl_train_result;

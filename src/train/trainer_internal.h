@@ -86,6 +86,13 @@ typedef struct trainer {
   int log_failed;
   char log_err[700];
   int ckpt_failed; /* a checkpoint write failed */
+  /* Barlow Twins (cfg->method): the second view's net, which shares net's
+   * parameters, gradients and buffers; the loss's statistics, its output
+   * (L, on-diagonal, off-diagonal) and scratch; the labels the ring copies
+   * (unused by the loss) */
+  vkl_net *net2;
+  vkl_arena *bt_arena;
+  vkl_buf bt_stats, bt_loss, bt_workspace, bt_labels;
 } trainer;
 
 static inline double now_s(void) {
@@ -104,6 +111,19 @@ static inline vkl_status vk_fail(trainer *tr, vkl_status st) {
  * tr->err says why); teardown undoes whatever setup did. */
 vkl_status trainer_setup(trainer *tr);
 void trainer_teardown(trainer *tr);
+
+/* method_barlow.c: the Barlow Twins method's memory (once tr->net exists),
+ * its two passes (statistics, then gradients) as tr->pass[0..1], and their
+ * teardown. Errors: the message is in tr->ctx. */
+vkl_status trainer_barlow_create(trainer *tr);
+vkl_status trainer_barlow_record(trainer *tr);
+void trainer_barlow_teardown(trainer *tr);
+/* train_setup.c: records the copy of the running statistics that a
+ * skipped step restores (the step's first program starts with it). */
+void trainer_record_bn_save(trainer *tr, vkl_cmd *c);
+int trainer_is_barlow(const trainer *tr);
+/* The nets' and the loss's device memory (vkl_train_result.device_bytes). */
+uint64_t trainer_device_bytes(const trainer *tr);
 
 /* train_checkpoint.c */
 /* The model's weights: --init's checkpoint, or torchvision's initialisation. */

@@ -1,0 +1,132 @@
+/* Barlow Twins pretraining through the trainer (src/train/method_barlow.c):
+ * the exact whole-batch loss means k micro-batches give the gradient of one
+ * pass over the batch, and its memory does not grow with the batch. */
+#include <math.h>
+
+#include "nn/model.h"
+#include "test_util.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+static const vkl_data_options tiny_data = {
+    .channels = 1, .height = 6, .width = 5, .count = 48, .classes = 3};
+
+/* One plain SGD step of Barlow Twins on an mlp whose projector has no batch
+ * norm: nothing in the model depends on the micro-batch, so the step is
+ * the same whatever m. The lr is large so that the update, lr * g,
+ * dominates the weights and w1 - w0 keeps g's digits. */
+static vkl_train_config one_step(const char *out, uint32_t m) {
+  vkl_train_config c;
+  memset(&c, 0, sizeof c);
+  c.method = VKL_METHOD_BARLOW_TWINS;
+  c.projector[0] = 12;
+  c.projector[1] = 10;
+  c.projector_layers = 2;
+  c.projector_no_bn = 1;
+  c.data = "synthetic";
+  c.data_options = &tiny_data;
+  c.model = "mlp";
+  c.model_width = 16;
+  c.optim = vkl_optim_defaults(VKL_OPT_SGD);
+  c.optim.lr = 1e4;
+  c.optim.momentum = 0;
+  c.optim.weight_decay = 0;
+  c.sched = VKL_SCHED_CONSTANT;
+  c.batch = 24;
+  c.micro_batch = m;
+  c.epochs = 1;
+  c.max_steps = 1;
+  c.seed = 3;
+  c.loader_threads = 1;
+  c.out_dir = out;
+  return c;
+}
+
+static vkl_model *build_like(const vkl_train_config *c) {
+  vkl_model_config mc = {.in_c = 1, .in_h = 6, .in_w = 5, .classes = 3, .width = c->model_width};
+  memcpy(mc.projector, c->projector, sizeof mc.projector);
+  mc.projector_layers = c->projector_layers;
+  mc.projector_no_bn = c->projector_no_bn;
+  vkl_model *model;
+  char err[256];
+  cr_assert_eq(vkl_model_build(c->model, &mc, &model, err, sizeof err), VKL_OK, "%s", err);
+  return model;
+}
+
+/* The update w1 - w0 of a one-step run with micro-batch m. */
+static float *one_step_update(vkl_ctx *ctx, const char *dir, uint32_t m, vkl_model **model) {
+  char out[300], err[1024];
+  snprintf(out, sizeof out, "%s/m%u", dir, m);
+  vkl_train_config c = one_step(out, m);
+  vkl_train_result r;
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(r.steps, 1);
+  *model = build_like(&c);
+  uint64_t pf = (*model)->param_floats;
+  float *w0 = malloc(pf * 4), *w1 = malloc(pf * 4), b[1];
+  vkl_model_init(*model, c.seed, w0, b);
+  cr_assert_eq(vkl_checkpoint_load(r.checkpoint, *model, w1, b, err, sizeof err), VKL_OK, "%s",
+               err);
+  for (uint64_t i = 0; i < pf; i++) w1[i] -= w0[i];
+  free(w0);
+  return w1;
+}
+
+Test(pretrain, micro_batches_give_the_whole_batch_gradient) {
+  vkl_ctx *ctx = test_ctx_create();
+  char dir[] = "/tmp/vklars-pretrain-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  vkl_model *model, *again;
+  float *whole = one_step_update(ctx, dir, 24, &model);
+  float *parts = one_step_update(ctx, dir, 6, &again);
+  float *odd = one_step_update(ctx, dir, 8, &again); /* 3 micro-batches */
+  vkl_model_destroy(again);
+  cr_assert_gt(model->param_count, 4);
+  for (uint32_t t = 0; t < model->param_count; t++) {
+    const nn_tensor *p = &model->params[t];
+    double num = 0, num3 = 0, den = 0;
+    for (uint64_t i = 0; i < p->count; i++) {
+      double a = parts[p->offset + i], a3 = odd[p->offset + i], b = whole[p->offset + i];
+      num += (a - b) * (a - b);
+      num3 += (a3 - b) * (a3 - b);
+      den += b * b;
+    }
+    cr_assert(den > 0, "%s: zero gradient", p->name);
+    cr_assert(sqrt(num) <= 1e-5 * sqrt(den) && sqrt(num3) <= 1e-5 * sqrt(den),
+              "%s: relative difference %g (4 x 6) and %g (3 x 8) against 1 x 24", p->name,
+              sqrt(num / den), sqrt(num3 / den));
+  }
+  free(whole);
+  free(parts);
+  free(odd);
+  vkl_model_destroy(model);
+  test_ctx_destroy(ctx);
+}
+
+/* The device memory of a Barlow Twins run is one micro-batch's activations
+ * per view and the d x d statistics: B = 1024 and B = 16384 at m = 64 take
+ * the same bytes (set up, not trained). */
+Test(pretrain, memory_does_not_grow_with_the_batch) {
+  vkl_ctx *ctx = test_ctx_create();
+  static const vkl_data_options data = {
+      .channels = 1, .height = 8, .width = 8, .count = 16384, .classes = 4};
+  uint64_t bytes[2];
+  const uint32_t batches[2] = {1024, 16384};
+  for (int i = 0; i < 2; i++) {
+    vkl_train_config c = one_step(NULL, 64);
+    c.data_options = &data;
+    c.model = "cnn";
+    c.model_width = 4;
+    c.projector_no_bn = 0;
+    c.batch = batches[i];
+    c.pipelines_only = 1;
+    vkl_train_result r;
+    char err[1024];
+    cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_OK, "%s", err);
+    bytes[i] = r.device_bytes;
+  }
+  cr_assert_gt(bytes[0], 0);
+  cr_assert_eq(bytes[0], bytes[1], "B = 1024: %llu bytes, B = 16384: %llu bytes",
+               (unsigned long long)bytes[0], (unsigned long long)bytes[1]);
+  test_ctx_destroy(ctx);
+}
