@@ -76,11 +76,12 @@ Test(pretrain, micro_batches_give_the_whole_batch_gradient) {
   vkl_ctx *ctx = test_ctx_create();
   char dir[] = "/tmp/vklars-pretrain-XXXXXX";
   cr_assert(mkdtemp(dir));
-  vkl_model *model, *again;
+  vkl_model *model, *again[2];
   float *whole = one_step_update(ctx, dir, 24, &model);
-  float *parts = one_step_update(ctx, dir, 6, &again);
-  float *odd = one_step_update(ctx, dir, 8, &again); /* 3 micro-batches */
-  vkl_model_destroy(again);
+  float *parts = one_step_update(ctx, dir, 6, &again[0]);
+  float *odd = one_step_update(ctx, dir, 8, &again[1]); /* 3 micro-batches */
+  vkl_model_destroy(again[0]);
+  vkl_model_destroy(again[1]);
   cr_assert_gt(model->param_count, 4);
   for (uint32_t t = 0; t < model->param_count; t++) {
     const nn_tensor *p = &model->params[t];
@@ -128,5 +129,63 @@ Test(pretrain, memory_does_not_grow_with_the_batch) {
   cr_assert_gt(bytes[0], 0);
   cr_assert_eq(bytes[0], bytes[1], "B = 1024: %llu bytes, B = 16384: %llu bytes",
                (unsigned long long)bytes[0], (unsigned long long)bytes[1]);
+  test_ctx_destroy(ctx);
+}
+
+/* A pretraining run stopped mid-epoch (after step 3 of 4) and resumed ends
+ * with the same weights, bit for bit, as one never stopped: both passes
+ * re-read the same views, and the loss's statistics start afresh each step. */
+Test(pretrain, resume_is_bit_exact) {
+  vkl_ctx *ctx = test_ctx_create();
+  char dir[] = "/tmp/vklars-pretrain-XXXXXX";
+  cr_assert(mkdtemp(dir));
+  static const vkl_data_options data = {
+      .channels = 1, .height = 8, .width = 8, .count = 96, .classes = 3};
+  char out[2][300], err[1024];
+  vkl_train_result r[2];
+  for (int i = 0; i < 2; i++) {
+    snprintf(out[i], sizeof out[i], "%s/run%d", dir, i);
+    vkl_train_config c = one_step(out[i], 8);
+    c.data_options = &data;
+    c.model = "cnn";
+    c.model_width = 4;
+    c.projector_no_bn = 0;
+    c.optim = vkl_optim_defaults(VKL_OPT_LARS);
+    c.optim.lr = 0.5;
+    c.batch = 24;
+    c.epochs = 2;
+    c.max_steps = i == 0 ? 0 : 3; /* run 1 stops after 3 of the first epoch's 4 steps */
+    cr_assert_eq(vkl_train(ctx, &c, &r[i], err, sizeof err), VKL_OK, "%s", err);
+    if (i == 1) {
+      cr_assert_eq(r[1].steps, 3);
+      c.max_steps = 0;
+      char ckpt[1100]; /* vkl_train clears its result, which holds the path */
+      snprintf(ckpt, sizeof ckpt, "%s", r[1].checkpoint);
+      c.resume = ckpt;
+      cr_assert_eq(vkl_train(ctx, &c, &r[1], err, sizeof err), VKL_OK, "%s", err);
+    }
+  }
+  cr_assert_eq(r[0].steps, 8);
+  cr_assert_eq(r[1].steps, 8);
+  vkl_train_config c = one_step(NULL, 8);
+  c.model = "cnn";
+  c.model_width = 4;
+  c.projector_no_bn = 0;
+  vkl_model_config mc = {.in_c = 1, .in_h = 8, .in_w = 8, .classes = 3, .width = 4};
+  memcpy(mc.projector, c.projector, sizeof mc.projector);
+  mc.projector_layers = c.projector_layers;
+  vkl_model *model;
+  cr_assert_eq(vkl_model_build("cnn", &mc, &model, err, sizeof err), VKL_OK, "%s", err);
+  float *w[2], *b[2];
+  for (int i = 0; i < 2; i++) {
+    w[i] = malloc(model->param_floats * 4);
+    b[i] = malloc(model->buffer_floats * 4);
+    cr_assert_eq(vkl_checkpoint_load(r[i].checkpoint, model, w[i], b[i], err, sizeof err), VKL_OK,
+                 "%s", err);
+  }
+  cr_assert(memcmp(w[0], w[1], model->param_floats * 4) == 0, "weights differ after resuming");
+  cr_assert(memcmp(b[0], b[1], model->buffer_floats * 4) == 0, "batch-norm statistics differ");
+  for (int i = 0; i < 2; i++) free(w[i]), free(b[i]);
+  vkl_model_destroy(model);
   test_ctx_destroy(ctx);
 }
