@@ -161,3 +161,39 @@ Test(nn_model, smallest_micro_batch) {
   cr_assert_eq(vkl_model_min_micro_batch(m, NULL, 0), 2);
   vkl_model_destroy(m);
 }
+
+/* cnn-gap is the cnn with its last map averaged: the same tensors but fc,
+ * whose fan-in is the 2*width channels; a projector or no head replaces
+ * fc, and the projector's tensors are named by their nn.Sequential index. */
+Test(nn_model, cnn_gap_projector_and_no_head) {
+  char err[256];
+  vkl_model_config mc = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10, .width = 8};
+  vkl_model *cnn, *gap;
+  cr_assert_eq(vkl_model_build("cnn", &mc, &cnn, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(vkl_model_build("cnn-gap", &mc, &gap, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(cnn->param_count, gap->param_count);
+  const nn_tensor *fc = &gap->params[gap->param_count - 2];
+  cr_assert_str_eq(fc->name, "fc.weight");
+  cr_assert_eq(fc->shape[1], 16, "fc fan-in %u", fc->shape[1]);
+  cr_assert_eq(cnn->params[cnn->param_count - 2].shape[1], 16 * 7 * 7);
+  nn_value f = gap->values[gap->features];
+  cr_assert(f.c == 16 && f.h == 1 && f.w == 1);
+  vkl_model_config pc = mc;
+  pc.projector[0] = 24, pc.projector[1] = 12, pc.projector_layers = 2;
+  vkl_model *proj, *bare;
+  cr_assert_eq(vkl_model_build("cnn-gap", &pc, &proj, err, sizeof err), VKL_OK, "%s", err);
+  const char *names[] = {"projector.0.weight", "projector.1.weight", "projector.1.bias",
+                         "projector.3.weight"};
+  for (int i = 0; i < 4; i++)
+    cr_assert_str_eq(proj->params[proj->param_count - 4 + i].name, names[i]);
+  cr_assert_eq(proj->values[proj->logits].c, 12);
+  pc.no_head = 1;
+  cr_assert_eq(vkl_model_build("cnn-gap", &pc, &bare, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert_eq(bare->param_count, cnn->param_count - 2); /* no fc, no projector */
+  cr_assert_eq(bare->logits, bare->features);
+  pc.projector[1] = 0;
+  vkl_model *bad;
+  cr_assert_eq(vkl_model_build("cnn-gap", &pc, &bad, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "projector layer 2 has 0 outputs"), "%s", err);
+  vkl_model_destroy(cnn), vkl_model_destroy(gap), vkl_model_destroy(proj), vkl_model_destroy(bare);
+}

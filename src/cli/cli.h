@@ -19,6 +19,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
+int cmd_linear_eval(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_kernels(int argc, char **argv);

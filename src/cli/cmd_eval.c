@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/ckpt_data_args.h"
 #include "cli/cli.h"
 #include "cli/resume_args.h"
 #include "cli/signals.h"
@@ -23,44 +24,6 @@
 typedef struct eval_args {
   const char *data, *dir, *micro, *device, *threads, *ckpt;
 } eval_args;
-
-/* The run's data options, parsed from the training options its checkpoint
- * saved (train's own parser), with --data and --data-dir on top. Options
- * of another data set than --data names are not carried over. tc's
- * strings back *opt and *data; free tc after use. */
-static int data_options(const eval_args *a, const vkl_checkpoint_meta *meta, train_command *tc,
-                        const char **data, vkl_data_options *opt) {
-  memset(opt, 0, sizeof *opt);
-  opt->seed = meta->seed;
-  *data = a->data ? a->data : meta->data[0] ? meta->data : NULL;
-  if (meta->argv[0]) {
-    char *argv0[] = {"eval"}, **rargv, err[1200];
-    int rargc, rc;
-    if (resume_argv(a->ckpt, 1, argv0, &rargc, &rargv, err, sizeof err)) {
-      cli_error("eval: %s", err);
-      return VKL_EXIT_FAILURE;
-    }
-    rc = train_command_parse(tc, rargc, rargv);
-    /* tc keeps pointers into rargv: hand it over with the parse */
-    tc->rargc = rargc;
-    tc->rargv = rargv;
-    if (rc) {
-      cli_error("eval: %s: the training options saved in it do not parse", a->ckpt);
-      return VKL_EXIT_FAILURE;
-    }
-    const vkl_train_config *c = &tc->cfg;
-    const char *run_data = c->data ? c->data : "fashion-mnist";
-    if (!a->data || strcmp(a->data, run_data) == 0) {
-      *opt = *c->data_options;
-      opt->dir = c->data_dir;
-      opt->seed = c->seed;
-      opt->skip_bad_images = c->skip_bad_images;
-      *data = run_data;
-    }
-  }
-  if (a->dir) opt->dir = a->dir;
-  return 0;
-}
 
 /* ---- progress: a line on stderr, redrawn on a terminal, else every 5 s ---- */
 
@@ -177,7 +140,7 @@ int cmd_eval(int argc, char **argv) {
     vkl_eval_config ec = {
         .checkpoint = a.ckpt, .micro_batch = (uint32_t)m, .loader_threads = (uint32_t)threads};
     vkl_data_options opt;
-    if (!(rc = data_options(&a, meta, tc, &ec.data, &opt))) {
+    if (!(rc = ckpt_data_options("eval", a.ckpt, a.data, a.dir, meta, tc, &ec.data, &opt))) {
       ec.data_options = &opt;
       rc = evaluate(&a, &ec);
     }

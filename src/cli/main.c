@@ -15,6 +15,7 @@ static const char usage[] =
     "commands:\n"
     "  train      train a model with TVLARS or a baseline (the main job)\n"
     "  pretrain   self-supervised pretraining (Barlow Twins, exact at any batch)\n"
+    "  linear-eval  a pretrained backbone's linear evaluation (top-1, top-5)\n"
     "  eval       evaluate a checkpoint on a data set's test split\n"
     "  inspect    list a run's checkpoints: step, epoch, options, integrity\n"
     "  devices    list Vulkan devices, their limits and optional features\n"
@@ -73,6 +74,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
   if (strcmp(cmd, "pretrain") == 0) return cmd_pretrain(argc - 1, argv + 1);
+  if (strcmp(cmd, "linear-eval") == 0) return cmd_linear_eval(argc - 1, argv + 1);
   if (strcmp(cmd, "eval") == 0) return cmd_eval(argc - 1, argv + 1);
   if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
   if (strcmp(cmd, "devices") == 0) return cmd_devices(argc - 1, argv + 1);

@@ -209,8 +209,11 @@ static uint32_t projector(builder *b, const vkl_model_config *cfg, uint32_t x) {
 static void head(builder *b, const vkl_model_config *cfg, const char *fc_name, uint32_t features) {
   b->m->features = features;
   b->m->projector_layers = cfg->projector_layers;
-  b->m->logits = cfg->projector_layers ? projector(b, cfg, features)
-                                       : linear(b, fc_name, features, cfg->classes);
+  if (cfg->no_head)
+    b->m->logits = features;
+  else
+    b->m->logits = cfg->projector_layers ? projector(b, cfg, features)
+                                         : linear(b, fc_name, features, cfg->classes);
 }
 
 static void build_mlp(builder *b, const vkl_model_config *cfg) {
@@ -223,12 +226,24 @@ static void build_mlp(builder *b, const vkl_model_config *cfg) {
 
 /* Two conv-bn-relu-maxpool stages and a linear classifier: small enough to
  * train Fashion-MNIST in minutes on a CPU device. */
-static void build_cnn(builder *b, const vkl_model_config *cfg) {
+static uint32_t cnn_stages(builder *b, const vkl_model_config *cfg) {
   uint32_t w = cfg->width ? cfg->width : 16;
   uint32_t x = b->m->input;
   x = maxpool(b, simple(b, NN_RELU, bn(b, "bn1", conv(b, "conv1", x, w, 3, 1, 1, 0))), 2, 2, 0);
-  x = maxpool(b, simple(b, NN_RELU, bn(b, "bn2", conv(b, "conv2", x, 2 * w, 3, 1, 1, 0))), 2, 2, 0);
-  head(b, cfg, "fc", x);
+  return maxpool(b, simple(b, NN_RELU, bn(b, "bn2", conv(b, "conv2", x, 2 * w, 3, 1, 1, 0))), 2,
+                 2, 0);
+}
+
+static void build_cnn(builder *b, const vkl_model_config *cfg) {
+  head(b, cfg, "fc", cnn_stages(b, cfg));
+}
+
+/* The cnn with its features averaged over the image (2*width of them), as
+ * a self-supervised backbone's are: a flattened map is a strong feature
+ * even with random weights, an average is not, so linear evaluation on it
+ * measures what pretraining learnt. */
+static void build_cnn_gap(builder *b, const vkl_model_config *cfg) {
+  head(b, cfg, "fc", simple(b, NN_GAP, cnn_stages(b, cfg)));
 }
 
 static uint32_t basic_block(builder *b, const char *p, uint32_t x, uint32_t planes,
@@ -318,7 +333,7 @@ static void check_projector(builder *b, const char *name, const vkl_model_config
 }
 
 const char *vkl_model_names(void) {
-  return "mlp, cnn, resnet18, resnet34, resnet50";
+  return "mlp, cnn, cnn-gap, resnet18, resnet34, resnet50";
 }
 
 vkl_status vkl_model_build(const char *name, const vkl_model_config *cfg, vkl_model **out,
@@ -348,6 +363,8 @@ vkl_status vkl_model_build(const char *name, const vkl_model_config *cfg, vkl_mo
     build_mlp(&b, cfg);
   else if (strcmp(name, "cnn") == 0)
     build_cnn(&b, cfg);
+  else if (strcmp(name, "cnn-gap") == 0)
+    build_cnn_gap(&b, cfg);
   else if (strcmp(name, "resnet18") == 0)
     build_resnet(&b, cfg, r18, 0);
   else if (strcmp(name, "resnet34") == 0)

@@ -98,6 +98,10 @@ typedef struct vkl_model_config {
   uint32_t projector[VKL_MODEL_MAX_PROJECTOR];
   uint32_t projector_layers;
   int projector_no_bn;
+  /* 1: no head at all: the output is the backbone's features (linear
+   * evaluation and kNN read them; the tensors are the backbone's, named as
+   * in the full model, so a checkpoint of the full model loads into it) */
+  int no_head;
 } vkl_model_config;
 
 /* The largest width: 32 times the widest layer of torchvision's ResNets

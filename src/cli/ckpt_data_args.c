@@ -1,0 +1,42 @@
+/* The data a checkpoint was trained on (see ckpt_data_args.h). */
+#include "cli/ckpt_data_args.h"
+
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/resume_args.h"
+
+int ckpt_data_options(const char *cmd, const char *ckpt, const char *data_arg, const char *dir_arg,
+                      const vkl_checkpoint_meta *meta, train_command *tc, const char **data,
+                      vkl_data_options *opt) {
+  memset(opt, 0, sizeof *opt);
+  opt->seed = meta->seed;
+  *data = data_arg ? data_arg : meta->data[0] ? meta->data : NULL;
+  if (meta->argv[0]) {
+    char *argv0[] = {(char *)cmd}, **rargv, err[1200];
+    int rargc, rc;
+    if (resume_argv(ckpt, 1, argv0, &rargc, &rargv, err, sizeof err)) {
+      cli_error("%s: %s", cmd, err);
+      return VKL_EXIT_FAILURE;
+    }
+    rc = train_command_parse_as(tc, "pretrain", rargc, rargv);
+    /* tc keeps pointers into rargv: hand it over with the parse */
+    tc->rargc = rargc;
+    tc->rargv = rargv;
+    if (rc) {
+      cli_error("%s: %s: the training options saved in it do not parse", cmd, ckpt);
+      return VKL_EXIT_FAILURE;
+    }
+    const vkl_train_config *c = &tc->cfg;
+    const char *run_data = c->data ? c->data : "fashion-mnist";
+    if (!data_arg || strcmp(data_arg, run_data) == 0) {
+      *opt = *c->data_options;
+      opt->dir = c->data_dir;
+      opt->seed = c->seed;
+      opt->skip_bad_images = c->skip_bad_images;
+      *data = run_data;
+    }
+  }
+  if (dir_arg) opt->dir = dir_arg;
+  return 0;
+}
