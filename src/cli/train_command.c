@@ -39,7 +39,8 @@ static int table(train_args *a, cli_opt *o) {
                      "synthetic data: images per split (default 50000 train, 10000 test)",
                      &a->synthetic_images,
                      NULL};
-  o[n++] = (cli_opt){"--model", NULL, "NAME", "cnn (default), cnn-gap, mlp, resnet18, resnet34, resnet50",
+  o[n++] = (cli_opt){"--model", NULL,
+                     "NAME",    "cnn (default), cnn-gap, mlp, resnet18, resnet34, resnet50",
                      &a->model, NULL};
   o[n++] = (cli_opt){"--width", NULL, "N", "mlp hidden width / cnn base channels", &a->width, NULL};
   o[n++] = (cli_opt){"--imagenet-stem", NULL, NULL, "resnets: 7x7/2 conv + max-pool stem", NULL,
