@@ -8,6 +8,7 @@
 #include "nn/model.h"
 #include "test_util.h"
 #include "train/features.h"
+#include "train/knn.h"
 #include "train/linear_probe.h"
 
 /* n samples of K Gaussian clusters in F dimensions (centres 3 apart), or
@@ -137,6 +138,7 @@ Test(linear_eval, command_evaluates_a_pretraining_checkpoint) {
            dir);
   cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "pretrained: loss"), "%s", out);
+  cr_assert(strstr(out, "kNN test top-1"), "no kNN monitor: %s", out);
   for (int random = 0; random < 2; random++) {
     snprintf(args, sizeof args, "linear-eval %s/run/checkpoint.safetensors --epochs 3%s", dir,
              random ? " --random-init" : "");
@@ -149,4 +151,41 @@ Test(linear_eval, command_evaluates_a_pretraining_checkpoint) {
   cr_assert_eq(vklars(args, out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "vklars: error: linear-eval:"), "%s", out);
   cr_assert_eq(vklars("linear-eval", out, sizeof out), 2, "%s", out);
+}
+
+/* kNN votes weigh each neighbour by exp(cosine / 0.1), and only directions
+ * count (the bank's lengths differ). One neighbour at cosine 1 (e^10 =
+ * 22026) outvotes two at 0.9 (2 e^9 = 16206), and is outvoted by two at
+ * 0.95 (2 e^9.5 = 26720); with k = 1 the nearest alone decides. */
+Test(linear_eval, knn_votes_by_weighted_cosine) {
+  const float angle[6] = {0.0f, acosf(0.9f), -acosf(0.9f), acosf(0.95f), -acosf(0.95f), 3.0f};
+  float bank[6 * 2];
+  for (int i = 0; i < 6; i++) {
+    float len = 1.0f + (float)i; /* lengths differ: only directions count */
+    bank[2 * i] = len * cosf(angle[i]);
+    bank[2 * i + 1] = len * sinf(angle[i]);
+  }
+  float q[2] = {5.0f, 0.0f};
+  uint32_t qy = 0;
+  char err[256];
+  double top1;
+  /* bank 0 (s = 1) says class 0; 1 and 2 (s = 0.9) say class 1 */
+  uint32_t y1[3] = {0, 1, 1};
+  vkl_knn_config k3 = {.k = 3};
+  cr_assert_eq(vkl_knn_top1(&k3, bank, y1, 3, q, &qy, 1, 2, 2, &top1, err, sizeof err), VKL_OK);
+  cr_assert_eq(top1, 1.0, "e^10 should outweigh 2 e^9");
+  /* bank 0 says class 0; 3, 4 (s = 0.95) and 1 (s = 0.9) say class 1: 3 neighbours of k = 3
+   * are 0, 3, 4: e^10 vs 2 e^9.5 = 26732: class 1 */
+  float bank2[5 * 2];
+  memcpy(bank2, bank, 2 * 2 * sizeof(float));
+  memcpy(bank2 + 4, bank + 6, 3 * 2 * sizeof(float)); /* bank 0, 1, 3, 4, 5 */
+  uint32_t y2[5] = {0, 1, 1, 1, 0};
+  cr_assert_eq(vkl_knn_top1(&k3, bank2, y2, 5, q, &qy, 1, 2, 2, &top1, err, sizeof err), VKL_OK);
+  cr_assert_eq(top1, 0.0, "2 e^9.5 should outweigh e^10");
+  vkl_knn_config k1 = {.k = 1};
+  cr_assert_eq(vkl_knn_top1(&k1, bank2, y2, 5, q, &qy, 1, 2, 2, &top1, err, sizeof err), VKL_OK);
+  cr_assert_eq(top1, 1.0);
+  vkl_knn_config k0 = {.k = 0};
+  cr_assert_eq(vkl_knn_top1(&k0, bank2, y2, 5, q, &qy, 1, 2, 2, &top1, err, sizeof err),
+               VKL_ERR_INVALID_ARGUMENT);
 }

@@ -81,9 +81,13 @@ static void on_epoch(void *user, const vkl_epoch_result *r) {
   progress *pr = user;
   if (pr->tty) fputc('\n', stderr);
   if (pr->pretrain) { /* no classifier: the loss is Barlow Twins' */
-    char loss[16];
-    printf("epoch %u: train loss %s | %.1f s, %.0f img/s, loader %.0f img/s\n", r->epoch + 1,
-           loss_str(r->train_loss, loss), r->wall_s, r->images_per_s, r->loader_images_per_s);
+    char loss[16], knn[64] = "";
+    if (r->test_images)
+      snprintf(knn, sizeof knn, " | kNN test top-1 %.2f%% (%llu images)", 100 * r->test_top1,
+               (unsigned long long)r->test_images);
+    printf("epoch %u: train loss %s%s | %.1f s, %.0f img/s, loader %.0f img/s\n", r->epoch + 1,
+           loss_str(r->train_loss, loss), knn, r->wall_s, r->images_per_s,
+           r->loader_images_per_s);
     fflush(stdout);
     return;
   }

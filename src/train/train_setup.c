@@ -303,7 +303,9 @@ vkl_status trainer_setup(trainer *tr) {
                                   : vkl_xent_loss_create(tr->ctx, &lc, &tr->loss)))
     return out_of_memory_hint(tr, st);
   if ((st = make_optimizer(tr)) || (st = make_rings(tr))) return out_of_memory_hint(tr, st);
-  if ((st = record_all(tr)) || (!trainer_is_barlow(tr) && (st = make_evaluator(tr)))) return st;
+  if ((st = record_all(tr)) || (!trainer_is_barlow(tr) && (st = make_evaluator(tr))) ||
+      (trainer_is_barlow(tr) && (st = trainer_knn_create(tr))))
+    return st;
   if (c->pipelines_only) return VKL_OK; /* every recording is made: every pipeline built */
   if ((st = trainer_init_weights(tr)) || (c->resume && (st = trainer_resume_state(tr)))) return st;
   tr->layer_names = calloc(tr->model->param_count, sizeof *tr->layer_names);
@@ -334,6 +336,7 @@ void trainer_teardown(trainer *tr) {
   vkl_optimizer_destroy(tr->opt);
   vkl_xent_loss_destroy(tr->loss);
   trainer_barlow_teardown(tr);
+  trainer_knn_destroy(tr);
   vkl_net_destroy(tr->net);
   vkl_arena_destroy(tr->readback);
   vkl_arena_destroy(tr->rollback);

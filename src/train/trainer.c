@@ -200,7 +200,8 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
 static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
   vkl_eval_result e;
   tr->eval_epoch = r->epoch;
-  if (!tr->evaluator) return VKL_OK; /* pretraining: no classifier to evaluate */
+  if (tr->knn_net) return trainer_knn_run(tr, r);
+  if (!tr->evaluator) return VKL_OK; /* pretraining without a monitor */
   vkl_status st = vkl_evaluator_run(tr->evaluator, &e, tr->err, tr->errlen);
   if (st) return st;
   r->test_images = e.images;

@@ -54,6 +54,11 @@ typedef struct vkl_train_config {
   uint32_t projector_layers;
   int projector_no_bn;
   float bt_lambda;
+  /* Pretraining's kNN monitor after each epoch (0: none): k neighbours, a
+   * bank of the first knn_bank training images (0: 10000), every test
+   * image; its top-1 is the epoch's test top-1 (test loss and top-5 NaN). */
+  uint32_t knn_k;
+  uint64_t knn_bank;
   const char *data;     /* data set name; NULL: fashion-mnist */
   const char *data_dir; /* NULL: the data set's default */
   /* Other data options (image size, synthetic count and classes); may be

@@ -93,6 +93,9 @@ typedef struct trainer {
   vkl_net *net2;
   vkl_arena *bt_arena;
   vkl_buf bt_stats, bt_loss, bt_workspace, bt_labels;
+  /* the kNN monitor (cfg->knn_k): the backbone alone, in an inference net */
+  vkl_model *knn_model;
+  vkl_net *knn_net;
 } trainer;
 
 static inline double now_s(void) {
@@ -124,6 +127,12 @@ void trainer_record_bn_save(trainer *tr, vkl_cmd *c);
 int trainer_is_barlow(const trainer *tr);
 /* The nets' and the loss's device memory (vkl_train_result.device_bytes). */
 uint64_t trainer_device_bytes(const trainer *tr);
+
+/* knn_monitor.c: the per-epoch kNN top-1 of a pretraining run's backbone
+ * (cfg->knn_k > 0), into r->test_top1 and r->test_images. */
+vkl_status trainer_knn_create(trainer *tr);
+vkl_status trainer_knn_run(trainer *tr, vkl_epoch_result *r);
+void trainer_knn_destroy(trainer *tr);
 
 /* train_checkpoint.c */
 /* The model's weights: --init's checkpoint, or torchvision's initialisation. */
