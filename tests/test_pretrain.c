@@ -3,7 +3,10 @@
  * pass over the batch, and its memory does not grow with the batch. */
 #include <math.h>
 
+#include "data/loader.h"
 #include "nn/model.h"
+#include "nn/net.h"
+#include "ops/barlow.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -186,6 +189,126 @@ Test(pretrain, resume_is_bit_exact) {
   cr_assert(memcmp(w[0], w[1], model->param_floats * 4) == 0, "weights differ after resuming");
   cr_assert(memcmp(b[0], b[1], model->buffer_floats * 4) == 0, "batch-norm statistics differ");
   for (int i = 0; i < 2; i++) free(w[i]), free(b[i]);
+  vkl_model_destroy(model);
+  test_ctx_destroy(ctx);
+}
+
+/* With batch norm in the backbone and the projector, one micro-batch (k =
+ * 1) of the two-pass step gives the gradient of a direct computation over
+ * the batch: both views forward, dL/dz of the official loss in double
+ * (vkl_barlow_loss_ref), both backward passes. The trainer's SGD update
+ * (lr * g) is compared with the direct one. */
+Test(pretrain, two_passes_with_batch_norm_equal_the_direct_gradient) {
+  vkl_ctx *ctx = test_ctx_create();
+  char dir[] = "/tmp/vklars-pretrain-XXXXXX", out[300], err[1024];
+  cr_assert(mkdtemp(dir));
+  snprintf(out, sizeof out, "%s/run", dir);
+  static const vkl_data_options data = {
+      .channels = 1, .height = 8, .width = 8, .count = 24, .classes = 3, .seed = 3};
+  const uint32_t B = 12, d = 8;
+  vkl_train_config c = one_step(out, B);
+  c.data_options = &data;
+  c.model = "cnn";
+  c.model_width = 4;
+  c.projector[0] = 16;
+  c.projector[1] = d;
+  c.projector_no_bn = 0;
+  c.batch = B;
+  c.no_shuffle = 1;
+  c.knn_k = 0;
+  c.optim.lr = 1e3;
+  vkl_train_result r;
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_OK, "%s", err);
+
+  vkl_model_config mc = {.in_c = 1, .in_h = 8, .in_w = 8, .classes = 3, .width = 4};
+  memcpy(mc.projector, c.projector, sizeof mc.projector);
+  mc.projector_layers = 2;
+  vkl_model *model;
+  cr_assert_eq(vkl_model_build("cnn", &mc, &model, err, sizeof err), VKL_OK, "%s", err);
+  cr_assert(vkl_model_has_batchnorm(model));
+  uint64_t pf = model->param_floats;
+  float *w0 = malloc(pf * 4), *w1 = malloc(pf * 4), *g = malloc(pf * 4);
+  float *b0 = malloc(model->buffer_floats * 4), *b1 = malloc(model->buffer_floats * 4);
+  vkl_model_init(model, c.seed, w0, b0);
+  cr_assert_eq(vkl_checkpoint_load(r.checkpoint, model, w1, b1, err, sizeof err), VKL_OK, "%s",
+               err);
+
+  /* the views the trainer saw: batch 0 of epoch 0, in order */
+  vkl_dataset *ds;
+  cr_assert_eq(vkl_dataset_open("synthetic", VKL_SPLIT_TRAIN, &data, &ds, err, sizeof err), VKL_OK,
+               "%s", err);
+  vkl_loader_config lc = {.dataset = ds,
+                          .batch = B,
+                          .channels = 1,
+                          .height = 8,
+                          .width = 8,
+                          .classes = 3,
+                          .threads = 1,
+                          .seed = c.seed,
+                          .no_shuffle = 1,
+                          .drop_last = 1,
+                          .views = 2};
+  for (uint32_t v = 0; v < 2; v++) lc.ssl[v] = vkl_augment_ssl_barlow("synthetic", v);
+  vkl_loader *ld;
+  cr_assert_eq(vkl_loader_create(&lc, &ld, err, sizeof err), VKL_OK, "%s", err);
+  float views[2 * 12 * 64];
+  uint32_t labels[12];
+  TEST_OK(ctx, vkl_loader_start_epoch(ld, 0));
+  TEST_OK(ctx, vkl_loader_submit(ld, 0, 0, views, labels));
+  TEST_OK(ctx, vkl_loader_wait(ld, 0, NULL));
+  vkl_loader_destroy(ld);
+
+  /* direct: both views forward, the loss's gradient in double, both backward */
+  vkl_net *net[2];
+  vkl_net_config nc = {.micro_batch = B};
+  TEST_OK(ctx, vkl_net_create(ctx, model, &nc, &net[0]));
+  nc.share_state = net[0];
+  TEST_OK(ctx, vkl_net_create(ctx, model, &nc, &net[1]));
+  TEST_OK(ctx, vkl_net_upload_state(net[0], w0, b0));
+  vkl_cmd *cmd;
+  TEST_OK(ctx, vkl_cmd_create(ctx, &cmd));
+  TEST_OK(ctx, vkl_cmd_begin(cmd));
+  for (int v = 0; v < 2; v++) {
+    TEST_OK(ctx, vkl_upload(ctx, vkl_net_input(net[v]), views + v * B * 64, B * 64 * 4));
+    TEST_OK(ctx, vkl_net_record_forward(net[v], cmd, VKL_NET_TRAIN));
+  }
+  TEST_OK(ctx, vkl_cmd_end(cmd));
+  TEST_OK(ctx, vkl_run(ctx, cmd));
+  float z[2][12 * 8], dzf[2][12 * 8];
+  double zd[2][12 * 8], dz[2][12 * 8], loss[3];
+  for (int v = 0; v < 2; v++) {
+    TEST_OK(ctx, vkl_download(ctx, z[v], vkl_net_output(net[v]), sizeof z[v]));
+    for (uint32_t i = 0; i < B * d; i++) zd[v][i] = z[v][i];
+  }
+  vkl_barlow_loss_ref(loss, dz[0], dz[1], zd[0], zd[1], B, d, 0.005, 1e-5);
+  for (int v = 0; v < 2; v++) {
+    for (uint32_t i = 0; i < B * d; i++) dzf[v][i] = (float)dz[v][i];
+    TEST_OK(ctx, vkl_upload(ctx, vkl_net_output_grad(net[v]), dzf[v], sizeof dzf[v]));
+  }
+  TEST_OK(ctx, vkl_cmd_begin(cmd));
+  TEST_OK(ctx, vkl_net_record_backward(net[0], cmd, 1));
+  TEST_OK(ctx, vkl_net_record_backward(net[1], cmd, 0));
+  TEST_OK(ctx, vkl_cmd_end(cmd));
+  TEST_OK(ctx, vkl_run(ctx, cmd));
+  TEST_OK(ctx, vkl_download(ctx, g, vkl_net_grads(net[0]), pf * 4));
+  for (uint32_t t = 0; t < model->param_count; t++) {
+    const nn_tensor *p = &model->params[t];
+    double num = 0, den = 0;
+    for (uint64_t i = 0; i < p->count; i++) {
+      double got = (double)w1[p->offset + i] - w0[p->offset + i];
+      double want = -c.optim.lr * g[p->offset + i];
+      num += (got - want) * (got - want);
+      den += want * want;
+    }
+    cr_assert(den > 0, "%s: zero gradient", p->name);
+    cr_assert(sqrt(num) <= 1e-5 * sqrt(den), "%s: relative difference %g", p->name,
+              sqrt(num / den));
+  }
+  vkl_cmd_destroy(cmd);
+  vkl_net_destroy(net[1]);
+  vkl_net_destroy(net[0]);
+  vkl_dataset_destroy(ds);
+  free(w0), free(w1), free(g), free(b0), free(b1);
   vkl_model_destroy(model);
   test_ctx_destroy(ctx);
 }
