@@ -1,6 +1,7 @@
 /* The data a checkpoint was trained on (see ckpt_data_args.h). */
 #include "cli/ckpt_data_args.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -39,4 +40,28 @@ int ckpt_data_options(const char *cmd, const char *ckpt, const char *data_arg, c
   }
   if (dir_arg) opt->dir = dir_arg;
   return 0;
+}
+
+int ckpt_data_open(const char *cmd, const char *ckpt, const char *data_arg, const char *dir_arg,
+                   ckpt_data *cd) {
+  memset(cd, 0, sizeof *cd);
+  cd->meta = malloc(sizeof *cd->meta);
+  cd->tc = calloc(1, sizeof *cd->tc);
+  char err[1200];
+  if (!cd->meta || !cd->tc) {
+    cli_error("%s: out of host memory", cmd);
+    return VKL_EXIT_FAILURE;
+  }
+  if (vkl_checkpoint_read_meta(ckpt, cd->meta, err, sizeof err)) {
+    cli_error("%s: %s", cmd, err);
+    return VKL_EXIT_FAILURE;
+  }
+  return ckpt_data_options(cmd, ckpt, data_arg, dir_arg, cd->meta, cd->tc, &cd->data, &cd->opt);
+}
+
+void ckpt_data_free(ckpt_data *cd) {
+  if (cd->tc) train_command_free(cd->tc);
+  free(cd->tc);
+  free(cd->meta);
+  memset(cd, 0, sizeof *cd);
 }

@@ -16,4 +16,19 @@ int ckpt_data_options(const char *cmd, const char *ckpt, const char *data_arg, c
                       const vkl_checkpoint_meta *meta, train_command *tc, const char **data,
                       vkl_data_options *opt);
 
+/* A checkpoint's metadata and the data it was trained on, as `eval` and
+ * `linear-eval` open them. */
+typedef struct ckpt_data {
+  vkl_checkpoint_meta *meta;
+  train_command *tc; /* backs data's and opt's strings */
+  const char *data;
+  vkl_data_options opt;
+} ckpt_data;
+
+/* Reads ckpt's metadata and data options (ckpt_data_options); returns 0,
+ * or an exit code after the message. Free cd with ckpt_data_free either way. */
+int ckpt_data_open(const char *cmd, const char *ckpt, const char *data_arg, const char *dir_arg,
+                   ckpt_data *cd);
+void ckpt_data_free(ckpt_data *cd);
+
 #endif

@@ -127,26 +127,14 @@ int cmd_eval(int argc, char **argv) {
   if ((rc = cli_parse_u32("eval", "--micro-batch", a.micro, 1, 65536, &m)) ||
       (rc = cli_parse_u32("eval", "--threads", a.threads, 1, 1024, &threads)))
     return rc;
-  vkl_checkpoint_meta *meta = malloc(sizeof *meta);
-  train_command *tc = calloc(1, sizeof *tc);
-  char err[1200];
-  if (!meta || !tc) {
-    cli_error("eval: out of host memory");
-    rc = VKL_EXIT_FAILURE;
-  } else if (vkl_checkpoint_read_meta(a.ckpt, meta, err, sizeof err)) {
-    cli_error("eval: %s", err);
-    rc = VKL_EXIT_FAILURE;
-  } else {
-    vkl_eval_config ec = {
-        .checkpoint = a.ckpt, .micro_batch = (uint32_t)m, .loader_threads = (uint32_t)threads};
-    vkl_data_options opt;
-    if (!(rc = ckpt_data_options("eval", a.ckpt, a.data, a.dir, meta, tc, &ec.data, &opt))) {
-      ec.data_options = &opt;
-      rc = evaluate(&a, &ec);
-    }
+  vkl_eval_config ec = {
+      .checkpoint = a.ckpt, .micro_batch = (uint32_t)m, .loader_threads = (uint32_t)threads};
+  ckpt_data cd;
+  if (!(rc = ckpt_data_open("eval", a.ckpt, a.data, a.dir, &cd))) {
+    ec.data = cd.data;
+    ec.data_options = &cd.opt;
+    rc = evaluate(&a, &ec);
   }
-  if (tc) train_command_free(tc);
-  free(tc);
-  free(meta);
+  ckpt_data_free(&cd);
   return rc;
 }

@@ -151,23 +151,12 @@ int cmd_linear_eval(int argc, char **argv) {
   if (npos != 1) return cli_usage_error("linear-eval", "name the checkpoint to evaluate");
   vkl_linear_eval_config c = {.checkpoint = pos[0], .random_init = a.random_init};
   if ((rc = parse_numbers(&a, &c))) return rc;
-  vkl_checkpoint_meta *meta = malloc(sizeof *meta);
-  train_command *tc = calloc(1, sizeof *tc);
-  char err[1200];
-  vkl_data_options opt;
-  if (!meta || !tc) {
-    cli_error("linear-eval: out of host memory");
-    rc = VKL_EXIT_FAILURE;
-  } else if (vkl_checkpoint_read_meta(pos[0], meta, err, sizeof err)) {
-    cli_error("linear-eval: %s", err);
-    rc = VKL_EXIT_FAILURE;
-  } else if (!(rc = ckpt_data_options("linear-eval", pos[0], a.data, a.dir, meta, tc, &c.data,
-                                      &opt))) {
-    c.data_options = &opt;
+  ckpt_data cd;
+  if (!(rc = ckpt_data_open("linear-eval", pos[0], a.data, a.dir, &cd))) {
+    c.data = cd.data;
+    c.data_options = &cd.opt;
     rc = evaluate(&a, pos[0], &c);
   }
-  if (tc) train_command_free(tc);
-  free(tc);
-  free(meta);
+  ckpt_data_free(&cd);
   return rc;
 }
