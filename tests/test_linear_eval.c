@@ -139,6 +139,15 @@ Test(linear_eval, command_evaluates_a_pretraining_checkpoint) {
   cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "pretrained: loss"), "%s", out);
   cr_assert(strstr(out, "kNN test top-1"), "no kNN monitor: %s", out);
+  char path[400], json[8192] = "";
+  snprintf(path, sizeof path, "%s/run/run.json", dir);
+  FILE *f = fopen(path, "r");
+  cr_assert(f, "%s", path);
+  json[fread(json, 1, sizeof json - 1, f)] = '\0';
+  fclose(f);
+  cr_assert(strstr(json, "\"barlow-twins\"") && strstr(json, "\"projector\":") &&
+                strstr(json, "\"lambda\":\t0.005"),
+            "run.json does not describe the method: %s", json);
   for (int random = 0; random < 2; random++) {
     snprintf(args, sizeof args, "linear-eval %s/run/checkpoint.safetensors --epochs 3%s", dir,
              random ? " --random-init" : "");

@@ -110,12 +110,20 @@ static int table(train_args *a, cli_opt *o) {
                      NULL};
   o[n++] = (cli_opt){"--bt-lambda", NULL, "X", "weight of the off-diagonal terms (default 0.005)",
                      &a->bt_lambda, NULL};
-  o[n++] = (cli_opt){"--knn", NULL, "K",
-                     "kNN monitor after each epoch: K neighbours, cosine (default 20; 0: off)",
-                     &a->knn, NULL};
-  o[n++] = (cli_opt){"--knn-bank", NULL, "N",
-                     "the kNN monitor's bank: the first N training images (default 10000)",
-                     &a->knn_bank, NULL};
+  o[n++] = (cli_opt){
+      "--knn", NULL, "K", "kNN monitor after each epoch: K neighbours, cosine (default 20; 0: off)",
+      &a->knn, NULL};
+  o[n++] =
+      (cli_opt){"--knn-bank", NULL,
+                "N",          "the kNN monitor's bank: the first N training images (default 10000)",
+                &a->knn_bank, NULL};
+  o[n++] = (cli_opt){"--views",
+                     NULL,
+                     "official|small",
+                     "the views' augmentation: Barlow Twins' (default), or for small images "
+                     "(crops of 20-100%, no blur: SimCLR's CIFAR variant)",
+                     &a->views,
+                     NULL};
   o[n++] = (cli_opt){"--projector-no-bn", NULL, NULL, "leave out the projector's batch norms", NULL,
                      &a->projector_no_bn};
   return n;
@@ -240,6 +248,9 @@ static int apply_method(const train_args *a, vkl_train_config *c) {
   if (!(lambda >= 0 && lambda < 1e6))
     return cli_usage_error(cmd_name, "--bt-lambda %s is out of range [0, 1e6)", a->bt_lambda);
   c->bt_lambda = (float)lambda;
+  if (a->views && strcmp(a->views, "official") != 0 && strcmp(a->views, "small") != 0)
+    return cli_usage_error(cmd_name, "--views is official or small, not '%s'", a->views);
+  c->ssl_small = a->views && strcmp(a->views, "small") == 0;
   c->knn_k = 20;
   c->knn_bank = 10000;
   if ((rc = cli_parse_u32(cmd_name, "--knn", a->knn, 0, 100000, &c->knn_k)) ||

@@ -1,6 +1,7 @@
 /* run.json: what a run is, for people and for --resume (see
  * trainer_internal.h). */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,30 @@ uint64_t trainer_note_skipped_images(trainer *tr) {
     }
   }
   return vkl_dataset_skipped(sets[0]) + vkl_dataset_skipped(sets[1]);
+}
+
+/* "method": supervised, or Barlow Twins with its projector, lambda, views
+ * and monitor. */
+static void add_method(const trainer *tr, cJSON *o) {
+  const vkl_train_config *c = tr->cfg;
+  cJSON *mj = cJSON_AddObjectToObject(o, "method");
+  if (c->method != VKL_METHOD_BARLOW_TWINS) {
+    cJSON_AddStringToObject(mj, "name", "supervised");
+    return;
+  }
+  cJSON_AddStringToObject(mj, "name", "barlow-twins");
+  int sizes[VKL_MODEL_MAX_PROJECTOR];
+  for (uint32_t i = 0; i < c->projector_layers; i++) sizes[i] = (int)c->projector[i];
+  cJSON_AddItemToObject(mj, "projector", cJSON_CreateIntArray(sizes, (int)c->projector_layers));
+  cJSON_AddBoolToObject(mj, "projector_batch_norm", !c->projector_no_bn);
+  char lambda[32]; /* the float's shortest decimal, not its binary expansion */
+  snprintf(lambda, sizeof lambda, "%.7g", c->bt_lambda > 0 ? c->bt_lambda : 0.005);
+  cJSON_AddNumberToObject(mj, "lambda", strtod(lambda, NULL));
+  cJSON_AddStringToObject(mj, "views", c->ssl_small ? "small" : "official");
+  cJSON_AddNumberToObject(mj, "knn_k", c->knn_k);
+  cJSON_AddNumberToObject(mj, "knn_bank", (double)c->knn_bank);
+  cJSON_AddStringToObject(mj, "loss",
+                          "exact over the whole batch: a statistics pass, then a gradient pass");
 }
 
 char *trainer_run_json(trainer *tr) {
@@ -90,6 +115,7 @@ char *trainer_run_json(trainer *tr) {
   cJSON *sj = cJSON_AddObjectToObject(o, "schedule");
   cJSON_AddStringToObject(sj, "name", vkl_sched_kind_name(tr->sched.kind));
   cJSON_AddNumberToObject(sj, "warmup_epochs", tr->sched.warmup_epochs);
+  add_method(tr, o);
   cJSON *rj = cJSON_AddObjectToObject(o, "run");
   cJSON_AddNumberToObject(rj, "batch", tr->B);
   cJSON_AddNumberToObject(rj, "micro_batch", tr->m);

@@ -71,6 +71,10 @@ static vkl_status make_loader(trainer *tr) {
     lc.views = 2;
     for (uint32_t v = 0; v < 2; v++) {
       lc.ssl[v] = vkl_augment_ssl_barlow(name, v);
+      if (c->ssl_small) {
+        lc.ssl[v].crop_scale[0] = 0.2f;
+        lc.ssl[v].p_blur = 0;
+      }
       if (c->no_augment) {
         vkl_augment_ssl_config plain = {.normalize = lc.ssl[v].normalize};
         memcpy(plain.mean, lc.ssl[v].mean, sizeof plain.mean);

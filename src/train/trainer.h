@@ -59,6 +59,11 @@ typedef struct vkl_train_config {
    * image; its top-1 is the epoch's test top-1 (test loss and top-5 NaN). */
   uint32_t knn_k;
   uint64_t knn_bank;
+  /* The views' recipe: 0, the official Barlow Twins one; 1, for small
+   * images (SimCLR's CIFAR variant): crops of 20-100% of the image instead
+   * of 8-100%, and no blur (at 28 or 32 pixels an 8% crop is a few pixels
+   * and a sigma-2 blur erases the rest) */
+  int ssl_small;
   const char *data;     /* data set name; NULL: fashion-mnist */
   const char *data_dir; /* NULL: the data set's default */
   /* Other data options (image size, synthetic count and classes); may be
