@@ -515,6 +515,7 @@ static int check_losses(const char *out) {
     char word[64];
     cr_assert_eq(sscanf(p + 5, "%63s", word), 1);
     cr_assert_leq(strlen(word), 10, "a loss printed as '%s'", word);
+    if (!strcmp(word, "-")) continue; /* no step's loss known yet */
     if (!strcmp(word, "nan") || !strcmp(word, "inf") || !strcmp(word, "-inf")) {
       large++;
       continue;
@@ -536,6 +537,15 @@ Test(cli, huge_loss_prints_short) {
   cr_assert_eq(r->code, 0, "%s", r->err);
   cr_assert_gt(check_losses(r->out), 0, "no large loss to print: %s", r->out);
   cr_assert_gt(check_losses(r->err), 0, "no large loss in the progress: %s", r->err);
+}
+
+/* Before any step's loss is read (they are read a step late), the
+ * progress line says so instead of showing a loss of 0. */
+Test(cli, progress_shows_no_loss_before_one_is_known) {
+  run_result *r = run("train " TINY "--batch 8 --max-steps 1 --out /tmp/vklars-loss-first --force");
+  cr_assert_eq(r->code, 0, "%s", r->err);
+  cr_assert(strstr(r->err, "step 1/1  micro 1/1  loss -  "), "%s", r->err);
+  cr_assert(!strstr(r->err, "loss 0  "), "%s", r->err);
 }
 
 /* --delay-epochs 0 is a delay of 0, not the optimizer's default (-1 step

@@ -54,7 +54,8 @@ static void on_progress(void *user, const vkl_train_progress *p) {
   snprintf(line, sizeof line,
            "epoch %u/%u  step %llu/%llu  micro %u/%u  loss %s  %.0f img/s  ETA %s", p->epoch + 1,
            p->epochs, (unsigned long long)p->step, (unsigned long long)p->steps, p->micro,
-           p->micro_steps, loss_str(p->loss, loss), p->images_per_s, eta_str(p->eta_s, eta));
+           p->micro_steps, p->loss_known ? loss_str(p->loss, loss) : "-", p->images_per_s,
+           eta_str(p->eta_s, eta));
   if (pr->tty)
     fprintf(stderr, "\r%-100s", line);
   else
@@ -86,8 +87,7 @@ static void on_epoch(void *user, const vkl_epoch_result *r) {
       snprintf(knn, sizeof knn, " | kNN test top-1 %.2f%% (%llu images)", 100 * r->test_top1,
                (unsigned long long)r->test_images);
     printf("epoch %u: train loss %s%s | %.1f s, %.0f img/s, loader %.0f img/s\n", r->epoch + 1,
-           loss_str(r->train_loss, loss), knn, r->wall_s, r->images_per_s,
-           r->loader_images_per_s);
+           loss_str(r->train_loss, loss), knn, r->wall_s, r->images_per_s, r->loader_images_per_s);
     fflush(stdout);
     return;
   }

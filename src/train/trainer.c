@@ -55,6 +55,7 @@ static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
   double loss = trainer_is_barlow(tr) ? loss_sum : loss_sum / tr->B;
   double top1 = (double)correct[0] / tr->B;
   tr->last_loss = loss;
+  tr->loss_known = 1;
   tr->epoch_loss_sum += loss;
   tr->epoch_top1_sum += top1;
   tr->epoch_steps++;
@@ -128,6 +129,7 @@ static void report_progress(trainer *tr, uint32_t epoch, uint32_t micro, double 
                           micro,
                           tr->k,
                           tr->last_loss,
+                          tr->loss_known,
                           el > 0 ? (double)images / el : 0,
                           steps ? el * (double)(tr->total_steps - tr->t) / steps : 0};
   tr->cfg->on_progress(tr->cfg->user, &p);

@@ -25,6 +25,7 @@ typedef struct vkl_train_progress {
   uint64_t step, steps;        /* optimizer steps: done, in the run */
   uint32_t micro, micro_steps; /* micro-step within the global batch */
   double loss;                 /* last known train loss (a step late) */
+  int loss_known;              /* 0: no step's loss has been read yet (loss is 0) */
   double images_per_s;
   double eta_s;
 } vkl_train_progress;

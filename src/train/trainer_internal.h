@@ -65,6 +65,7 @@ typedef struct trainer {
   double epoch_loss_sum, epoch_top1_sum;
   uint64_t epoch_steps;
   double last_loss;
+  int loss_known; /* last_loss holds a step's loss */
   int pending;           /* step t - 1 was submitted and its results are not read yet */
   int stopped_nonfinite; /* --on-nonfinite stop ended the run (finish_step's message) */
   uint32_t eval_epoch;   /* the epoch being evaluated, for its progress */
