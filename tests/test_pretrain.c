@@ -6,6 +6,7 @@
 #include "data/loader.h"
 #include "nn/model.h"
 #include "nn/net.h"
+#include "nn/net_fit.h"
 #include "ops/barlow.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -309,6 +310,52 @@ Test(pretrain, two_passes_with_batch_norm_equal_the_direct_gradient) {
   vkl_net_destroy(net[0]);
   vkl_dataset_destroy(ds);
   free(w0), free(w1), free(g), free(b0), free(b1);
+  vkl_model_destroy(model);
+  test_ctx_destroy(ctx);
+}
+
+/* --micro-batch auto counts what pretraining adds: the second view's
+ * activations and the d x d statistics. Under a 48 MiB device the chosen
+ * micro-batch fits (the run sets up), takes no more than the estimate,
+ * and is smaller than the one a single net would have been given. */
+Test(pretrain, auto_micro_batch_counts_both_views) {
+  vkl_ctx_config cc = {.validation = VKLARS_TEST_VALIDATION,
+                       .on_validation = test_on_validation,
+                       .device_memory_limit = 48ull << 20};
+  vkl_ctx *ctx = NULL;
+  cr_assert_eq(vkl_ctx_create(&cc, &ctx), VKL_OK, "%s", vkl_ctx_errmsg(ctx));
+  static const vkl_data_options data = {
+      .channels = 1, .height = 28, .width = 28, .count = 1024, .classes = 10};
+  vkl_train_config c = one_step(NULL, 0);
+  c.data_options = &data;
+  c.model = "cnn-gap";
+  c.model_width = 8;
+  c.projector[0] = c.projector[1] = 1024;
+  c.projector_no_bn = 0;
+  c.batch = 1024;
+  c.pipelines_only = 1;
+  vkl_train_result r;
+  char err[1024];
+  cr_assert_eq(vkl_train(ctx, &c, &r, err, sizeof err), VKL_OK, "%s", err);
+  uint32_t m = r.micro_batch;
+  cr_assert(m >= 2 && 1024 % m == 0, "micro-batch %u", m);
+  vkl_model_config mc = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10, .width = 8};
+  memcpy(mc.projector, c.projector, sizeof mc.projector);
+  mc.projector_layers = 2;
+  vkl_model *model;
+  cr_assert_eq(vkl_model_build("cnn-gap", &mc, &model, err, sizeof err), VKL_OK, "%s", err);
+  const vkl_device_info *d = vkl_ctx_device(ctx);
+  vkl_net_fit one = {.model = model, .views = 1};
+  vkl_net_fit two = {.model = model,
+                     .views = 2,
+                     .extra_bytes = vkl_barlow_stats_floats(1024) * 4,
+                     .extra_largest = vkl_barlow_stats_floats(1024) * 4};
+  uint64_t largest, estimate = vkl_net_fit_bytes(&two, m, &largest);
+  cr_assert_leq(r.device_bytes, estimate + (1 << 16), "%llu bytes on the device, %llu estimated",
+                (unsigned long long)r.device_bytes, (unsigned long long)estimate);
+  cr_assert_leq(estimate, vkl_net_budget(d));
+  uint32_t alone = vkl_net_fit_divisor(d, &one, 1024, 1025);
+  cr_assert_gt(alone, m, "one net alone would get %u, the run got %u", alone, m);
   vkl_model_destroy(model);
   test_ctx_destroy(ctx);
 }

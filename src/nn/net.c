@@ -150,15 +150,28 @@ void vkl_net_estimate(const vkl_model *model, uint32_t m, uint64_t *bytes, uint6
   vkl_net_estimate_for(model, &cfg, bytes, largest);
 }
 
-int vkl_net_fits(const vkl_device_info *d, const vkl_model *model, const vkl_net_config *cfg) {
+void vkl_net_estimate_shared(const vkl_model *model, uint32_t m, uint64_t *bytes,
+                             uint64_t *largest) {
+  vkl_net n = {.model = model, .cfg = {.micro_batch = m}, .m = m};
+  n.cfg.share_state = &n; /* sizes() only asks whether the state is shared */
+  uint64_t state, acts;
+  sizes(&n, &state, &acts, largest);
+  *bytes = state + acts;
+}
+
+uint64_t vkl_net_budget(const vkl_device_info *d) {
   uint64_t heap = 0;
   for (uint32_t h = 0; h < d->heap_count; h++)
     if (d->heap_device_local[h] && d->heap_size[h] > heap) heap = d->heap_size[h];
   uint64_t budget = heap / 4 * 3;
   if (d->max_allocation_size && d->max_allocation_size < budget) budget = d->max_allocation_size;
+  return budget;
+}
+
+int vkl_net_fits(const vkl_device_info *d, const vkl_model *model, const vkl_net_config *cfg) {
   uint64_t bytes, largest;
   vkl_net_estimate_for(model, cfg, &bytes, &largest);
-  return bytes <= budget && largest <= d->max_storage_buffer_range;
+  return bytes <= vkl_net_budget(d) && largest <= d->max_storage_buffer_range;
 }
 
 static vkl_status allocate(vkl_net *n) {

@@ -62,6 +62,14 @@ void vkl_net_estimate_for(const vkl_model *model, const vkl_net_config *cfg, uin
                           uint64_t *largest);
 /* The same for a training net at micro-batch m. */
 void vkl_net_estimate(const vkl_model *model, uint32_t m, uint64_t *bytes, uint64_t *largest);
+/* The same for a training net that shares another's state (its
+ * activations and their gradients only). */
+void vkl_net_estimate_shared(const vkl_model *model, uint32_t m, uint64_t *bytes,
+                             uint64_t *largest);
+/* The device memory a run may plan for: 3/4 of the largest device-local
+ * heap (the rest is the driver's and the other buffers'), within one
+ * allocation. */
+uint64_t vkl_net_budget(const vkl_device_info *d);
 /* Whether such a net fits device d: its tensors within one binding, its
  * memory within 3/4 of the largest device-local heap (the rest is the
  * driver's and the other buffers') and within one allocation. */

@@ -25,21 +25,35 @@
 
 static vkl_barlow_shape shape(const trainer *tr) {
   float lambda = tr->cfg->bt_lambda > 0 ? tr->cfg->bt_lambda : VKL_BARLOW_LAMBDA_DEFAULT;
-  return (vkl_barlow_shape){.m = tr->m,
-                            .d = vkl_net_output_floats(tr->net),
-                            .lambda = lambda,
-                            .eps = VKL_BARLOW_EPS_DEFAULT};
+  nn_value z = tr->model->values[tr->model->logits]; /* the embedding */
+  return (vkl_barlow_shape){
+      .m = tr->m, .d = z.c * z.h * z.w, .lambda = lambda, .eps = VKL_BARLOW_EPS_DEFAULT};
+}
+
+/* The arena's buffers: statistics, loss, workspace, labels (m of them). */
+static uint64_t arena_bytes(const trainer *tr, uint32_t m, uint64_t *stats, uint64_t *ws) {
+  vkl_barlow_shape s = shape(tr);
+  *stats = vkl_barlow_stats_floats(s.d) * 4;
+  *ws = vkl_barlow_workspace_floats(&s) * 4;
+  return *stats + *ws + m * 4ull + 16 + 4 * 256;
+}
+
+void trainer_barlow_fit(const trainer *tr, vkl_net_fit *fit) {
+  uint64_t stats, ws;
+  fit->views = 2;
+  /* the labels' 4 bytes a sample are left out: the micro-batch is not known yet */
+  fit->extra_bytes = arena_bytes(tr, 0, &stats, &ws);
+  fit->extra_largest = stats;
 }
 
 vkl_status trainer_barlow_create(trainer *tr) {
-  vkl_barlow_shape s = shape(tr);
-  uint64_t stats = vkl_barlow_stats_floats(s.d) * 4, ws = vkl_barlow_workspace_floats(&s) * 4;
-  uint64_t labels = tr->m * 4ull;
+  uint64_t stats, ws, labels = tr->m * 4ull;
+  uint64_t bytes = arena_bytes(tr, tr->m, &stats, &ws);
   vkl_net_config nc = {.micro_batch = tr->m, .share_state = tr->net};
   vkl_status st;
   if ((st = vkl_net_create(tr->ctx, tr->model, &nc, &tr->net2)) ||
-      (st = vkl_arena_create(tr->ctx, VKL_MEM_DEVICE, stats + ws + labels + 16 + 4 * 256,
-                             "Barlow Twins statistics", &tr->bt_arena)) ||
+      (st = vkl_arena_create(tr->ctx, VKL_MEM_DEVICE, bytes, "Barlow Twins statistics",
+                             &tr->bt_arena)) ||
       (st = vkl_arena_alloc(tr->bt_arena, stats, &tr->bt_stats)) ||
       (st = vkl_arena_alloc(tr->bt_arena, 16, &tr->bt_loss)) ||
       (st = vkl_arena_alloc(tr->bt_arena, ws, &tr->bt_workspace)) ||

@@ -226,7 +226,7 @@ static vkl_status make_evaluator(trainer *tr) {
 static vkl_status out_of_memory_hint(trainer *tr, vkl_status st) {
   vk_fail(tr, st);
   if (st == VKL_ERR_OUT_OF_DEVICE_MEMORY)
-    vkl_net_fit_hint(tr->err, tr->errlen, vkl_ctx_device(tr->ctx), tr->model, tr->B, tr->m);
+    vkl_net_fit_hint(tr->err, tr->errlen, vkl_ctx_device(tr->ctx), &tr->fit, tr->B, tr->m);
   return st;
 }
 
@@ -262,13 +262,15 @@ vkl_status trainer_setup(trainer *tr) {
              (unsigned long long)images);
     return VKL_ERR_INVALID_ARGUMENT;
   }
+  tr->fit = (vkl_net_fit){.model = tr->model, .views = 1};
+  if (trainer_is_barlow(tr)) trainer_barlow_fit(tr, &tr->fit);
   char why[256];
   if (tr->m && tr->m < vkl_model_min_micro_batch(tr->model, why, sizeof why)) {
     snprintf(tr->err, tr->errlen, "micro-batch %u: %s", tr->m, why);
     return VKL_ERR_INVALID_ARGUMENT;
   }
   if (!tr->m) {
-    tr->m = vkl_net_fit_divisor(vkl_ctx_device(tr->ctx), tr->model, tr->B, tr->B + 1);
+    tr->m = vkl_net_fit_divisor(vkl_ctx_device(tr->ctx), &tr->fit, tr->B, tr->B + 1);
     if (!tr->m) {
       snprintf(tr->err, tr->errlen, "no micro-batch dividing %u fits %s's memory", tr->B,
                vkl_ctx_device(tr->ctx)->name);
@@ -276,8 +278,7 @@ vkl_status trainer_setup(trainer *tr) {
     }
     if (c->on_note) {
       char msg[160];
-      uint64_t bytes, largest;
-      vkl_net_estimate(tr->model, tr->m, &bytes, &largest);
+      uint64_t largest, bytes = vkl_net_fit_bytes(&tr->fit, tr->m, &largest);
       snprintf(msg, sizeof msg, "--micro-batch auto: %u (%.0f MiB of device memory)", tr->m,
                (double)bytes / (1 << 20));
       c->on_note(c->user, msg);

@@ -10,6 +10,7 @@
 
 #include "data/loader.h"
 #include "nn/net.h"
+#include "nn/net_fit.h"
 #include "nn/xent_loss.h"
 #include "optim/optim_step.h"
 #include "train/batch_ring.h"
@@ -95,6 +96,7 @@ typedef struct trainer {
   vkl_arena *bt_arena;
   vkl_buf bt_stats, bt_loss, bt_workspace, bt_labels;
   /* the kNN monitor (cfg->knn_k): the backbone alone, in an inference net */
+  vkl_net_fit fit; /* what the run puts on the device, for --micro-batch auto */
   vkl_model *knn_model;
   vkl_net *knn_net;
 } trainer;
@@ -121,6 +123,8 @@ void trainer_teardown(trainer *tr);
  * teardown. Errors: the message is in tr->ctx. */
 vkl_status trainer_barlow_create(trainer *tr);
 vkl_status trainer_barlow_record(trainer *tr);
+/* The second view's activations and the statistics, for the memory fit. */
+void trainer_barlow_fit(const trainer *tr, vkl_net_fit *fit);
 void trainer_barlow_teardown(trainer *tr);
 /* train_setup.c: records the copy of the running statistics that a
  * skipped step restores (the step's first program starts with it). */
