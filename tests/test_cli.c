@@ -539,6 +539,35 @@ Test(cli, huge_loss_prints_short) {
   cr_assert_gt(check_losses(r->err), 0, "no large loss in the progress: %s", r->err);
 }
 
+/* schedule --steps alone keeps 10 steps an epoch (it used to refuse
+ * --steps 50 against the default 100 epochs); given epochs still count. */
+Test(cli, schedule_epochs_follow_the_steps) {
+  run_result *r = run("schedule --steps 50");
+  cr_assert_eq(r->code, 0, "%s", r->err);
+  cr_assert(strstr(r->out, "\n49,4,"), "step 49 is not in epoch 4 of 5: %s", r->out);
+  r = run("schedule --steps 5");
+  cr_assert_eq(r->code, 0, "%s", r->err);
+  cr_assert(strstr(r->out, "\n4,0,"), "%s", r->out);
+  const char *too_many[] = {"60 epochs cannot span only 50 steps", NULL};
+  expect_usage_error("", "schedule --steps 50 --epochs 60", too_many);
+}
+
+/* LARS's default lars-warm schedule warms up over 20 epochs: a shorter run
+ * is told so at start-up, with the rate its last step reaches. */
+Test(cli, warmup_longer_than_the_run_is_said) {
+  run_result *r =
+      run("train " TINY "--opt lars --batch 32 --epochs 1 --out /tmp/vklars-warm --force");
+  cr_assert_eq(r->code, 0, "%s", r->err);
+  cr_assert(strstr(r->err, "warm-up (20 epochs, 40 steps) is longer than the run (2 steps)") &&
+                strstr(r->err, "learning rate is 2.5% of its base"),
+            "%s", r->err);
+  r = run("train " TINY
+          "--opt lars --warmup-epochs 0.5 --batch 32 --epochs 1 --out "
+          "/tmp/vklars-warm --force");
+  cr_assert_eq(r->code, 0, "%s", r->err);
+  cr_assert(!strstr(r->err, "longer than the run"), "%s", r->err);
+}
+
 /* Before any step's loss is read (they are read a step late), the
  * progress line says so instead of showing a loss of 0. */
 Test(cli, progress_shows_no_loss_before_one_is_known) {

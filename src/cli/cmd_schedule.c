@@ -34,9 +34,10 @@ int cmd_schedule(int argc, char **argv) {
   int n = optim_args_table(&a, opts);
   opts[n++] =
       (cli_opt){"--steps", NULL, "N", "optimizer steps in the run (default 1000)", &steps_s, NULL};
-  opts[n++] =
-      (cli_opt){"--epochs", NULL, "E", "epochs the steps span (default 100); sets steps per epoch",
-                &epochs_s,  NULL};
+  opts[n++] = (cli_opt){
+      "--epochs", NULL,
+      "E",        "epochs the steps span (default: 10 steps an epoch); sets steps per epoch",
+      &epochs_s,  NULL};
   opts[n++] = (cli_opt){
       "--every", NULL, "K", "print every K-th step and the last (default 1; at most 10^7 rows)",
       &every_s,  NULL};
@@ -59,6 +60,9 @@ int cmd_schedule(int argc, char **argv) {
       (rc = cli_parse_uint("schedule", "--every", every_s, 1, UINT64_MAX, &every)) ||
       (rc = check_rows(steps, every)))
     return rc;
+  /* without --epochs the steps keep the default's 10 an epoch (1000 steps:
+   * 100 epochs), so a short --steps needs no --epochs of its own */
+  if (steps_s && !epochs_s) epochs = steps >= 10 ? steps / 10 : 1;
   if (epochs > steps)
     return cli_usage_error("schedule", "%llu epochs cannot span only %llu steps",
                            (unsigned long long)epochs, (unsigned long long)steps);

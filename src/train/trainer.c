@@ -275,6 +275,24 @@ static vkl_status stopped_by_log(trainer *tr, vkl_status st) {
   return VKL_ERR_IO;
 }
 
+/* lars-warm (LARS's and LAMB's default schedule) warms up over 20 epochs:
+ * a shorter run never reaches its base rate and trains at a small
+ * fraction of it, which is worth saying before it starts. */
+static void note_long_warmup(const trainer *tr) {
+  if (tr->sched.kind != VKL_SCHED_LARS_WARM || !tr->cfg->on_note) return;
+  double warm = tr->sched.warmup_epochs * (double)tr->steps_per_epoch;
+  if (warm < (double)tr->total_steps) return;
+  char msg[400];
+  snprintf(
+      msg, sizeof msg,
+      "the lars-warm warm-up (%g epochs, %.0f steps) is longer than the run (%llu steps): "
+      "its last step's learning rate is %.3g%% of its base. Shorten it with --warmup-epochs, or "
+      "pick another --schedule",
+      tr->sched.warmup_epochs, warm, (unsigned long long)tr->total_steps,
+      100.0 * (double)(tr->total_steps - 1) / (warm > 0 ? warm : 1)); /* lr(t) = base t/warm */
+  tr->cfg->on_note(tr->cfg->user, msg);
+}
+
 vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result *result, char *err,
                      size_t errlen) {
   trainer tr;
@@ -301,6 +319,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
              tr.model->name, vkl_dataset_get_info(tr.train_ds)->name, tr.B, tr.k, tr.m,
              (unsigned long long)tr.steps_per_epoch, (double)trainer_device_bytes(&tr) / (1 << 20));
     cfg->on_note(cfg->user, msg);
+    note_long_warmup(&tr);
   }
   if (!st && cfg->resume && !tr.eval_pending &&
       (tr.t >= tr.total_steps || tr.start_epoch >= cfg->epochs) && cfg->on_note) {
