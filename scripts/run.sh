@@ -23,7 +23,7 @@ if [ "${1:-}" = ssl ]; then
   shift
   run="runs/ssl-$(date +%Y%m%d-%H%M%S)"
   build-release/vklars pretrain --data fashion-mnist --model cnn-gap --width 32 \
-    --projector 512-512-512 --batch 256 --micro-batch 256 --opt tvlars --lr 20 --wd 1.5e-6 \
+    --projector 512-512-512 --batch 128 --micro-batch 128 --opt tvlars --lr 20 --wd 1.5e-6 \
     --epochs 1 --out "$run" "$@"
   build-release/vklars linear-eval "$run/checkpoint.safetensors" --epochs 10
   exec build-release/vklars linear-eval "$run/checkpoint.safetensors" --epochs 10 --random-init
