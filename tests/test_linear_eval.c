@@ -198,3 +198,16 @@ Test(linear_eval, knn_votes_by_weighted_cosine) {
   cr_assert_eq(vkl_knn_top1(&k0, bank2, y2, 5, q, &qy, 1, 2, 2, &top1, err, sizeof err),
                VKL_ERR_INVALID_ARGUMENT);
 }
+
+/* pretrain's default backbone is cnn-gap: a self-supervised backbone's
+ * features are averaged over the image. */
+Test(linear_eval, pretrain_defaults_to_an_averaged_backbone) {
+  char dir[] = "/tmp/vklars-ptdefault-XXXXXX", args[512], out[8192];
+  cr_assert(mkdtemp(dir));
+  snprintf(args, sizeof args,
+           "pretrain --data synthetic --synthetic-images 64 --image-size 1x8x8 --width 2 "
+           "--projector 8 --batch 32 --epochs 1 --knn 0 --threads 1 --out %s/run",
+           dir);
+  cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "vklars: cnn-gap on synthetic"), "%s", out);
+}

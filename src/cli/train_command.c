@@ -39,9 +39,15 @@ static int table(train_args *a, cli_opt *o) {
                      "synthetic data: images per split (default 50000 train, 10000 test)",
                      &a->synthetic_images,
                      NULL};
-  o[n++] = (cli_opt){"--model", NULL,
-                     "NAME",    "cnn (default), cnn-gap, mlp, resnet18, resnet34, resnet50",
-                     &a->model, NULL};
+  o[n++] = (cli_opt){"--model",
+                     NULL,
+                     "NAME",
+                     strcmp(cmd_name, "pretrain") == 0
+                         ? "cnn-gap (default: the cnn, its last map averaged), cnn, mlp, resnet18, "
+                           "resnet34, resnet50"
+                         : "cnn (default), cnn-gap, mlp, resnet18, resnet34, resnet50",
+                     &a->model,
+                     NULL};
   o[n++] = (cli_opt){"--width", NULL, "N", "mlp hidden width / cnn base channels", &a->width, NULL};
   o[n++] = (cli_opt){"--imagenet-stem", NULL, NULL, "resnets: 7x7/2 conv + max-pool stem", NULL,
                      &a->imagenet_stem};
@@ -270,7 +276,8 @@ static int apply(const train_args *a, vkl_train_config *c, char *out_default, si
   c->batch = s.batch ? s.batch : DEFAULT_BATCH; /* 0: --batch not given (0 is refused) */
   c->data = a->data;
   c->data_dir = a->data_dir;
-  c->model = a->model;
+  /* a self-supervised backbone's features are averaged over the image */
+  c->model = a->model ? a->model : strcmp(cmd_name, "pretrain") == 0 ? "cnn-gap" : NULL;
   c->imagenet_stem = a->imagenet_stem;
   c->no_augment = a->no_augment;
   c->no_shuffle = a->no_shuffle;

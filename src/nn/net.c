@@ -103,8 +103,16 @@ static uint64_t workspace_floats(const vkl_net *n) {
   return w ? w : 1;
 }
 
+/* Batch norm's saved statistics share one slot: the mean, then invstd at
+ * the next multiple of 256 bytes, the largest minStorageBufferOffsetAlignment
+ * Vulkan allows (at C*4 bytes, 2 channels put invstd at offset 8). */
+static uint64_t bn_invstd_offset(uint32_t C) {
+  return (C * 4ull + 255) / 256 * 256;
+}
+
 static uint64_t aux_floats(const vkl_net *n, const nn_node *nd) {
-  if (nd->kind == NN_BN) return 2ull * n->model->values[nd->in[0]].c;
+  if (nd->kind == NN_BN)
+    return bn_invstd_offset(n->model->values[nd->in[0]].c) / 4 + n->model->values[nd->in[0]].c;
   if (nd->kind == NN_MAXPOOL) return value_floats(n, nd->out); /* uint32 argmax */
   return 0;
 }
@@ -314,7 +322,7 @@ static vkl_status forward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, vkl_net_mod
       vkl_buf rm = buffer(n, nd->buffer[0]), rv = buffer(n, nd->buffer[1]);
       if (!train) return vkl_batchnorm_forward_eval(cmd, y, x, rm, rv, &g, &b, &s, n->cfg.bn_eps);
       vkl_buf mean = vkl_buf_sub(n->aux[i], 0, s.C * 4ull);
-      vkl_buf invstd = vkl_buf_sub(n->aux[i], s.C * 4ull, s.C * 4ull);
+      vkl_buf invstd = vkl_buf_sub(n->aux[i], bn_invstd_offset(s.C), s.C * 4ull);
       return vkl_batchnorm_forward_train(cmd, y, mean, invstd, running ? &rm : NULL,
                                          running ? &rv : NULL, x, &g, &b, &s, n->cfg.bn_eps,
                                          n->cfg.bn_momentum, n->workspace);
@@ -382,7 +390,7 @@ static vkl_status backward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int acc_pa
       vkl_buf g = param(n, nd->param[0]);
       vkl_buf dg = dparam(n, nd->param[0]), db = dparam(n, nd->param[1]);
       vkl_buf mean = vkl_buf_sub(n->aux[i], 0, s.C * 4ull);
-      vkl_buf invstd = vkl_buf_sub(n->aux[i], s.C * 4ull, s.C * 4ull);
+      vkl_buf invstd = vkl_buf_sub(n->aux[i], bn_invstd_offset(s.C), s.C * 4ull);
       int acc_dx = wants_dx ? take_grad(n, in) : acc_params;
       if (acc_dx == acc_params) /* one pass gives all three */
         return vkl_batchnorm_backward(cmd, wants_dx ? &dx : NULL, &dg, &db, dy, x, mean, invstd, &g,
