@@ -11,9 +11,18 @@
 #include "train/knn.h"
 #include "train/trainer_internal.h"
 
+/* Whether tensors a[0..na) are b's first na, by name and offset. */
+static int is_prefix(const nn_tensor *a, uint32_t na, const nn_tensor *b, uint32_t nb) {
+  if (na > nb) return 0;
+  for (uint32_t i = 0; i < na; i++)
+    if (strcmp(a[i].name, b[i].name) != 0 || a[i].offset != b[i].offset) return 0;
+  return 1;
+}
+
 /* The backbone model: the run's model without a head. Its tensors are the
  * first ones of the run's model, at the same offsets (the head is built
- * last), which is checked here, so the weights copy over as a prefix. */
+ * last), which is checked here for parameters and batch-norm buffers alike,
+ * so both copy over as a prefix. */
 static vkl_status build_backbone(trainer *tr) {
   const vkl_model *full = tr->model;
   vkl_model_config mc = {.in_c = full->in_c,
@@ -26,13 +35,12 @@ static vkl_status build_backbone(trainer *tr) {
   vkl_status st = vkl_model_build(full->name, &mc, &tr->knn_model, tr->err, tr->errlen);
   if (st) return st;
   const vkl_model *bb = tr->knn_model;
-  for (uint32_t i = 0; i < bb->param_count; i++)
-    if (strcmp(bb->params[i].name, full->params[i].name) != 0 ||
-        bb->params[i].offset != full->params[i].offset) {
-      snprintf(tr->err, tr->errlen, "kNN monitor: %s's backbone is not a prefix of the model",
-               full->name);
-      return VKL_ERR_INVALID_ARGUMENT;
-    }
+  if (!is_prefix(bb->params, bb->param_count, full->params, full->param_count) ||
+      !is_prefix(bb->buffers, bb->buffer_count, full->buffers, full->buffer_count)) {
+    snprintf(tr->err, tr->errlen, "kNN monitor: %s's backbone is not a prefix of the model",
+             full->name);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
   return VKL_OK;
 }
 
