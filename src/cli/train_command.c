@@ -373,6 +373,12 @@ void train_command_free(train_command *tc) {
   memset(tc, 0, sizeof *tc);
 }
 
+int train_command_table(train_command *tc, const char *cmd) {
+  cmd_name = cmd;
+  memset(tc, 0, sizeof *tc);
+  return tc->n = table(&tc->a, tc->opts);
+}
+
 int train_command_parse(train_command *tc, int argc, char **argv) {
   return train_command_parse_as(tc, "train", argc, argv);
 }

@@ -46,5 +46,8 @@ int train_command_parse(train_command *tc, int argc, char **argv);
  * --bt-lambda. */
 int train_command_parse_as(train_command *tc, const char *cmd, int argc, char **argv);
 void train_command_free(train_command *tc);
+/* Only cmd's option table, into tc->opts (for checks of option names, as
+ * the sweep's grid needs); returns their number. */
+int train_command_table(train_command *tc, const char *cmd);
 
 #endif
