@@ -588,3 +588,51 @@ Test(cli, delay_in_epochs_is_taken_as_given) {
   const char *negative[] = {"delay in epochs must be in [0, inf) (got -1)", NULL};
   expect_usage_error("", "schedule --opt tvlars --delay-epochs -1", negative);
 }
+
+/* The test rows of epochs.csv, "top1,images" per epoch, into buf. */
+static void test_columns(const char *dir, char *buf, size_t n) {
+  char path[256], text[4096];
+  snprintf(path, sizeof path, "%s/epochs.csv", dir);
+  slurp(path, text, sizeof text);
+  buf[0] = '\0';
+  char *line = strchr(text, '\n');
+  while (line && line[1]) {
+    line++;
+    double v[11];
+    char nan_or[16];
+    int epoch;
+    /* epoch,train_loss,train_top1,test_loss,test_top1,test_top5,test_images,... */
+    cr_assert_eq(sscanf(line, "%d,%lf,%lf,%15[^,],%lf,%*[^,],%lf", &epoch, &v[0], &v[1], nan_or,
+                        &v[2], &v[3]),
+                 5 + 1, "%s", line);
+    size_t len = strlen(buf);
+    snprintf(buf + len, n - len, "%s%s:%g", len ? " " : "", isnan(v[2]) ? "nan" : "x", v[3]);
+    line = strchr(line, '\n');
+  }
+}
+
+/* --eval-every: N epochs and the last, the end only, or never; an epoch
+ * not evaluated logs NaN and 0 images, and says so. */
+Test(cli, eval_every_chooses_the_evaluated_epochs) {
+  const char *dir = "/tmp/vklars-eval-every";
+  char cols[256], args[512];
+  const char *modes[] = {"2", "end", "never", "epoch"};
+  const char *want[] = {"nan:0 x:64 nan:0 x:64 x:64", "nan:0 nan:0 nan:0 nan:0 x:64",
+                        "nan:0 nan:0 nan:0 nan:0 nan:0", "x:64 x:64 x:64 x:64 x:64"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(args, sizeof args, "train " TINY "--batch 32 --epochs 5 --eval-every %s --out %s --force",
+             modes[i], dir);
+    run_result *r = run(args);
+    cr_assert_eq(r->code, 0, "%s", r->err);
+    test_columns(dir, cols, sizeof cols);
+    cr_assert_str_eq(cols, want[i], "--eval-every %s", modes[i]);
+    cr_assert_eq(strstr(r->out, "not evaluated") != NULL, i != 3, "%s", r->out);
+  }
+  run_result *r = run("train " TINY "--batch 32 --max-steps 1 --eval-every never --out "
+                      "/tmp/vklars-eval-every --force");
+  cr_assert(strstr(r->out, "trained 1 step in") && strstr(r->out, "not evaluated"), "%s", r->out);
+  const char *bad[] = {"--eval-every wants N (epochs", "not 'sometimes'", NULL};
+  expect_usage_error("", "train " TINY "--eval-every sometimes", bad);
+  const char *zero[] = {"--eval-every", NULL};
+  expect_usage_error("", "train " TINY "--eval-every 0", zero);
+}

@@ -92,6 +92,14 @@ static void on_epoch(void *user, const vkl_epoch_result *r) {
     return;
   }
   char train_loss[16], test_loss[16];
+  if (!r->test_images) { /* --eval-every left this epoch out */
+    printf("epoch %u: train loss %s top-1 %.2f%% | not evaluated | %.1f s, %.0f img/s, loader %.0f "
+           "img/s\n",
+           r->epoch + 1, loss_str(r->train_loss, train_loss), 100 * r->train_top1, r->wall_s,
+           r->images_per_s, r->loader_images_per_s);
+    fflush(stdout);
+    return;
+  }
   printf(
       "epoch %u: train loss %s top-1 %.2f%% | test loss %s top-1 %.2f%% top-5 %.2f%% "
       "(%llu images) | %.1f s, %.0f img/s, loader %.0f img/s\n",
@@ -190,6 +198,9 @@ static int run(const char *cmd, int argc, char **argv) {
     printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
            100 * res.last.test_top1, 100 * res.last.test_top5, (unsigned long long)res.steps,
            res.wall_s, cfg->out_dir);
+  } else if (res.steps && cfg->eval_when == VKL_EVAL_NEVER) {
+    printf("trained %llu step%s in %.1f s, not evaluated (--eval-every never; run directory %s)\n",
+           (unsigned long long)res.steps, res.steps == 1 ? "" : "s", res.wall_s, cfg->out_dir);
   }
   /* last: cfg->out_dir may point into tc's argv copies (--config, --resume) */
   train_command_free(tc);

@@ -100,6 +100,10 @@ static int table(train_args *a, cli_opt *o) {
       (cli_opt){"--save-every", NULL,
                 "N|epoch|end",  "checkpoint every N steps, each epoch (default) or at the end only",
                 &a->save_every, NULL};
+  o[n++] = (cli_opt){"--eval-every", NULL, "N|epoch|end|never",
+                     "test-split evaluation: every N epochs and the last, each epoch (default), "
+                     "at the end only, or never",
+                     &a->eval_every, NULL};
   o[n++] = (cli_opt){"--keep", NULL, "K", "keep the newest K checkpoints (default 2; 0: all)",
                      &a->keep, NULL};
   o[n++] = (cli_opt){"--config", NULL, "FILE", "INI file with these options (keys without --)",
@@ -195,6 +199,20 @@ static int save_every(const char *text, vkl_train_config *c) {
   return cli_parse_uint(cmd_name, "--save-every", text, 1, UINT64_MAX, &c->save_every);
 }
 
+static int eval_every(const char *text, vkl_train_config *c) {
+  if (!text || strcmp(text, "epoch") == 0) return 0;
+  if (strcmp(text, "end") == 0 || strcmp(text, "never") == 0) {
+    c->eval_when = text[0] == 'e' ? VKL_EVAL_END : VKL_EVAL_NEVER;
+    return 0;
+  }
+  if (text[0] < '0' || text[0] > '9')
+    return cli_usage_error(cmd_name,
+                           "--eval-every wants N (epochs, an integer in [1, %u]), epoch, end or "
+                           "never, not '%s'",
+                           UINT32_MAX, text);
+  return cli_parse_u32(cmd_name, "--eval-every", text, 1, UINT32_MAX, &c->eval_every);
+}
+
 static int counts(const train_args *a, vkl_train_config *c) {
   c->epochs = 10;
   c->seed = 1;
@@ -208,7 +226,7 @@ static int counts(const train_args *a, vkl_train_config *c) {
       (rc = cli_parse_u64(cmd_name, "--seed", a->seed, &c->seed)) ||
       (rc = cli_parse_uint(cmd_name, "--max-steps", a->max_steps, 1, UINT64_MAX, &c->max_steps)) ||
       (rc = cli_parse_u32(cmd_name, "--keep", a->keep, 0, UINT32_MAX, &c->keep)) ||
-      (rc = save_every(a->save_every, c)))
+      (rc = save_every(a->save_every, c)) || (rc = eval_every(a->eval_every, c)))
     return rc;
   double ls = 0;
   if ((rc = cli_parse_double(cmd_name, "--label-smoothing", a->label_smoothing, &ls))) return rc;

@@ -15,7 +15,7 @@
 typedef struct train_args {
   optim_args o;
   const char *data, *data_dir, *model, *micro, *epochs, *seed, *device, *out, *config, *max_steps,
-      *threads, *label_smoothing, *on_nonfinite, *width, *init, *resume, *save_every, *keep,
+      *threads, *label_smoothing, *on_nonfinite, *width, *init, *resume, *save_every, *keep, *eval_every,
       *synthetic_images, *image_size, *method, *projector, *bt_lambda, *knn, *knn_bank, *views;
   int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate, force, skip_bad,
       projector_no_bn;

@@ -198,10 +198,23 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
   return drain_steps(tr, epoch);
 }
 
-/* The test split's loss and accuracy into r. */
-static vkl_status evaluate(trainer *tr, vkl_epoch_result *r) {
+/* Whether epoch e (0-based) is evaluated; last: it ends the run. */
+static int evaluates(const vkl_train_config *cfg, uint32_t e, int last) {
+  if (cfg->eval_when == VKL_EVAL_NEVER) return 0;
+  if (last) return 1;
+  uint32_t every = cfg->eval_every ? cfg->eval_every : 1;
+  return cfg->eval_when == VKL_EVAL_EPOCHS && (e + 1) % every == 0;
+}
+
+/* The test split's loss and accuracy into r, or NaN when the epoch is not
+ * evaluated (--eval-every). */
+static vkl_status evaluate(trainer *tr, vkl_epoch_result *r, int last) {
   vkl_eval_result e;
   tr->eval_epoch = r->epoch;
+  if (!evaluates(tr->cfg, r->epoch, last)) {
+    r->test_loss = r->test_top1 = r->test_top5 = NAN;
+    return VKL_OK;
+  }
   if (tr->knn_net) return trainer_knn_run(tr, r);
   if (!tr->evaluator) return VKL_OK; /* pretraining without a monitor */
   vkl_status st = vkl_evaluator_run(tr->evaluator, &e, tr->err, tr->errlen);
@@ -349,7 +362,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     if (st || interrupted) break;
     double train_s = now_s() - t0;
     vkl_epoch_result r = {.epoch = e};
-    st = evaluate(&tr, &r);
+    st = evaluate(&tr, &r, tr.t >= tr.total_steps || e + 1 == cfg->epochs);
     if (st == VKL_ERR_INTERRUPTED) { /* trained, not evaluated: the checkpoint says so */
       tr.eval_pending = 1;
       interrupted = 1;

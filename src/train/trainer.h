@@ -46,6 +46,12 @@ typedef enum vkl_train_method {
   VKL_METHOD_BARLOW_TWINS
 } vkl_train_method;
 
+typedef enum vkl_eval_when {
+  VKL_EVAL_EPOCHS, /* every eval_every epochs, and at the end */
+  VKL_EVAL_END,
+  VKL_EVAL_NEVER,
+} vkl_eval_when;
+
 typedef struct vkl_train_config {
   vkl_train_method method;
   /* Barlow Twins: the projector's sizes (at least one layer; see
@@ -109,6 +115,11 @@ typedef struct vkl_train_config {
   uint64_t save_every;
   int save_at_end;
   uint32_t keep;
+  /* The test split's evaluation: after every eval_every-th epoch and the
+   * run's last (0 means 1), or only at the end, or never. An epoch not
+   * evaluated logs NaN test metrics and 0 test images. */
+  vkl_eval_when eval_when;
+  uint32_t eval_every;
   /* When *stop becomes non-zero (a signal handler sets it) the trainer
    * finishes the step in flight, saves a checkpoint and returns
    * VKL_ERR_INTERRUPTED. May be NULL. */
