@@ -23,5 +23,6 @@ int cmd_linear_eval(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_kernels(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 #endif

@@ -66,7 +66,7 @@ static void add_axes(vkl_strbuf *b, const vkl_plot *p, size_t keyed) {
   else if (keyed > MAX_KEY_BELOW)
     vkl_strbuf_add(b, "set key outside right top font ',8'\n");
   else
-    vkl_strbuf_add(b, "set key below\n");
+    vkl_strbuf_add(b, "set key below height 1\n"); /* height: clear of the x label */
 }
 
 /* Series i as the data block $s<i>, its drawable points one "x y" a line. */
@@ -147,7 +147,7 @@ vkl_status vkl_plot_bar_chart(const vkl_plot_bars *p, const char *png, char *err
     vkl_strbuf_add(&b,
                    "set style data histogram\nset style histogram clustered gap 1\n"
                    "set style fill solid 0.85 border -1\nset datafile missing 'NaN'\n"
-                   "set grid ytics\nset yrange [0:*]\nset key below\n"
+                   "set grid ytics\nset yrange [0:*]\nset key below height 1\n"
                    "set xtics rotate by 45 right nomirror scale 0 font ',8'\n");
     add_bar_data(&b, p);
     for (size_t g = 0; g < p->ngroups; g++) {
