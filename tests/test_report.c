@@ -359,6 +359,17 @@ Test(report, a_missing_dir_and_a_dir_that_is_no_run_are_errors) {
   cr_assert(strstr(out, "--size wants WIDTHxHEIGHT"), "%s", out);
 }
 
+Test(report, help_names_the_inputs_and_the_gnuplot_package) {
+  int rc = proc_run("report --help", out, sizeof out);
+  cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+  cr_assert(strstr(out, "usage: vklars report RUNDIR | SWEEPDIR | BENCH.json...") &&
+                strstr(out, "gnuplot-nox") && strstr(out, "--size"),
+            "%s", out);
+  rc = proc_run("--help", out, sizeof out);
+  cr_assert_eq(rc, 0);
+  cr_assert(strstr(out, "\n  report "), "the command list names report: %s", out);
+}
+
 Test(report, missing_gnuplot_names_the_debian_package) {
   fake_run(P("run"), "vklars train");
   char args[1024];
@@ -395,7 +406,10 @@ Test(report, a_failing_gnuplot_is_an_error_with_its_first_stderr_line) {
   int rc = proc_run(args, out, sizeof out);
   test_env_restore("VKLARS_GNUPLOT", saved);
   cr_assert_eq(rc, 1, "exit %d: %s", rc, out);
-  cr_assert(strstr(out, "loss.png: exit status 3: \"x.gp\" line 3: something broke"), "%s", out);
+  cr_assert(strstr(out,
+                   "loss.png: exit status 3: Warning: first a warning | \"x.gp\" line 3: "
+                   "something broke"),
+            "%s", out);
   DIR *d = opendir(P("run/report"));
   cr_assert(d, "the report directory was made before the plot");
   for (struct dirent *de; (de = readdir(d));)

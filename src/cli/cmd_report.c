@@ -63,8 +63,8 @@ static int report_bench(const char **files, int n, vkl_report_config *cfg, char 
   for (int i = 0; i < n; i++)
     if (!is_bench_file(files[i]))
       return cli_usage_error("report",
-                             "'%s' is a directory: give bench JSON files only, or one "
-                             "run or sweep directory",
+                             "'%s' is no bench JSON file: give bench files only, or one run or "
+                             "sweep directory",
                              files[i]);
   if (!cfg->out_dir) cfg->out_dir = "report";
   vkl_status st = vkl_report_bench(files, (size_t)n, cfg, html, htmllen, err, sizeof err);

@@ -63,6 +63,11 @@ static vkl_status check_ops(const bench_file *f, char *err, size_t errlen) {
 static vkl_status load_file(bench_file *f, const char *path, char *err, size_t errlen) {
   f->path = path;
   vkl_status st = vkl_report_load_json(path, &f->json, err, errlen);
+  if (st == VKL_ERR_FORMAT) { /* results.csv given for its sweep, say */
+    size_t n = strlen(err);
+    snprintf(err + n, errlen > n ? errlen - n : 0,
+             ": not `vklars bench ops --json` output (a run or sweep is given as its directory)");
+  }
   if (st) return st;
   f->ops = cJSON_GetObjectItemCaseSensitive(f->json, "ops");
   if (!cJSON_IsArray(f->ops)) {

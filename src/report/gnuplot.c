@@ -87,24 +87,30 @@ static vkl_status write_all(int fd, const char *path, const char *text, char *er
   return VKL_OK;
 }
 
-/* The line of gnuplot's stderr worth showing, into out: the first that is
- * not a warning, else the first. */
-static void first_error_line(int fd, char *out, size_t outlen) {
+/* What gnuplot's stderr says, into out: its first line, and when that is
+ * only a warning (gnuplot warns before it fails), the first line that is
+ * not, after " | ". */
+static void stderr_summary(int fd, char *out, size_t outlen) {
   char buf[4096];
   ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
   buf[n > 0 ? n : 0] = '\0';
-  const char *pick = NULL, *first = NULL;
-  for (char *line = buf; *line && !pick;) {
+  const char *first = NULL, *error = NULL;
+  for (char *line = buf; *line && !error;) {
     char *nl = strchr(line, '\n'), *next = nl ? nl + 1 : line + strlen(line);
     if (nl) *nl = '\0';
     while (*line == ' ' || *line == '\t') line++;
     size_t len = strlen(line);
     while (len && (line[len - 1] == '\r' || line[len - 1] == ' ')) line[--len] = '\0';
     if (len && !first) first = line;
-    if (len && strncmp(line, "Warning", 7) != 0) pick = line;
+    if (len && strncmp(line, "Warning", 7) != 0) error = line;
     line = next;
   }
-  snprintf(out, outlen, "%s", pick ? pick : first ? first : "(nothing on stderr)");
+  if (!first)
+    snprintf(out, outlen, "(nothing on stderr)");
+  else if (!error || error == first)
+    snprintf(out, outlen, "%s", first);
+  else
+    snprintf(out, outlen, "%s | %s", first, error);
 }
 
 /* Runs `prog script` with stdin and stdout on /dev/null and stderr into
@@ -116,9 +122,13 @@ static vkl_status spawn_wait(const char *prog, const char *script, int errfd, in
     snprintf(err, errlen, "cannot run %s: out of host memory", prog);
     return VKL_ERR_OUT_OF_HOST_MEMORY;
   }
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+  if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) ||
+      posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0) ||
+      posix_spawn_file_actions_adddup2(&fa, errfd, 2)) {
+    posix_spawn_file_actions_destroy(&fa);
+    snprintf(err, errlen, "cannot run %s: out of host memory", prog);
+    return VKL_ERR_OUT_OF_HOST_MEMORY;
+  }
   char prog_arg[4096], script_arg[4096];
   snprintf(prog_arg, sizeof prog_arg, "%s", prog);
   snprintf(script_arg, sizeof script_arg, "%s", script);
@@ -142,7 +152,7 @@ static vkl_status spawn_wait(const char *prog, const char *script, int errfd, in
 static vkl_status check_result(const char *prog, const char *png, const char *tmp_png, int status,
                                int errfd, char *err, size_t errlen) {
   char line[1024];
-  first_error_line(errfd, line, sizeof line);
+  stderr_summary(errfd, line, sizeof line);
   if (WIFSIGNALED(status)) {
     snprintf(err, errlen, "%s drawing %s: killed by signal %d: %s", prog, png, WTERMSIG(status),
              line);
@@ -184,6 +194,12 @@ static vkl_status open_files(render_files *f, const char *png, char *err, size_t
   const char *tmpdir = getenv("TMPDIR");
   if (!tmpdir || !*tmpdir) tmpdir = "/tmp";
   *f = (render_files){.png_fd = -1, .script_fd = -1, .log_fd = -1};
+  /* a newline would end gnuplot's `set output` command: the image would go
+   * to another name */
+  if (strpbrk(png, "\n\r")) {
+    snprintf(err, errlen, "%s: a PNG path with a newline cannot be given to gnuplot", png);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
   if ((size_t)snprintf(f->png, sizeof f->png, "%s.tmp.XXXXXX", png) >= sizeof f->png) {
     snprintf(err, errlen, "%s: path too long", png);
     return VKL_ERR_INVALID_ARGUMENT;

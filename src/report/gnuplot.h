@@ -7,8 +7,8 @@
  * Errors: no gnuplot is VKL_ERR_UNSUPPORTED, "gnuplot not found on PATH;
  * install Debian's gnuplot-nox (apt-get install gnuplot-nox)"; gnuplot
  * failing is VKL_ERR_IO naming the PNG, the exit status and gnuplot's
- * first stderr line (its first line that is not a warning, when there is
- * one: warnings come before the error). */
+ * first stderr line (and, when that is a warning, the first line that is
+ * not: gnuplot warns before it fails). */
 #ifndef VKLARS_REPORT_GNUPLOT_H
 #define VKLARS_REPORT_GNUPLOT_H
 
