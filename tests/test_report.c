@@ -336,6 +336,29 @@ Test(report, run_page_escapes_html_and_leaves_untested_epochs_out) {
   free(html);
 }
 
+Test(report, a_run_that_has_only_just_started_gets_empty_charts_not_an_error) {
+  fake_run(P("run"), "vklars train");
+  const char *logs[][2] = {
+      {"run/epochs.csv",
+       "epoch,train_loss,train_top1,test_loss,test_top1,test_top5,test_images,wall_s,"
+       "images_per_s,loader_images_per_s,nonfinite_steps\n"},
+      {"run/steps.csv", "step,epoch,loss,lr,phi,top1\n"},
+      {"run/layers.csv", "step,layer,lwn,lgn,lnr,trust_ratio,effective_lr\n"},
+  };
+  for (size_t i = 0; i < 3; i++) write_text(P("%s", logs[i][0]), logs[i][1]);
+  char args[1024];
+  snprintf(args, sizeof args, "report %s --size 320x200", P("run"));
+  int rc = proc_run(args, out, sizeof out);
+  cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+  for (size_t i = 0; i < sizeof RUN_PNGS / sizeof RUN_PNGS[0]; i++)
+    assert_png(P("run/report/%s", RUN_PNGS[i]), 320, 200);
+  char *html = read_text(P("run/report/report.html"));
+  cr_assert(strstr(html, "<td>final test top-1</td><td>not evaluated</td>") &&
+                strstr(html, "<p>0 epochs logged.</p>"),
+            "%s", html);
+  free(html);
+}
+
 /* ---- errors --------------------------------------------------------- */
 
 Test(report, a_missing_dir_and_a_dir_that_is_no_run_are_errors) {
