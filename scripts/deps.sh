@@ -6,16 +6,20 @@
 
 # Build and run: compiler, CMake, GLSL compiler, Vulkan loader and headers,
 # Mesa's drivers (lavapipe runs Vulkan on the CPU where there is no GPU),
-# zlib and stb for the data readers, and the default data set (Fashion-MNIST).
+# zlib and stb for the data readers, the default data set (Fashion-MNIST),
+# and gnuplot (without X) that `vklars report` and `schedule --plot` run to
+# draw their PNGs.
 VKL_BUILD_PACKAGES=(gcc libc6-dev make cmake pkg-config glslc libvulkan-dev
-  mesa-vulkan-drivers libcjson-dev libinih-dev zlib1g-dev libstb-dev dataset-fashion-mnist)
+  mesa-vulkan-drivers libcjson-dev libinih-dev zlib1g-dev libstb-dev dataset-fashion-mnist
+  gnuplot-nox)
 # Fuzzing (scripts/fuzz.sh, VKLARS_FUZZ=ON): clang and its runtime libraries
 # (libFuzzer, ASan, UBSan), which clang-14 only recommends.
 VKL_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 # Tests add Criterion, spirv-val, the Khronos validation layer and the
-# fuzzing packages (CI replays the fuzzers' seed corpora).
+# fuzzing packages (CI replays the fuzzers' seed corpora); gnuplot-nox again
+# by name, as test_report draws and decodes real plots with it.
 VKL_TEST_PACKAGES=("${VKL_BUILD_PACKAGES[@]}" libcriterion-dev spirv-tools
-  vulkan-validationlayers "${VKL_FUZZ_PACKAGES[@]}")
+  vulkan-validationlayers "${VKL_FUZZ_PACKAGES[@]}" gnuplot-nox)
 
 vkl_missing_packages() {
   local p

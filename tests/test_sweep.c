@@ -115,6 +115,14 @@ Test(sweep, grid_of_four_writes_four_runs_and_their_results) {
   snprintf(md, sizeof md, "%s/results.md", out);
   cr_assert_eq(count_in_file(md, "| opt=lars |"), 1);
   cr_assert_eq(count_in_file(md, "| opt=sgd |"), 1);
+  /* vklars report reads what the sweep wrote */
+  snprintf(args, sizeof args, "report %s", out);
+  rc = proc_run(args, text, 1 << 16);
+  cr_assert_eq(rc, 0, "%s", text);
+  char html[800];
+  snprintf(html, sizeof html, "%s/report/report.html", out);
+  cr_assert_eq(count_in_file(html, "acc_vs_batch.png"), 1, "%s", text);
+  cr_assert(count_in_file(html, "opt-sgd_lr-0.1") >= 1);
   free(grid);
   free(text);
   free(dir);

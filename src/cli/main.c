@@ -23,6 +23,7 @@ static const char usage[] =
     "  kernels    list the pipelines a run builds, with the compiler's statistics\n"
     "  schedule   print a run's learning rate and TVLARS phi(t) per step as CSV\n"
     "  sweep      run a grid of train options, resumably, into a results table\n"
+    "  report     plots and an HTML page of a run, a sweep or bench files (gnuplot)\n"
     "\n"
     "Run 'vklars <command> --help' for a command's options.\n"
     "\n"
@@ -83,6 +84,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "kernels") == 0) return cmd_kernels(argc - 1, argv + 1);
   if (strcmp(cmd, "sweep") == 0) return cmd_sweep(argc - 1, argv + 1);
   if (strcmp(cmd, "schedule") == 0) return cmd_schedule(argc - 1, argv + 1);
+  if (strcmp(cmd, "report") == 0) return cmd_report(argc - 1, argv + 1);
   if (cmd[0] == '-') return cli_usage_error(NULL, "unknown option '%s'", cmd);
   return cli_usage_error(NULL, "unknown command '%s'", cmd);
 }

@@ -4,11 +4,12 @@
 #include "report/csv.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "report/files.h"
 
 struct vkl_csv {
   char *path;
@@ -31,46 +32,6 @@ typedef struct csv_parser {
 static vkl_status no_memory(const char *path, char *err, size_t errlen) {
   snprintf(err, errlen, "%s: out of host memory", path);
   return VKL_ERR_OUT_OF_HOST_MEMORY;
-}
-
-/* The whole file, NUL-terminated, in *text (its length without the NUL in *len). Read in
- * chunks rather than sized by fseek, so a pipe or /proc file reads too. */
-static vkl_status slurp(const char *path, char **text, size_t *len, char *err, size_t errlen) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-    return VKL_ERR_IO;
-  }
-  size_t n = 0, cap = 0;
-  char *buf = NULL;
-  for (;;) {
-    if (cap - n < 4096) {
-      size_t ncap = cap ? cap * 2 : 65536;
-      char *nbuf = ncap > cap ? realloc(buf, ncap + 1) : NULL;
-      if (!nbuf) {
-        free(buf);
-        fclose(f);
-        return no_memory(path, err, errlen);
-      }
-      buf = nbuf;
-      cap = ncap;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0) break;
-  }
-  int bad = ferror(f); /* a directory opens, then fails here with EISDIR */
-  int saved = errno;
-  fclose(f);
-  if (bad) {
-    free(buf);
-    snprintf(err, errlen, "cannot read %s: %s", path, strerror(saved ? saved : EIO));
-    return VKL_ERR_IO;
-  }
-  buf[n] = '\0';
-  *text = buf;
-  *len = n;
-  return VKL_OK;
 }
 
 static size_t line_of(const char *text, const char *at) {
@@ -240,7 +201,7 @@ vkl_status vkl_csv_read(const char *path, vkl_csv **out, char *err, size_t errle
     return no_memory(path, err, errlen);
   }
   size_t len = 0;
-  vkl_status st = slurp(path, &c->text, &len, err, errlen);
+  vkl_status st = vkl_report_read_file(path, &c->text, &len, err, errlen);
   if (!st) st = check_text(path, c->text, len, err, errlen);
   if (!st) {
     csv_parser p = {c, c->text, c->text + len, 1, err, errlen};
