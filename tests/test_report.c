@@ -190,7 +190,7 @@ Test(report, layers_are_thinned_evenly_keeping_the_first_and_last_step) {
 /* ---- the sweep's best lr -------------------------------------------- */
 
 static vkl_result_run run(size_t line, double batch, double lr, double best, int done) {
-  return (vkl_result_run){"r", done, line, batch, lr, done ? best : NAN};
+  return (vkl_result_run){"r", done, line, batch, lr, done ? best : NAN, 0};
 }
 
 Test(report, best_lr_is_the_highest_mean_over_seeds_not_the_best_single_run) {
@@ -223,6 +223,22 @@ Test(report, best_lr_tie_goes_to_the_smaller_lr_and_failed_runs_never_count) {
   cr_assert_eq(p.lr, 0.2);
   cr_assert_eq(p.best_run, 1);
   cr_assert_eq(vkl_results_best_lr(runs, 4, 0, 32, &p), -1);
+}
+
+/* Runs with the same lr but another free setting (TVLARS lambda: another
+ * configuration) are not averaged together: each is a candidate. */
+Test(report, best_setting_keeps_configurations_with_one_lr_apart) {
+  vkl_result_run runs[] = {
+      run(0, 256, 0.1, 0.60, 1), run(0, 256, 0.1, 0.62, 1), /* lambda A: mean 0.61 */
+      run(0, 256, 0.1, 0.90, 1), run(0, 256, 0.1, 0.80, 1), /* lambda B: mean 0.85 */
+  };
+  runs[1].config = 0;
+  runs[2].config = runs[3].config = 2;
+  vkl_results_pick p;
+  cr_assert_eq(vkl_results_best_lr(runs, 4, 0, 256, &p), 0);
+  cr_assert_float_eq(p.mean_best_top1, 0.85, 1e-12);
+  cr_assert_eq(p.seeds, 2);
+  cr_assert_eq(p.best_run, 2);
 }
 
 /* ---- the run report ------------------------------------------------- */

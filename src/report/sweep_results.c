@@ -1,4 +1,4 @@
-/* Reading a sweep's results.csv and choosing the best lr (see sweep.h). */
+/* Reading a sweep's results.csv and choosing the best lr (see sweep_results.h). */
 #include "report/sweep_results.h"
 
 #include <math.h>
@@ -14,10 +14,11 @@ typedef struct sweep_cols {
   int lr; /* -1: none */
 } sweep_cols;
 
-/* Settings that vary within an optimizer line (the x axis, the lr search,
- * the repeats) or do not change the result (micro-batch emulates batch). */
+/* Settings that vary within an optimizer line (the x axis, the searched lr
+ * and TVLARS lambda, the repeats) or do not change the result (micro-batch
+ * emulates batch). */
 static int outside_line(const char *name) {
-  static const char *const names[] = {"batch",       "lr",          "seed",
+  static const char *const names[] = {"batch",       "lr",          "seed",  "lambda",
                                       "micro-batch", "micro_batch", "microbatch"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp(name, names[i]) == 0) return 1;
@@ -123,8 +124,21 @@ static void add_batch(vkl_results *s, double b) {
   s->nbatches++;
 }
 
+/* The first row with row r's settings but for the seed: r's configuration. */
+static size_t config_of(const vkl_csv *csv, const sweep_cols *c, size_t r) {
+  for (size_t q = 0; q < r; q++) {
+    size_t k = c->first;
+    while (k < c->end && (strcmp(vkl_csv_header(csv, k), "seed") == 0 ||
+                          strcmp(vkl_csv_cell(csv, q, k), vkl_csv_cell(csv, r, k)) == 0))
+      k++;
+    if (k == c->end) return q;
+  }
+  return r;
+}
+
 static vkl_status read_run(vkl_results *s, size_t r, const sweep_cols *c, char *err, size_t errlen) {
   vkl_result_run *run = &s->runs[r];
+  run->config = config_of(s->csv, c, r);
   run->name = vkl_csv_cell(s->csv, r, c->run);
   run->best_top1 = NAN;
   vkl_status st;
@@ -176,13 +190,16 @@ static int counts(const vkl_result_run *r, size_t line, double batch) {
   return r->done && r->line == line && r->batch == batch && isfinite(r->best_top1);
 }
 
-/* The mean best_top1 of the counted runs at lr, their number, the best of them. */
-static double mean_at(const vkl_result_run *runs, size_t nruns, size_t line, double batch, double lr,
+/* The mean best_top1 of the counted runs of run i's configuration (its lr
+ * and every other setting but the seed), their number, the best of them. */
+static double mean_at(const vkl_result_run *runs, size_t nruns, size_t line, double batch, size_t i,
                       size_t *seeds, size_t *best) {
   double sum = 0;
   *seeds = 0;
   for (size_t j = 0; j < nruns; j++) {
-    if (!counts(&runs[j], line, batch) || runs[j].lr != lr) continue;
+    if (!counts(&runs[j], line, batch) || runs[j].lr != runs[i].lr ||
+        runs[j].config != runs[i].config)
+      continue;
     if (*seeds == 0 || runs[j].best_top1 > runs[*best].best_top1) *best = j;
     sum += runs[j].best_top1;
     ++*seeds;
@@ -196,7 +213,7 @@ int vkl_results_best_lr(const vkl_result_run *runs, size_t nruns, size_t line, d
   for (size_t i = 0; i < nruns; i++) {
     if (!counts(&runs[i], line, batch)) continue;
     vkl_results_pick p = {.lr = runs[i].lr};
-    p.mean_best_top1 = mean_at(runs, nruns, line, batch, p.lr, &p.seeds, &p.best_run);
+    p.mean_best_top1 = mean_at(runs, nruns, line, batch, i, &p.seeds, &p.best_run);
     int better = !found || p.mean_best_top1 > pick->mean_best_top1 ||
                  (p.mean_best_top1 == pick->mean_best_top1 && p.lr < pick->lr);
     if (better) *pick = p;

@@ -1,7 +1,8 @@
 /* A sweep's results.csv as runs grouped for its report: each run's batch,
  * lr and best test top-1, its "optimizer line" (the values of every setting
- * column except batch, lr, seed and micro-batch, e.g. "opt=lars
- * schedule=lars-warm"), and the choice of the best lr of a line at a batch.
+ * column except batch, lr, lambda, seed and micro-batch that varies across
+ * the sweep, e.g. "opt=lars schedule=lars-warm"), and the choice of the best
+ * setting (lr, lambda) of a line at a batch.
  *
  * results.csv's columns: run,status,<settings...>,final_top1,...; the
  * setting columns are exactly those between status and final_top1. status
@@ -21,6 +22,8 @@ typedef struct vkl_result_run {
   size_t line;      /* index into vkl_results.lines */
   double batch, lr; /* lr: 0 for every run when there is no lr column */
   double best_top1; /* a fraction; NaN unless done */
+  size_t config;    /* the first run with its settings but for the seed: seeds of one
+                       setting share it (0 for all: lr alone tells them apart) */
 } vkl_result_run;
 
 typedef struct vkl_results {
@@ -44,9 +47,9 @@ typedef struct vkl_results_pick {
   size_t best_run;       /* index into runs: the best of those runs (its curve is drawn) */
 } vkl_results_pick;
 
-/* The best lr of optimizer line `line` at batch `batch` among the done runs:
- * the lr with the highest mean (over seeds) of best_top1; a tie goes to the
- * smaller lr. Returns 0 with *pick, or -1 when no run there is done. */
+/* The best setting of optimizer line `line` at batch `batch` among the done
+ * runs: the configuration (lr, lambda: what the line leaves free) with the
+ * highest mean (over seeds) of best_top1; a tie goes to the smaller lr. Returns 0 with *pick, or -1 when no run there is done. */
 int vkl_results_best_lr(const vkl_result_run *runs, size_t nruns, size_t line, double batch,
                       vkl_results_pick *pick);
 

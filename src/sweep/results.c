@@ -11,8 +11,10 @@
 #define MAX_COLUMNS (VKL_GRID_MAX_KEYS + 1)
 
 int vkl_sweep_is_line_key(const char *key) {
-  return strcmp(key, "batch") != 0 && strcmp(key, "lr") != 0 && strcmp(key, "seed") != 0 &&
-         strcmp(key, "micro-batch") != 0;
+  static const char *const free_keys[] = {"batch", "lr", "lambda", "seed", "micro-batch"};
+  for (size_t i = 0; i < sizeof free_keys / sizeof free_keys[0]; i++)
+    if (strcmp(key, free_keys[i]) == 0) return 0;
+  return 1;
 }
 
 static const char *value_of(const vkl_sweep_run *r, const char *key) {
@@ -237,7 +239,11 @@ static void write_best_table(FILE *f, const vkl_sweep_run *runs, size_t n, const
       if (best) {
         put_pct(f, best->best_sum, best->best_sq, best->done);
         const char *lrv = value_of(&runs[best->first], "lr");
-        if (lrv) fprintf(f, " (lr %s)", lrv);
+        const char *lambda = value_of(&runs[best->first], "lambda");
+        if (lrv && lambda)
+          fprintf(f, " (lr %s, λ %s)", lrv, lambda);
+        else if (lrv || lambda)
+          fprintf(f, " (%s %s)", lrv ? "lr" : "λ", lrv ? lrv : lambda);
       } else {
         fputs("-", f);
       }
@@ -312,7 +318,7 @@ static void write_md(FILE *f, const char *dir, const vkl_sweep_run *runs,
   }
   fputs("## Best test top-1 (%) per optimizer and batch size\n\n"
         "Each cell: the best test top-1 over a run's epochs, mean ± standard deviation over\n"
-        "seeds, for the learning rate whose mean is highest (in brackets).\n\n",
+        "seeds, for the learning rate (and TVLARS λ) whose mean is highest (in brackets).\n\n",
         f);
   write_best_table(f, runs, n, cf, nc);
   fputs("\n## Every configuration\n\n", f);

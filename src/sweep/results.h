@@ -8,9 +8,9 @@
  * fractions; the metric cells of a run that is not done are empty.
  *
  * results.md, laid out like the paper's tables: one row per optimizer line
- * (the settings other than batch, lr, seed and micro-batch), one column per
- * batch size, and in each cell the best top-1 over epochs, mean +- std over
- * seeds, of the learning rate whose mean is highest; then every
+ * (the settings other than batch, lr, lambda, seed and micro-batch), one
+ * column per batch size, and in each cell the best top-1 over epochs, mean
+ * +- std over seeds, of the lr (and lambda) whose mean is highest; then every
  * configuration with its seeds, final top-1 and target epoch. */
 #ifndef VKLARS_SWEEP_RESULTS_H
 #define VKLARS_SWEEP_RESULTS_H
@@ -21,8 +21,9 @@
 #include "sweep/run_summary.h"
 #include "vklars/status.h"
 
-/* A setting that sets the optimizer line apart (not batch, lr, seed, or
- * micro-batch). */
+/* A setting that sets the optimizer line apart: not batch, not what is
+ * searched for each line and batch (lr, TVLARS lambda), not seed or
+ * micro-batch. */
 int vkl_sweep_is_line_key(const char *key);
 
 /* Writes dir/results.csv and dir/results.md; target <= 0: no target. */
