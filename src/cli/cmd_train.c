@@ -50,12 +50,12 @@ static void on_progress(void *user, const vkl_train_progress *p) {
   if (!pr->tty && t - pr->last_print < 5.0 && p->step != p->steps) return;
   if (pr->tty && t - pr->last_print < 0.2 && p->step != p->steps) return;
   pr->last_print = t;
-  char line[200], loss[16], eta[24];
-  snprintf(line, sizeof line,
-           "epoch %u/%u  step %llu/%llu  micro %u/%u  loss %s  %.0f img/s  ETA %s", p->epoch + 1,
-           p->epochs, (unsigned long long)p->step, (unsigned long long)p->steps, p->micro,
-           p->micro_steps, p->loss_known ? loss_str(p->loss, loss) : "-", p->images_per_s,
-           eta_str(p->eta_s, eta));
+  char line[200], loss[16], eta[24], rate[24] = "-";
+  if (p->images_per_s > 0) snprintf(rate, sizeof rate, "%.0f", p->images_per_s);
+  snprintf(line, sizeof line, "epoch %u/%u  step %llu/%llu  micro %u/%u  loss %s  %s img/s  ETA %s",
+           p->epoch + 1, p->epochs, (unsigned long long)p->step, (unsigned long long)p->steps,
+           p->micro, p->micro_steps, p->loss_known ? loss_str(p->loss, loss) : "-", rate,
+           p->eta_s < 0 ? "-" : eta_str(p->eta_s, eta));
   if (pr->tty)
     fprintf(stderr, "\r%-100s", line);
   else

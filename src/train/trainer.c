@@ -117,21 +117,23 @@ static int stop_requested(const trainer *tr) {
   return (tr->cfg->stop && *tr->cfg->stop) || tr->log_failed;
 }
 
-static void report_progress(trainer *tr, uint32_t epoch, uint32_t micro, double run_start,
-                            uint64_t images) {
+static void report_progress(trainer *tr, uint32_t epoch, uint32_t micro) {
   if (!tr->cfg->on_progress) return;
-  double el = now_s() - run_start;
-  uint64_t steps = images / tr->B; /* those timed by el: this epoch's, this invocation's */
-  vkl_train_progress p = {epoch,
-                          tr->cfg->epochs,
-                          tr->t,
-                          tr->total_steps,
-                          micro,
-                          tr->k,
-                          tr->last_loss,
-                          tr->loss_known,
-                          el > 0 ? (double)images / el : 0,
-                          steps ? el * (double)(tr->total_steps - tr->t) / steps : 0};
+  double now = now_s(), rate = 0, eta = -1;
+  uint64_t finished = tr->t - (uint64_t)tr->pending; /* read back from the device */
+  if (!tr->rate_started && tr->loss_known) {
+    tr->rate_started = 1;
+    tr->rate_step0 = finished;
+    tr->rate_t0 = now;
+  } else if (tr->rate_started && finished > tr->rate_step0 && now > tr->rate_t0) {
+    double steps_per_s = (double)(finished - tr->rate_step0) / (now - tr->rate_t0);
+    rate = steps_per_s * tr->B;
+    eta = (double)(tr->total_steps - finished) / steps_per_s;
+  }
+  vkl_train_progress p = {epoch,          tr->cfg->epochs, tr->t,
+                          tr->total_steps, micro,          tr->k,
+                          tr->last_loss,  tr->loss_known, rate,
+                          eta};
   tr->cfg->on_progress(tr->cfg->user, &p);
 }
 
@@ -139,9 +141,10 @@ static void report_progress(trainer *tr, uint32_t epoch, uint32_t micro, double 
  * *done: the epoch's steps done when it returns. A stop request or
  * --save-every saves a checkpoint between steps; a stop request then
  * returns with *interrupted set. */
-static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, double run_start,
-                              uint64_t *images, uint64_t *done, int *interrupted) {
+static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, uint64_t *images,
+                              uint64_t *done, int *interrupted) {
   *done = first;
+  tr->rate_started = 0; /* the epoch's own throughput: evaluation time is not in it */
   vkl_status st = vkl_loader_start_epoch(tr->train_ld, epoch);
   if (st) {
     snprintf(tr->err, tr->errlen, "%s", vkl_loader_errmsg(tr->train_ld));
@@ -180,7 +183,7 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, doubl
       *done = L / per_step + 1;
       *images += tr->B;
       if (late && (st = finish_step(tr, t - 1, epoch))) return st; /* one step late */
-      report_progress(tr, epoch, j + 1, run_start, *images);
+      report_progress(tr, epoch, j + 1);
       /* Between steps (the epoch's last is the caller's): nothing of the
        * next step is queued yet, so the device holds exactly step t's state. */
       int stop = stop_requested(tr);
@@ -356,7 +359,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
       tr.epoch_steps = 0;
     }
     uint64_t nonfinite0 = tr.nonfinite_total;
-    st = train_epoch(&tr, e, first, t0, &images, &done, &interrupted);
+    st = train_epoch(&tr, e, first, &images, &done, &interrupted);
     pos_epoch = done == tr.steps_per_epoch ? e + 1 : e;
     pos_step = done == tr.steps_per_epoch ? 0 : done;
     if (st || interrupted) break;

@@ -26,8 +26,11 @@ typedef struct vkl_train_progress {
   uint32_t micro, micro_steps; /* micro-step within the global batch */
   double loss;                 /* last known train loss (a step late) */
   int loss_known;              /* 0: no step's loss has been read yet (loss is 0) */
+  /* From the steps finished (read back) since the epoch's first finished
+   * one in this process: 0 until two have finished, since a submitted step
+   * returns long before the device has done it. */
   double images_per_s;
-  double eta_s;
+  double eta_s; /* seconds; negative: not known yet */
 } vkl_train_progress;
 
 typedef struct vkl_epoch_result {

@@ -67,6 +67,11 @@ typedef struct trainer {
   uint64_t epoch_steps;
   double last_loss;
   int loss_known; /* last_loss holds a step's loss */
+  /* The throughput shown: timed from the first step this epoch finished in
+   * this process (rate_step0 steps finished at rate_t0). */
+  int rate_started;
+  uint64_t rate_step0;
+  double rate_t0;
   int pending;           /* step t - 1 was submitted and its results are not read yet */
   int stopped_nonfinite; /* --on-nonfinite stop ended the run (finish_step's message) */
   uint32_t eval_epoch;   /* the epoch being evaluated, for its progress */
