@@ -148,6 +148,22 @@ Test(linear_eval, command_evaluates_a_pretraining_checkpoint) {
   cr_assert(strstr(json, "\"barlow-twins\"") && strstr(json, "\"projector\":") &&
                 strstr(json, "\"lambda\":\t0.005"),
             "run.json does not describe the method: %s", json);
+  /* no classifier, so no train top-1: NaN, not a 0 that reads as a result */
+  snprintf(path, sizeof path, "%s/run/epochs.csv", dir);
+  f = fopen(path, "r");
+  cr_assert(f, "%s", path);
+  json[fread(json, 1, sizeof json - 1, f)] = '\0';
+  fclose(f);
+  double loss;
+  char top1[16];
+  cr_assert_eq(sscanf(strchr(json, '\n') + 1, "0,%lf,%15[^,]", &loss, top1), 2, "%s", json);
+  cr_assert_str_eq(top1, "nan", "%s", json);
+  snprintf(path, sizeof path, "%s/run/steps.csv", dir);
+  f = fopen(path, "r");
+  cr_assert(f, "%s", path);
+  json[fread(json, 1, sizeof json - 1, f)] = '\0';
+  fclose(f);
+  cr_assert(strstr(json, ",nan\n"), "steps.csv: %s", json);
   for (int random = 0; random < 2; random++) {
     snprintf(args, sizeof args, "linear-eval %s/run/checkpoint.safetensors --epochs 3%s", dir,
              random ? " --random-init" : "");

@@ -53,7 +53,8 @@ static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
   memcpy(correct, tr->rb_correct[r].host, 8);
   /* a classifier's loss is a sum over the samples; Barlow Twins' is the batch's */
   double loss = trainer_is_barlow(tr) ? loss_sum : loss_sum / tr->B;
-  double top1 = (double)correct[0] / tr->B;
+  /* pretraining has no classifier: its top-1 is not 0 but undefined */
+  double top1 = trainer_is_barlow(tr) ? NAN : (double)correct[0] / tr->B;
   tr->last_loss = loss;
   tr->loss_known = 1;
   tr->epoch_loss_sum += loss;
@@ -377,7 +378,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     vkl_loader_stats last, current;
     vkl_loader_get_stats(tr.train_ld, &last, &current);
     r.train_loss = tr.epoch_steps ? tr.epoch_loss_sum / tr.epoch_steps : 0;
-    r.train_top1 = tr.epoch_steps ? tr.epoch_top1_sum / tr.epoch_steps : 0;
+    r.train_top1 = tr.epoch_steps ? tr.epoch_top1_sum / tr.epoch_steps : 0; /* NaN: pretraining */
     r.wall_s = now_s() - t0;
     r.images_per_s = train_s > 0 ? images / train_s : 0;
     r.loader_images_per_s =
