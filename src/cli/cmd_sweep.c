@@ -194,7 +194,7 @@ static char *read_all(const char *path) {
 static void list_presets(void) {
   for (int i = 0; i < vkl_sweep_preset_count(); i++) {
     const vkl_sweep_preset *p = vkl_sweep_preset_at(i);
-    printf("%-14s %s\n", p->name, p->summary);
+    printf("%-20s %s\n", p->name, p->summary);
   }
 }
 
