@@ -147,7 +147,12 @@ vkl_status vkl_plot_bar_chart(const vkl_plot_bars *p, const char *png, char *err
     vkl_strbuf_add(&b,
                    "set style data histogram\nset style histogram clustered gap 1\n"
                    "set style fill solid 0.85 border -1\nset datafile missing 'NaN'\n"
-                   "set grid ytics\nset yrange [0:*]\nset key below height 1\n"
+                   "set grid ytics\nset yrange [0:*]\n"
+                   /* inside: the rotated op names already take the space below */
+                   "set key inside left top opaque box font ',9'\nset offsets 0,0,graph 0.25,0\n"
+                   /* gnuplot sizes margins for the names unrotated: fixed ones use the page */
+                   "set lmargin at screen 0.09\nset rmargin at screen 0.98\n"
+                   "set bmargin at screen 0.42\nset tmargin at screen 0.9\n"
                    "set xtics rotate by 45 right nomirror scale 0 font ',8'\n");
     add_bar_data(&b, p);
     for (size_t g = 0; g < p->ngroups; g++) {
