@@ -172,6 +172,12 @@ Test(linear_eval, command_evaluates_a_pretraining_checkpoint) {
     cr_assert(strstr(out, "(256 test images; trained on 256"), "%s", out);
     cr_assert(!random || strstr(out, "randomly initialised"), "%s", out);
   }
+  /* eval wants a classifier: it says what to run instead */
+  snprintf(args, sizeof args, "eval %s/run/checkpoint.safetensors", dir);
+  cr_assert_eq(vklars(args, out, sizeof out), 2, "%s", out);
+  cr_assert(strstr(out, "is a barlow-twins pretraining checkpoint") &&
+                strstr(out, "vklars linear-eval "),
+            "%s", out);
   snprintf(args, sizeof args, "linear-eval %s/run/run.json", dir);
   cr_assert_eq(vklars(args, out, sizeof out), 1, "%s", out);
   cr_assert(strstr(out, "vklars: error: linear-eval:"), "%s", out);

@@ -5,6 +5,7 @@
  * evaluated on the data it was trained for; --data and --data-dir
  * override them. Only an inference net is built: no gradients, no
  * optimizer state, no training split. */
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +98,18 @@ static int evaluate(const eval_args *a, const vkl_eval_config *ec) {
   return VKL_EXIT_OK;
 }
 
+/* The self-supervised method a checkpoint's run used (run.json's
+ * method.name, saved in it), into name; "" for a supervised run. */
+static void run_method(const vkl_checkpoint_meta *meta, char *name, size_t n) {
+  name[0] = '\0';
+  cJSON *o = cJSON_Parse(meta->config);
+  const cJSON *m =
+      cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "method"), "name");
+  if (cJSON_IsString(m) && strcmp(m->valuestring, "supervised") != 0)
+    snprintf(name, n, "%s", m->valuestring);
+  cJSON_Delete(o);
+}
+
 int cmd_eval(int argc, char **argv) {
   eval_args a = {0};
   const char *pos[1];
@@ -130,7 +143,14 @@ int cmd_eval(int argc, char **argv) {
   vkl_eval_config ec = {
       .checkpoint = a.ckpt, .micro_batch = (uint32_t)m, .loader_threads = (uint32_t)threads};
   ckpt_data cd;
-  if (!(rc = ckpt_data_open("eval", a.ckpt, a.data, a.dir, &cd))) {
+  char method[64];
+  if (!(rc = ckpt_data_open("eval", a.ckpt, a.data, a.dir, &cd)) &&
+      (run_method(cd.meta, method, sizeof method), method[0])) {
+    cli_error("eval: %s is a %s pretraining checkpoint: its model ends in a projector, not a "
+              "classifier; evaluate its backbone with: vklars linear-eval %s",
+              a.ckpt, method, a.ckpt);
+    rc = VKL_EXIT_USAGE;
+  } else if (!rc) {
     ec.data = cd.data;
     ec.data_options = &cd.opt;
     rc = evaluate(&a, &ec);
