@@ -114,7 +114,8 @@ static void assert_no_spills(const char *family, const char *args) {
       char *spec = cJSON_PrintUnformatted(cJSON_GetObjectItem(p, "spec"));
       cr_expect(sv->valueint == 0 && ss->valueint == 0, "%s %s: %s %s spills %d VGPRs and %d SGPRs",
                 family, args, shader, spec, sv->valueint, ss->valueint);
-      int heavy = strncmp(shader, "conv2d", 6) == 0 || strncmp(shader, "matmul", 6) == 0;
+      int heavy = strncmp(shader, "conv2d", 6) == 0 || strncmp(shader, "matmul", 6) == 0 ||
+                  strncmp(shader, "barlow", 6) == 0;
       cr_expect(!heavy || v->valueint <= 128, "%s %s: %s %s uses %d VGPRs (at most 128)", family,
                 args, shader, spec, v->valueint);
       free(spec);
@@ -133,5 +134,23 @@ Test(kernels, gpu_geometry_compiles_without_spills_on_radv, .timeout = 600) {
     assert_no_spills(families[f],
                      "--model resnet18 --batch 64 --data synthetic --image-size 3x32x32");
     assert_no_spills(families[f], "--model cnn --batch 256");
+    /* Barlow Twins' statistics, cross-correlation and gradient kernels at d = 4096 */
+    assert_no_spills(families[f], "--pretrain --model cnn-gap --width 32 --projector "
+                                  "4096-4096-4096 --batch 256 --data synthetic --image-size 1x28x28");
   }
+}
+
+/* --pretrain: the pipelines of a Barlow Twins step, its kernels included. */
+Test(kernels, pretrain_lists_the_barlow_twins_kernels) {
+  unsetenv("VKLARS_TUNING");
+  cJSON *root = kernels_json("--pretrain --model cnn-gap --width 4 --projector 16-16 --batch 64 "
+                             "--data synthetic --image-size 1x8x8");
+  static const char *const want[] = {"barlow_moments", "barlow_cross", "barlow_bwd",
+                                     "barlow_rows", "barlow_cols"};
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+    cr_assert(has_shader(root, want[i]), "no %s pipeline", want[i]);
+  cJSON_Delete(root);
+  root = kernels_json("--model cnn-gap --width 4 --batch 64 --data synthetic --image-size 1x8x8");
+  cr_assert_not(has_shader(root, "barlow_cross"), "a supervised run builds Barlow Twins kernels");
+  cJSON_Delete(root);
 }

@@ -154,13 +154,16 @@ static int print_json(vkl_ctx *ctx, const vkl_train_config *cfg, const vkl_train
   return VKL_EXIT_OK;
 }
 
-/* argv without --json (train's parser knows no such option); *json set. */
-static int strip_json(int argc, char **argv, char **out, int *json) {
+/* argv without --json and --pretrain (train's parser knows no such
+ * options); *json and *pretrain set. */
+static int strip_json(int argc, char **argv, char **out, int *json, int *pretrain) {
   int n = 0;
-  *json = 0;
+  *json = *pretrain = 0;
   for (int i = 0; i < argc; i++) {
     if (i > 0 && strcmp(argv[i], "--json") == 0)
       *json = 1;
+    else if (i > 0 && strcmp(argv[i], "--pretrain") == 0)
+      *pretrain = 1;
     else
       out[n++] = argv[i];
   }
@@ -203,13 +206,15 @@ int cmd_kernels(int argc, char **argv) {
     cli_error("kernels: out of host memory");
     return VKL_EXIT_FAILURE;
   }
-  int json;
-  int n = strip_json(argc, argv, args, &json);
-  int rc = train_command_parse_as(tc, "kernels", n, args);
+  int json, pretrain;
+  int n = strip_json(argc, argv, args, &json, &pretrain);
+  /* pretrain's options (its messages then name pretrain) */
+  int rc = train_command_parse_as(tc, pretrain ? "pretrain" : "kernels", n, args);
   if (!rc && tc->help)
-    cli_print_help("kernels", "[train's options] [--json]",
+    cli_print_help("kernels", "[--pretrain] [train's or pretrain's options] [--json]",
                    "Builds every pipeline that one training step, one evaluation and one\n"
-                   "optimizer step of the run `vklars train` would make with these options,\n"
+                   "optimizer step of the run `vklars train` (with --pretrain: `vklars\n"
+                   "pretrain`, the Barlow Twins kernels included) would make with these options,\n"
                    "on the chosen device, and runs none of them. Prints each pipeline's\n"
                    "shader, specialization constants and workgroup, and the driver's compiler\n"
                    "statistics (registers, spills, shared memory, occupancy) where it has\n"
