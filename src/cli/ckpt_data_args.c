@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "cli/resume_args.h"
 
@@ -64,4 +65,20 @@ void ckpt_data_free(ckpt_data *cd) {
   free(cd->tc);
   free(cd->meta);
   memset(cd, 0, sizeof *cd);
+}
+
+void ckpt_run_options(ckpt_run_args *a, const char *micro_help, cli_opt *o) {
+  o[0] = (cli_opt){"--data", "--ds", "NAME", "data set (default: the run's)", &a->data, NULL};
+  o[1] = (cli_opt){"--data-dir", NULL, "DIR", "where the data set lives (default: the run's)",
+                   &a->dir, NULL};
+  o[2] = (cli_opt){"--micro-batch", NULL, "M", micro_help, &a->micro, NULL};
+  o[3] = (cli_opt){"--threads", NULL, "N", "loader threads (default cores - 1)", &a->threads, NULL};
+  o[4] = (cli_opt){"--device", NULL, "N|NAME", "device index or name substring", &a->device, NULL};
+}
+
+int ckpt_run_numbers(const char *cmd, const ckpt_run_args *a, uint32_t *micro, uint32_t *threads) {
+  *micro = 256;
+  *threads = 0;
+  int rc = cli_parse_u32(cmd, "--micro-batch", a->micro, 1, 65536, micro);
+  return rc ? rc : cli_parse_u32(cmd, "--threads", a->threads, 1, 1024, threads);
 }

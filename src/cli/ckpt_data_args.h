@@ -31,4 +31,16 @@ int ckpt_data_open(const char *cmd, const char *ckpt, const char *data_arg, cons
                    ckpt_data *cd);
 void ckpt_data_free(ckpt_data *cd);
 
+/* The options eval and linear-eval share: the data (the run's unless given),
+ * the images per forward batch, loader threads and the device. */
+typedef struct ckpt_run_args {
+  const char *data, *dir, *micro, *threads, *device;
+} ckpt_run_args;
+#define CKPT_RUN_OPTS 5
+/* Writes their CKPT_RUN_OPTS rows into o; micro_help says what the batch is. */
+void ckpt_run_options(ckpt_run_args *a, const char *micro_help, cli_opt *o);
+/* --micro-batch (default 256) and --threads (default 0: cores - 1); 0 or the
+ * usage error's exit code. */
+int ckpt_run_numbers(const char *cmd, const ckpt_run_args *a, uint32_t *micro, uint32_t *threads);
+
 #endif

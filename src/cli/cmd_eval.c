@@ -23,7 +23,8 @@
 #include "train/eval_checkpoint.h"
 
 typedef struct eval_args {
-  const char *data, *dir, *micro, *device, *threads, *ckpt;
+  ckpt_run_args run;
+  const char *ckpt;
 } eval_args;
 
 /* ---- progress: a line on stderr, redrawn on a terminal, else every 5 s ---- */
@@ -58,7 +59,7 @@ static void end_progress(progress *p) {
 }
 
 static int evaluate(const eval_args *a, const vkl_eval_config *ec) {
-  vkl_ctx_config cc = {.device = a->device};
+  vkl_ctx_config cc = {.device = a->run.device};
   vkl_ctx *ctx = NULL;
   vkl_status st = vkl_ctx_create(&cc, &ctx);
   if (st) {
@@ -114,15 +115,9 @@ int cmd_eval(int argc, char **argv) {
   eval_args a = {0};
   const char *pos[1];
   int help = 0, npos = 0;
-  const cli_opt opts[] = {
-      {"--data", "--ds", "NAME", "data set (default: the run's)", &a.data, NULL},
-      {"--data-dir", NULL, "DIR", "where the data set lives (default: the run's)", &a.dir, NULL},
-      {"--micro-batch", NULL, "M", "images per evaluation batch, 1-65536 (default 256)", &a.micro,
-       NULL},
-      {"--threads", NULL, "N", "loader threads (default cores - 1)", &a.threads, NULL},
-      {"--device", NULL, "N|NAME", "device index or name substring", &a.device, NULL},
-  };
-  int n = (int)(sizeof opts / sizeof opts[0]);
+  cli_opt opts[CKPT_RUN_OPTS];
+  ckpt_run_options(&a.run, "images per evaluation batch, 1-65536 (default 256)", opts);
+  int n = CKPT_RUN_OPTS;
   int rc = cli_parse("eval", argc, argv, opts, n, pos, 1, &npos, &help);
   if (rc) return rc;
   if (help) {
@@ -136,15 +131,13 @@ int cmd_eval(int argc, char **argv) {
   }
   if (npos != 1) return cli_usage_error("eval", "name the checkpoint to evaluate");
   a.ckpt = pos[0];
-  uint32_t m = 256, threads = 0;
-  if ((rc = cli_parse_u32("eval", "--micro-batch", a.micro, 1, 65536, &m)) ||
-      (rc = cli_parse_u32("eval", "--threads", a.threads, 1, 1024, &threads)))
-    return rc;
+  uint32_t m, threads;
+  if ((rc = ckpt_run_numbers("eval", &a.run, &m, &threads))) return rc;
   vkl_eval_config ec = {
       .checkpoint = a.ckpt, .micro_batch = (uint32_t)m, .loader_threads = (uint32_t)threads};
   ckpt_data cd;
   char method[64];
-  if (!(rc = ckpt_data_open("eval", a.ckpt, a.data, a.dir, &cd)) &&
+  if (!(rc = ckpt_data_open("eval", a.ckpt, a.run.data, a.run.dir, &cd)) &&
       (run_method(cd.meta, method, sizeof method), method[0])) {
     cli_error("eval: %s is a %s pretraining checkpoint: its model ends in a projector, not a "
               "classifier; evaluate its backbone with: vklars linear-eval %s",

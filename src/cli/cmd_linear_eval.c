@@ -15,8 +15,8 @@
 #include "train/linear_eval.h"
 
 typedef struct lin_args {
-  const char *data, *dir, *micro, *device, *threads, *epochs, *lr, *batch, *wd, *train_images,
-      *test_images;
+  ckpt_run_args run;
+  const char *epochs, *lr, *batch, *wd, *train_images, *test_images;
   int random_init;
 } lin_args;
 
@@ -59,8 +59,7 @@ static int parse_numbers(const lin_args *a, vkl_linear_eval_config *c) {
   vkl_probe_config *p = &c->probe;
   int rc;
   double lr = 0.3, wd = 1e-6;
-  if ((rc = cli_parse_u32(cmd, "--micro-batch", a->micro, 1, 65536, &c->micro_batch)) ||
-      (rc = cli_parse_u32(cmd, "--threads", a->threads, 1, 1024, &c->loader_threads)) ||
+  if ((rc = ckpt_run_numbers(cmd, &a->run, &c->micro_batch, &c->loader_threads)) ||
       (rc = cli_parse_u32(cmd, "--epochs", a->epochs, 1, 100000, &p->epochs)) ||
       (rc = cli_parse_u32(cmd, "--batch", a->batch, 1, 1 << 20, &p->batch)) ||
       (rc = cli_parse_uint(cmd, "--train-images", a->train_images, 1, UINT64_MAX,
@@ -77,7 +76,7 @@ static int parse_numbers(const lin_args *a, vkl_linear_eval_config *c) {
 }
 
 static int evaluate(const lin_args *a, const char *ckpt, vkl_linear_eval_config *c) {
-  vkl_ctx_config cc = {.device = a->device};
+  vkl_ctx_config cc = {.device = a->run.device};
   vkl_ctx *ctx = NULL;
   vkl_status st = vkl_ctx_create(&cc, &ctx);
   if (st) {
@@ -117,7 +116,7 @@ int cmd_linear_eval(int argc, char **argv) {
   lin_args a = {0};
   const char *pos[1];
   int help = 0, npos = 0;
-  const cli_opt opts[] = {
+  cli_opt opts[7 + CKPT_RUN_OPTS] = {
       {"--epochs", NULL, "E", "epochs of the linear classifier (default 100)", &a.epochs, NULL},
       {"--lr", NULL, "X", "its learning rate, cosine to 0 (default 0.3)", &a.lr, NULL},
       {"--batch", NULL, "B", "its batch (default 256); SGD momentum 0.9", &a.batch, NULL},
@@ -129,13 +128,8 @@ int cmd_linear_eval(int argc, char **argv) {
        &a.train_images, NULL},
       {"--test-images", NULL, "N", "only the first N test images (default all)", &a.test_images,
        NULL},
-      {"--data", "--ds", "NAME", "data set (default: the run's)", &a.data, NULL},
-      {"--data-dir", NULL, "DIR", "where the data set lives (default: the run's)", &a.dir, NULL},
-      {"--micro-batch", NULL, "M", "images per forward batch, 1-65536 (default 256)", &a.micro,
-       NULL},
-      {"--threads", NULL, "N", "loader threads (default cores - 1)", &a.threads, NULL},
-      {"--device", NULL, "N|NAME", "device index or name substring", &a.device, NULL},
   };
+  ckpt_run_options(&a.run, "images per forward batch, 1-65536 (default 256)", opts + 7);
   int n = (int)(sizeof opts / sizeof opts[0]);
   int rc = cli_parse("linear-eval", argc, argv, opts, n, pos, 1, &npos, &help);
   if (rc) return rc;
@@ -152,7 +146,7 @@ int cmd_linear_eval(int argc, char **argv) {
   vkl_linear_eval_config c = {.checkpoint = pos[0], .random_init = a.random_init};
   if ((rc = parse_numbers(&a, &c))) return rc;
   ckpt_data cd;
-  if (!(rc = ckpt_data_open("linear-eval", pos[0], a.data, a.dir, &cd))) {
+  if (!(rc = ckpt_data_open("linear-eval", pos[0], a.run.data, a.run.dir, &cd))) {
     c.data = cd.data;
     c.data_options = &cd.opt;
     rc = evaluate(&a, pos[0], &c);
