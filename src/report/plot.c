@@ -93,6 +93,18 @@ static void add_plot_command(vkl_strbuf *b, const vkl_plot *p) {
   vkl_strbuf_add(b, "\n");
 }
 
+/* Renders the script built in b (freed here) into png. */
+static vkl_status render(vkl_strbuf *b, unsigned width, unsigned height, const char *png, char *err,
+                         size_t errlen) {
+  vkl_status st = VKL_ERR_OUT_OF_HOST_MEMORY;
+  if (b->failed)
+    snprintf(err, errlen, "plot %s: out of host memory", png);
+  else
+    st = vkl_gnuplot_render(width, height, vkl_strbuf_str(b), png, err, errlen);
+  vkl_strbuf_free(b);
+  return st;
+}
+
 vkl_status vkl_plot_lines(const vkl_plot *p, const char *png, char *err, size_t errlen) {
   vkl_strbuf b = {0};
   size_t keyed = 0;
@@ -105,13 +117,7 @@ vkl_status vkl_plot_lines(const vkl_plot *p, const char *png, char *err, size_t 
       if (drawable_points(p, &p->series[i])) add_block(&b, p, i);
     add_plot_command(&b, p);
   }
-  vkl_status st = VKL_ERR_OUT_OF_HOST_MEMORY;
-  if (b.failed)
-    snprintf(err, errlen, "plot %s: out of host memory", png);
-  else
-    st = vkl_gnuplot_render(p->width, p->height, vkl_strbuf_str(&b), png, err, errlen);
-  vkl_strbuf_free(&b);
-  return st;
+  return render(&b, p->width, p->height, png, err, errlen);
 }
 
 /* A category as a double-quoted gnuplot data field: a double quote inside
@@ -162,11 +168,5 @@ vkl_status vkl_plot_bar_chart(const vkl_plot_bars *p, const char *png, char *err
     }
     vkl_strbuf_add(&b, "\n");
   }
-  vkl_status st = VKL_ERR_OUT_OF_HOST_MEMORY;
-  if (b.failed)
-    snprintf(err, errlen, "plot %s: out of host memory", png);
-  else
-    st = vkl_gnuplot_render(p->width, p->height, vkl_strbuf_str(&b), png, err, errlen);
-  vkl_strbuf_free(&b);
-  return st;
+  return render(&b, p->width, p->height, png, err, errlen);
 }
