@@ -209,15 +209,20 @@ Test(sweep, sigint_stops_every_run_with_a_checkpoint_and_says_how_to_continue) {
   snprintf(out, sizeof out, "%s/sw", dir);
   snprintf(log, sizeof log, "%s/sweep1.log", dir);
   snprintf(args, sizeof args, "sweep %s --out %s --devices 0,0", grid, out);
+  setenv("VKLARS_SWEEP_HEARTBEAT", "0.3", 1); /* a running run's progress, shown */
   pid_t pid = proc_spawn(args, log, 0);
+  unsetenv("VKLARS_SWEEP_HEARTBEAT");
   char run_dir[400];
   snprintf(run_dir, sizeof run_dir, "%s/runs/lr-0.1", out);
   proc_wait_for_steps(run_dir, 20); /* both runs are going: two slots */
+  proc_sleep(1.0);                   /* long enough for a heartbeat */
   kill(-pid, SIGINT);               /* the terminal's Ctrl-C reaches the whole group */
   int rc = proc_wait(pid, "sweep");
   proc_slurp(log, text, 1 << 16);
   cr_assert_eq(rc, 130, "%s", text);
   cr_assert(strstr(text, "sweep stopped by SIGINT; continue with: vklars sweep"), "%s", text);
+  cr_assert(strstr(text, "sweep: run 2/2 lr-0.1 (0:00:0") && strstr(text, "): epoch "),
+            "no heartbeat with the run's progress: %s", text);
   cr_assert_eq(strstr(text, "failed") != NULL, 0, "%s", text);
   vkl_csv *csv = read_results(out);
   for (size_t r = 0; r < 2; r++) cr_assert_str_eq(cell(csv, r, "status"), "pending");

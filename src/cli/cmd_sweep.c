@@ -304,7 +304,7 @@ int cmd_sweep(int argc, char **argv) {
   sweep_plan plan = {.command = cmd, .dir = out, .runs = runs, .n = n, .flags = flags,
                      .target = target, .retry_failed = a.retry_failed, .again = again};
   if ((rc = parse_devices(devices, &plan))) goto free_runs;
-  printf("sweep: %zu runs of vklars %s in %s%s\n", n, cmd, out,
+  printf("sweep: %zu run%s of vklars %s in %s%s\n", n, n == 1 ? "" : "s", cmd, out,
          plan.ndevices ? "" : ", one after another");
   if (preset) printf("sweep: cost: %s\n", preset->cost);
   if (a.dry_run) {

@@ -301,6 +301,38 @@ int sweep_write_results(const sweep_plan *p) {
   return rc;
 }
 
+/* A long run shows it is alive: its own last progress line, every minute
+ * (VKLARS_SWEEP_HEARTBEAT seconds, if set). */
+static double heartbeat_s(void) {
+  const char *env = getenv("VKLARS_SWEEP_HEARTBEAT");
+  double v = env ? atof(env) : 0;
+  return v > 0 ? v : 60.0;
+}
+
+static void heartbeat(const sweep_plan *p, const slot *sl) {
+  char dir[VKL_PATH_MAX], path[VKL_PATH_MAX + 16], buf[2048];
+  sweep_run_dir(p, sl->run, dir, sizeof dir);
+  snprintf(path, sizeof path, "%s/sweep.log", dir);
+  FILE *f = fopen(path, "rb");
+  if (!f) return;
+  size_t n = 0;
+  if (fseeko(f, 0, SEEK_END) == 0) {
+    off_t end = ftello(f), from = end > (off_t)sizeof buf - 1 ? end - (off_t)sizeof buf + 1 : 0;
+    if (from < sl->log_offset) from = sl->log_offset; /* this attempt's lines only */
+    if (fseeko(f, from, SEEK_SET) == 0) n = fread(buf, 1, sizeof buf - 1, f);
+  }
+  fclose(f);
+  buf[n] = '\0';
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
+  char *line = buf + n;
+  while (line > buf && line[-1] != '\n' && line[-1] != '\r') line--;
+  if (!*line || strncmp(line, "== vklars sweep", 15) == 0) return;
+  char t[32];
+  printf("sweep: run %zu/%zu %s (%s): %s\n", sl->run + 1, p->n, p->runs[sl->run].name,
+         duration(now_s() - sl->start, t), line);
+  fflush(stdout);
+}
+
 /* What the run's directory says of it before this start. */
 static vkl_sweep_state prior_state(const sweep_plan *p, size_t i) {
   char dir[VKL_PATH_MAX], err[600];
@@ -367,7 +399,7 @@ int sweep_execute(const sweep_plan *p) {
   install_handlers(&old_int, &old_term);
   int failures = 0, running = 0, ndone = 0, forwarded = 0, rc = sweep_write_results(p);
   size_t next = 0, left = todo;
-  double done_wall = 0;
+  double done_wall = 0, last_heartbeat = now_s(), every = heartbeat_s();
   for (;;) {
     for (int s = 0; s < nslots && !stop_count && !rc; s++) {
       if (slots[s].pid) continue;
@@ -388,6 +420,11 @@ int sweep_execute(const sweep_plan *p) {
     int status;
     pid_t pid = waitpid(-1, &status, WNOHANG);
     if (pid <= 0) {
+      if (now_s() - last_heartbeat >= every) {
+        last_heartbeat = now_s();
+        for (int s = 0; s < nslots; s++)
+          if (slots[s].pid) heartbeat(p, &slots[s]);
+      }
       struct timespec ts = {0, 100 * 1000 * 1000}; /* polling keeps a stop from racing waitpid */
       nanosleep(&ts, NULL);
       continue;
