@@ -262,3 +262,29 @@ Test(sweep, grid_errors_name_the_file_and_line) {
   free(text);
   free(dir);
 }
+
+/* A sweep that never sets batch (every run at the default) still gets its
+ * report: the curves, and no batch axis to draw. */
+Test(sweep, report_of_a_sweep_without_a_batch_key) {
+  char *dir = proc_temp_dir("sweep"), args[2048], out[700], *text = malloc(1 << 16);
+  char *grid = write_grid(dir,
+                          "[grid]\ndata = synthetic\nsynthetic-images = 2048\nimage-size = 1x8x8\n"
+                          "model = mlp\nwidth = 8\nthreads = 1\nepochs = 1\nopt = sgd\n"
+                          "lr = 0.05, 0.1\n");
+  snprintf(out, sizeof out, "%s/sw", dir);
+  snprintf(args, sizeof args, "sweep %s --out %s", grid, out);
+  cr_assert_eq(proc_run(args, text, 1 << 16), 0, "%s", text);
+  snprintf(args, sizeof args, "report %s", out);
+  cr_assert_eq(proc_run(args, text, 1 << 16), 0, "%s", text);
+  char path[800];
+  struct stat sb;
+  snprintf(path, sizeof path, "%s/report/curves.png", out);
+  cr_assert_eq(stat(path, &sb), 0, "no %s: %s", path, text);
+  snprintf(path, sizeof path, "%s/report/acc_vs_batch.png", out);
+  cr_assert_neq(stat(path, &sb), 0, "a batch plot with no batch");
+  snprintf(path, sizeof path, "%s/report/report.html", out);
+  cr_assert_eq(count_in_file(path, "curves.png"), 1);
+  free(grid);
+  free(text);
+  free(dir);
+}

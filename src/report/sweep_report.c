@@ -70,8 +70,12 @@ static vkl_status plot_acc_vs_batch(const sweep_ctx *c) {
   return st;
 }
 
-static void curves_name(char *out, size_t n, double batch) {
-  snprintf(out, n, "curves_B%.0f.png", batch);
+/* curves_B<batch>.png, or curves.png when the sweep has no batch column. */
+static void curves_name(const vkl_results *s, char *out, size_t n, double batch) {
+  if (s->has_batch)
+    snprintf(out, n, "curves_B%.0f.png", batch);
+  else
+    snprintf(out, n, "curves.png");
 }
 
 /* The test top-1 curve (in %) of run `run` from runs/<name>/epochs.csv;
@@ -93,7 +97,7 @@ static vkl_status plot_curves(const sweep_ctx *c, size_t b) {
   vkl_epochs *e = calloc(nl ? nl : 1, sizeof *e);
   vkl_plot_series *series = calloc(nl ? nl : 1, sizeof *series);
   char png[64], title[96];
-  curves_name(png, sizeof png, s->batches[b]);
+  curves_name(s, png, sizeof png, s->batches[b]);
   vkl_status st = !e || !series ? no_memory(c, png) : VKL_OK;
   for (size_t l = 0; !st && l < nl; l++) {
     if (!c->picked[l * nb + b]) continue;
@@ -102,8 +106,11 @@ static vkl_status plot_curves(const sweep_ctx *c, size_t b) {
     n += !st;
   }
   if (!st) {
-    snprintf(title, sizeof title, "Test top-1 of each optimizer's best run, batch %.0f",
-             s->batches[b]);
+    if (s->has_batch)
+      snprintf(title, sizeof title, "Test top-1 of each optimizer's best run, batch %.0f",
+               s->batches[b]);
+    else
+      snprintf(title, sizeof title, "Test top-1 of each optimizer's best run");
     vkl_plot p = {.title = title,
                   .xlabel = "epoch",
                   .ylabel = "test top-1 (%)",
@@ -169,14 +176,18 @@ static vkl_status write_page(const sweep_ctx *c, char *html_path, size_t htmllen
   snprintf(title, sizeof title, "vklars sweep report: %s", c->dir);
   vkl_html_begin(&h, title);
   vkl_html_heading(&h, "Plots");
-  vkl_html_figure(&h, "acc_vs_batch.png",
-                  "Best test top-1 against the batch size (log2), one line per optimizer: the "
-                  "mean over seeds of the best lr's best top-1.");
+  if (c->s->has_batch)
+    vkl_html_figure(&h, "acc_vs_batch.png",
+                    "Best test top-1 against the batch size (log2), one line per optimizer: the "
+                    "mean over seeds of the best lr's best top-1.");
   for (size_t b = 0; b < c->s->nbatches; b++) {
-    curves_name(png, sizeof png, c->s->batches[b]);
-    snprintf(caption, sizeof caption,
-             "Test top-1 against the epoch at batch %.0f: each optimizer line's best run.",
-             c->s->batches[b]);
+    curves_name(c->s, png, sizeof png, c->s->batches[b]);
+    if (c->s->has_batch)
+      snprintf(caption, sizeof caption,
+               "Test top-1 against the epoch at batch %.0f: each optimizer line's best run.",
+               c->s->batches[b]);
+    else
+      snprintf(caption, sizeof caption, "Test top-1 against the epoch: each optimizer line's best run.");
     vkl_html_figure(&h, png, caption);
   }
   picks_html(&h, c);
@@ -222,7 +233,7 @@ vkl_status vkl_report_sweep(const char *sweep_dir, const vkl_report_config *cfg,
     choose(&c);
     st = vkl_report_mkdirs(c.out, err, errlen);
   }
-  if (!st) st = plot_acc_vs_batch(&c);
+  if (!st && s.has_batch) st = plot_acc_vs_batch(&c); /* one batch: no x axis to draw */
   for (size_t b = 0; !st && b < s.nbatches; b++) st = plot_curves(&c, b);
   if (!st) st = write_page(&c, html, htmllen);
   free(c.picks);

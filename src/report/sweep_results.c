@@ -10,8 +10,7 @@
 
 typedef struct sweep_cols {
   size_t run, status, first, end, best; /* settings: [first, end) */
-  size_t batch;
-  int lr; /* -1: none */
+  int batch, lr; /* -1: none */
 } sweep_cols;
 
 /* Settings that vary within an optimizer line (the x axis, the searched lr
@@ -45,13 +44,7 @@ static vkl_status find_columns(const vkl_csv *csv, sweep_cols *c, char *err, siz
              vkl_csv_path(csv));
     return VKL_ERR_FORMAT;
   }
-  int batch = setting_col(csv, c, "batch");
-  if (batch < 0) {
-    snprintf(err, errlen, "%s: no setting column 'batch' (between status and final_top1)",
-             vkl_csv_path(csv));
-    return VKL_ERR_FORMAT;
-  }
-  c->batch = (size_t)batch;
+  c->batch = setting_col(csv, c, "batch"); /* -1: every run at the default batch */
   c->lr = setting_col(csv, c, "lr");
   return VKL_OK;
 }
@@ -144,7 +137,7 @@ static vkl_status read_run(vkl_results *s, size_t r, const sweep_cols *c, char *
   vkl_status st;
   if ((st = status_of(s->csv, r, c->status, &run->done, err, errlen)) ||
       (st = line_of(s, r, c, &run->line, err, errlen)) ||
-      (st = vkl_csv_num(s->csv, r, c->batch, &run->batch, err, errlen)) ||
+      (c->batch >= 0 && (st = vkl_csv_num(s->csv, r, (size_t)c->batch, &run->batch, err, errlen))) ||
       (c->lr >= 0 && (st = vkl_csv_num(s->csv, r, (size_t)c->lr, &run->lr, err, errlen))) ||
       (run->done && (st = fraction(s->csv, r, c->best, &run->best_top1, err, errlen))))
     return st;
@@ -171,6 +164,7 @@ vkl_status vkl_results_read(const char *path, vkl_results *out, char *err, size_
       st = VKL_ERR_OUT_OF_HOST_MEMORY;
     }
   }
+  out->has_batch = !st && c.batch >= 0;
   for (size_t r = 0; !st && r < n; r++) st = read_run(out, r, &c, err, errlen);
   out->nruns = n;
   if (st) vkl_results_free(out);

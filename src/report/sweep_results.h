@@ -20,7 +20,7 @@ typedef struct vkl_result_run {
   const char *name; /* the run column: runs/<name>/ holds the run */
   int done;
   size_t line;      /* index into vkl_results.lines */
-  double batch, lr; /* lr: 0 for every run when there is no lr column */
+  double batch, lr; /* 0 for every run when there is no such column */
   double best_top1; /* a fraction; NaN unless done */
   size_t config;    /* the first run with its settings but for the seed: seeds of one
                        setting share it (0 for all: lr alone tells them apart) */
@@ -34,6 +34,7 @@ typedef struct vkl_results {
   size_t nlines;
   double *batches; /* the distinct batch sizes, ascending */
   size_t nbatches;
+  int has_batch; /* 0: no batch column, every run at the default (batch 0 here) */
 } vkl_results;
 
 /* Reads and checks results.csv; errors name the file and line. */
