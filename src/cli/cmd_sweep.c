@@ -157,13 +157,12 @@ static int save_grid(const char *dir, const char *text) {
   FILE *f = fopen(path, "r");
   if (f) {
     char *old = calloc(1, 1 << 20);
-    size_t n = old ? fread(old, 1, (1 << 20) - 1, f) : 0;
+    if (old && fread(old, 1, (1 << 20) - 1, f) == 0 && ferror(f)) old[0] = '\0';
     fclose(f);
     if (old && strcmp(old, text) != 0)
       cli_note("sweep: the grid differs from %s's (the last start's); runs are matched by their "
                "settings, and grid.ini now holds this one",
                dir);
-    (void)n;
     free(old);
   }
   vkl_atomic_file a;

@@ -143,13 +143,12 @@ static void put_pct(FILE *f, double sum, double sq, int n) {
 }
 
 static size_t group_configs(const vkl_sweep_run *runs, const vkl_run_summary *sum, size_t n,
-                            config *cf, size_t *of) {
+                            config *cf) {
   size_t nc = 0;
   for (size_t i = 0; i < n; i++) {
     size_t c = 0;
     while (c < nc && !same_settings(&runs[cf[c].first], &runs[i], 0)) c++;
     if (c == nc) memset(&cf[nc++], 0, sizeof *cf), cf[c].first = i;
-    of[i] = c;
     config *g = &cf[c];
     const vkl_run_summary *s = &sum[i];
     g->runs++;
@@ -299,8 +298,8 @@ static void write_failures(FILE *f, const vkl_sweep_run *runs, const vkl_run_sum
 }
 
 static void write_md(FILE *f, const char *dir, const vkl_sweep_run *runs,
-                     const vkl_run_summary *sum, size_t n, double target, config *cf, size_t *of) {
-  size_t nc = group_configs(runs, sum, n, cf, of);
+                     const vkl_run_summary *sum, size_t n, double target, config *cf) {
+  size_t nc = group_configs(runs, sum, n, cf);
   int done = 0, failed = 0;
   for (size_t i = 0; i < n; i++) {
     done += sum[i].state == VKL_SWEEP_DONE;
@@ -341,10 +340,9 @@ vkl_status vkl_sweep_results_write(const char *dir, const vkl_sweep_run *runs,
   const char *cols[MAX_COLUMNS];
   int ncols = setting_columns(runs, n, cols);
   config *cf = calloc(n + 1, sizeof *cf);
-  size_t *of = calloc(n + 1, sizeof *of);
   char *csv = NULL, *md = NULL;
   size_t csv_len = 0, md_len = 0;
-  FILE *fc = cf && of ? open_memstream(&csv, &csv_len) : NULL;
+  FILE *fc = cf ? open_memstream(&csv, &csv_len) : NULL;
   FILE *fm = fc ? open_memstream(&md, &md_len) : NULL;
   vkl_status st = VKL_OK;
   if (!fm) {
@@ -352,7 +350,7 @@ vkl_status vkl_sweep_results_write(const char *dir, const vkl_sweep_run *runs,
     st = VKL_ERR_OUT_OF_HOST_MEMORY;
   } else {
     write_csv(fc, runs, sum, n, cols, ncols);
-    write_md(fm, dir, runs, sum, n, target, cf, of);
+    write_md(fm, dir, runs, sum, n, target, cf);
   }
   if (fc) fclose(fc);
   if (fm) fclose(fm);
@@ -368,6 +366,5 @@ vkl_status vkl_sweep_results_write(const char *dir, const vkl_sweep_run *runs,
   free(csv);
   free(md);
   free(cf);
-  free(of);
   return st;
 }
