@@ -21,6 +21,10 @@ VKL_FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 VKL_TEST_PACKAGES=("${VKL_BUILD_PACKAGES[@]}" libcriterion-dev spirv-tools
   vulkan-validationlayers "${VKL_FUZZ_PACKAGES[@]}" gnuplot-nox)
 
+# Data parallelism (VKLARS_WITH_MPI, the mpi test stage): Open MPI's headers,
+# library and launcher. MPICH (libmpich-dev, mpich) works as well.
+VKL_MPI_PACKAGES=(libopenmpi-dev openmpi-bin)
+
 vkl_missing_packages() {
   local p
   for p in "$@"; do

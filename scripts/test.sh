@@ -15,12 +15,17 @@
 #   fuzz   build-fuzz/  the libFuzzer harnesses (clang-14, ASan, UBSan); each
 #                       replays its generated seed corpus once (scripts/fuzz.sh
 #                       NAME SECONDS fuzzes one for longer)
+#   mpi    build-mpi/   installs Open MPI, builds with it (VKLARS_WITH_MPI=ON)
+#                       and runs the tests labelled mpi: the collectives under
+#                       mpiexec -n 3, training under mpiexec -n 2
+# The stages before mpi build without MPI (VKLARS_WITH_MPI=OFF), installed or
+# not: vklars needs no MPI to build, test and run on one device.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
 vkl_ensure_packages "${VKL_TEST_PACKAGES[@]}"
 
-STAGES=(plain asan fuzz)
+STAGES=(plain asan fuzz mpi)
 werror=OFF
 [ "${CI:-}" = true ] && werror=ON
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -36,13 +41,21 @@ build_and_test() {
   ctest --test-dir "$dir" --output-on-failure -j "$jobs"
 }
 
-stage_plain() { build_and_test build -DVKLARS_SANITIZE=OFF; }
-stage_asan() { build_and_test build-asan -DVKLARS_SANITIZE=ON; }
+stage_plain() { build_and_test build -DVKLARS_SANITIZE=OFF -DVKLARS_WITH_MPI=OFF; }
+stage_asan() { build_and_test build-asan -DVKLARS_SANITIZE=ON -DVKLARS_WITH_MPI=OFF; }
 stage_fuzz() {
   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DVKLARS_FUZZ=ON -DVKLARS_BUILD_TESTS=OFF -DVKLARS_WERROR="$werror"
+    -DVKLARS_FUZZ=ON -DVKLARS_BUILD_TESTS=OFF -DVKLARS_WERROR="$werror" -DVKLARS_WITH_MPI=OFF
   cmake --build build-fuzz -j "$jobs"
   ctest --test-dir build-fuzz --output-on-failure -j "$jobs"
+}
+
+stage_mpi() {
+  vkl_ensure_packages "${VKL_MPI_PACKAGES[@]}"
+  cmake -S . -B build-mpi -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVKLARS_BUILD_TESTS=ON \
+    -DVKLARS_WITH_VALIDATION=ON -DVKLARS_WERROR="$werror" -DVKLARS_WITH_MPI=ON
+  cmake --build build-mpi -j "$jobs"
+  ctest --test-dir build-mpi --output-on-failure -L mpi
 }
 
 current=

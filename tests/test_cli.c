@@ -639,3 +639,22 @@ Test(cli, eval_every_chooses_the_evaluated_epochs) {
   const char *zero[] = {"--eval-every", NULL};
   expect_usage_error("", "train " TINY "--eval-every 0", zero);
 }
+
+#ifndef VKLARS_WITH_MPI
+/* A build without MPI that an MPI launcher starts as one of N ranks would
+ * otherwise train N copies of one run into the same files: it refuses,
+ * and says how to get MPI (tests/mpi covers the build with it). */
+Test(cli, a_build_without_mpi_refuses_to_be_one_of_several_ranks) {
+  static const char *const envs[] = {"OMPI_COMM_WORLD_SIZE=2", "PMI_SIZE=4"};
+  for (size_t i = 0; i < 2; i++) {
+    run_result *r = run_env(envs[i], "train " TINY "--batch 16 --epochs 1");
+    cr_assert_eq(r->code, 1, "%s: exit %d: %s", envs[i], r->code, r->err);
+    cr_assert(strstr(r->err, "vklars: error: train: started as one of") &&
+                  strstr(r->err, "built without MPI") && strstr(r->err, "VKLARS_WITH_MPI=ON"),
+              "%s: %s", envs[i], r->err);
+  }
+  /* a launcher's world of one is one process */
+  run_result *r = run_env("OMPI_COMM_WORLD_SIZE=1", "train " TINY "--batch 16 --epochs 1");
+  cr_assert_eq(r->code, 0, "%s", r->err);
+}
+#endif

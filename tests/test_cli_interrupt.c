@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "test_ckpt_state.h"
 #include "test_proc.h"
 #include "test_util.h"
 #include "train/checkpoint.h"
@@ -36,38 +37,6 @@ static pid_t spawn(const char *args, const char *log) {
 
 static int run_to_end(const char *args, const char *log) {
   return proc_wait(spawn(args, log), args);
-}
-
-/* Loads every tensor of a checkpoint (all of the cnn's state and LARS's
- * momentum); returns the state for comparisons (free with free_state). */
-static vkl_checkpoint_state load_all(const char *path, vkl_model **model) {
-  vkl_checkpoint_meta *meta = calloc(1, sizeof *meta);
-  char err[512];
-  cr_assert_eq(vkl_checkpoint_read_meta(path, meta, err, sizeof err), VKL_OK, "%s", err);
-  vkl_model_config mc = {.in_c = meta->in_c,
-                         .in_h = meta->in_h,
-                         .in_w = meta->in_w,
-                         .classes = meta->classes,
-                         .width = meta->width};
-  cr_assert_eq(vkl_model_build(meta->model, &mc, model, err, sizeof err), VKL_OK, "%s", err);
-  vkl_checkpoint_state s;
-  memset(&s, 0, sizeof s);
-  vkl_checkpoint_moment_names(vkl_opt_kind_parse(meta->optimizer), s.moment_names);
-  s.params = calloc((*model)->param_floats, 4);
-  s.buffers = calloc((*model)->buffer_floats + 1, 4);
-  s.moments[0] = calloc((*model)->param_floats, 4);
-  s.moments[1] = s.moment_names[1] ? calloc((*model)->param_floats, 4) : NULL;
-  cr_assert_eq(vkl_checkpoint_load_state(path, *model, &s, err, sizeof err), VKL_OK, "%s", err);
-  free(meta);
-  return s;
-}
-
-static void free_state(vkl_checkpoint_state *s, vkl_model *m) {
-  free(s->params);
-  free(s->buffers);
-  free(s->moments[0]);
-  free(s->moments[1]);
-  vkl_model_destroy(m);
 }
 
 Test(cli_interrupt, sigint_checkpoints_exits_130_and_resume_is_exact) {

@@ -182,6 +182,60 @@ Test(ops_barlow, chan_merge_matches_whole_batch_statistics) {
   test_dev_destroy(&d);
 }
 
+/* Records merges of micro-batches j0 .. j1-1 alone (j0 with first = 1). */
+static vkl_status record_range(test_dev *d, bt_case *c, uint32_t j0, uint32_t j1) {
+  vkl_status st = VKL_OK;
+  for (uint32_t j = j0; j < j1 && !st; j++) {
+    vkl_barlow_shape sh = c->sh;
+    sh.m = micro_m(c, j);
+    st = vkl_barlow_stats_merge(d->cmd, c->stats, c->dz1[j], c->dz2[j], &sh, j == j0, c->ws);
+  }
+  return st;
+}
+
+/* Data parallelism's merge: the batch's micro-batches split between two "ranks", each
+ * merged on the device about its own pivots, then combined through raw sums about
+ * rank 0's pivots on the host, give the whole batch's statistics, and its loss. */
+Test(ops_barlow, statistics_of_two_ranks_combine_into_the_whole_batch) {
+  test_dev d = test_dev_create(4u << 20);
+  test_rng rng = {77};
+  for (size_t s = 0; s < NSHAPES; s++) {
+    for (int shifted = 0; shifted < 2; shifted++) {
+      vkl_arena_reset(d.arena);
+      bt_case c =
+          bt_setup(&d, &rng, shapes[s][0], shapes[s][1], shapes[s][2], shifted ? 1000.0 : 0.0);
+      if (c.k < 2) {
+        bt_free(&c);
+        continue;
+      }
+      uint32_t dim = c.d, split = c.k / 2;
+      size_t n = vkl_barlow_stats_floats(dim), ns = vkl_barlow_sums_count(dim);
+      float *part[2] = {malloc(n * sizeof(float)), malloc(n * sizeof(float))};
+      double *sums = calloc(ns, sizeof *sums), *one = malloc(ns * sizeof *one);
+      double *piv = malloc(2 * dim * sizeof *piv);
+      cr_assert(part[0] && part[1] && sums && one && piv);
+      TEST_RECORD_AND_RUN(&d, record_range(&d, &c, 0, split));
+      download(&d, part[0], c.stats, n);
+      TEST_RECORD_AND_RUN(&d, record_range(&d, &c, split, c.k));
+      download(&d, part[1], c.stats, n);
+      vkl_barlow_stats_pivots(piv, part[0], dim);
+      for (int r = 0; r < 2; r++) {
+        vkl_barlow_stats_to_sums(one, part[r], piv, dim);
+        for (size_t i = 0; i < ns; i++) sums[i] += one[i];
+      }
+      vkl_barlow_stats_from_sums(part[0], sums, piv, dim);
+      TEST_OK(d.ctx, vkl_upload(d.ctx, c.stats, part[0], n * sizeof(float)));
+      const char *what = shifted ? "two ranks, 1000 + noise" : "two ranks, random";
+      check_stats(&d, &c, what);
+      TEST_RECORD_AND_RUN(&d, vkl_barlow_finalize(d.cmd, c.loss, c.stats, &c.sh, c.ws));
+      check_loss(&d, &c, what);
+      free(part[0]), free(part[1]), free(sums), free(one), free(piv);
+      bt_free(&c);
+    }
+  }
+  test_dev_destroy(&d);
+}
+
 /* The offset data is the hard case: values 1000 +- 1, spread ~0.6. Naive fp32 sums
  * (sum z^2 - n mean^2) lose the variance entirely; the merge keeps it, and the loss,
  * which BatchNorm makes offset-free, still matches. */

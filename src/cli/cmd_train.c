@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/dist_args.h"
 #include "cli/signals.h"
 #include "cli/train_command.h"
 
@@ -124,6 +125,49 @@ static int report_interrupted(const char *cmd, const char *err, const char *dir)
   return code ? code : VKL_EXIT_FAILURE;
 }
 
+/* What the run ended with: its result (rank 0), or its error and exit
+ * code. Across ranks, a rank that failed ends every rank (MPI_Abort)
+ * unless all of them already know (a failure to set the run up). */
+static int finish(const char *cmd, vkl_status st, const char *err, const vkl_train_result *res,
+                  const vkl_train_config *cfg, vkl_dist *dist, int pretrain) {
+  uint32_t rank = vkl_dist_rank(dist), ranks = vkl_dist_size(dist);
+  if (ranks > 1 && res->failed_rank != UINT32_MAX && res->failed_rank != rank)
+    /* that rank says why; the code is this rank's own (the same error) */
+    return st == VKL_ERR_INVALID_ARGUMENT ? VKL_EXIT_USAGE : VKL_EXIT_FAILURE;
+  if (st == VKL_ERR_INTERRUPTED) {
+    if (rank == 0) return report_interrupted(cmd, err, cfg->out_dir);
+    int code = cli_signal_exit_code();
+    return code ? code : VKL_EXIT_FAILURE;
+  }
+  if (st && ranks == 1) return cli_status_error(cmd, st, err);
+  if (st) { /* which rank, and no rank left waiting for this one */
+    char msg[2100];
+    snprintf(msg, sizeof msg, "rank %u of %u: %s", rank, ranks, err);
+    int rc = cli_status_error(cmd, st, msg);
+    if (res->failed_rank == UINT32_MAX) vkl_dist_abort(dist, rc);
+    return rc;
+  }
+  if (rank > 0) return VKL_EXIT_OK; /* rank 0 prints the run's result */
+  if (pretrain && res->steps) {
+    printf("pretrained: loss %.6g after %llu steps in %.1f s (run directory %s)\n",
+           res->last.train_loss, (unsigned long long)res->steps, res->wall_s, cfg->out_dir);
+  } else if (res->last.test_images > 0) { /* 0: a finished run resumed, nothing ran */
+    printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
+           100 * res->last.test_top1, 100 * res->last.test_top5, (unsigned long long)res->steps,
+           res->wall_s, cfg->out_dir);
+  } else if (res->steps && cfg->eval_when == VKL_EVAL_NEVER) {
+    printf("trained %llu step%s in %.1f s, not evaluated (--eval-every never; run directory %s)\n",
+           (unsigned long long)res->steps, res->steps == 1 ? "" : "s", res->wall_s, cfg->out_dir);
+  }
+  if (ranks > 1 && res->steps)
+    fprintf(stderr,
+            "vklars: all-reduce: %.2f MiB a step in %u bucket%s, %.2f ms a step on average beyond "
+            "the compute\n",
+            (double)res->allreduce_bytes / 1048576.0, res->allreduce_buckets,
+            res->allreduce_buckets == 1 ? "" : "s", 1e3 * res->allreduce_s);
+  return VKL_EXIT_OK;
+}
+
 static const char *train_help =
     "Trains a model with TVLARS (default) or a baseline. The global batch\n"
     "--batch is emulated by --micro-batch sized micro-batches whose gradients\n"
@@ -133,7 +177,10 @@ static const char *train_help =
     "optimizer state and the position), checkpoint.safetensors linking the newest.\n"
     "Ctrl-C (or SIGTERM) finishes the step in flight, saves a checkpoint and\n"
     "exits 130 (143); a second Ctrl-C a second later quits at once. --resume\n"
-    "DIR continues a run exactly where its linked checkpoint left it.";
+    "DIR continues a run exactly where its linked checkpoint left it.\n"
+    "Started by mpirun -n N, N processes (ranks, one device each) train one run:\n"
+    "each runs B/N of every batch and the gradients are summed across them; only\n"
+    "rank 0 writes the run directory (README: Several GPUs and nodes).";
 
 static const char *pretrain_help =
     "Pretrains a backbone without labels: Barlow Twins on two augmented views\n"
@@ -141,7 +188,9 @@ static const char *pretrain_help =
     "micro-batches emulate it (a statistics pass, then a gradient pass; memory\n"
     "does not grow with the batch). The model's classifier is replaced by the\n"
     "--projector. Optimizers, schedules, checkpoints, --resume, Ctrl-C and the\n"
-    "run directory's logs are train's; the loss logged is the batch's L.";
+    "run directory's logs are train's; the loss logged is the batch's L.\n"
+    "Under mpirun -n N the ranks split each batch and exchange the statistics\n"
+    "between the passes, so the loss stays exact over the whole batch.";
 
 static int run(const char *cmd, int argc, char **argv) {
   int pretrain = strcmp(cmd, "pretrain") == 0;
@@ -158,50 +207,64 @@ static int run(const char *cmd, int argc, char **argv) {
     free(tc);
     return rc;
   }
+  vkl_dist *dist = NULL;
+  int64_t bucket = cli_dist_bucket_bytes(cmd);
+  if (bucket < 0 || (rc = cli_dist_open(cmd, &dist))) {
+    train_command_free(tc);
+    free(tc);
+    return bucket < 0 ? VKL_EXIT_USAGE : rc;
+  }
+  uint32_t rank = vkl_dist_rank(dist), ranks = vkl_dist_size(dist);
   vkl_train_config *cfg = &tc->cfg;
   progress pr = {isatty(STDERR_FILENO), pretrain, 0};
-  cfg->on_progress = on_progress;
-  cfg->on_epoch = on_epoch;
-  cfg->on_eval_progress = on_eval_progress;
-  cfg->on_note = on_note;
+  cfg->dist = dist;
+  cfg->allreduce_bucket_bytes = (uint64_t)bucket;
+  if (rank == 0) { /* the other ranks are silent: rank 0 speaks for the run */
+    cfg->on_progress = on_progress;
+    cfg->on_epoch = on_epoch;
+    cfg->on_eval_progress = on_eval_progress;
+    cfg->on_note = on_note;
+  }
   cfg->user = &pr;
   cfg->stop = &cli_stop_signal;
 
-  vkl_ctx_config ccfg = {.device = tc->a.device};
+  char device[16];
+  vkl_ctx_config ccfg = {.device = cli_dist_device(dist, tc->a.device, device, sizeof device)};
   vkl_ctx *ctx = NULL;
   vkl_status st = vkl_ctx_create(&ccfg, &ctx);
-  if (st) {
-    rc = cli_status_error(cmd, st, vkl_ctx_errmsg(ctx));
+  if (st) { /* before any collective: the others must not wait for this rank */
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s", vkl_ctx_errmsg(ctx));
+    if (ranks > 1)
+      snprintf(msg, sizeof msg, "rank %u of %u: %s", rank, ranks, vkl_ctx_errmsg(ctx));
+    rc = cli_status_error(cmd, st, msg);
     vkl_ctx_destroy(ctx);
+    vkl_dist_abort(dist, rc);
+    vkl_dist_destroy(dist);
     train_command_free(tc);
     free(tc);
     return rc;
   }
-  fprintf(stderr, "vklars: device %s (%s); run directory %s\n", vkl_ctx_device(ctx)->name,
-          vkl_ctx_device(ctx)->driver_info, cfg->out_dir);
-  if (cfg->resume) fprintf(stderr, "vklars: resuming from %s\n", cfg->resume);
+  if (ranks > 1)
+    fprintf(stderr, "vklars: rank %u of %u (%s): device %s (%s)\n", rank, ranks,
+            vkl_dist_library(dist), vkl_ctx_device(ctx)->name, vkl_ctx_device(ctx)->driver_info);
+  if (rank == 0) {
+    if (ranks == 1)
+      fprintf(stderr, "vklars: device %s (%s); run directory %s\n", vkl_ctx_device(ctx)->name,
+              vkl_ctx_device(ctx)->driver_info, cfg->out_dir);
+    else
+      fprintf(stderr, "vklars: run directory %s (written by rank 0)\n", cfg->out_dir);
+    if (cfg->resume) fprintf(stderr, "vklars: resuming from %s\n", cfg->resume);
+  }
   vkl_train_result res;
   char err[2048];
   cli_signals_install();
+  cli_signals_quiet(rank > 0);
   st = vkl_train(ctx, cfg, &res, err, sizeof err);
   vkl_ctx_destroy(ctx);
-  if (pr.tty && st) fputc('\n', stderr);
-  rc = VKL_EXIT_OK;
-  if (st == VKL_ERR_INTERRUPTED) {
-    rc = report_interrupted(cmd, err, cfg->out_dir);
-  } else if (st) {
-    rc = cli_status_error(cmd, st, err);
-  } else if (pretrain && res.steps) {
-    printf("pretrained: loss %.6g after %llu steps in %.1f s (run directory %s)\n",
-           res.last.train_loss, (unsigned long long)res.steps, res.wall_s, cfg->out_dir);
-  } else if (res.last.test_images > 0) { /* 0: a finished run resumed, nothing ran */
-    printf("test top-1 %.2f%% top-5 %.2f%% after %llu steps in %.1f s (run directory %s)\n",
-           100 * res.last.test_top1, 100 * res.last.test_top5, (unsigned long long)res.steps,
-           res.wall_s, cfg->out_dir);
-  } else if (res.steps && cfg->eval_when == VKL_EVAL_NEVER) {
-    printf("trained %llu step%s in %.1f s, not evaluated (--eval-every never; run directory %s)\n",
-           (unsigned long long)res.steps, res.steps == 1 ? "" : "s", res.wall_s, cfg->out_dir);
-  }
+  if (pr.tty && st && rank == 0) fputc('\n', stderr);
+  rc = finish(cmd, st, err, &res, cfg, dist, pretrain);
+  vkl_dist_destroy(dist);
   /* last: cfg->out_dir may point into tc's argv copies (--config, --resume) */
   train_command_free(tc);
   free(tc);

@@ -19,6 +19,7 @@ volatile sig_atomic_t cli_stop_signal = 0;
  * 2: recorded, with its time in first_at. */
 static atomic_int stop_state;
 static struct timespec first_at;
+static volatile sig_atomic_t quiet; /* another rank speaks for the run */
 
 static long long since_first_ns(void) {
   struct timespec now;
@@ -38,8 +39,10 @@ static void on_signal(int sig) {
     static const char msg[] =
         "\nvklars: stopping: a checkpoint follows the step in flight (a second Ctrl-C, a "
         "second or more later, quits at once)\n";
-    ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
-    (void)r;
+    if (!quiet) {
+      ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+      (void)r;
+    }
     return;
   }
   if (expected == 1) return; /* the first is still being recorded: one request */
@@ -57,6 +60,10 @@ void cli_signals_install(void) {
   atomic_store(&stop_state, 0);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+}
+
+void cli_signals_quiet(int on) {
+  quiet = on != 0;
 }
 
 int cli_signal_exit_code(void) {

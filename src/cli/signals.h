@@ -16,6 +16,9 @@ extern volatile sig_atomic_t cli_stop_signal;
  * an orderly stop must not kill it with the default action (it would die
  * by the signal instead of exiting 130 or 143). */
 void cli_signals_install(void);
+/* on: the first signal's notice is not printed (a rank other than 0,
+ * whose stop rank 0 reports). */
+void cli_signals_quiet(int on);
 /* 128 + the signal: 130 for SIGINT, 143 for SIGTERM (the shell's codes). */
 int cli_signal_exit_code(void);
 

@@ -280,6 +280,10 @@ vkl_buf vkl_net_params(const vkl_net *n) {
 vkl_buf vkl_net_grads(const vkl_net *n) {
   return n->grads;
 }
+float vkl_net_bn_momentum(const vkl_net *n) {
+  return n->cfg.bn_momentum;
+}
+
 vkl_buf vkl_net_buffers(const vkl_net *n) {
   return n->buffers;
 }

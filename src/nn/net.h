@@ -46,6 +46,8 @@ void vkl_net_destroy(vkl_net *net);
 vkl_buf vkl_net_params(const vkl_net *net);  /* (param_floats) */
 vkl_buf vkl_net_grads(const vkl_net *net);   /* (param_floats), same layout; empty: inference */
 vkl_buf vkl_net_buffers(const vkl_net *net); /* (buffer_floats) running statistics */
+/* The momentum of every batch-norm layer's running statistics. */
+float vkl_net_bn_momentum(const vkl_net *net);
 vkl_buf vkl_net_input(const vkl_net *net);   /* (m,C,H,W) floats */
 vkl_buf vkl_net_output(const vkl_net *net);  /* (m, output_floats) after a forward */
 /* (m, output_floats): the loss writes d(loss)/d(output) here before a

@@ -31,6 +31,62 @@ static void column_moments(double *mean, double *m2, const double *z, uint32_t B
   *mean = mu, *m2 = q;
 }
 
+uint64_t vkl_barlow_sums_count(uint32_t d) {
+  return 1 + 4ull * d + (uint64_t)d * d;
+}
+
+void vkl_barlow_stats_pivots(double *pivots, const float *stats, uint32_t d) {
+  for (uint32_t i = 0; i < d; i++) {
+    pivots[i] = stats[VKL_BARLOW_PIV1(d) + i];
+    pivots[d + i] = stats[VKL_BARLOW_PIV2(d) + i];
+  }
+}
+
+void vkl_barlow_stats_to_sums(double *sums, const float *stats, const double *pivots,
+                              uint32_t d) {
+  double n = stats[VKL_BARLOW_N];
+  double *s1 = sums + 1, *s2 = s1 + 2ull * d, *sx = s2 + 2ull * d;
+  sums[0] = n;
+  for (uint32_t v = 0; v < 2; v++) {
+    uint32_t mean = v ? VKL_BARLOW_MEAN2(d) : VKL_BARLOW_MEAN1(d);
+    uint32_t m2 = v ? VKL_BARLOW_M2_2(d) : VKL_BARLOW_M2_1(d);
+    uint32_t piv = v ? VKL_BARLOW_PIV2(d) : VKL_BARLOW_PIV1(d);
+    for (uint32_t i = 0; i < d; i++) {
+      double m = (double)stats[mean + i] + stats[piv + i] - pivots[v * d + i]; /* m' */
+      s1[v * d + i] = n * m;
+      s2[v * d + i] = stats[m2 + i] + n * m * m;
+    }
+  }
+  for (uint32_t i = 0; i < d; i++)
+    for (uint32_t j = 0; j < d; j++) /* s1 / n is m' */
+      sx[(uint64_t)i * d + j] = stats[VKL_BARLOW_X(d) + (uint64_t)i * d + j] +
+                                (n > 0 ? s1[i] * s1[d + j] / n : 0);
+}
+
+void vkl_barlow_stats_from_sums(float *stats, const double *sums, const double *pivots,
+                                uint32_t d) {
+  double n = sums[0];
+  const double *s1 = sums + 1, *s2 = s1 + 2ull * d, *sx = s2 + 2ull * d;
+  memset(stats, 0, vkl_barlow_stats_floats(d) * sizeof *stats);
+  stats[VKL_BARLOW_N] = (float)n;
+  for (uint32_t v = 0; v < 2; v++) {
+    uint32_t mean = v ? VKL_BARLOW_MEAN2(d) : VKL_BARLOW_MEAN1(d);
+    uint32_t m2 = v ? VKL_BARLOW_M2_2(d) : VKL_BARLOW_M2_1(d);
+    uint32_t piv = v ? VKL_BARLOW_PIV2(d) : VKL_BARLOW_PIV1(d);
+    for (uint32_t i = 0; i < d; i++) {
+      double m = n > 0 ? s1[v * d + i] / n : 0;
+      double q = s2[v * d + i] - n * m * m;
+      stats[mean + i] = (float)m;
+      stats[m2 + i] = (float)(q > 0 ? q : 0); /* a sum of squares: never below 0 */
+      stats[piv + i] = (float)pivots[v * d + i];
+    }
+  }
+  for (uint32_t i = 0; i < d; i++)
+    for (uint32_t j = 0; j < d; j++)
+      stats[VKL_BARLOW_X(d) + (uint64_t)i * d + j] =
+          (float)(sx[(uint64_t)i * d + j] - (n > 0 ? s1[i] * s1[d + j] / n : 0));
+}
+
 void vkl_barlow_stats_ref(double *stats, const double *z1, const double *z2, uint32_t B,
                           uint32_t d) {
   memset(stats, 0, vkl_barlow_stats_floats(d) * sizeof *stats);

@@ -82,6 +82,24 @@ void vkl_barlow_stats_ref(double *stats /* (vkl_barlow_stats_floats(d)) */,
                           const double *z1 /* (B,d) */, const double *z2 /* (B,d) */, uint32_t B,
                           uint32_t d);
 
+/* ---- statistics across processes (data parallelism) ----
+ * Each rank merges its own micro-batches into its own statistics, about its own pivots.
+ * To merge ranks, each converts its statistics into raw sums about one common pivot P
+ * (rank 0's), which simply add across ranks, and the sum converts back:
+ *   m' = mean + piv - P,  S1 = n m',  S2 = M2 + n m'^2,  Sx = X + n m1' m2'^T,
+ *   and back: mean = S1 / n, M2 = S2 - n mean^2, X = Sx - n mean1 mean2^T.
+ * In double, with P a sample of the batch, the subtractions lose nothing fp32 holds.
+ * Sums layout (vkl_barlow_sums_count(d) doubles): n, S1_1, S1_2, S2_1, S2_2 (d each),
+ * Sx (d,d). */
+uint64_t vkl_barlow_sums_count(uint32_t d);
+/* The pivots (2d: piv1 then piv2) of a statistics buffer, in double. */
+void vkl_barlow_stats_pivots(double *pivots /* (2d) */, const float *stats, uint32_t d);
+void vkl_barlow_stats_to_sums(double *sums, const float *stats /* (vkl_barlow_stats_floats) */,
+                              const double *pivots /* (2d) P */, uint32_t d);
+/* stats (all of it: the finalize's fields 0) from summed sums about P. */
+void vkl_barlow_stats_from_sums(float *stats, const double *sums, const double *pivots,
+                                uint32_t d);
+
 /* ---- device recording (see ops/op_util.h for the conventions) ---- */
 
 /* Floats of the statistics buffer: d*d + 10d + 4, one binding (so d*d*4 bytes must fit

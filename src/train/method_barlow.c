@@ -17,8 +17,16 @@
  * The gradient is that of L itself (the loss of the whole batch, not a
  * mean over samples). The authors' PyTorch runs average the gradient over
  * their GPUs, which scales it by 1/GPUs; LARS's trust ratio is blind to
- * that scale, plain SGD is not (docs/barlow-twins.md). */
+ * that scale, plain SGD is not (docs/barlow-twins.md).
+ *
+ * Across N ranks (data parallelism) each rank merges its own micro-batches;
+ * between the passes the ranks add their statistics as raw sums about rank
+ * 0's pivots (ops/barlow.h), so every rank finalizes the statistics of the
+ * whole global batch, and the loss stays exact over all of B. Each rank's
+ * gradient pass then gives its samples' part of the one gradient, which the
+ * gradient all-reduce adds up. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops/barlow.h"
 #include "train/trainer_internal.h"
@@ -46,6 +54,39 @@ void trainer_barlow_fit(const trainer *tr, vkl_net_fit *fit) {
   fit->extra_largest = stats;
 }
 
+/* Between the passes, N > 1: every rank's statistics into those of the
+ * whole batch (see the top of the file). */
+static vkl_status sync_ranks(trainer *tr) {
+  vkl_dist *dist = tr->cfg->dist;
+  uint32_t d = shape(tr).d;
+  uint64_t n = vkl_barlow_stats_floats(d), ns = vkl_barlow_sums_count(d);
+  vkl_status st = vkl_download(tr->ctx, tr->bt_host_stats, tr->bt_stats, n * 4);
+  if (st) return vk_fail(tr, st);
+  vkl_barlow_stats_pivots(tr->bt_host_pivots, tr->bt_host_stats, d);
+  if (tr->rank) memset(tr->bt_host_pivots, 0, 2ull * d * sizeof *tr->bt_host_pivots);
+  /* a sum with rank 0's pivots alone: every rank gets them */
+  if ((st = vkl_dist_sum_f64(dist, tr->bt_host_pivots, 2ull * d))) goto dist_fail;
+  vkl_barlow_stats_to_sums(tr->bt_host_sums, tr->bt_host_stats, tr->bt_host_pivots, d);
+  if ((st = vkl_dist_sum_f64(dist, tr->bt_host_sums, ns))) goto dist_fail;
+  vkl_barlow_stats_from_sums(tr->bt_host_stats, tr->bt_host_sums, tr->bt_host_pivots, d);
+  if ((st = vkl_upload(tr->ctx, tr->bt_stats, tr->bt_host_stats, n * 4))) return vk_fail(tr, st);
+  return VKL_OK;
+dist_fail:
+  snprintf(tr->err, tr->errlen, "%s", vkl_dist_errmsg(dist));
+  return st;
+}
+
+static vkl_status make_host_copies(trainer *tr) {
+  uint32_t d = shape(tr).d;
+  tr->bt_host_stats = malloc(vkl_barlow_stats_floats(d) * sizeof *tr->bt_host_stats);
+  tr->bt_host_sums = malloc(vkl_barlow_sums_count(d) * sizeof *tr->bt_host_sums);
+  tr->bt_host_pivots = malloc(2ull * d * sizeof *tr->bt_host_pivots);
+  if (!tr->bt_host_stats || !tr->bt_host_sums || !tr->bt_host_pivots)
+    return vkl_set_error(tr->ctx, VKL_ERR_OUT_OF_HOST_MEMORY,
+                         "Barlow Twins: no host memory for the statistics of %u ranks", tr->ranks);
+  return VKL_OK;
+}
+
 vkl_status trainer_barlow_create(trainer *tr) {
   uint64_t stats, ws, labels = tr->m * 4ull;
   uint64_t bytes = arena_bytes(tr, tr->m, &stats, &ws);
@@ -59,7 +100,7 @@ vkl_status trainer_barlow_create(trainer *tr) {
       (st = vkl_arena_alloc(tr->bt_arena, ws, &tr->bt_workspace)) ||
       (st = vkl_arena_alloc(tr->bt_arena, labels, &tr->bt_labels)))
     return st;
-  return VKL_OK;
+  return tr->ranks > 1 ? make_host_copies(tr) : VKL_OK;
 }
 
 /* Pass 1's program: both views forward, their statistics merged (first:
@@ -118,10 +159,14 @@ vkl_status trainer_barlow_record(trainer *tr) {
       st = record_program(tr, &tr->pass[1].micro[f], record_grads, f == 0);
   }
   if (!st) st = record_finalize(tr);
+  if (tr->ranks > 1) tr->pass[0].sync = sync_ranks;
   return st;
 }
 
 void trainer_barlow_teardown(trainer *tr) {
+  free(tr->bt_host_stats);
+  free(tr->bt_host_sums);
+  free(tr->bt_host_pivots);
   vkl_net_destroy(tr->net2);
   vkl_arena_destroy(tr->bt_arena);
 }

@@ -119,7 +119,8 @@ char *trainer_run_json(trainer *tr) {
   cJSON *rj = cJSON_AddObjectToObject(o, "run");
   cJSON_AddNumberToObject(rj, "batch", tr->B);
   cJSON_AddNumberToObject(rj, "micro_batch", tr->m);
-  cJSON_AddNumberToObject(rj, "micro_steps", tr->k);
+  cJSON_AddNumberToObject(rj, "micro_steps", tr->k); /* a rank's */
+  cJSON_AddNumberToObject(rj, "ranks", tr->ranks);
   cJSON_AddNumberToObject(rj, "epochs", c->epochs);
   cJSON_AddNumberToObject(rj, "steps_per_epoch", (double)tr->steps_per_epoch);
   cJSON_AddNumberToObject(rj, "total_steps", (double)tr->total_steps);

@@ -49,10 +49,12 @@ static vkl_status host_state_alloc(const trainer *tr, vkl_checkpoint_state *h) {
   uint64_t pf = tr->model->param_floats, bf = tr->model->buffer_floats;
   memset(h, 0, sizeof *h);
   vkl_checkpoint_moment_names(tr->cfg->optim.kind, h->moment_names);
-  h->params = malloc(pf * 4);
-  h->buffers = malloc((bf ? bf : 1) * 4);
-  h->moments[0] = malloc(pf * 4);
-  h->moments[1] = h->moment_names[1] ? malloc(pf * 4) : NULL;
+  /* zeroed: the padding between tensors, which no checkpoint holds, goes
+   * to the device as zeros on a resume, the same on every rank */
+  h->params = calloc(pf, 4);
+  h->buffers = calloc(bf ? bf : 1, 4);
+  h->moments[0] = calloc(pf, 4);
+  h->moments[1] = h->moment_names[1] ? calloc(pf, 4) : NULL;
   if (!h->params || !h->buffers || !h->moments[0] || (h->moment_names[1] && !h->moments[1])) {
     host_state_free(h);
     return VKL_ERR_OUT_OF_HOST_MEMORY;
@@ -79,8 +81,8 @@ static const char *first_nonfinite(const trainer *tr, const vkl_checkpoint_state
 /* The model's weights: --init's checkpoint, or torchvision's initialisation. */
 vkl_status trainer_init_weights(trainer *tr) {
   const vkl_model *md = tr->model;
-  float *p = malloc(md->param_floats * sizeof *p);
-  float *b = malloc((md->buffer_floats ? md->buffer_floats : 1) * sizeof *b);
+  float *p = calloc(md->param_floats, sizeof *p); /* zeroed: the padding between tensors */
+  float *b = calloc(md->buffer_floats ? md->buffer_floats : 1, sizeof *b);
   vkl_status st = VKL_ERR_OUT_OF_HOST_MEMORY;
   if (p && b) {
     vkl_model_init(md, tr->cfg->seed, p, b);
@@ -94,11 +96,49 @@ vkl_status trainer_init_weights(trainer *tr) {
   return st;
 }
 
+/* FNV-1a over bytes, continuing from h. */
+static uint64_t fnv1a(uint64_t h, const void *p, uint64_t n) {
+  const unsigned char *b = p;
+  for (uint64_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+/* N > 1: every rank must hold the same state, bit for bit (the same
+ * summed gradient, the same update): a rank that differs is a bug, and
+ * the run stops rather than save one rank's state as the run's. */
+static vkl_status check_ranks_agree(trainer *tr, const vkl_checkpoint_state *h) {
+  if (tr->ranks < 2) return VKL_OK;
+  uint64_t pf = tr->model->param_floats * 4, bf = tr->model->buffer_floats * 4;
+  const uint64_t basis = 0xcbf29ce484222325ull;
+  uint64_t moments = fnv1a(basis, h->moments[0], pf);
+  if (h->moments[1]) moments = fnv1a(moments, h->moments[1], pf);
+  const uint64_t parts[3] = {fnv1a(basis, h->params, pf), fnv1a(basis, h->buffers, bf), moments};
+  static const char *const names[3] = {"weights", "batch-norm running statistics",
+                                       "optimizer state"};
+  for (int i = 0; i < 3; i++) {
+    uint32_t differs;
+    vkl_status st = vkl_dist_agree_u64(tr->cfg->dist, parts[i], &differs);
+    if (st) {
+      snprintf(tr->err, tr->errlen, "%s", vkl_dist_errmsg(tr->cfg->dist));
+      return st;
+    }
+    if (differs != UINT32_MAX) {
+      snprintf(tr->err, tr->errlen,
+               "step %llu: rank %u's %s differ from rank 0's; no checkpoint was written",
+               (unsigned long long)tr->t, differs, names[i]);
+      return VKL_ERR_FORMAT;
+    }
+  }
+  return VKL_OK;
+}
+
 /* Writes out_dir/ckpt-step<t>.safetensors with the whole state at step t
  * and points out_dir/checkpoint.safetensors at it. The device must hold
  * exactly step t's state: every step submitted and no micro-step of the
  * next one (callers drain first). A state with a NaN or inf is refused, so
- * the last good checkpoint is never replaced by a broken one. */
+ * the last good checkpoint is never replaced by a broken one. Across
+ * ranks, every rank calls it at the same steps: all compare their states,
+ * and rank 0 alone writes. */
 vkl_status trainer_save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_step) {
   const vkl_train_config *c = tr->cfg;
   if (!c->out_dir || (tr->last_ckpt[0] && tr->last_ckpt_step == tr->t &&
@@ -121,14 +161,23 @@ vkl_status trainer_save_checkpoint(trainer *tr, uint32_t epoch, uint64_t epoch_s
     host_state_free(&h);
     return st;
   }
+  char path[1100];
+  vkl_checkpoint_path(c->out_dir, tr->t, path, sizeof path);
+  if ((st = check_ranks_agree(tr, &h)) || !tr->writer) {
+    if (!st) { /* rank 0 writes it */
+      snprintf(tr->last_ckpt, sizeof tr->last_ckpt, "%s", path);
+      tr->last_ckpt_step = tr->t;
+      tr->last_ckpt_eval_pending = tr->eval_pending;
+    }
+    host_state_free(&h);
+    return st;
+  }
   const char *bad = first_nonfinite(tr, &h);
   vkl_checkpoint_meta *meta = bad ? NULL : checkpoint_meta(tr, epoch, epoch_step);
   if (meta) {
     snprintf(meta->run_id, sizeof meta->run_id, "%s", tr->run_id);
     meta->eval_pending = tr->eval_pending;
   }
-  char path[1100];
-  vkl_checkpoint_path(c->out_dir, tr->t, path, sizeof path);
   if (bad) {
     snprintf(tr->err, tr->errlen,
              "step %llu: %s holds NaN or inf, so no checkpoint was written (the last good one: "

@@ -183,14 +183,36 @@ static vkl_status record_step(trainer *tr, int r) {
   vkl_cmd *c = tr->step_cmd[r];
   vkl_status st = vkl_cmd_begin(c);
   if (st) return st;
+  if (tr->allreduce) vkl_grad_allreduce_record_upload(tr->allreduce, c);
   record_metrics_copy(tr, c, r);
   if ((st = vkl_optimizer_record(tr->opt, c))) return st;
   return vkl_cmd_end(c);
 }
 
+/* N > 1 ranks: the gradient's sum across them and the running statistics'
+ * merge, between the last micro-batch and the optimizer (after the
+ * rollback's copy exists: the merge reads it). */
+static vkl_status make_allreduce(trainer *tr) {
+  if (tr->ranks < 2) return VKL_OK;
+  vkl_grad_allreduce_config gc = {
+      .ctx = tr->ctx,
+      .dist = tr->cfg->dist,
+      .grads = vkl_buf_sub(vkl_net_grads(tr->net), 0, tr->model->param_floats * 4),
+      .bn_live = tr->rollback ? bn_live(tr) : (vkl_buf){0},
+      .bn_start = tr->bn_saved,
+      .bn_momentum = vkl_net_bn_momentum(tr->net),
+      /* a forward in training mode updates them: classification runs one
+       * per micro-batch, Barlow Twins' statistics pass one per view */
+      .bn_updates = tr->k * (trainer_is_barlow(tr) ? 2 : 1),
+      .bucket_bytes = tr->cfg->allreduce_bucket_bytes};
+  return vkl_grad_allreduce_create(&gc, &tr->allreduce, tr->err, tr->errlen);
+}
+
 static vkl_status record_all(trainer *tr) {
   vkl_status st = make_rollback(tr);
-  if (!st && trainer_is_barlow(tr)) {
+  if (st) return st;
+  if ((st = make_allreduce(tr))) return st;
+  if (trainer_is_barlow(tr)) {
     st = trainer_barlow_record(tr);
   } else {
     tr->passes = 1; /* classification: forward, loss, backward per micro-batch */
@@ -215,7 +237,9 @@ static vkl_status make_evaluator(trainer *tr) {
                              .dataset = tr->test_ds,
                              .micro_batch = tr->m,
                              .loader_threads = tr->cfg->loader_threads,
-                             .stop = tr->cfg->stop,
+                             /* ranks must stop at the same step: across
+                              * ranks an evaluation runs to its end */
+                             .stop = tr->ranks > 1 ? NULL : tr->cfg->stop,
                              .on_progress = tr->cfg->on_eval_progress ? on_eval_progress : NULL,
                              .user = tr};
   return vkl_evaluator_create(tr->ctx, &ec, &tr->evaluator, tr->err, tr->errlen);
@@ -236,7 +260,7 @@ static vkl_status out_of_memory_hint(trainer *tr, vkl_status st) {
  * to start leaves none behind. */
 static vkl_status lock_run_dir(trainer *tr, int create) {
   const vkl_train_config *c = tr->cfg;
-  if (!c->out_dir || tr->lock) return VKL_OK;
+  if (!c->out_dir || tr->lock || !tr->writer) return VKL_OK;
   return vkl_rundir_lock_take(c->out_dir, create, &tr->lock, tr->err, tr->errlen);
 }
 
@@ -248,8 +272,24 @@ vkl_status trainer_setup(trainer *tr) {
     snprintf(tr->err, tr->errlen, "batch 0: a batch holds at least 1 sample");
     return VKL_ERR_INVALID_ARGUMENT;
   }
-  if (tr->m && tr->B % tr->m) {
-    snprintf(tr->err, tr->errlen, "micro-batch %u must divide the batch %u", tr->m, tr->B);
+  tr->ranks = vkl_dist_size(c->dist);
+  tr->rank = vkl_dist_rank(c->dist);
+  tr->writer = tr->rank == 0;
+  if (tr->ranks > 1 && tr->B % tr->ranks) {
+    snprintf(tr->err, tr->errlen,
+             "batch %u does not split over %u ranks: the batch must be a multiple of the ranks "
+             "times the micro-batch",
+             tr->B, tr->ranks);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
+  if (tr->m && tr->B % ((uint64_t)tr->m * tr->ranks)) {
+    if (tr->ranks > 1)
+      snprintf(tr->err, tr->errlen,
+               "batch %u over %u ranks is %u samples a rank, not a whole number of micro-batches "
+               "of %u: the batch must be a multiple of %u (ranks x micro-batch)",
+               tr->B, tr->ranks, tr->B / tr->ranks, tr->m, tr->m * tr->ranks);
+    else
+      snprintf(tr->err, tr->errlen, "micro-batch %u must divide the batch %u", tr->m, tr->B);
     return VKL_ERR_INVALID_ARGUMENT;
   }
   vkl_status st;
@@ -270,9 +310,10 @@ vkl_status trainer_setup(trainer *tr) {
     return VKL_ERR_INVALID_ARGUMENT;
   }
   if (!tr->m) {
-    tr->m = vkl_net_fit_divisor(vkl_ctx_device(tr->ctx), &tr->fit, tr->B, tr->B + 1);
+    uint32_t share = tr->B / tr->ranks; /* a rank's part of the batch */
+    tr->m = vkl_net_fit_divisor(vkl_ctx_device(tr->ctx), &tr->fit, share, share + 1);
     if (!tr->m) {
-      snprintf(tr->err, tr->errlen, "no micro-batch dividing %u fits %s's memory", tr->B,
+      snprintf(tr->err, tr->errlen, "no micro-batch dividing %u fits %s's memory", share,
                vkl_ctx_device(tr->ctx)->name);
       return VKL_ERR_OUT_OF_DEVICE_MEMORY;
     }
@@ -284,10 +325,11 @@ vkl_status trainer_setup(trainer *tr) {
       c->on_note(c->user, msg);
     }
   }
-  tr->k = tr->B / tr->m;
+  tr->k = tr->B / (tr->m * tr->ranks); /* a rank's micro-batches per step */
   if ((st = make_loader(tr))) return st;
   uint64_t batches = vkl_loader_batches_per_epoch(tr->train_ld);
-  tr->steps_per_epoch = batches / tr->k; /* >= 1: B <= images, whole micro-batches */
+  /* >= 1: B <= images, whole micro-batches */
+  tr->steps_per_epoch = batches / ((uint64_t)tr->k * tr->ranks);
   tr->total_steps = tr->steps_per_epoch * c->epochs;
   if (c->max_steps && c->max_steps < tr->total_steps) tr->total_steps = c->max_steps;
   tr->sched = (vkl_sched_config){.kind = c->sched,
@@ -319,7 +361,7 @@ vkl_status trainer_setup(trainer *tr) {
   for (uint32_t i = 0; i < tr->model->param_count; i++)
     tr->layer_names[i] = tr->model->params[i].name;
   if (!(tr->run_json = trainer_run_json(tr))) return VKL_ERR_OUT_OF_HOST_MEMORY;
-  if (!c->out_dir) return VKL_OK;
+  if (!c->out_dir || !tr->writer) return VKL_OK;
   if ((st = lock_run_dir(tr, 1))) return st;
   if (c->resume)
     return vkl_runlog_reopen(c->out_dir, tr->t, tr->start_epoch, &tr->log, tr->err, tr->errlen);
@@ -335,6 +377,7 @@ void trainer_teardown(trainer *tr) {
     for (int f = 0; f < 2; f++) vkl_cmd_destroy(tr->pass[p].micro[f]);
     vkl_cmd_destroy(tr->pass[p].after);
   }
+  vkl_grad_allreduce_destroy(tr->allreduce);
   vkl_evaluator_destroy(tr->evaluator);
   vkl_loader_destroy(tr->train_ld);
   vkl_batch_ring_destroy(tr->ring);

@@ -19,11 +19,50 @@ static vkl_status wait_ticket(trainer *tr, uint64_t ticket) {
 
 /* Loads: the step schedule reads each of a step's k micro-batches once per
  * pass, so load L of an epoch is micro-batch j = L % k of step L / (P k),
- * pass (L / k) % P, for P passes: loader batch (L / (P k)) k + j. With one
- * pass, load L is batch L. */
+ * pass (L / k) % P, for P passes. A step spans N k loader batches (N
+ * ranks), rank r's being r k .. r k + k - 1 of them: load L is loader
+ * batch (L / (P k)) N k + r k + j. With one rank and one pass, load L is
+ * batch L. So N ranks visit exactly the micro-batches of one process with
+ * the same B and m, and each sample keeps its augmentation. */
 static uint64_t load_batch(const trainer *tr, uint64_t L) {
   uint64_t per_step = (uint64_t)tr->passes * tr->k;
-  return L / per_step * tr->k + L % tr->k;
+  return L / per_step * tr->k * tr->ranks + (uint64_t)tr->rank * tr->k + L % tr->k;
+}
+
+/* Whether any rank's condition holds (one rank: its own). Every rank
+ * calls it at the same points, so all stop at the same step. */
+static vkl_status agree_any(trainer *tr, int flag, int *any) {
+  vkl_status st = vkl_dist_any(tr->cfg->dist, flag, any);
+  if (st) snprintf(tr->err, tr->errlen, "%s", vkl_dist_errmsg(tr->cfg->dist));
+  return st;
+}
+
+/* N > 1: the step's gradient summed across the ranks, before its
+ * optimizer program (which uploads the sums). */
+static vkl_status allreduce_gradient(trainer *tr) {
+  if (!tr->allreduce) return VKL_OK;
+  vkl_status st = vkl_grad_allreduce_run(tr->allreduce, tr->err, tr->errlen);
+  if (st) return st;
+  vkl_grad_allreduce_stats s;
+  vkl_grad_allreduce_get_stats(tr->allreduce, &s);
+  tr->allreduce_s_sum += s.exposed_s;
+  tr->allreduce_steps++;
+  return VKL_OK;
+}
+
+/* The step's loss sum and top-1/top-5 counts over every rank's samples. */
+static vkl_status sum_metrics(trainer *tr, float *loss_sum, uint32_t correct[2]) {
+  if (tr->ranks < 2 || trainer_is_barlow(tr)) return VKL_OK; /* Barlow's L is the batch's */
+  double v[3] = {*loss_sum, correct[0], correct[1]};
+  vkl_status st = vkl_dist_sum_f64(tr->cfg->dist, v, 3);
+  if (st) {
+    snprintf(tr->err, tr->errlen, "%s", vkl_dist_errmsg(tr->cfg->dist));
+    return st;
+  }
+  *loss_sum = (float)v[0];
+  correct[0] = (uint32_t)v[1];
+  correct[1] = (uint32_t)v[2];
+  return VKL_OK;
 }
 
 /* Queues load L into its slot (L % SLOTS). */
@@ -51,6 +90,7 @@ static vkl_status finish_step(trainer *tr, uint64_t t, uint32_t epoch) {
   uint32_t correct[2];
   memcpy(&loss_sum, tr->rb_loss[r].host, 4);
   memcpy(correct, tr->rb_correct[r].host, 8);
+  if ((st = sum_metrics(tr, &loss_sum, correct))) return st;
   /* a classifier's loss is a sum over the samples; Barlow Twins' is the batch's */
   double loss = trainer_is_barlow(tr) ? loss_sum : loss_sum / tr->B;
   /* pretraining has no classifier: its top-1 is not 0 but undefined */
@@ -166,6 +206,7 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, uint6
         (st = vkl_batch_ring_copy(tr->ring, s, tr->err, tr->errlen)) ||
         (st = submit(tr, pass->micro[j == 0 ? 0 : 1], NULL)))
       return st;
+    if (j == tr->k - 1 && pass->sync && (st = pass->sync(tr))) return st;
     if (j == tr->k - 1 && pass->after && (st = submit(tr, pass->after, NULL))) return st;
     if (j == tr->k - 1 && p == tr->passes - 1) {
       uint64_t t = tr->t;
@@ -175,7 +216,8 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, uint6
       double lr = vkl_sched_lr(&tr->sched, tr->cfg->optim.lr, t);
       double phi = vkl_optim_phi(&tr->cfg->optim, tr->steps_per_epoch, t);
       vkl_optimizer_prepare(tr->opt, t, lr, phi, 1); /* never apply a non-finite step */
-      if ((st = submit(tr, tr->step_cmd[r], &tr->step_ticket[r]))) return st;
+      if ((st = allreduce_gradient(tr)) || (st = submit(tr, tr->step_cmd[r], &tr->step_ticket[r])))
+        return st;
       /* step t counts as done before step t - 1 is read, so that a stop at
        * a non-finite t - 1 knows where the device stands */
       int late = tr->pending;
@@ -187,7 +229,8 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, uint6
       report_progress(tr, epoch, j + 1);
       /* Between steps (the epoch's last is the caller's): nothing of the
        * next step is queued yet, so the device holds exactly step t's state. */
-      int stop = stop_requested(tr);
+      int stop;
+      if ((st = agree_any(tr, stop_requested(tr), &stop))) return st;
       if (L + 1 < nl && (stop || (tr->cfg->save_every && tr->t % tr->cfg->save_every == 0))) {
         if ((st = drain_steps(tr, epoch)) || (st = trainer_save_checkpoint(tr, epoch, *done)))
           return st;
@@ -310,6 +353,25 @@ static void note_long_warmup(const trainer *tr) {
   tr->cfg->on_note(tr->cfg->user, msg);
 }
 
+/* Across ranks: whether every rank set the run up. A rank that failed
+ * keeps its own status and message (the lowest such rank's is the one
+ * shown); the others learn which rank failed and stop too, so none waits
+ * on a rank that will never reach the first all-reduce. */
+static vkl_status agree_setup(trainer *tr, vkl_status st, vkl_train_result *result) {
+  result->failed_rank = UINT32_MAX;
+  if (vkl_dist_size(tr->cfg->dist) < 2 || tr->cfg->pipelines_only) return st;
+  uint32_t failed;
+  vkl_status ast = vkl_dist_first_failed(tr->cfg->dist, st != VKL_OK, &failed);
+  if (ast) {
+    snprintf(tr->err, tr->errlen, "%s", vkl_dist_errmsg(tr->cfg->dist));
+    return ast;
+  }
+  result->failed_rank = failed;
+  if (failed == UINT32_MAX || st) return st;
+  snprintf(tr->err, tr->errlen, "rank %u failed to set the run up", failed);
+  return VKL_ERR_INVALID_ARGUMENT;
+}
+
 vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result *result, char *err,
                      size_t errlen) {
   trainer tr;
@@ -321,7 +383,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
   tr.errlen = errlen;
   err[0] = '\0';
   double start = now_s();
-  vkl_status st = trainer_setup(&tr);
+  vkl_status st = agree_setup(&tr, trainer_setup(&tr), result);
   if (!st) result->device_bytes = trainer_device_bytes(&tr);
   if (cfg->pipelines_only) {
     result->micro_batch = tr.m;
@@ -331,9 +393,11 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
   }
   if (!st && cfg->on_note) {
     char msg[256];
+    char ranks[64] = "";
+    if (tr.ranks > 1) snprintf(ranks, sizeof ranks, "%u ranks x ", tr.ranks);
     snprintf(msg, sizeof msg,
-             "%s on %s: batch %u = %u micro-batches of %u, %llu steps/epoch, %.1f MiB on device",
-             tr.model->name, vkl_dataset_get_info(tr.train_ds)->name, tr.B, tr.k, tr.m,
+             "%s on %s: batch %u = %s%u micro-batches of %u, %llu steps/epoch, %.1f MiB on device",
+             tr.model->name, vkl_dataset_get_info(tr.train_ds)->name, tr.B, ranks, tr.k, tr.m,
              (unsigned long long)tr.steps_per_epoch, (double)trainer_device_bytes(&tr) / (1 << 20));
     cfg->on_note(cfg->user, msg);
     note_long_warmup(&tr);
@@ -389,7 +453,7 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
       log_written(&tr, vkl_runlog_epoch(tr.log, &r, why, sizeof why), why);
     }
     int end = tr.t >= tr.total_steps || e + 1 == cfg->epochs;
-    interrupted = stop_requested(&tr);
+    if ((st = agree_any(&tr, stop_requested(&tr), &interrupted))) break;
     int periodic = cfg->save_every ? tr.t % cfg->save_every == 0 : !cfg->save_at_end;
     if ((end || periodic || interrupted) && (st = trainer_save_checkpoint(&tr, e, done))) break;
     if (cfg->on_epoch) cfg->on_epoch(cfg->user, &r);
@@ -428,6 +492,14 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     append_last_checkpoint(&tr);
   result->steps = tr.t;
   result->micro_batch = tr.m;
+  result->ranks = tr.ranks;
+  if (tr.allreduce) {
+    vkl_grad_allreduce_stats s;
+    vkl_grad_allreduce_get_stats(tr.allreduce, &s);
+    result->allreduce_bytes = s.bytes;
+    result->allreduce_buckets = s.buckets;
+    result->allreduce_s = tr.allreduce_steps ? tr.allreduce_s_sum / tr.allreduce_steps : 0;
+  }
   result->wall_s = now_s() - start;
   if (st && !err[0]) snprintf(err, errlen, "%s", vkl_status_str(st));
   trainer_teardown(&tr);

@@ -127,6 +127,13 @@ typedef struct vkl_train_config {
    * finishes the step in flight, saves a checkpoint and returns
    * VKL_ERR_INTERRUPTED. May be NULL. */
   const volatile sig_atomic_t *stop;
+  /* Data parallelism (dist/dist.h): this process is one of N ranks that
+   * train one run together, or NULL (one process). Each rank runs B/N of
+   * every global batch in micro-batches of m (B must be a multiple of N m)
+   * and the gradient is summed across the ranks before the optimizer's
+   * step. Only rank 0 writes out_dir; every rank reads resume. */
+  struct vkl_dist *dist;
+  uint64_t allreduce_bucket_bytes; /* 0: 4 MiB */
   void (*on_progress)(void *user, const vkl_train_progress *p);
   void (*on_epoch)(void *user, const vkl_epoch_result *r);
   /* During an epoch's evaluation, after each batch: images done and in all. */
@@ -147,6 +154,16 @@ typedef struct vkl_train_result {
   uint64_t device_bytes;
   uint64_t steps;
   double wall_s;
+  /* Data parallelism: the ranks, and the gradient all-reduce's bytes per
+   * rank, buckets and mean seconds per step that the step waited for it
+   * beyond its own compute (grad_allreduce.h's exposed_s; 0 with one rank) */
+  uint32_t ranks;
+  /* N > 1: the lowest rank that failed to set the run up, or UINT32_MAX.
+   * Every rank learns it; only that rank's err says why. */
+  uint32_t failed_rank;
+  uint64_t allreduce_bytes;
+  uint32_t allreduce_buckets;
+  double allreduce_s;
 } vkl_train_result;
 
 /* Trains as configured. On failure err says what and where. */

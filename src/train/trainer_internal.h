@@ -15,6 +15,7 @@
 #include "optim/optim_step.h"
 #include "train/batch_ring.h"
 #include "train/evaluator.h"
+#include "train/grad_allreduce.h"
 #include "train/rundir_lock.h"
 #include "train/runlog.h"
 #include "train/trainer.h"
@@ -31,9 +32,13 @@
  * Classification has one pass. A loss that spans the whole batch (Barlow
  * Twins) has two: statistics, then gradients. */
 #define VKL_TRAIN_MAX_PASSES 2
+struct trainer;
 typedef struct train_pass {
   vkl_cmd *micro[2]; /* [0]: the step's first micro-batch, [1]: the others */
-  vkl_cmd *after;    /* after the pass's last micro-batch; NULL: none */
+  /* host work after the pass's last micro-batch, before `after` (the
+   * ranks' exchange of what the pass computed); NULL: none */
+  vkl_status (*sync)(struct trainer *tr);
+  vkl_cmd *after; /* after the pass's last micro-batch; NULL: none */
 } train_pass;
 
 typedef struct trainer {
@@ -100,10 +105,20 @@ typedef struct trainer {
   vkl_net *net2;
   vkl_arena *bt_arena;
   vkl_buf bt_stats, bt_loss, bt_workspace, bt_labels;
+  /* N > 1: host copies of the statistics, their sums and the pivots */
+  float *bt_host_stats;
+  double *bt_host_sums, *bt_host_pivots;
   /* the kNN monitor (cfg->knn_k): the backbone alone, in an inference net */
   vkl_net_fit fit; /* what the run puts on the device, for --micro-batch auto */
   vkl_model *knn_model;
   vkl_net *knn_net;
+  /* Data parallelism (cfg->dist): N ranks, this one's, whether it writes
+   * the run directory (rank 0), and the gradient all-reduce (N > 1) */
+  uint32_t ranks, rank;
+  int writer;
+  vkl_grad_allreduce *allreduce;
+  double allreduce_s_sum;
+  uint64_t allreduce_steps;
 } trainer;
 
 static inline double now_s(void) {

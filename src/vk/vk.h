@@ -206,6 +206,8 @@ void vkl_cmd_copy(vkl_cmd *cmd, vkl_buf dst, vkl_buf src, VkDeviceSize size);
  * when it completes. Host writes made before submit are visible to it. */
 vkl_status vkl_submit(vkl_ctx *ctx, vkl_cmd *cmd, uint64_t *ticket);
 vkl_status vkl_wait(vkl_ctx *ctx, uint64_t ticket);
+/* *done = whether the submission of ticket has completed (never blocks). */
+vkl_status vkl_ticket_done(vkl_ctx *ctx, uint64_t ticket, int *done);
 /* Waits for every submission made so far (teardown, errors). */
 vkl_status vkl_wait_all(vkl_ctx *ctx);
 /* Submit and wait. */

@@ -314,6 +314,18 @@ fail:
   return st;
 }
 
+vkl_status vkl_ticket_done(vkl_ctx *ctx, uint64_t ticket, int *done) {
+  vkl_status st = VKL_OK;
+  uint64_t value = 0;
+  *done = 1;
+  if (ctx->compile_only) return VKL_OK;
+  VK_TRY(vkGetSemaphoreCounterValue(ctx->device, ctx->timeline, &value));
+  *done = value >= ticket;
+  return VKL_OK;
+fail:
+  return st;
+}
+
 vkl_status vkl_wait_all(vkl_ctx *ctx) {
   return ctx->timeline_value ? vkl_wait(ctx, ctx->timeline_value) : VKL_OK;
 }
