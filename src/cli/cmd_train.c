@@ -161,10 +161,10 @@ static int finish(const char *cmd, vkl_status st, const char *err, const vkl_tra
   }
   if (ranks > 1 && res->steps)
     fprintf(stderr,
-            "vklars: all-reduce: %.2f MiB a step in %u bucket%s, %.2f ms a step on average beyond "
-            "the compute\n",
+            "vklars: all-reduce: %.2f MiB a step in %u bucket%s; median %.2f ms a step beyond the "
+            "compute, of a %.1f ms step\n",
             (double)res->allreduce_bytes / 1048576.0, res->allreduce_buckets,
-            res->allreduce_buckets == 1 ? "" : "s", 1e3 * res->allreduce_s);
+            res->allreduce_buckets == 1 ? "" : "s", 1e3 * res->allreduce_s, 1e3 * res->step_s);
   return VKL_EXIT_OK;
 }
 

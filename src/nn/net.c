@@ -439,15 +439,28 @@ static vkl_status backward_node(vkl_net *n, vkl_cmd *cmd, uint32_t i, int acc_pa
   return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT, "net: node %u has no kind", i);
 }
 
-vkl_status vkl_net_record_backward(vkl_net *n, vkl_cmd *cmd, int first) {
+void vkl_net_backward_begin(vkl_net *n) {
+  if (n->cfg.inference) return;
+  memset(n->grad_written, 0, n->model->value_count * sizeof *n->grad_written);
+  n->grad_written[n->model->logits] = 1; /* the loss wrote it */
+}
+
+vkl_status vkl_net_record_backward_nodes(vkl_net *n, vkl_cmd *cmd, int first, uint32_t hi,
+                                         uint32_t lo) {
   if (n->cfg.inference)
     return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT,
                          "net: an inference net (%s) records no backward pass", n->model->name);
-  memset(n->grad_written, 0, n->model->value_count * sizeof *n->grad_written);
-  n->grad_written[n->model->logits] = 1; /* the loss wrote it */
+  if (lo > hi || hi > n->model->node_count)
+    return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT,
+                         "net: backward of nodes %u..%u of %u", lo, hi, n->model->node_count);
   vkl_status st = VKL_OK;
-  for (uint32_t i = n->model->node_count; i-- > 0 && !st;) st = backward_node(n, cmd, i, !first);
+  for (uint32_t i = hi; i-- > lo && !st;) st = backward_node(n, cmd, i, !first);
   return st;
+}
+
+vkl_status vkl_net_record_backward(vkl_net *n, vkl_cmd *cmd, int first) {
+  vkl_net_backward_begin(n);
+  return vkl_net_record_backward_nodes(n, cmd, first, n->model->node_count, 0);
 }
 
 vkl_status vkl_net_upload_state(vkl_net *n, const float *params, const float *buffers) {

@@ -95,6 +95,13 @@ vkl_status vkl_net_record_forward(vkl_net *net, vkl_cmd *cmd, vkl_net_mode mode)
 /* The backward pass from vkl_net_output_grad, after a training forward of the
  * same input (first: parameter gradients written, else added to). */
 vkl_status vkl_net_record_backward(vkl_net *net, vkl_cmd *cmd, int first);
+/* The same pass in segments, for work between them (data parallelism sends
+ * the gradients a segment finished while the next one computes): begin,
+ * then nodes hi-1 down to lo, segment after segment, from node_count down
+ * to 0, each segment in any command buffer (they run in order). */
+void vkl_net_backward_begin(vkl_net *net);
+vkl_status vkl_net_record_backward_nodes(vkl_net *net, vkl_cmd *cmd, int first, uint32_t hi,
+                                         uint32_t lo);
 
 /* Synchronous copies of the parameters and buffers (checkpoints, init). */
 vkl_status vkl_net_upload_state(vkl_net *net, const float *params, const float *buffers);

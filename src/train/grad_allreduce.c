@@ -16,7 +16,7 @@ struct vkl_grad_allreduce {
   vkl_buf staging;                 /* grads, bn_live, bn_start */
   vkl_buf st_grads, st_bn, st_bn0; /* its parts */
   uint32_t buckets;
-  uint64_t bucket_floats;
+  vkl_grad_bucket bucket[VKL_ALLREDUCE_MAX_BUCKETS];
   vkl_cmd **download; /* one per bucket; the last also copies the statistics */
   uint64_t *ticket;
   uint32_t *handle;
@@ -44,8 +44,7 @@ static vkl_status record_download(vkl_grad_allreduce *g, uint32_t b) {
   vkl_cmd *c = g->download[b];
   vkl_status st = vkl_cmd_begin(c);
   if (st) return st;
-  uint64_t off = b * g->bucket_floats * 4, bytes = g->bucket_floats * 4;
-  if (off + bytes > g->cfg.grads.size) bytes = g->cfg.grads.size - off;
+  uint64_t off = g->bucket[b].begin, bytes = g->bucket[b].end - off;
   /* the last micro-batch's backward wrote the gradient; the last step's
    * upload read this staging (RAW, WAR) */
   vkl_cmd_barrier(c);
@@ -68,14 +67,15 @@ vkl_status vkl_grad_allreduce_create(const vkl_grad_allreduce_config *cfg,
     return VKL_ERR_OUT_OF_HOST_MEMORY;
   }
   g->cfg = *cfg;
-  uint64_t bucket = cfg->bucket_bytes ? cfg->bucket_bytes : VKL_ALLREDUCE_BUCKET_DEFAULT;
-  g->bucket_floats = bucket / 4 ? bucket / 4 : 1;
-  uint64_t floats = cfg->grads.size / 4;
-  g->buckets = (uint32_t)((floats + g->bucket_floats - 1) / g->bucket_floats);
-  if (g->buckets > VKL_DIST_MAX_PENDING) { /* larger buckets, as few as MPI allows in flight */
-    g->bucket_floats = (floats + VKL_DIST_MAX_PENDING - 1) / VKL_DIST_MAX_PENDING;
-    g->buckets = (uint32_t)((floats + g->bucket_floats - 1) / g->bucket_floats);
+  g->buckets = cfg->bucket_count;
+  if (!g->buckets || g->buckets > VKL_ALLREDUCE_MAX_BUCKETS) {
+    snprintf(err, errlen, "gradient all-reduce: %u buckets (1 to %d)", g->buckets,
+             VKL_ALLREDUCE_MAX_BUCKETS);
+    free(g);
+    return VKL_ERR_INVALID_ARGUMENT;
   }
+  memcpy(g->bucket, cfg->buckets, g->buckets * sizeof *g->bucket);
+  g->cfg.buckets = NULL; /* the caller's array need not outlive create */
   uint64_t bn = cfg->bn_live.size;
   vkl_status st = VKL_OK;
   g->download = calloc(g->buckets, sizeof *g->download);
@@ -98,7 +98,7 @@ vkl_status vkl_grad_allreduce_create(const vkl_grad_allreduce_config *cfg,
   for (uint32_t b = 0; b < g->buckets; b++)
     if ((st = vkl_cmd_create(cfg->ctx, &g->download[b])) || (st = record_download(g, b)))
       goto vk_fail;
-  g->last.bytes = bytes;
+  g->last.bytes = cfg->grads.size + bn; /* what is summed: the gradient and the statistics */
   g->last.buckets = g->buckets;
   *out = g;
   return VKL_OK;
@@ -121,15 +121,19 @@ void vkl_grad_allreduce_destroy(vkl_grad_allreduce *g) {
 }
 
 /* Waits for bucket b's download, letting the sums in flight progress
- * meanwhile (MPI moves them only inside its calls). */
-static vkl_status wait_download(vkl_grad_allreduce *g, uint32_t b, char *err, size_t errlen) {
+ * meanwhile (MPI moves them only inside its calls), and notes when the
+ * step's compute ended (*compute_done, once its ticket is seen reached). */
+static vkl_status wait_download(vkl_grad_allreduce *g, uint32_t b, uint64_t compute,
+                                double *compute_done, char *err, size_t errlen) {
   for (;;) {
-    int done = 0;
+    int done = 0, computed = 1;
     vkl_status st = vkl_ticket_done(g->cfg.ctx, g->ticket[b], &done);
+    if (!st && *compute_done == 0) st = vkl_ticket_done(g->cfg.ctx, compute, &computed);
     if (st) {
       snprintf(err, errlen, "%s", vkl_ctx_errmsg(g->cfg.ctx));
       return st;
     }
+    if (computed && *compute_done == 0) *compute_done = now_s();
     if (done) return VKL_OK;
     if ((st = vkl_dist_progress(g->cfg.dist))) {
       snprintf(err, errlen, "%s", vkl_dist_errmsg(g->cfg.dist));
@@ -160,22 +164,21 @@ static vkl_status merge_running_stats(vkl_grad_allreduce *g, char *err, size_t e
   return VKL_OK;
 }
 
-vkl_status vkl_grad_allreduce_run(vkl_grad_allreduce *g, char *err, size_t errlen) {
-  double t0 = now_s();
+vkl_status vkl_grad_allreduce_submit(vkl_grad_allreduce *g, uint32_t b, char *err,
+                                     size_t errlen) {
+  vkl_status st = vkl_submit(g->cfg.ctx, g->download[b], &g->ticket[b]);
+  if (st) snprintf(err, errlen, "%s", vkl_ctx_errmsg(g->cfg.ctx));
+  return st;
+}
+
+vkl_status vkl_grad_allreduce_finish(vkl_grad_allreduce *g, uint64_t compute, char *err,
+                                     size_t errlen) {
+  double t0 = now_s(), compute_done = 0;
   vkl_status st;
-  for (uint32_t b = 0; b < g->buckets; b++)
-    if ((st = vkl_submit(g->cfg.ctx, g->download[b], &g->ticket[b]))) {
-      snprintf(err, errlen, "%s", vkl_ctx_errmsg(g->cfg.ctx));
-      return st;
-    }
   float *grads = g->st_grads.host;
-  uint64_t floats = g->cfg.grads.size / 4;
-  double landed = t0;
   for (uint32_t b = 0; b < g->buckets; b++) {
-    uint64_t off = b * g->bucket_floats, n = g->bucket_floats;
-    if (off + n > floats) n = floats - off;
-    if ((st = wait_download(g, b, err, errlen))) return st;
-    if (b == 0) landed = now_s();
+    uint64_t off = g->bucket[b].begin / 4, n = (g->bucket[b].end - g->bucket[b].begin) / 4;
+    if ((st = wait_download(g, b, compute, &compute_done, err, errlen))) return st;
     if ((st = vkl_dist_sum_f32_start(g->cfg.dist, grads + off, n, &g->handle[b]))) {
       snprintf(err, errlen, "%s", vkl_dist_errmsg(g->cfg.dist));
       return st;
@@ -190,7 +193,7 @@ vkl_status vkl_grad_allreduce_run(vkl_grad_allreduce *g, char *err, size_t errle
   if ((st = merge_running_stats(g, err, errlen))) return st;
   double t2 = now_s();
   g->last.wall_s = t2 - t0;
-  g->last.exposed_s = t2 - landed;
+  g->last.exposed_s = t2 - (compute_done > 0 ? compute_done : t0);
   g->last.reduce_s = t2 - t1;
   return VKL_OK;
 }

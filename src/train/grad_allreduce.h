@@ -2,10 +2,12 @@
  * micro-batch, the gradient arena summed over the ranks, and batch norm's
  * running statistics merged into those a one-process run would have.
  *
- * The gradient goes through host-visible staging in buckets (a few MiB):
- * every bucket's download is submitted at once, and each bucket's
- * MPI_Iallreduce starts as soon as its download lands, while the next
- * ones still copy. The step's optimizer program starts with the upload of
+ * The gradient goes through host-visible staging in buckets (a few MiB,
+ * grad_buckets.h), each downloaded as soon as the backward pass has
+ * finished it: the trainer submits the last micro-batch's backward in
+ * segments, each followed by its bucket's download, and each bucket's
+ * MPI_Iallreduce starts as soon as its download lands, while the later
+ * segments still compute. The step's optimizer program starts with the upload of
  * the sums (vkl_grad_allreduce_record_upload), so the optimizer sees the
  * same gradient on every rank and every rank applies the same update: the
  * trust ratios of LARS, TVLARS and LAMB need nothing more.
@@ -26,9 +28,11 @@
 #define VKLARS_TRAIN_GRAD_ALLREDUCE_H
 
 #include "dist/dist.h"
+#include "train/grad_buckets.h"
 #include "vk/vk.h"
 
 #define VKL_ALLREDUCE_BUCKET_DEFAULT (4ull << 20)
+#define VKL_ALLREDUCE_MAX_BUCKETS 64 /* VKL_DIST_MAX_PENDING */
 
 typedef struct vkl_grad_allreduce vkl_grad_allreduce;
 
@@ -40,18 +44,22 @@ typedef struct vkl_grad_allreduce_config {
   vkl_buf bn_start; /* (buffer floats) their copy at the step's start (R0) */
   float bn_momentum;
   uint32_t bn_updates; /* U: running-statistics updates per rank per step */
-  uint64_t bucket_bytes; /* 0: VKL_ALLREDUCE_BUCKET_DEFAULT */
+  /* the buckets in the order they are finished (their ranges tile grads;
+   * at most VKL_ALLREDUCE_MAX_BUCKETS) */
+  const vkl_grad_bucket *buckets;
+  uint32_t bucket_count;
 } vkl_grad_allreduce_config;
 
 /* What the last step's reduction cost, for the logs and the benchmark. */
 typedef struct vkl_grad_allreduce_stats {
   uint64_t bytes;    /* per rank, each way */
   uint32_t buckets;
-  /* From the downloads' submission to the last sum: this includes the
-   * last micro-batch's compute, which the downloads queue behind. */
+  /* From vkl_grad_allreduce_finish's call to the merged statistics (the
+   * end of the last micro-batch's compute included, when still running). */
   double wall_s;
-  /* From the first bucket on the host to the merged statistics: what the
-   * step waits beyond its own compute (downloads, sums, a slower peer). */
+  /* From the end of the step's compute (the last micro-batch's program)
+   * to the merged statistics: what the step waits beyond its own compute
+   * (the downloads still queued, the sums, a slower peer). */
   double exposed_s;
   double reduce_s; /* of which: waiting for MPI once every bucket was on the host */
 } vkl_grad_allreduce_stats;
@@ -60,9 +68,14 @@ typedef struct vkl_grad_allreduce_stats {
 vkl_status vkl_grad_allreduce_create(const vkl_grad_allreduce_config *cfg,
                                      vkl_grad_allreduce **out, char *err, size_t errlen);
 void vkl_grad_allreduce_destroy(vkl_grad_allreduce *g);
-/* After the step's last micro-batch is submitted: the downloads, the sums
- * and the merge, into the staging the upload reads. */
-vkl_status vkl_grad_allreduce_run(vkl_grad_allreduce *g, char *err, size_t errlen);
+/* Submits bucket b's download: after the program (segment) that finishes
+ * it, in bucket order. */
+vkl_status vkl_grad_allreduce_submit(vkl_grad_allreduce *g, uint32_t b, char *err, size_t errlen);
+/* Once every bucket is submitted (compute: the ticket of the step's last
+ * compute submission): each bucket's sum as its download lands, and the
+ * merge, into the staging the upload reads. */
+vkl_status vkl_grad_allreduce_finish(vkl_grad_allreduce *g, uint64_t compute, char *err,
+                                     size_t errlen);
 /* Records the upload of the sums and the merged statistics (for the start
  * of the optimizer's program; it records its own barriers). */
 void vkl_grad_allreduce_record_upload(const vkl_grad_allreduce *g, vkl_cmd *c);

@@ -203,9 +203,36 @@ static vkl_status make_allreduce(trainer *tr) {
       .bn_momentum = vkl_net_bn_momentum(tr->net),
       /* a forward in training mode updates them: classification runs one
        * per micro-batch, Barlow Twins' statistics pass one per view */
-      .bn_updates = tr->k * (trainer_is_barlow(tr) ? 2 : 1),
-      .bucket_bytes = tr->cfg->allreduce_bucket_bytes};
+      .bn_updates = tr->k * (trainer_is_barlow(tr) ? 2 : 1)};
+  uint64_t target = tr->cfg->allreduce_bucket_bytes;
+  tr->bucket_count = vkl_grad_buckets_plan(tr->model, target ? target : VKL_ALLREDUCE_BUCKET_DEFAULT,
+                                           tr->buckets, VKL_ALLREDUCE_MAX_BUCKETS);
+  gc.buckets = tr->buckets;
+  gc.bucket_count = tr->bucket_count;
   return vkl_grad_allreduce_create(&gc, &tr->allreduce, tr->err, tr->errlen);
+}
+
+/* N > 1, classification: the step's last micro-batch as one program per
+ * bucket (see trainer_internal.h); it is also the first when k = 1. */
+static vkl_status record_last_segments(trainer *tr) {
+  int first = tr->k == 1;
+  vkl_status st = VKL_OK;
+  for (uint32_t s = 0; s < tr->bucket_count && !st; s++) {
+    vkl_cmd *c = NULL;
+    if ((st = vkl_cmd_create(tr->ctx, &tr->last_segment[s])) ||
+        (st = vkl_cmd_begin(c = tr->last_segment[s])))
+      break;
+    if (s == 0) {
+      if (first) trainer_record_bn_save(tr, c);
+      st = vkl_classify_record_to_dy(c, tr->net, tr->loss, first, 1.0f / (float)tr->B);
+      vkl_net_backward_begin(tr->net);
+    }
+    if (!st)
+      st = vkl_net_record_backward_nodes(tr->net, c, first, tr->buckets[s].node_hi,
+                                         tr->buckets[s].node_lo);
+    if (!st) st = vkl_cmd_end(c);
+  }
+  return st;
 }
 
 static vkl_status record_all(trainer *tr) {
@@ -218,6 +245,7 @@ static vkl_status record_all(trainer *tr) {
     tr->passes = 1; /* classification: forward, loss, backward per micro-batch */
     for (int f = 0; f < 2 && !st; f++)
       if (!(st = vkl_cmd_create(tr->ctx, &tr->pass[0].micro[f]))) st = record_micro(tr, f == 0);
+    if (!st && tr->allreduce) st = record_last_segments(tr);
   }
   for (int r = 0; r < VKL_OPTIM_RING && !st; r++)
     if (!(st = vkl_cmd_create(tr->ctx, &tr->step_cmd[r]))) st = record_step(tr, r);
@@ -377,6 +405,7 @@ void trainer_teardown(trainer *tr) {
     for (int f = 0; f < 2; f++) vkl_cmd_destroy(tr->pass[p].micro[f]);
     vkl_cmd_destroy(tr->pass[p].after);
   }
+  for (uint32_t b = 0; b < tr->bucket_count; b++) vkl_cmd_destroy(tr->last_segment[b]);
   vkl_grad_allreduce_destroy(tr->allreduce);
   vkl_evaluator_destroy(tr->evaluator);
   vkl_loader_destroy(tr->train_ld);

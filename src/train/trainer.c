@@ -37,17 +37,55 @@ static vkl_status agree_any(trainer *tr, int flag, int *any) {
   return st;
 }
 
+/* Submits micro-batch program c; the step's last across ranks goes as its
+ * segments, each followed by its bucket's download (or, with one program,
+ * every download after it). *ticket: the last compute submission's. */
+static vkl_status submit_micro(trainer *tr, vkl_cmd *c, int last, uint64_t *ticket) {
+  vkl_status st;
+  if (!last || !tr->allreduce) return submit(tr, c, ticket);
+  for (uint32_t b = 0; b < tr->bucket_count; b++) {
+    if (tr->last_segment[0] ? (st = submit(tr, tr->last_segment[b], ticket))
+                            : b == 0 && (st = submit(tr, c, ticket)))
+      return st;
+    if ((st = vkl_grad_allreduce_submit(tr->allreduce, b, tr->err, tr->errlen))) return st;
+  }
+  return VKL_OK;
+}
+
 /* N > 1: the step's gradient summed across the ranks, before its
- * optimizer program (which uploads the sums). */
-static vkl_status allreduce_gradient(trainer *tr) {
+ * optimizer program (which uploads the sums); compute: the ticket of the
+ * step's last compute submission. */
+static vkl_status allreduce_gradient(trainer *tr, uint64_t compute) {
   if (!tr->allreduce) return VKL_OK;
-  vkl_status st = vkl_grad_allreduce_run(tr->allreduce, tr->err, tr->errlen);
+  vkl_status st = vkl_grad_allreduce_finish(tr->allreduce, compute, tr->err, tr->errlen);
   if (st) return st;
   vkl_grad_allreduce_stats s;
   vkl_grad_allreduce_get_stats(tr->allreduce, &s);
-  tr->allreduce_s_sum += s.exposed_s;
-  tr->allreduce_steps++;
+  if (!tr->reduce_s) tr->reduce_s = calloc(VKL_TIMED_STEPS, sizeof *tr->reduce_s);
+  if (tr->reduce_s && tr->timed_steps < VKL_TIMED_STEPS) tr->reduce_s[tr->timed_steps++] = s.exposed_s;
   return VKL_OK;
+}
+
+/* The time from one step's submission to the next's: a step's duration
+ * once the device is busy (the all-reduce included). */
+static void time_step(trainer *tr) {
+  double now = now_s();
+  if (!tr->step_s) tr->step_s = calloc(VKL_TIMED_STEPS, sizeof *tr->step_s);
+  if (tr->last_submit > 0 && tr->step_s && tr->step_intervals < VKL_TIMED_STEPS)
+    tr->step_s[tr->step_intervals++] = now - tr->last_submit;
+  tr->last_submit = now;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The median of v (n values; sorts them), 0 for none. */
+static double median(double *v, uint32_t n) {
+  if (!v || !n) return 0;
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* The step's loss sum and top-1/top-5 counts over every rank's samples. */
@@ -202,13 +240,15 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, uint6
     uint32_t s = (uint32_t)(L % SLOTS), j = (uint32_t)(L % tr->k);
     uint32_t p = (uint32_t)(L / tr->k % tr->passes);
     const train_pass *pass = &tr->pass[p];
+    int last = j == tr->k - 1 && p == tr->passes - 1; /* the step's last micro-batch */
+    uint64_t computed = 0;
     if ((st = vkl_batch_ring_take(tr->ring, tr->train_ld, s, NULL, tr->err, tr->errlen)) ||
         (st = vkl_batch_ring_copy(tr->ring, s, tr->err, tr->errlen)) ||
-        (st = submit(tr, pass->micro[j == 0 ? 0 : 1], NULL)))
+        (st = submit_micro(tr, pass->micro[j == 0 ? 0 : 1], last, &computed)))
       return st;
     if (j == tr->k - 1 && pass->sync && (st = pass->sync(tr))) return st;
     if (j == tr->k - 1 && pass->after && (st = submit(tr, pass->after, NULL))) return st;
-    if (j == tr->k - 1 && p == tr->passes - 1) {
+    if (last) {
       uint64_t t = tr->t;
       uint32_t r = (uint32_t)(t % VKL_OPTIM_RING);
       /* the ring slot of step t - RING must be read before reuse */
@@ -216,8 +256,9 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, uint6
       double lr = vkl_sched_lr(&tr->sched, tr->cfg->optim.lr, t);
       double phi = vkl_optim_phi(&tr->cfg->optim, tr->steps_per_epoch, t);
       vkl_optimizer_prepare(tr->opt, t, lr, phi, 1); /* never apply a non-finite step */
-      if ((st = allreduce_gradient(tr)) || (st = submit(tr, tr->step_cmd[r], &tr->step_ticket[r])))
+      if ((st = allreduce_gradient(tr, computed)) || (st = submit(tr, tr->step_cmd[r], &tr->step_ticket[r])))
         return st;
+      time_step(tr);
       /* step t counts as done before step t - 1 is read, so that a stop at
        * a non-finite t - 1 knows where the device stands */
       int late = tr->pending;
@@ -498,8 +539,11 @@ vkl_status vkl_train(vkl_ctx *ctx, const vkl_train_config *cfg, vkl_train_result
     vkl_grad_allreduce_get_stats(tr.allreduce, &s);
     result->allreduce_bytes = s.bytes;
     result->allreduce_buckets = s.buckets;
-    result->allreduce_s = tr.allreduce_steps ? tr.allreduce_s_sum / tr.allreduce_steps : 0;
+    result->allreduce_s = median(tr.reduce_s, tr.timed_steps);
   }
+  result->step_s = median(tr.step_s, tr.step_intervals);
+  free(tr.reduce_s);
+  free(tr.step_s);
   result->wall_s = now_s() - start;
   if (st && !err[0]) snprintf(err, errlen, "%s", vkl_status_str(st));
   trainer_teardown(&tr);

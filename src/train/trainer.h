@@ -154,8 +154,11 @@ typedef struct vkl_train_result {
   uint64_t device_bytes;
   uint64_t steps;
   double wall_s;
+  /* The median time from one step's submission to the next's (0 with
+   * fewer than two steps): a step's duration, all-reduce included. */
+  double step_s;
   /* Data parallelism: the ranks, and the gradient all-reduce's bytes per
-   * rank, buckets and mean seconds per step that the step waited for it
+   * rank, buckets and median seconds per step that the step waited for it
    * beyond its own compute (grad_allreduce.h's exposed_s; 0 with one rank) */
   uint32_t ranks;
   /* N > 1: the lowest rank that failed to set the run up, or UINT32_MAX.

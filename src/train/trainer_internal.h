@@ -21,6 +21,7 @@
 #include "train/trainer.h"
 
 #define SLOTS VKL_BATCH_RING_SLOTS
+#define VKL_TIMED_STEPS 4096
 
 /* A step is a schedule of passes over the global batch's k micro-batches
  * (DESIGN.md "One optimizer step"). Each pass runs one recorded program per
@@ -117,8 +118,18 @@ typedef struct trainer {
   uint32_t ranks, rank;
   int writer;
   vkl_grad_allreduce *allreduce;
-  double allreduce_s_sum;
-  uint64_t allreduce_steps;
+  /* the gradient's buckets, and classification's last micro-batch of a
+   * step as one program per bucket (the backward in segments, each
+   * followed by its bucket's download); NULL: one program, then every
+   * download (Barlow Twins) */
+  vkl_grad_bucket buckets[VKL_ALLREDUCE_MAX_BUCKETS];
+  uint32_t bucket_count;
+  vkl_cmd *last_segment[VKL_ALLREDUCE_MAX_BUCKETS];
+  /* the first VKL_TIMED_STEPS steps of this process: the all-reduce's
+   * exposed seconds and the time from the step's submission to the next's */
+  double *reduce_s, *step_s;
+  uint32_t timed_steps, step_intervals;
+  double last_submit;
 } trainer;
 
 static inline double now_s(void) {

@@ -24,11 +24,13 @@
 
 /* Starts `<mpiexec> -n <ranks> vklars <args>` (its own process group),
  * output to log; ranks 0: vklars alone. */
+static const char *spawn_env = ""; /* variables for the next spawn ("A=1 B=2") */
+
 static pid_t spawn_ranks(int ranks, const char *args, const char *log) {
   char cmd[4096];
   if (ranks)
-    snprintf(cmd, sizeof cmd, "exec %s -n %d %s '%s' %s >'%s' 2>&1", VKLARS_MPIEXEC, ranks,
-             VKLARS_MPIEXEC_FLAGS, VKLARS_EXE, args, log);
+    snprintf(cmd, sizeof cmd, "%s exec %s -n %d %s '%s' %s >'%s' 2>&1", spawn_env,
+             VKLARS_MPIEXEC, ranks, VKLARS_MPIEXEC_FLAGS, VKLARS_EXE, args, log);
   else
     snprintf(cmd, sizeof cmd, "exec '%s' %s >'%s' 2>&1", VKLARS_EXE, args, log);
   pid_t pid = fork();
@@ -107,11 +109,17 @@ static void assert_states_identical(const char *a, const char *b) {
 }
 
 Test(mpi, two_ranks_equal_one_process_mlp_cnn_lars_lamb, .timeout = 600) {
-  static const char *const runs[][2] = {
-      {"--model mlp --width 16", "--opt lars --lr 0.5 --schedule constant"},
-      {"--model mlp --width 16", "--opt lamb --lr 0.01 --schedule constant"},
-      {"--model cnn --width 4", "--opt lars --lr 0.5 --schedule constant"},
-      {"--model cnn --width 4", "--opt lamb --lr 0.01 --schedule constant"}};
+  /* the last two in 1 KiB buckets: the last micro-batch's backward in many
+   * segments, each bucket summed while the next computes */
+  static const char *const runs[][3] = {
+      {"--model mlp --width 16", "--opt lars --lr 0.5 --schedule constant", ""},
+      {"--model mlp --width 16", "--opt lamb --lr 0.01 --schedule constant", ""},
+      {"--model cnn --width 4", "--opt lars --lr 0.5 --schedule constant", ""},
+      {"--model cnn --width 4", "--opt lamb --lr 0.01 --schedule constant", ""},
+      {"--model cnn --width 4", "--opt lars --lr 0.5 --schedule constant",
+       "VKLARS_ALLREDUCE_BUCKET_MIB=0.001"},
+      {"--model mlp --width 16", "--opt lamb --lr 0.01 --schedule constant",
+       "VKLARS_ALLREDUCE_BUCKET_MIB=0.001"}};
   char text[1 << 15];
   for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
     char *one = proc_temp_dir("mpi1"), *two = proc_temp_dir("mpi2"), args[1024];
@@ -122,15 +130,20 @@ Test(mpi, two_ranks_equal_one_process_mlp_cnn_lars_lamb, .timeout = 600) {
     cr_assert_eq(rc, 0, "%s: %s", args, text);
     snprintf(args, sizeof args, "train " TINY " %s %s --batch 64 --micro-batch 16 --max-steps 6 "
              "--eval-every never --force --out %s", runs[i][0], runs[i][1], two);
+    spawn_env = runs[i][2];
     rc = run_ranks(2, args, text, sizeof text);
+    spawn_env = "";
     cr_assert_eq(rc, 0, "%s: %s", args, text);
     cr_assert(strstr(text, "2 ranks x 2 micro-batches of 16"), "%s", text);
+    if (runs[i][2][0]) /* many buckets */
+      cr_assert(!strstr(text, " in 1 bucket;"), "%s", text);
     cr_assert(strstr(text, "vklars: all-reduce:"), "%s", text);
     char a[600], b[600];
     vkl_checkpoint_path(one, 6, a, sizeof a);
     vkl_checkpoint_path(two, 6, b, sizeof b);
     double worst = assert_states_close(b, a, 1e-6, NULL, 0);
-    cr_log_info("%s %s: worst relative difference %g", runs[i][0], runs[i][1], worst);
+    cr_log_info("%s %s %s: worst relative difference %g", runs[i][0], runs[i][1], runs[i][2],
+                worst);
     /* only rank 0 wrote, and the logs hold each step once */
     snprintf(a, sizeof a, "%s/steps.csv", two);
     proc_assert_every_step_once(a, 5);
