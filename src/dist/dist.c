@@ -317,9 +317,11 @@ vkl_status vkl_dist_first_failed(vkl_dist *d, int failed, uint32_t *first_rank) 
   *first_rank = failed ? vkl_dist_rank(d) : UINT32_MAX;
   if (!d || d->size == 1) return VKL_OK;
 #ifdef VKLARS_WITH_MPI
-  uint32_t v = *first_rank;
-  vkl_status st = allreduce(d, &v, 1, MPI_UINT32_T, MPI_MIN, "agreeing on a failure");
-  *first_rank = v;
+  /* an int: with MPI_UINT32_T, MPICH 4.0.2 gave UINT32_MAX as the minimum
+   * of {UINT32_MAX, 1, 2} (dist_check caught it); MPI_INT works in both */
+  int v = failed ? (int)d->rank : INT_MAX;
+  vkl_status st = allreduce(d, &v, 1, MPI_INT, MPI_MIN, "agreeing on a failure");
+  *first_rank = v == INT_MAX ? UINT32_MAX : (uint32_t)v;
   return st;
 #else
   return fail(d, VKL_ERR_UNSUPPORTED, "built without MPI");
