@@ -408,8 +408,33 @@ static vkl_status agree_setup(trainer *tr, vkl_status st, vkl_train_result *resu
     return ast;
   }
   result->failed_rank = failed;
-  if (failed == UINT32_MAX || st) return st;
-  snprintf(tr->err, tr->errlen, "rank %u failed to set the run up", failed);
+  if (failed != UINT32_MAX) {
+    if (st) return st;
+    snprintf(tr->err, tr->errlen, "rank %u failed to set the run up", failed);
+    return VKL_ERR_INVALID_ARGUMENT;
+  }
+  /* Every rank must run the same schedule: its data (another data set on
+   * another node), --micro-batch auto (another device) or the position it
+   * resumed from could make them differ, and then their collectives would
+   * not match. */
+  const uint64_t shape[] = {tr->m,           tr->k, tr->steps_per_epoch, tr->total_steps, tr->t,
+                            tr->model->param_floats, vkl_dataset_get_info(tr->train_ds)->count};
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) h = (h ^ shape[i]) * 0x100000001b3ull;
+  uint32_t differs;
+  if ((ast = vkl_dist_agree_u64(tr->cfg->dist, h, &differs))) {
+    snprintf(tr->err, tr->errlen, "%s", vkl_dist_errmsg(tr->cfg->dist));
+    return ast;
+  }
+  if (differs == UINT32_MAX) return VKL_OK;
+  result->failed_rank = 0; /* rank 0 says it for all */
+  snprintf(tr->err, tr->errlen,
+           "rank %u's run differs from rank 0's (micro-batch %u: %u a step, %llu steps an epoch, "
+           "%llu training images, at step %llu on this rank): every rank needs the same data, "
+           "options and devices' micro-batch (give --micro-batch)",
+           differs, tr->m, tr->k, (unsigned long long)tr->steps_per_epoch,
+           (unsigned long long)vkl_dataset_get_info(tr->train_ds)->count,
+           (unsigned long long)tr->t);
   return VKL_ERR_INVALID_ARGUMENT;
 }
 

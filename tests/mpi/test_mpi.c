@@ -300,3 +300,27 @@ Test(mpi, two_ranks_pretrain_equals_one_process, .timeout = 600) {
   free(one);
   free(two);
 }
+
+/* Ranks whose runs would differ (here their data: MPMD launch, one
+ * argument list per rank) stop before the first step with one message,
+ * instead of collectives that never match. */
+Test(mpi, ranks_with_different_data_stop_at_once_with_one_message, .timeout = 120) {
+  char *dir = proc_temp_dir("mpid"), cmd[4096], log[600], text[1 << 15];
+  snprintf(log, sizeof log, "%s.log", dir);
+  const char *run = "train --data synthetic --image-size 1x8x8 --model mlp --batch 32 "
+                    "--micro-batch 16 --threads 1 --epochs 1";
+  snprintf(cmd, sizeof cmd,
+           "exec %s %s -n 1 '%s' %s --synthetic-images 1024 --out %s : -n 1 '%s' %s "
+           "--synthetic-images 2048 --out %s >'%s' 2>&1",
+           VKLARS_MPIEXEC, VKLARS_MPIEXEC_FLAGS, VKLARS_EXE, run, dir, VKLARS_EXE, run, dir, log);
+  double t0 = proc_now();
+  int rc = system(cmd);
+  proc_slurp(log, text, sizeof text);
+  cr_assert(WIFEXITED(rc) && WEXITSTATUS(rc) == 2, "status %d: %s", rc, text);
+  cr_assert_lt(proc_now() - t0, 60, "took %.0f s", proc_now() - t0);
+  const char *msg = strstr(text, "rank 1's run differs from rank 0's");
+  cr_assert(msg, "%s", text);
+  cr_assert(!strstr(msg + 1, "rank 1's run differs"), "said more than once: %s", text);
+  cr_assert(strstr(text, "steps an epoch"), "%s", text);
+  free(dir);
+}
