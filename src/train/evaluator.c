@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "data/augment.h"
+#include "dist/dist.h"
 #include "nn/classify.h"
 
 struct vkl_evaluator {
@@ -113,10 +114,14 @@ vkl_status vkl_evaluator_run(vkl_evaluator *ev, vkl_eval_result *r, char *err, s
     snprintf(err, errlen, "%s", vkl_loader_errmsg(ev->ld));
     return st;
   }
-  uint64_t nb = vkl_loader_batches_per_epoch(ev->ld), queued = 0;
+  /* this rank's batches: rank, rank + N, ... (all of them with one rank);
+   * the i-th of them goes through slot i % SLOTS */
+  uint32_t N = vkl_dist_size(ev->cfg.dist), rank = vkl_dist_rank(ev->cfg.dist);
+  uint64_t all = vkl_loader_batches_per_epoch(ev->ld), queued = 0;
+  uint64_t nb = rank < all ? (all - rank + N - 1) / N : 0;
   uint64_t total = vkl_dataset_get_info(ev->cfg.dataset)->count, n = 0;
   for (; queued < VKL_BATCH_RING_SLOTS && queued < nb && !st; queued++)
-    st = vkl_batch_ring_fill(ring, ev->ld, (uint32_t)queued, queued, err, errlen);
+    st = vkl_batch_ring_fill(ring, ev->ld, (uint32_t)queued, rank + queued * N, err, errlen);
   for (uint64_t b = 0; b < nb && !st; b++) {
     if (stop_requested(ev)) {
       abandon(ev, b, queued);
@@ -133,20 +138,33 @@ vkl_status vkl_evaluator_run(vkl_evaluator *ev, vkl_eval_result *r, char *err, s
       break;
     }
     n += count;
-    if (ev->cfg.on_progress) ev->cfg.on_progress(ev->cfg.user, n, total);
-    if (queued < nb) st = vkl_batch_ring_fill(ring, ev->ld, s, queued++, err, errlen);
+    if (ev->cfg.on_progress) /* the ranks go at about one pace: this one's share times N */
+      ev->cfg.on_progress(ev->cfg.user, n * N < total ? n * N : total, total);
+    if (queued < nb) {
+      st = vkl_batch_ring_fill(ring, ev->ld, s, rank + queued * N, err, errlen);
+      queued++;
+    }
   }
   uint64_t ticket;
-  if (!st && ((st = vkl_submit(ev->ctx, ev->done, &ticket)) || (st = vkl_wait(ev->ctx, ticket))))
+  if (!st && nb &&
+      ((st = vkl_submit(ev->ctx, ev->done, &ticket)) || (st = vkl_wait(ev->ctx, ticket))))
     device_fail(ev, st, err, errlen);
   if (st) return st;
-  float loss_sum;
-  uint32_t correct[2];
-  memcpy(&loss_sum, ev->rb_loss.host, 4);
-  memcpy(correct, ev->rb_correct.host, 8);
+  float loss_sum = 0;
+  uint32_t correct[2] = {0, 0};
+  if (nb) { /* a rank without a batch wrote no metrics */
+    memcpy(&loss_sum, ev->rb_loss.host, 4);
+    memcpy(correct, ev->rb_correct.host, 8);
+  }
+  double sums[4] = {loss_sum, correct[0], correct[1], (double)n};
+  if ((st = vkl_dist_sum_f64(ev->cfg.dist, sums, 4))) {
+    snprintf(err, errlen, "evaluation: %s", vkl_dist_errmsg(ev->cfg.dist));
+    return st;
+  }
+  n = (uint64_t)sums[3];
   r->images = n;
-  r->loss = n ? loss_sum / (double)n : 0;
-  r->top1 = n ? (double)correct[0] / (double)n : 0;
-  r->top5 = n ? (double)correct[1] / (double)n : 0;
+  r->loss = n ? sums[0] / (double)n : 0;
+  r->top1 = n ? sums[1] / (double)n : 0;
+  r->top5 = n ? sums[2] / (double)n : 0;
   return VKL_OK;
 }

@@ -35,6 +35,10 @@ typedef struct vkl_evaluator_config {
   /* Between batches: when *stop is non-zero the pass ends with
    * VKL_ERR_INTERRUPTED. May be NULL. */
   const volatile sig_atomic_t *stop;
+  /* Data parallelism (dist/dist.h; NULL: one process): each of N ranks
+   * evaluates every N-th batch and the sums are combined, so every rank
+   * gets the whole split's result. Every rank must call run together. */
+  struct vkl_dist *dist;
   /* Called after each batch is queued, with the images done and in all. */
   void (*on_progress)(void *user, uint64_t done, uint64_t total);
   void *user;

@@ -268,6 +268,7 @@ static vkl_status make_evaluator(trainer *tr) {
                              /* ranks must stop at the same step: across
                               * ranks an evaluation runs to its end */
                              .stop = tr->ranks > 1 ? NULL : tr->cfg->stop,
+                             .dist = tr->cfg->dist, /* each rank a share of the batches */
                              .on_progress = tr->cfg->on_eval_progress ? on_eval_progress : NULL,
                              .user = tr};
   return vkl_evaluator_create(tr->ctx, &ec, &tr->evaluator, tr->err, tr->errlen);

@@ -324,3 +324,45 @@ Test(mpi, ranks_with_different_data_stop_at_once_with_one_message, .timeout = 12
   cr_assert(strstr(text, "steps an epoch"), "%s", text);
   free(dir);
 }
+
+/* Field `col` (0-based) of the last row of dir/epochs.csv. */
+static double last_epoch_field(const char *dir, int col) {
+  char path[600], line[1024], last[1024] = "";
+  snprintf(path, sizeof path, "%s/epochs.csv", dir);
+  FILE *f = fopen(path, "r");
+  cr_assert(f, "%s missing", path);
+  while (fgets(line, sizeof line, f)) memcpy(last, line, sizeof last);
+  fclose(f);
+  const char *c = last;
+  for (int i = 0; i < col && c; i++) c = strchr(c, ',') ? strchr(c, ',') + 1 : NULL;
+  cr_assert(c, "%s: no field %d in %s", path, col, last);
+  return atof(c);
+}
+
+/* The ranks split the test split's batches between them (an odd count:
+ * 1000 images in 63 batches of 16, the last one partial) and sum the
+ * counts: the same images, loss and accuracy as one process. */
+Test(mpi, two_ranks_evaluate_the_test_split_together, .timeout = 300) {
+  char *one = proc_temp_dir("mpie1"), *two = proc_temp_dir("mpie2"), args[1024];
+  char text[1 << 15];
+  const char *run = "train --data synthetic --synthetic-images 1000 --image-size 1x8x8 --threads 1 "
+                    "--model cnn --width 4 --batch 64 --micro-batch 16 --epochs 1 --opt lars "
+                    "--lr 0.5 --schedule constant --force";
+  snprintf(args, sizeof args, "%s --out %s", run, one);
+  cr_assert_eq(run_ranks(0, args, text, sizeof text), 0, "%s", text);
+  snprintf(args, sizeof args, "%s --out %s", run, two);
+  cr_assert_eq(run_ranks(2, args, text, sizeof text), 0, "%s", text);
+  /* epochs.csv: ..., test_loss (3), test_top1 (4), test_top5 (5), test_images (6) */
+  double images = last_epoch_field(one, 6);
+  cr_assert_gt(images, 0);
+  cr_assert_eq(last_epoch_field(two, 6), images, "test images: %g vs %g",
+               last_epoch_field(two, 6), images);
+  for (int col = 4; col <= 5; col++) /* a prediction may flip on a near tie: one image */
+    cr_assert_leq(fabs(last_epoch_field(two, col) - last_epoch_field(one, col)), 1.0 / images,
+                  "column %d: %g vs %g", col, last_epoch_field(two, col),
+                  last_epoch_field(one, col));
+  double l1 = last_epoch_field(one, 3), l2 = last_epoch_field(two, 3);
+  cr_assert_leq(fabs(l1 - l2), 1e-5 * fabs(l1), "test loss %.9g vs %.9g", l2, l1);
+  free(one);
+  free(two);
+}
