@@ -54,4 +54,15 @@ static inline void free_state(vkl_checkpoint_state *s, vkl_model *m) {
   vkl_model_destroy(m);
 }
 
+/* Two checkpoints hold the same bits: weights, momentum, statistics. */
+static inline void assert_states_identical(const char *a, const char *b) {
+  vkl_model *ma, *mb;
+  vkl_checkpoint_state sa = load_all(a, &ma), sb = load_all(b, &mb);
+  cr_assert(memcmp(sa.params, sb.params, ma->param_floats * 4) == 0, "weights differ");
+  cr_assert(memcmp(sa.moments[0], sb.moments[0], ma->param_floats * 4) == 0, "momentum differs");
+  cr_assert(memcmp(sa.buffers, sb.buffers, ma->buffer_floats * 4) == 0, "BN statistics differ");
+  free_state(&sa, ma);
+  free_state(&sb, mb);
+}
+
 #endif

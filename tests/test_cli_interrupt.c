@@ -66,13 +66,7 @@ Test(cli_interrupt, sigint_checkpoints_exits_130_and_resume_is_exact) {
   char a[600], b[600];
   vkl_checkpoint_path(straight, 128, a, sizeof a);
   vkl_checkpoint_path(cut, 128, b, sizeof b);
-  vkl_model *ma, *mb;
-  vkl_checkpoint_state sa = load_all(a, &ma), sb = load_all(b, &mb);
-  cr_assert(memcmp(sa.params, sb.params, ma->param_floats * 4) == 0, "weights differ");
-  cr_assert(memcmp(sa.moments[0], sb.moments[0], ma->param_floats * 4) == 0, "momentum differs");
-  cr_assert(memcmp(sa.buffers, sb.buffers, ma->buffer_floats * 4) == 0, "BN statistics differ");
-  free_state(&sa, ma);
-  free_state(&sb, mb);
+  assert_states_identical(a, b);
   free(straight);
   free(cut);
 }

@@ -98,14 +98,15 @@ static double assert_states_close(const char *a, const char *b, double rel,
   return worst;
 }
 
-static void assert_states_identical(const char *a, const char *b) {
-  vkl_model *ma, *mb;
-  vkl_checkpoint_state sa = load_all(a, &ma), sb = load_all(b, &mb);
-  cr_assert(memcmp(sa.params, sb.params, ma->param_floats * 4) == 0, "weights differ");
-  cr_assert(memcmp(sa.moments[0], sb.moments[0], ma->param_floats * 4) == 0, "momentum differs");
-  cr_assert(memcmp(sa.buffers, sb.buffers, ma->buffer_floats * 4) == 0, "BN statistics differ");
-  free_state(&sa, ma);
-  free_state(&sb, mb);
+
+/* Runs `args --out one` as one process and `args --out two` on 2 ranks,
+ * each to a successful end. */
+static void run_one_and_two(const char *args, const char *one, const char *two) {
+  char cmd[1024], text[1 << 15];
+  snprintf(cmd, sizeof cmd, "%s --out %s", args, one);
+  cr_assert_eq(run_ranks(0, cmd, text, sizeof text), 0, "%s: %s", cmd, text);
+  snprintf(cmd, sizeof cmd, "%s --out %s", args, two);
+  cr_assert_eq(run_ranks(2, cmd, text, sizeof text), 0, "%s: %s", cmd, text);
 }
 
 Test(mpi, two_ranks_equal_one_process_mlp_cnn_lars_lamb, .timeout = 600) {
@@ -276,15 +277,11 @@ static size_t read_losses(const char *dir, double *loss, size_t max) {
  * through fp32 by two routes (one device merge, or two merges and a sum in
  * double), and G = 2 (C_ii - 1) amplifies the last bits of C_ii ~ 1. */
 Test(mpi, two_ranks_pretrain_equals_one_process, .timeout = 600) {
-  char *one = proc_temp_dir("mpip1"), *two = proc_temp_dir("mpip2"), args[1024];
-  char text[1 << 15];
+  char *one = proc_temp_dir("mpip1"), *two = proc_temp_dir("mpip2");
   const char *p = "pretrain " TINY " --model cnn --width 4 --projector 16-16 --knn 0 --batch 64 "
                   "--micro-batch 16 --max-steps 4 --opt lars --lr 0.5 --schedule constant "
                   "--eval-every never --force";
-  snprintf(args, sizeof args, "%s --out %s", p, one);
-  cr_assert_eq(run_ranks(0, args, text, sizeof text), 0, "%s", text);
-  snprintf(args, sizeof args, "%s --out %s", p, two);
-  cr_assert_eq(run_ranks(2, args, text, sizeof text), 0, "%s", text);
+  run_one_and_two(p, one, two);
   double la[8], lb[8];
   size_t na = read_losses(one, la, 8), nb = read_losses(two, lb, 8);
   cr_assert(na == 4 && nb == 4, "%zu and %zu steps logged", na, nb);
@@ -343,15 +340,11 @@ static double last_epoch_field(const char *dir, int col) {
  * 1000 images in 63 batches of 16, the last one partial) and sum the
  * counts: the same images, loss and accuracy as one process. */
 Test(mpi, two_ranks_evaluate_the_test_split_together, .timeout = 300) {
-  char *one = proc_temp_dir("mpie1"), *two = proc_temp_dir("mpie2"), args[1024];
-  char text[1 << 15];
+  char *one = proc_temp_dir("mpie1"), *two = proc_temp_dir("mpie2");
   const char *run = "train --data synthetic --synthetic-images 1000 --image-size 1x8x8 --threads 1 "
                     "--model cnn --width 4 --batch 64 --micro-batch 16 --epochs 1 --opt lars "
                     "--lr 0.5 --schedule constant --force";
-  snprintf(args, sizeof args, "%s --out %s", run, one);
-  cr_assert_eq(run_ranks(0, args, text, sizeof text), 0, "%s", text);
-  snprintf(args, sizeof args, "%s --out %s", run, two);
-  cr_assert_eq(run_ranks(2, args, text, sizeof text), 0, "%s", text);
+  run_one_and_two(run, one, two);
   /* epochs.csv: ..., test_loss (3), test_top1 (4), test_top5 (5), test_images (6) */
   double images = last_epoch_field(one, 6);
   cr_assert_gt(images, 0);
