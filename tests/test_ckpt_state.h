@@ -15,8 +15,7 @@
  * optimizer's moments; with projector layers, of a pretraining run's
  * model); returns the state for comparisons (free with free_state). */
 static inline vkl_checkpoint_state load_all_projected(const char *path, vkl_model **model,
-                                                      const uint32_t *projector,
-                                                      uint32_t layers) {
+                                                      const uint32_t *projector, uint32_t layers) {
   vkl_checkpoint_meta *meta = calloc(1, sizeof *meta);
   char err[512];
   cr_assert_eq(vkl_checkpoint_read_meta(path, meta, err, sizeof err), VKL_OK, "%s", err);

@@ -31,8 +31,7 @@ static void check_plan(const vkl_model *m, uint64_t target, uint32_t max) {
       cr_assert_eq(b[i + 1].end, b[i].begin, "%s: buckets %u and %u do not meet", m->name, i,
                    i + 1);
       cr_assert_eq(b[i + 1].node_hi, b[i].node_lo);
-      cr_assert_geq(b[i].end - b[i].begin, target, "%s: bucket %u is below the target", m->name,
-                    i);
+      cr_assert_geq(b[i].end - b[i].begin, target, "%s: bucket %u is below the target", m->name, i);
     }
     for (uint32_t nd = b[i].node_lo; nd < b[i].node_hi; nd++)
       for (int k = 0; k < 2; k++) {
@@ -52,8 +51,8 @@ Test(grad_buckets, tile_the_gradient_in_backward_order) {
   for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
     vkl_model *m = build(models[i]);
     check_plan(m, 4u << 20, 64);
-    check_plan(m, 1, 64);   /* a bucket wherever a cut is possible, up to 64 */
-    check_plan(m, 4, 2);    /* two at most */
+    check_plan(m, 1, 64);          /* a bucket wherever a cut is possible, up to 64 */
+    check_plan(m, 4, 2);           /* two at most */
     check_plan(m, 1ull << 40, 64); /* one: the target exceeds the model */
     vkl_model_destroy(m);
   }

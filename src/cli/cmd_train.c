@@ -235,8 +235,7 @@ static int run(const char *cmd, int argc, char **argv) {
   if (st) { /* before any collective: the others must not wait for this rank */
     char msg[1200];
     snprintf(msg, sizeof msg, "%s", vkl_ctx_errmsg(ctx));
-    if (ranks > 1)
-      snprintf(msg, sizeof msg, "rank %u of %u: %s", rank, ranks, vkl_ctx_errmsg(ctx));
+    if (ranks > 1) snprintf(msg, sizeof msg, "rank %u of %u: %s", rank, ranks, vkl_ctx_errmsg(ctx));
     rc = cli_status_error(cmd, st, msg);
     vkl_ctx_destroy(ctx);
     vkl_dist_abort(dist, rc);

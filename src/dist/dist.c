@@ -126,8 +126,9 @@ static vkl_status wait_request(vkl_dist *d, MPI_Request *r, const char *what) {
 
 static vkl_status allreduce(vkl_dist *d, void *buf, uint64_t n, MPI_Datatype type, MPI_Op op,
                             const char *what) {
-  if (n > INT_MAX) return fail(d, VKL_ERR_INVALID_ARGUMENT, "%s: %llu values at once", what,
-                               (unsigned long long)n);
+  if (n > INT_MAX)
+    return fail(d, VKL_ERR_INVALID_ARGUMENT, "%s: %llu values at once", what,
+                (unsigned long long)n);
   MPI_Request r;
   int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, type, op, MPI_COMM_WORLD, &r);
   if (rc != MPI_SUCCESS) return mpi_fail(d, rc, what);

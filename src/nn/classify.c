@@ -2,7 +2,7 @@
 #include "nn/classify.h"
 
 vkl_status vkl_classify_record_to_dy(vkl_cmd *cmd, vkl_net *net, vkl_xent_loss *loss, int first,
-                                      float grad_scale) {
+                                     float grad_scale) {
   vkl_status st;
   if ((st = vkl_net_record_forward(net, cmd, VKL_NET_TRAIN)) ||
       (st = vkl_xent_loss_record_forward(loss, cmd, vkl_net_output(net), first)))

@@ -15,7 +15,7 @@ vkl_status vkl_classify_record_train(vkl_cmd *cmd, vkl_net *net, vkl_xent_loss *
  * records the net's backward (vkl_net_backward_begin, then its nodes, in
  * segments). */
 vkl_status vkl_classify_record_to_dy(vkl_cmd *cmd, vkl_net *net, vkl_xent_loss *loss, int first,
-                                      float grad_scale);
+                                     float grad_scale);
 /* Forward with running statistics, loss and counts (first: written, else
  * added to). */
 vkl_status vkl_classify_record_eval(vkl_cmd *cmd, vkl_net *net, vkl_xent_loss *loss, int first);

@@ -451,8 +451,8 @@ vkl_status vkl_net_record_backward_nodes(vkl_net *n, vkl_cmd *cmd, int first, ui
     return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT,
                          "net: an inference net (%s) records no backward pass", n->model->name);
   if (lo > hi || hi > n->model->node_count)
-    return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT,
-                         "net: backward of nodes %u..%u of %u", lo, hi, n->model->node_count);
+    return vkl_set_error(n->ctx, VKL_ERR_INVALID_ARGUMENT, "net: backward of nodes %u..%u of %u",
+                         lo, hi, n->model->node_count);
   vkl_status st = VKL_OK;
   for (uint32_t i = hi; i-- > lo && !st;) st = backward_node(n, cmd, i, !first);
   return st;

@@ -42,8 +42,7 @@ void vkl_barlow_stats_pivots(double *pivots, const float *stats, uint32_t d) {
   }
 }
 
-void vkl_barlow_stats_to_sums(double *sums, const float *stats, const double *pivots,
-                              uint32_t d) {
+void vkl_barlow_stats_to_sums(double *sums, const float *stats, const double *pivots, uint32_t d) {
   double n = stats[VKL_BARLOW_N];
   double *s1 = sums + 1, *s2 = s1 + 2ull * d, *sx = s2 + 2ull * d;
   sums[0] = n;
@@ -59,8 +58,8 @@ void vkl_barlow_stats_to_sums(double *sums, const float *stats, const double *pi
   }
   for (uint32_t i = 0; i < d; i++)
     for (uint32_t j = 0; j < d; j++) /* s1 / n is m' */
-      sx[(uint64_t)i * d + j] = stats[VKL_BARLOW_X(d) + (uint64_t)i * d + j] +
-                                (n > 0 ? s1[i] * s1[d + j] / n : 0);
+      sx[(uint64_t)i * d + j] =
+          stats[VKL_BARLOW_X(d) + (uint64_t)i * d + j] + (n > 0 ? s1[i] * s1[d + j] / n : 0);
 }
 
 void vkl_barlow_stats_from_sums(float *stats, const double *sums, const double *pivots,

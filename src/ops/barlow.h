@@ -97,8 +97,7 @@ void vkl_barlow_stats_pivots(double *pivots /* (2d) */, const float *stats, uint
 void vkl_barlow_stats_to_sums(double *sums, const float *stats /* (vkl_barlow_stats_floats) */,
                               const double *pivots /* (2d) P */, uint32_t d);
 /* stats (all of it: the finalize's fields 0) from summed sums about P. */
-void vkl_barlow_stats_from_sums(float *stats, const double *sums, const double *pivots,
-                                uint32_t d);
+void vkl_barlow_stats_from_sums(float *stats, const double *sums, const double *pivots, uint32_t d);
 
 /* ---- device recording (see ops/op_util.h for the conventions) ---- */
 

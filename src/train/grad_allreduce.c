@@ -58,8 +58,8 @@ static vkl_status record_download(vkl_grad_allreduce *g, uint32_t b) {
   return vkl_cmd_end(c);
 }
 
-vkl_status vkl_grad_allreduce_create(const vkl_grad_allreduce_config *cfg,
-                                     vkl_grad_allreduce **out, char *err, size_t errlen) {
+vkl_status vkl_grad_allreduce_create(const vkl_grad_allreduce_config *cfg, vkl_grad_allreduce **out,
+                                     char *err, size_t errlen) {
   *out = NULL;
   vkl_grad_allreduce *g = calloc(1, sizeof *g);
   if (!g) {
@@ -169,8 +169,7 @@ static vkl_status merge_running_stats(vkl_grad_allreduce *g, char *err, size_t e
   return VKL_OK;
 }
 
-vkl_status vkl_grad_allreduce_submit(vkl_grad_allreduce *g, uint32_t b, char *err,
-                                     size_t errlen) {
+vkl_status vkl_grad_allreduce_submit(vkl_grad_allreduce *g, uint32_t b, char *err, size_t errlen) {
   vkl_status st = vkl_submit(g->cfg.ctx, g->download[b], &g->ticket[b]);
   if (st) snprintf(err, errlen, "%s", vkl_ctx_errmsg(g->cfg.ctx));
   return st;

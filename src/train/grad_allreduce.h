@@ -52,7 +52,7 @@ typedef struct vkl_grad_allreduce_config {
 
 /* What the last step's reduction cost, for the logs and the benchmark. */
 typedef struct vkl_grad_allreduce_stats {
-  uint64_t bytes;    /* per rank, each way */
+  uint64_t bytes; /* per rank, each way */
   uint32_t buckets;
   /* From vkl_grad_allreduce_finish's call to the merged statistics (the
    * end of the last micro-batch's compute included, when still running). */
@@ -65,8 +65,8 @@ typedef struct vkl_grad_allreduce_stats {
 } vkl_grad_allreduce_stats;
 
 /* Errors: the message is in err. */
-vkl_status vkl_grad_allreduce_create(const vkl_grad_allreduce_config *cfg,
-                                     vkl_grad_allreduce **out, char *err, size_t errlen);
+vkl_status vkl_grad_allreduce_create(const vkl_grad_allreduce_config *cfg, vkl_grad_allreduce **out,
+                                     char *err, size_t errlen);
 void vkl_grad_allreduce_destroy(vkl_grad_allreduce *g);
 /* Submits bucket b's download: after the program (segment) that finishes
  * it, in bucket order. */

@@ -205,8 +205,9 @@ static vkl_status make_allreduce(trainer *tr) {
        * per micro-batch, Barlow Twins' statistics pass one per view */
       .bn_updates = tr->k * (trainer_is_barlow(tr) ? 2 : 1)};
   uint64_t target = tr->cfg->allreduce_bucket_bytes;
-  tr->bucket_count = vkl_grad_buckets_plan(tr->model, target ? target : VKL_ALLREDUCE_BUCKET_DEFAULT,
-                                           tr->buckets, VKL_ALLREDUCE_MAX_BUCKETS);
+  tr->bucket_count =
+      vkl_grad_buckets_plan(tr->model, target ? target : VKL_ALLREDUCE_BUCKET_DEFAULT, tr->buckets,
+                            VKL_ALLREDUCE_MAX_BUCKETS);
   gc.buckets = tr->buckets;
   gc.bucket_count = tr->bucket_count;
   return vkl_grad_allreduce_create(&gc, &tr->allreduce, tr->err, tr->errlen);

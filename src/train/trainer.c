@@ -62,7 +62,8 @@ static vkl_status allreduce_gradient(trainer *tr, uint64_t compute) {
   vkl_grad_allreduce_stats s;
   vkl_grad_allreduce_get_stats(tr->allreduce, &s);
   if (!tr->reduce_s) tr->reduce_s = calloc(VKL_TIMED_STEPS, sizeof *tr->reduce_s);
-  if (tr->reduce_s && tr->timed_steps < VKL_TIMED_STEPS) tr->reduce_s[tr->timed_steps++] = s.exposed_s;
+  if (tr->reduce_s && tr->timed_steps < VKL_TIMED_STEPS)
+    tr->reduce_s[tr->timed_steps++] = s.exposed_s;
   return VKL_OK;
 }
 
@@ -256,7 +257,8 @@ static vkl_status train_epoch(trainer *tr, uint32_t epoch, uint64_t first, uint6
       double lr = vkl_sched_lr(&tr->sched, tr->cfg->optim.lr, t);
       double phi = vkl_optim_phi(&tr->cfg->optim, tr->steps_per_epoch, t);
       vkl_optimizer_prepare(tr->opt, t, lr, phi, 1); /* never apply a non-finite step */
-      if ((st = allreduce_gradient(tr, computed)) || (st = submit(tr, tr->step_cmd[r], &tr->step_ticket[r])))
+      if ((st = allreduce_gradient(tr, computed)) ||
+          (st = submit(tr, tr->step_cmd[r], &tr->step_ticket[r])))
         return st;
       time_step(tr);
       /* step t counts as done before step t - 1 is read, so that a stop at
@@ -417,8 +419,13 @@ static vkl_status agree_setup(trainer *tr, vkl_status st, vkl_train_result *resu
    * another node), --micro-batch auto (another device) or the position it
    * resumed from could make them differ, and then their collectives would
    * not match. */
-  const uint64_t shape[] = {tr->m,           tr->k, tr->steps_per_epoch, tr->total_steps, tr->t,
-                            tr->model->param_floats, vkl_dataset_get_info(tr->train_ds)->count};
+  const uint64_t shape[] = {tr->m,
+                            tr->k,
+                            tr->steps_per_epoch,
+                            tr->total_steps,
+                            tr->t,
+                            tr->model->param_floats,
+                            vkl_dataset_get_info(tr->train_ds)->count};
   uint64_t h = 0xcbf29ce484222325ull;
   for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) h = (h ^ shape[i]) * 0x100000001b3ull;
   uint32_t differs;

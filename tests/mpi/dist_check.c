@@ -14,14 +14,14 @@
 static int failures;
 static uint32_t me;
 
-#define CHECK(cond, ...)                                  \
-  do {                                                    \
-    if (!(cond)) {                                        \
+#define CHECK(cond, ...)                                 \
+  do {                                                   \
+    if (!(cond)) {                                       \
       fprintf(stderr, "dist_check: rank %u: FAIL ", me); \
-      fprintf(stderr, __VA_ARGS__);                       \
-      fputc('\n', stderr);                                \
-      failures++;                                         \
-    }                                                     \
+      fprintf(stderr, __VA_ARGS__);                      \
+      fputc('\n', stderr);                               \
+      failures++;                                        \
+    }                                                    \
   } while (0)
 
 static double now_s(void) {
@@ -115,8 +115,7 @@ static void check_timeout(vkl_dist *d, double timeout) {
     double t0 = now_s();
     vkl_status st = vkl_dist_finish(d, h);
     double waited = now_s() - t0;
-    CHECK(st == VKL_ERR_TIMEOUT, "a sum the others never joined returned %s",
-          vkl_status_name(st));
+    CHECK(st == VKL_ERR_TIMEOUT, "a sum the others never joined returned %s", vkl_status_name(st));
     CHECK(waited >= timeout * 0.9 && waited < timeout + 2, "timed out after %.2f s, not %.1f",
           waited, timeout);
     CHECK(strstr(vkl_dist_errmsg(d), "rank 0") != NULL, "the message names no rank: %s",

@@ -29,8 +29,8 @@ static const char *spawn_env = ""; /* variables for the next spawn ("A=1 B=2") *
 static pid_t spawn_ranks(int ranks, const char *args, const char *log) {
   char cmd[4096];
   if (ranks)
-    snprintf(cmd, sizeof cmd, "%s exec %s -n %d %s '%s' %s >'%s' 2>&1", spawn_env,
-             VKLARS_MPIEXEC, ranks, VKLARS_MPIEXEC_FLAGS, VKLARS_EXE, args, log);
+    snprintf(cmd, sizeof cmd, "%s exec %s -n %d %s '%s' %s >'%s' 2>&1", spawn_env, VKLARS_MPIEXEC,
+             ranks, VKLARS_MPIEXEC_FLAGS, VKLARS_EXE, args, log);
   else
     snprintf(cmd, sizeof cmd, "exec '%s' %s >'%s' 2>&1", VKLARS_EXE, args, log);
   pid_t pid = fork();
@@ -98,7 +98,6 @@ static double assert_states_close(const char *a, const char *b, double rel,
   return worst;
 }
 
-
 /* Runs `args --out one` as one process and `args --out two` on 2 ranks,
  * each to a successful end. */
 static void run_one_and_two(const char *args, const char *one, const char *two) {
@@ -125,12 +124,18 @@ Test(mpi, two_ranks_equal_one_process_mlp_cnn_lars_lamb, .timeout = 600) {
   for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
     char *one = proc_temp_dir("mpi1"), *two = proc_temp_dir("mpi2"), args[1024];
     /* 6 steps of B = 64 from micro-batches of 16: 4 on one process, 2 a rank */
-    snprintf(args, sizeof args, "train " TINY " %s %s --batch 64 --micro-batch 16 --max-steps 6 "
-             "--eval-every never --force --out %s", runs[i][0], runs[i][1], one);
+    snprintf(args, sizeof args,
+             "train " TINY
+             " %s %s --batch 64 --micro-batch 16 --max-steps 6 "
+             "--eval-every never --force --out %s",
+             runs[i][0], runs[i][1], one);
     int rc = run_ranks(0, args, text, sizeof text);
     cr_assert_eq(rc, 0, "%s: %s", args, text);
-    snprintf(args, sizeof args, "train " TINY " %s %s --batch 64 --micro-batch 16 --max-steps 6 "
-             "--eval-every never --force --out %s", runs[i][0], runs[i][1], two);
+    snprintf(args, sizeof args,
+             "train " TINY
+             " %s %s --batch 64 --micro-batch 16 --max-steps 6 "
+             "--eval-every never --force --out %s",
+             runs[i][0], runs[i][1], two);
     spawn_env = runs[i][2];
     rc = run_ranks(2, args, text, sizeof text);
     spawn_env = "";
@@ -278,7 +283,8 @@ static size_t read_losses(const char *dir, double *loss, size_t max) {
  * double), and G = 2 (C_ii - 1) amplifies the last bits of C_ii ~ 1. */
 Test(mpi, two_ranks_pretrain_equals_one_process, .timeout = 600) {
   char *one = proc_temp_dir("mpip1"), *two = proc_temp_dir("mpip2");
-  const char *p = "pretrain " TINY " --model cnn --width 4 --projector 16-16 --knn 0 --batch 64 "
+  const char *p = "pretrain " TINY
+                  " --model cnn --width 4 --projector 16-16 --knn 0 --batch 64 "
                   "--micro-batch 16 --max-steps 4 --opt lars --lr 0.5 --schedule constant "
                   "--eval-every never --force";
   run_one_and_two(p, one, two);
@@ -304,8 +310,9 @@ Test(mpi, two_ranks_pretrain_equals_one_process, .timeout = 600) {
 Test(mpi, ranks_with_different_data_stop_at_once_with_one_message, .timeout = 120) {
   char *dir = proc_temp_dir("mpid"), cmd[4096], log[600], text[1 << 15];
   snprintf(log, sizeof log, "%s.log", dir);
-  const char *run = "train --data synthetic --image-size 1x8x8 --model mlp --batch 32 "
-                    "--micro-batch 16 --threads 1 --epochs 1";
+  const char *run =
+      "train --data synthetic --image-size 1x8x8 --model mlp --batch 32 "
+      "--micro-batch 16 --threads 1 --epochs 1";
   snprintf(cmd, sizeof cmd,
            "exec %s %s -n 1 '%s' %s --synthetic-images 1024 --out %s : -n 1 '%s' %s "
            "--synthetic-images 2048 --out %s >'%s' 2>&1",
@@ -341,15 +348,16 @@ static double last_epoch_field(const char *dir, int col) {
  * counts: the same images, loss and accuracy as one process. */
 Test(mpi, two_ranks_evaluate_the_test_split_together, .timeout = 300) {
   char *one = proc_temp_dir("mpie1"), *two = proc_temp_dir("mpie2");
-  const char *run = "train --data synthetic --synthetic-images 1000 --image-size 1x8x8 --threads 1 "
-                    "--model cnn --width 4 --batch 64 --micro-batch 16 --epochs 1 --opt lars "
-                    "--lr 0.5 --schedule constant --force";
+  const char *run =
+      "train --data synthetic --synthetic-images 1000 --image-size 1x8x8 --threads 1 "
+      "--model cnn --width 4 --batch 64 --micro-batch 16 --epochs 1 --opt lars "
+      "--lr 0.5 --schedule constant --force";
   run_one_and_two(run, one, two);
   /* epochs.csv: ..., test_loss (3), test_top1 (4), test_top5 (5), test_images (6) */
   double images = last_epoch_field(one, 6);
   cr_assert_gt(images, 0);
-  cr_assert_eq(last_epoch_field(two, 6), images, "test images: %g vs %g",
-               last_epoch_field(two, 6), images);
+  cr_assert_eq(last_epoch_field(two, 6), images, "test images: %g vs %g", last_epoch_field(two, 6),
+               images);
   for (int col = 4; col <= 5; col++) /* a prediction may flip on a near tie: one image */
     cr_assert_leq(fabs(last_epoch_field(two, col) - last_epoch_field(one, col)), 1.0 / images,
                   "column %d: %g vs %g", col, last_epoch_field(two, col),
