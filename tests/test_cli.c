@@ -658,3 +658,20 @@ Test(cli, a_build_without_mpi_refuses_to_be_one_of_several_ranks) {
   cr_assert_eq(r->code, 0, "%s", r->err);
 }
 #endif
+
+/* Under an MPI launcher (its environment names a world of several), the
+ * commands that write files or start their own runs refuse: N copies would
+ * race on the same files. devices and inspect, which only read, still run. */
+Test(cli, commands_other_than_training_refuse_to_be_one_of_several_ranks) {
+  static const char *const alone[] = {"sweep --preset fmnist-paper-small --dry-run",
+                                      "schedule --opt tvlars", "report /nonexistent",
+                                      "linear-eval /nonexistent", "eval /nonexistent",
+                                      "bench ops", "kernels"};
+  for (size_t i = 0; i < sizeof alone / sizeof alone[0]; i++) {
+    run_result *r = run_env("OMPI_COMM_WORLD_SIZE=2", alone[i]);
+    cr_assert_eq(r->code, 2, "%s: exit %d: %s", alone[i], r->code, r->err);
+    cr_assert(strstr(r->err, "only train and pretrain"), "%s: %s", alone[i], r->err);
+  }
+  run_result *r = run_env("PMI_SIZE=3", "devices");
+  cr_assert_eq(r->code, 0, "devices: %s", r->err);
+}

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "dist/dist.h"
 #include "vklars/vklars.h"
 
 static const char usage[] =
@@ -63,6 +64,18 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   return VKL_EXIT_USAGE;
 }
 
+/* Commands that write files or start runs of their own: N copies of one
+ * under an MPI launcher would race on the same files (a sweep's children
+ * would even inherit the launcher's environment). */
+static int launched_alone_only(const char *cmd) {
+  static const char *const alone[] = {"linear-eval", "eval",     "bench",  "kernels",
+                                      "sweep",       "schedule", "report"};
+  if (!vkl_dist_launched()) return 0;
+  for (size_t i = 0; i < sizeof alone / sizeof alone[0]; i++)
+    if (strcmp(cmd, alone[i]) == 0) return 1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return cli_usage_error(NULL, "no command given");
   const char *cmd = argv[1];
@@ -74,6 +87,12 @@ int main(int argc, char **argv) {
     printf("vklars %s\n", vkl_version());
     return VKL_EXIT_OK;
   }
+  if (launched_alone_only(cmd))
+    return cli_usage_error(cmd,
+                           "'%s' runs as one process, but an MPI launcher started this one as one "
+                           "of several: only train and pretrain (and the read-only devices and "
+                           "inspect) run under mpirun",
+                           cmd);
   if (strcmp(cmd, "train") == 0) return cmd_train(argc - 1, argv + 1);
   if (strcmp(cmd, "pretrain") == 0) return cmd_pretrain(argc - 1, argv + 1);
   if (strcmp(cmd, "linear-eval") == 0) return cmd_linear_eval(argc - 1, argv + 1);
