@@ -54,6 +54,15 @@ int vkl_dist_launched(void) {
   return launcher_world_size() > 1;
 }
 
+void vkl_dist_pause(uint32_t polls) {
+  if (polls < 1000) {
+    sched_yield();
+  } else {
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 uint32_t vkl_dist_rank(const vkl_dist *d) {
   return d ? d->rank : 0;
 }
@@ -102,9 +111,8 @@ static double now_s(void) {
 }
 
 /* Polls r until it completes or the timeout passes. MPI progresses a
- * non-blocking collective inside MPI_Test, so the poll is frequent; after
- * the first thousand it sleeps between polls, leaving the cores to the
- * device and the loader. */
+ * non-blocking collective inside MPI_Test, so the poll is frequent
+ * (vkl_dist_pause between polls). */
 static vkl_status wait_request(vkl_dist *d, MPI_Request *r, const char *what) {
   double t0 = now_s();
   for (uint32_t polls = 0;; polls++) {
@@ -115,12 +123,7 @@ static vkl_status wait_request(vkl_dist *d, MPI_Request *r, const char *what) {
       return fail(d, VKL_ERR_TIMEOUT,
                   "rank %u: %s waited %.0f s for the other ranks: one of them stopped or died",
                   d->rank, what, d->timeout_s);
-    if (polls < 1000) {
-      sched_yield();
-    } else {
-      struct timespec ts = {0, 50000};
-      nanosleep(&ts, NULL);
-    }
+    vkl_dist_pause(polls);
   }
 }
 

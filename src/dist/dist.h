@@ -71,6 +71,11 @@ vkl_status vkl_dist_finish(vkl_dist *d, uint32_t handle);
  * collective only inside its calls); for a caller waiting on something
  * else meanwhile. */
 vkl_status vkl_dist_progress(vkl_dist *d);
+/* The pause between two polls of a wait on other ranks (or on work they
+ * wait for): a yield for the first thousand polls, then 50 us asleep, so a
+ * long wait leaves the cores to the device (lavapipe: the CPU) and the
+ * loader while a short one stays quick. */
+void vkl_dist_pause(uint32_t polls);
 /* Blocking sums, in place. */
 vkl_status vkl_dist_sum_f32(vkl_dist *d, float *buf, uint64_t n);
 vkl_status vkl_dist_sum_f64(vkl_dist *d, double *buf, uint64_t n);

@@ -54,14 +54,10 @@ typedef struct vkl_grad_allreduce_config {
 typedef struct vkl_grad_allreduce_stats {
   uint64_t bytes; /* per rank, each way */
   uint32_t buckets;
-  /* From vkl_grad_allreduce_finish's call to the merged statistics (the
-   * end of the last micro-batch's compute included, when still running). */
-  double wall_s;
   /* From the end of the step's compute (the last micro-batch's program)
    * to the merged statistics: what the step waits beyond its own compute
    * (the downloads still queued, the sums, a slower peer). */
   double exposed_s;
-  double reduce_s; /* of which: waiting for MPI once every bucket was on the host */
 } vkl_grad_allreduce_stats;
 
 /* Errors: the message is in err. */

@@ -96,23 +96,16 @@ vkl_status trainer_init_weights(trainer *tr) {
   return st;
 }
 
-/* FNV-1a over bytes, continuing from h. */
-static uint64_t fnv1a(uint64_t h, const void *p, uint64_t n) {
-  const unsigned char *b = p;
-  for (uint64_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
-  return h;
-}
-
 /* N > 1: every rank must hold the same state, bit for bit (the same
  * summed gradient, the same update): a rank that differs is a bug, and
  * the run stops rather than save one rank's state as the run's. */
 static vkl_status check_ranks_agree(trainer *tr, const vkl_checkpoint_state *h) {
   if (tr->ranks < 2) return VKL_OK;
   uint64_t pf = tr->model->param_floats * 4, bf = tr->model->buffer_floats * 4;
-  const uint64_t basis = 0xcbf29ce484222325ull;
-  uint64_t moments = fnv1a(basis, h->moments[0], pf);
-  if (h->moments[1]) moments = fnv1a(moments, h->moments[1], pf);
-  const uint64_t parts[3] = {fnv1a(basis, h->params, pf), fnv1a(basis, h->buffers, bf), moments};
+  uint64_t moments = trainer_fnv1a(TRAINER_FNV_BASIS, h->moments[0], pf);
+  if (h->moments[1]) moments = trainer_fnv1a(moments, h->moments[1], pf);
+  const uint64_t parts[3] = {trainer_fnv1a(TRAINER_FNV_BASIS, h->params, pf),
+                             trainer_fnv1a(TRAINER_FNV_BASIS, h->buffers, bf), moments};
   static const char *const names[3] = {"weights", "batch-norm running statistics",
                                        "optimizer state"};
   for (int i = 0; i < 3; i++) {

@@ -44,9 +44,8 @@ static vkl_status submit_micro(trainer *tr, vkl_cmd *c, int last, uint64_t *tick
   vkl_status st;
   if (!last || !tr->allreduce) return submit(tr, c, ticket);
   for (uint32_t b = 0; b < tr->bucket_count; b++) {
-    if (tr->last_segment[0] ? (st = submit(tr, tr->last_segment[b], ticket))
-                            : b == 0 && (st = submit(tr, c, ticket)))
-      return st;
+    vkl_cmd *program = tr->last_segment[0] ? tr->last_segment[b] : b == 0 ? c : NULL;
+    if (program && (st = submit(tr, program, ticket))) return st;
     if ((st = vkl_grad_allreduce_submit(tr->allreduce, b, tr->err, tr->errlen))) return st;
   }
   return VKL_OK;
@@ -426,9 +425,8 @@ static vkl_status agree_setup(trainer *tr, vkl_status st, vkl_train_result *resu
                             tr->t,
                             tr->model->param_floats,
                             vkl_dataset_get_info(tr->train_ds)->count};
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < sizeof shape / sizeof shape[0]; i++) h = (h ^ shape[i]) * 0x100000001b3ull;
   uint32_t differs;
+  uint64_t h = trainer_fnv1a(TRAINER_FNV_BASIS, shape, sizeof shape);
   if ((ast = vkl_dist_agree_u64(tr->cfg->dist, h, &differs))) {
     snprintf(tr->err, tr->errlen, "%s", vkl_dist_errmsg(tr->cfg->dist));
     return ast;

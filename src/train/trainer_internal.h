@@ -138,6 +138,15 @@ static inline double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* FNV-1a over n bytes, continuing from h (start: TRAINER_FNV_BASIS): what
+ * the ranks compare to find out that they hold the same state. */
+#define TRAINER_FNV_BASIS 0xcbf29ce484222325ull
+static inline uint64_t trainer_fnv1a(uint64_t h, const void *p, uint64_t n) {
+  const unsigned char *b = p;
+  for (uint64_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
 /* Takes the context's message for a failed runtime call. */
 static inline vkl_status vk_fail(trainer *tr, vkl_status st) {
   snprintf(tr->err, tr->errlen, "%s", vkl_ctx_errmsg(tr->ctx));
