@@ -132,6 +132,40 @@ Test(optim, excluded_tensors_get_plain_momentum_sgd) {
   cr_assert_float_eq(st.eff_lr, 0.7, 1e-15);
 }
 
+/* --excluded-lr-scale s: the excluded tensor's direction is s*g, in the
+ * momentum family (m = mu*m + s*g) and in LAMB (w -= lr*s*u); adapted
+ * tensors are untouched by it. */
+Test(optim, excluded_lr_scale_scales_only_excluded_tensors) {
+  vkl_optim_config o = vkl_optim_defaults(VKL_OPT_LARS);
+  o.excluded_lr_scale = 0.024;
+  double w[3] = {1, -2, 3}, g[3] = {0.5, 0.25, -1}, m[3] = {0.1, 0.2, 0.3}, want[3];
+  for (int i = 0; i < 3; i++) want[i] = w[i] - 0.7 * (0.9 * m[i] + 0.024 * g[i]);
+  vkl_optim_stats st;
+  one_step(&o, 0.7, w, g, m, NULL, 3, 1, &st);
+  for (int i = 0; i < 3; i++) cr_assert_float_eq(w[i], want[i], 1e-15);
+  cr_assert_float_eq(st.trust, 0.024, 1e-15);
+  cr_assert_float_eq(st.eff_lr, 0.7 * 0.024, 1e-15);
+  /* the same step of an adapted tensor: the LARS trust ratio, as at scale 1 */
+  double wa[2] = {3, 4}, ga[2] = {0.6, 0.8}, ma[2] = {0}, wb[2] = {3, 4}, mb[2] = {0};
+  vkl_optim_stats sa, sb;
+  one_step(&o, 0.7, wa, ga, ma, NULL, 2, 2, &sa);
+  o.excluded_lr_scale = 1;
+  one_step(&o, 0.7, wb, ga, mb, NULL, 2, 2, &sb);
+  cr_assert_eq(sa.trust, sb.trust);
+  cr_assert_eq(wa[0], wb[0]);
+  /* LAMB: the first step's u is g/(|g|+eps) per element, r = s */
+  vkl_optim_config l = vkl_optim_defaults(VKL_OPT_LAMB);
+  l.excluded_lr_scale = 0.5;
+  l.exclude_1d = 1;
+  double lw[2] = {1, 2}, lg[2] = {0.3, -0.4}, lm[2] = {0}, lv[2] = {0};
+  one_step(&l, 0.1, lw, lg, lm, lv, 2, 1, &st);
+  for (int i = 0; i < 2; i++) {
+    double u = (0.1 * lg[i]) / (sqrt(0.001 * lg[i] * lg[i]) + 1e-6);
+    cr_assert_float_eq(lw[i], (i ? 2.0 : 1.0) - 0.1 * 0.5 * u, 1e-12);
+  }
+  cr_assert_float_eq(st.trust, 0.5, 1e-15);
+}
+
 Test(optim, lars_trust_ratio_and_lr_zero) {
   vkl_optim_config o = vkl_optim_defaults(VKL_OPT_LARS);
   double w[2] = {3, 4}, g[2] = {0.6 - 5e-4 * 3, 0.8 - 5e-4 * 4}, m[2] = {0};
@@ -216,6 +250,10 @@ Test(optim, validation_states_range_and_value) {
   o.trust_clip = -0.5;
   cr_assert_eq(vkl_optim_validate(&o, NULL, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
   cr_assert(strstr(err, "trust clip must be in [0, inf), 0 for none (got -0.5)"), "%s", err);
+  o = vkl_optim_defaults(VKL_OPT_LARS);
+  o.excluded_lr_scale = -0.1;
+  cr_assert_eq(vkl_optim_validate(&o, NULL, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "excluded tensors' lr scale must be in [0, inf) (got -0.1)"), "%s", err);
   o = vkl_optim_defaults(VKL_OPT_SGD);
   vkl_sched_config s = {.kind = VKL_SCHED_STEP,
                         .step_epochs = 0,

@@ -49,6 +49,11 @@ typedef struct vkl_optim_config {
   /* Tensors with ndim == 1 (biases, batch-norm) get neither weight decay nor
    * layer-wise adaptation: plain momentum SGD (LARS family, LAMB). */
   int exclude_1d;
+  /* Excluded tensors step at excluded_lr_scale * lr (the trust ratio of an
+   * excluded tensor is this constant instead of 1). 1 is the papers' and
+   * the TVLARS authors' plain SGD at the full rate; the Barlow Twins code
+   * gives biases and batch norm 0.0048 / 0.2 = 0.024 of the weights' rate. */
+  double excluded_lr_scale;
   /* LARS and TVLARS */
   double eta; /* trust coefficient */
   vkl_lars_denom denominator;

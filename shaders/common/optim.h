@@ -127,6 +127,7 @@ VKL_F32 eps;
 VKL_F32 norm_clamp;   /* 0: off */
 VKL_F32 lamb_clamp_w; /* 0: off */
 VKL_F32 trust_clip;   /* 0: off */
+VKL_F32 excluded_lr_scale; /* the trust ratio of OPTIM_TENSOR_EXCLUDED tensors */
 VKL_PUSH_END(vkl_optim_push)
 
 #endif

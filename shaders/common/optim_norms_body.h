@@ -19,9 +19,11 @@ shared vec3 part[OPTIM_WG]; // (sum w^2, sum d^2, sum g^2) per invocation or sub
 
 float clamp_norm(float x, float c) { return c > 0.0 ? min(x, c) : x; }
 
-// q: 1 without adaptation, for excluded tensors, or when a norm is 0.
+// q: excluded tensors the constant excluded_lr_scale; 1 without adaptation
+// or when a norm is 0.
 float trust_ratio(float wn, float dn, float gn, float wd, bool excluded, float lr, float phi) {
-  if ((pc.flags & OPTIM_ADAPT) == 0u || excluded) return 1.0;
+  if (excluded) return pc.excluded_lr_scale;
+  if ((pc.flags & OPTIM_ADAPT) == 0u) return 1.0;
   if (mode == OPTIM_MODE_MOMENTUM) {
     float wc = clamp_norm(wn, pc.norm_clamp);
     float den = (pc.flags & OPTIM_SUM_OF_NORMS) != 0u

@@ -54,6 +54,13 @@ int optim_args_table(optim_args *a, cli_opt *o) {
                      "apply weight decay and adaptation to biases and batch-norm too",
                      NULL,
                      &a->no_exclude_1d};
+  o[n++] = (cli_opt){"--excluded-lr-scale",
+                     NULL,
+                     "X",
+                     "biases and batch-norm parameters (the tensors excluded from adaptation) "
+                     "step at X times the rate (default 1; Barlow Twins' code: 0.024)",
+                     &a->excluded_lr_scale,
+                     NULL};
   o[n++] = (cli_opt){"--beta1", NULL, "X", "LAMB/AdamW beta1 (default 0.9)", &a->beta1, NULL};
   o[n++] = (cli_opt){"--beta2", NULL, "X", "LAMB/AdamW beta2 (default 0.999)", &a->beta2, NULL};
   o[n++] = (cli_opt){"--eps", NULL, "X", "LAMB/AdamW epsilon", &a->eps, NULL};
@@ -103,6 +110,8 @@ int optim_args_apply(const char *cmd, const optim_args *a, vkl_optim_config *o,
       (rc = cli_parse_double(cmd, "--beta2", a->beta2, &o->beta2)) ||
       (rc = cli_parse_double(cmd, "--eps", a->eps, &o->eps)) ||
       (rc = cli_parse_double(cmd, "--trust-clip", a->trust_clip, &o->trust_clip)) ||
+      (rc = cli_parse_double(cmd, "--excluded-lr-scale", a->excluded_lr_scale,
+                             &o->excluded_lr_scale)) ||
       (rc = cli_parse_double(cmd, "--warmup-epochs", a->warmup_epochs, &s->warmup_epochs)) ||
       (rc = cli_parse_u32(cmd, "--batch", a->batch, 1, UINT32_MAX, &s->batch)))
     return rc;

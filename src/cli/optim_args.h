@@ -6,12 +6,12 @@
 #include "cli/args.h"
 #include "vklars/optim.h"
 
-#define OPTIM_ARGS_MAX 24
+#define OPTIM_ARGS_MAX 28
 
 typedef struct optim_args {
   const char *opt, *sched, *lr, *wd, *momentum, *eta, *lambda, *alpha, *delay, *delay_epochs,
       *gamma_min, *warmup_epochs, *batch, *denominator, *beta1, *beta2, *eps, *trust_clip,
-      *norm_clamp;
+      *excluded_lr_scale, *norm_clamp;
   int nesterov, larc, bias_correction, no_exclude_1d;
 } optim_args;
 

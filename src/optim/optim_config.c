@@ -29,6 +29,7 @@ vkl_optim_config vkl_optim_defaults(vkl_opt_kind kind) {
   o.beta2 = 0.999;
   o.eps = 1e-6;
   o.decoupled_decay = 1;
+  o.excluded_lr_scale = 1.0;
   switch (kind) {
     case VKL_OPT_SGD: o.lr = 0.1; break;
     case VKL_OPT_LARS:
@@ -103,6 +104,8 @@ vkl_status vkl_optim_validate(const vkl_optim_config *o, const vkl_sched_config 
   CHECK(o->weight_decay >= 0 && isfinite(o->weight_decay),
         "weight decay must be in [0, inf) (got %g)", o->weight_decay);
   CHECK(o->eta > 0 && isfinite(o->eta), "eta must be in (0, inf) (got %g)", o->eta);
+  CHECK(o->excluded_lr_scale >= 0 && isfinite(o->excluded_lr_scale),
+        "excluded tensors' lr scale must be in [0, inf) (got %g)", o->excluded_lr_scale);
   CHECK(o->lars_eps >= 0 && isfinite(o->lars_eps), "LARS epsilon must be in [0, inf) (got %g)",
         o->lars_eps);
   CHECK(o->norm_clamp >= 0 && isfinite(o->norm_clamp),

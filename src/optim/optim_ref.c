@@ -3,7 +3,7 @@
  * SGD (PyTorch): d = g + wd*w; m = mu*m + d; w -= lr * (nesterov ? d + mu*m : m).
  * LARS (Barlow Twins code): for adapted tensors d = g + wd*w,
  *   q = eta * ||w|| / ||d||  (or ||w|| / (||g|| + wd*||w|| + eps), You et al.),
- *   q = 1 if either norm is 0; excluded tensors: d = g, q = 1;
+ *   q = 1 if either norm is 0; excluded tensors: d = g, q = excluded_lr_scale;
  *   LARC clipping q = min(q / lr, 1); m = mu*m + q*d; w -= lr * m
  *   (Nesterov: w -= lr * (q*d + mu*m)).
  * TVLARS: q is multiplied by phi(t); norms optionally clamped to [0, c].
@@ -11,7 +11,7 @@
  *   (with bias correction m/(1-b1^(t+1)), v/(1-b2^(t+1)) if asked);
  *   u = m/(sqrt(v)+eps) + wd*w (decoupled; else g += wd*w first);
  *   r = clamp(||w||, 0, c) / ||u|| (1 if either is 0), r = min(r, clip);
- *   w -= lr * r * u. AdamW: r = 1. */
+ *   w -= lr * r * u. AdamW: r = 1. Excluded tensors: r = excluded_lr_scale. */
 #include "optim/optim_ref.h"
 
 #include <math.h>
@@ -45,7 +45,7 @@ static void momentum_step(const vkl_optim_config *o, double lr, double phi, vkl_
     sg += t->g[i] * t->g[i];
     sd += d * d;
   }
-  double gn = sqrt(sg), dn = sqrt(sd), q = 1.0;
+  double gn = sqrt(sg), dn = sqrt(sd), q = excluded ? o->excluded_lr_scale : 1.0;
   if (is_lars(o->kind) && !excluded) {
     double wc = clamp_norm(wn, o->norm_clamp);
     double den = o->denominator == VKL_LARS_DENOM_SUM_OF_NORMS
@@ -81,7 +81,7 @@ static void lamb_step(const vkl_optim_config *o, double lr, uint64_t step, vkl_o
         (t->m[i] / c1) / (sqrt(t->v[i] / c2) + o->eps) + (o->decoupled_decay ? wd * t->w[i] : 0.0);
     su += u * u;
   }
-  double un = sqrt(su), r = 1.0;
+  double un = sqrt(su), r = excluded ? o->excluded_lr_scale : 1.0;
   if (o->kind == VKL_OPT_LAMB && !excluded) {
     double wc = clamp_norm(wn, o->lamb_clamp_w);
     r = wc > 0 && un > 0 ? wc / un : 1.0;

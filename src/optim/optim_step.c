@@ -353,6 +353,7 @@ vkl_status vkl_optimizer_record(vkl_optimizer *o, vkl_cmd *cmd) {
       .norm_clamp = (float)c->norm_clamp,
       .lamb_clamp_w = (float)c->lamb_clamp_w,
       .trust_clip = (float)c->trust_clip,
+      .excluded_lr_scale = (float)c->excluded_lr_scale,
   };
   /* the kernels may leave the last bindings unused (the update: v1) */
   vkl_buf bufs[8] = {o->w, o->g, o->m[0], o->v[0], o->state, o->m[1], o->ring, o->v[1]};

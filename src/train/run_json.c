@@ -94,6 +94,7 @@ char *trainer_run_json(trainer *tr) {
   cJSON_AddBoolToObject(oj, "nesterov", op->nesterov);
   cJSON_AddNumberToObject(oj, "weight_decay", op->weight_decay);
   cJSON_AddBoolToObject(oj, "exclude_1d", op->exclude_1d);
+  cJSON_AddNumberToObject(oj, "excluded_lr_scale", op->excluded_lr_scale);
   cJSON_AddNumberToObject(oj, "eta", op->eta);
   cJSON_AddStringToObject(
       oj, "lars_denominator",
