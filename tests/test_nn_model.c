@@ -197,3 +197,42 @@ Test(nn_model, cnn_gap_projector_and_no_head) {
   cr_assert(strstr(err, "projector layer 2 has 0 outputs"), "%s", err);
   vkl_model_destroy(cnn), vkl_model_destroy(gap), vkl_model_destroy(proj), vkl_model_destroy(bare);
 }
+
+/* cnn4-gap: four conv-bn-relu stages of width, 2, 4 and 8 times width
+ * channels, pooled after the first three (28 -> 14 -> 7 -> 3), then
+ * averaged: 8*width features; an input that the pools would empty is
+ * refused by name. */
+Test(nn_model, cnn4_gap_stages_and_features) {
+  char err[256];
+  vkl_model_config mc = {.in_c = 1, .in_h = 28, .in_w = 28, .classes = 10, .width = 4};
+  vkl_model *m;
+  cr_assert_eq(vkl_model_build("cnn4-gap", &mc, &m, err, sizeof err), VKL_OK, "%s", err);
+  const char *names[] = {"conv1.weight", "bn1.weight",   "bn1.bias",     "conv2.weight",
+                         "bn2.weight",   "bn2.bias",     "conv3.weight", "bn3.weight",
+                         "bn3.bias",     "conv4.weight", "bn4.weight",   "bn4.bias",
+                         "fc.weight",    "fc.bias"};
+  cr_assert_eq(m->param_count, 14);
+  for (int i = 0; i < 14; i++) cr_assert_str_eq(m->params[i].name, names[i]);
+  const uint32_t in_ch[4] = {1, 4, 8, 16};
+  for (int s = 0; s < 4; s++) {
+    const nn_tensor *c = &m->params[3 * s];
+    cr_assert(c->shape[0] == 4u << s && c->shape[1] == in_ch[s] && c->shape[2] == 3,
+              "conv%d is %ux%ux%u", s + 1, c->shape[0], c->shape[1], c->shape[2]);
+  }
+  cr_assert_eq(m->params[12].shape[1], 32, "fc fan-in %u", m->params[12].shape[1]);
+  nn_value f = m->values[m->features];
+  cr_assert(f.c == 32 && f.h == 1 && f.w == 1);
+  /* the map averaged is 3x3: the GAP node's input */
+  int seen = 0;
+  for (uint32_t i = 0; i < m->node_count; i++)
+    if (m->nodes[i].kind == NN_GAP) {
+      nn_value x = m->values[m->nodes[i].in[0]];
+      cr_assert(x.c == 32 && x.h == 3 && x.w == 3, "GAP of %ux%ux%u", x.c, x.h, x.w);
+      seen++;
+    }
+  cr_assert_eq(seen, 1);
+  vkl_model_destroy(m);
+  mc.in_h = mc.in_w = 4; /* 4 -> 2 -> 1 -> 0 */
+  cr_assert_eq(vkl_model_build("cnn4-gap", &mc, &m, err, sizeof err), VKL_ERR_INVALID_ARGUMENT);
+  cr_assert(strstr(err, "the output would be empty"), "%s", err);
+}

@@ -43,9 +43,9 @@ static int table(train_args *a, cli_opt *o) {
                      NULL,
                      "NAME",
                      strcmp(cmd_name, "pretrain") == 0
-                         ? "cnn-gap (default: the cnn, its last map averaged), cnn, mlp, resnet18, "
-                           "resnet34, resnet50"
-                         : "cnn (default), cnn-gap, mlp, resnet18, resnet34, resnet50",
+                         ? "cnn-gap (default: the cnn, its last map averaged), cnn4-gap (four "
+                           "stages, averaged), cnn, mlp, resnet18, resnet34, resnet50"
+                         : "cnn (default), cnn-gap, cnn4-gap, mlp, resnet18, resnet34, resnet50",
                      &a->model,
                      NULL};
   o[n++] = (cli_opt){"--width", NULL, "N", "mlp hidden width / cnn base channels", &a->width, NULL};

@@ -246,6 +246,26 @@ static void build_cnn_gap(builder *b, const vkl_model_config *cfg) {
   head(b, cfg, "fc", simple(b, NN_GAP, cnn_stages(b, cfg)));
 }
 
+/* A deeper self-supervised backbone: four conv-bn-relu stages of width,
+ * 2, 4 and 8 times width channels, max-pooled after the first three
+ * (28x28 -> 14 -> 7 -> 3), averaged over the last map (8*width features).
+ * cnn-gap's two stages see 10x10 pixels per feature, about what random
+ * filters already describe; these see the whole Fashion-MNIST image, so
+ * pretraining has shape to learn. Cheaper than cnn-gap at half its width:
+ * 4.5 against 7.7 MFLOP per 28x28 image forward at widths 16 and 32. */
+static void build_cnn4_gap(builder *b, const vkl_model_config *cfg) {
+  uint32_t w = cfg->width ? cfg->width : 16;
+  uint32_t x = b->m->input;
+  for (uint32_t s = 0; s < 4; s++) {
+    char conv_name[16], bn_name[16];
+    snprintf(conv_name, sizeof conv_name, "conv%u", s + 1);
+    snprintf(bn_name, sizeof bn_name, "bn%u", s + 1);
+    x = simple(b, NN_RELU, bn(b, bn_name, conv(b, conv_name, x, w << s, 3, 1, 1, 0)));
+    if (s < 3) x = maxpool(b, x, 2, 2, 0);
+  }
+  head(b, cfg, "fc", simple(b, NN_GAP, x));
+}
+
 static uint32_t basic_block(builder *b, const char *p, uint32_t x, uint32_t planes,
                             uint32_t stride) {
   char name[64];
@@ -333,7 +353,7 @@ static void check_projector(builder *b, const char *name, const vkl_model_config
 }
 
 const char *vkl_model_names(void) {
-  return "mlp, cnn, cnn-gap, resnet18, resnet34, resnet50";
+  return "mlp, cnn, cnn-gap, cnn4-gap, resnet18, resnet34, resnet50";
 }
 
 vkl_status vkl_model_build(const char *name, const vkl_model_config *cfg, vkl_model **out,
@@ -365,6 +385,8 @@ vkl_status vkl_model_build(const char *name, const vkl_model_config *cfg, vkl_mo
     build_cnn(&b, cfg);
   else if (strcmp(name, "cnn-gap") == 0)
     build_cnn_gap(&b, cfg);
+  else if (strcmp(name, "cnn4-gap") == 0)
+    build_cnn4_gap(&b, cfg);
   else if (strcmp(name, "resnet18") == 0)
     build_resnet(&b, cfg, r18, 0);
   else if (strcmp(name, "resnet34") == 0)
