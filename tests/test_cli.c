@@ -592,6 +592,19 @@ Test(cli, delay_in_epochs_is_taken_as_given) {
   expect_usage_error("", "schedule --opt tvlars --delay-epochs -1", negative);
 }
 
+/* --excluded-lr-scale without excluded tensors would do nothing: refused;
+ * a negative scale names its range. */
+Test(cli, excluded_lr_scale_needs_excluded_tensors) {
+  const char *none[] = {"--excluded-lr-scale", "no tensor is excluded", NULL};
+  expect_usage_error("", "schedule --opt tvlars --no-exclude-1d --excluded-lr-scale 0.1 --steps 2",
+                     none);
+  expect_usage_error("", "schedule --opt sgd --excluded-lr-scale 0.1 --steps 2", none);
+  const char *negative[] = {"excluded tensors' lr scale must be in [0, inf) (got -1)", NULL};
+  expect_usage_error("", "schedule --opt lars --excluded-lr-scale -1 --steps 2", negative);
+  run_result *r = run("schedule --opt lars --excluded-lr-scale 0.024 --steps 2 --epochs 1");
+  cr_assert_eq(r->code, 0, "%s", r->err);
+}
+
 /* The test rows of epochs.csv, "top1,images" per epoch, into buf. */
 static void test_columns(const char *dir, char *buf, size_t n) {
   char path[256], text[4096];

@@ -119,6 +119,11 @@ int optim_args_apply(const char *cmd, const optim_args *a, vkl_optim_config *o,
   if (a->larc) o->larc_clip = 1;
   if (a->bias_correction) o->bias_correction = 1;
   if (a->no_exclude_1d) o->exclude_1d = 0;
+  if (a->excluded_lr_scale && !o->exclude_1d)
+    return cli_usage_error(cmd,
+                           "--excluded-lr-scale sets the rate of the tensors excluded from "
+                           "adaptation, and with %s no tensor is excluded",
+                           a->no_exclude_1d ? "--no-exclude-1d" : vkl_opt_kind_name(o->kind));
   if (a->delay_epochs && a->delay)
     return cli_usage_error(cmd,
                            "give the TVLARS delay in steps (--delay) or in epochs "
