@@ -226,12 +226,19 @@ static void build_mlp(builder *b, const vkl_model_config *cfg) {
 
 /* Two conv-bn-relu-maxpool stages and a linear classifier: small enough to
  * train Fashion-MNIST in minutes on a CPU device. */
+/* Stage `index` (from 1) of the cnns: conv{index} 3x3 (pad 1, no bias),
+ * bn{index}, relu. */
+static uint32_t conv_bn_relu(builder *b, uint32_t index, uint32_t x, uint32_t channels) {
+  char conv_name[16], bn_name[16];
+  snprintf(conv_name, sizeof conv_name, "conv%u", index);
+  snprintf(bn_name, sizeof bn_name, "bn%u", index);
+  return simple(b, NN_RELU, bn(b, bn_name, conv(b, conv_name, x, channels, 3, 1, 1, 0)));
+}
+
 static uint32_t cnn_stages(builder *b, const vkl_model_config *cfg) {
   uint32_t w = cfg->width ? cfg->width : 16;
-  uint32_t x = b->m->input;
-  x = maxpool(b, simple(b, NN_RELU, bn(b, "bn1", conv(b, "conv1", x, w, 3, 1, 1, 0))), 2, 2, 0);
-  return maxpool(b, simple(b, NN_RELU, bn(b, "bn2", conv(b, "conv2", x, 2 * w, 3, 1, 1, 0))), 2,
-                 2, 0);
+  uint32_t x = maxpool(b, conv_bn_relu(b, 1, b->m->input, w), 2, 2, 0);
+  return maxpool(b, conv_bn_relu(b, 2, x, 2 * w), 2, 2, 0);
 }
 
 static void build_cnn(builder *b, const vkl_model_config *cfg) {
@@ -257,10 +264,7 @@ static void build_cnn4_gap(builder *b, const vkl_model_config *cfg) {
   uint32_t w = cfg->width ? cfg->width : 16;
   uint32_t x = b->m->input;
   for (uint32_t s = 0; s < 4; s++) {
-    char conv_name[16], bn_name[16];
-    snprintf(conv_name, sizeof conv_name, "conv%u", s + 1);
-    snprintf(bn_name, sizeof bn_name, "bn%u", s + 1);
-    x = simple(b, NN_RELU, bn(b, bn_name, conv(b, conv_name, x, w << s, 3, 1, 1, 0)));
+    x = conv_bn_relu(b, s + 1, x, w << s);
     if (s < 3) x = maxpool(b, x, 2, 2, 0);
   }
   head(b, cfg, "fc", simple(b, NN_GAP, x));
