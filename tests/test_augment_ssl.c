@@ -164,15 +164,20 @@ Test(augment_ssl, brightness_truncates_like_pil) {
   const uint8_t up[6] = {0, 15, 150, 255, 255, 255}, down[6] = {0, 5, 50, 85, 100, 127};
   uint8_t img[18];
   for (int c = 0; c < 3; c++) memcpy(img + 6 * c, v, 6);
-  vkl_ssl_brightness(img, 2, 3, 1.5f);
+  vkl_ssl_brightness(img, 3, 2, 3, 1.5f);
   for (int i = 0; i < 18; i++) cr_assert_eq(img[i], up[i % 6], "1.5 x %u: %u", v[i % 6], img[i]);
   for (int c = 0; c < 3; c++) memcpy(img + 6 * c, v, 6);
-  vkl_ssl_brightness(img, 3, 2, 0.5f);
+  vkl_ssl_brightness(img, 3, 3, 2, 0.5f);
   for (int i = 0; i < 18; i++) cr_assert_eq(img[i], down[i % 6], "0.5 x %u: %u", v[i % 6], img[i]);
+  memcpy(img, v, 6); /* one channel: the same per-pixel blend */
+  memset(img + 6, 7, 12);
+  vkl_ssl_brightness(img, 1, 2, 3, 1.5f);
+  for (int i = 0; i < 6; i++) cr_assert_eq(img[i], up[i], "grey 1.5 x %u: %u", v[i], img[i]);
+  for (int i = 6; i < 18; i++) cr_assert_eq(img[i], 7, "past the one channel: %d", i);
   test_rng r = {3};
   uint8_t *x = random_image(&r, 3 * 35), *y = malloc(3 * 35);
   memcpy(y, x, 3 * 35);
-  vkl_ssl_brightness(y, 5, 7, 1.0f);
+  vkl_ssl_brightness(y, 3, 5, 7, 1.0f);
   cr_assert_eq(memcmp(x, y, 3 * 35), 0, "factor 1");
   free(x);
   free(y);
@@ -184,17 +189,20 @@ Test(augment_ssl, contrast_blends_with_the_rounded_grey_mean) {
   const uint8_t half[4] = {17, 22, 27, 33}, twice[4] = {0, 15, 35, 57};
   uint8_t img[12];
   for (int c = 0; c < 3; c++) memcpy(img + 4 * c, g, 4);
-  vkl_ssl_contrast(img, 2, 2, 0.5f);
+  vkl_ssl_contrast(img, 3, 2, 2, 0.5f);
   for (int i = 0; i < 12; i++) cr_assert_eq(img[i], half[i % 4], "0.5: %d: %u", i, img[i]);
   for (int c = 0; c < 3; c++) memcpy(img + 4 * c, g, 4);
-  vkl_ssl_contrast(img, 2, 2, 2.0f);
+  vkl_ssl_contrast(img, 3, 2, 2, 2.0f);
   for (int i = 0; i < 12; i++) cr_assert_eq(img[i], twice[i % 4], "2: %d: %u", i, img[i]);
+  memcpy(img, g, 4); /* one channel: its own values are the grey ones */
+  vkl_ssl_contrast(img, 1, 2, 2, 0.5f);
+  for (int i = 0; i < 4; i++) cr_assert_eq(img[i], half[i], "grey 0.5: %d: %u", i, img[i]);
   /* a coloured pair: greys 124 (200,100,50) and 76 (255,0,0), mean 100;
    * factor 0.75: 100 + 0.75 (x - 100), truncated */
   const uint8_t rgb[2][3] = {{200, 100, 50}, {255, 0, 0}};
   const uint8_t want[2][3] = {{175, 100, 62}, {216, 25, 25}};
   set_rgb(img, 2, rgb);
-  vkl_ssl_contrast(img, 1, 2, 0.75f);
+  vkl_ssl_contrast(img, 3, 1, 2, 0.75f);
   for (int i = 0; i < 2; i++)
     for (int c = 0; c < 3; c++) cr_assert_eq(img[c * 2 + i], want[i][c], "pixel %d c%d", i, c);
 }
@@ -437,8 +445,8 @@ Test(augment_ssl, apply_is_the_steps_in_order) {
     if (p.flip) vkl_ssl_hflip(want, C, H, W);
     for (int k = 0; p.jitter && k < 4; k++) {
       int s = p.jitter_order[k];
-      if (s == VKL_SSL_BRIGHTNESS) vkl_ssl_brightness(want, H, W, p.brightness);
-      if (s == VKL_SSL_CONTRAST) vkl_ssl_contrast(want, H, W, p.contrast);
+      if (s == VKL_SSL_BRIGHTNESS) vkl_ssl_brightness(want, C, H, W, p.brightness);
+      if (s == VKL_SSL_CONTRAST) vkl_ssl_contrast(want, C, H, W, p.contrast);
       if (s == VKL_SSL_SATURATION) vkl_ssl_saturation(want, H, W, p.saturation);
       if (s == VKL_SSL_HUE) vkl_ssl_hue(want, H, W, p.hue);
     }
@@ -514,6 +522,52 @@ Test(augment_ssl, one_channel_ignores_colour_steps) {
     free(scratch);
     free(out);
   }
+}
+
+/* grey_jitter: a 1-channel image takes the drawn brightness and contrast,
+ * in the drawn order; saturation, hue and grayscale still do nothing. */
+Test(augment_ssl, grey_jitter_adjusts_one_channel) {
+  vkl_augment_ssl_config cfg = {.p_jitter = 1,
+                                .brightness = 0.9f,
+                                .contrast = 0.9f,
+                                .saturation = 0.9f,
+                                .hue = 0.5f,
+                                .p_gray = 1,
+                                .grey_jitter = 1};
+  test_rng r = {12};
+  const uint32_t H = 6, W = 5;
+  const size_t n = H * W;
+  uint8_t *x = random_image(&r, n), *got = malloc(n), *want = malloc(n);
+  float tmp[6 * 5];
+  int brightness_first = 0, contrast_first = 0;
+  for (uint64_t i = 0; i < 12; i++) {
+    vkl_augment_ssl_params p;
+    vkl_augment_ssl_draw(&cfg, H, W, 2, 0, i, 0, &p);
+    cr_assert(p.jitter && p.grey_jitter && p.brightness != 1 && p.contrast != 1);
+    vkl_augment_ssl_apply_u8(got, x, tmp, 1, H, W, &p);
+    memcpy(want, x, n);
+    for (int k = 0; k < 4; k++) {
+      if (p.jitter_order[k] == VKL_SSL_BRIGHTNESS) vkl_ssl_brightness(want, 1, H, W, p.brightness);
+      if (p.jitter_order[k] == VKL_SSL_CONTRAST) vkl_ssl_contrast(want, 1, H, W, p.contrast);
+    }
+    cr_assert_eq(memcmp(got, want, n), 0, "index %llu", (unsigned long long)i);
+    cr_assert_neq(memcmp(got, x, n), 0, "index %llu changed nothing", (unsigned long long)i);
+    for (int k = 0; k < 4; k++) {
+      if (p.jitter_order[k] == VKL_SSL_BRIGHTNESS) {
+        brightness_first++;
+        break;
+      }
+      if (p.jitter_order[k] == VKL_SSL_CONTRAST) {
+        contrast_first++;
+        break;
+      }
+    }
+  }
+  cr_assert(brightness_first > 0 && contrast_first > 0, "both orders: %d %d", brightness_first,
+            contrast_first);
+  free(x);
+  free(got);
+  free(want);
 }
 
 Test(augment_ssl, validate_names_the_field) {

@@ -134,7 +134,7 @@ Test(linear_eval, command_evaluates_a_pretraining_checkpoint) {
   snprintf(args, sizeof args,
            "pretrain --data synthetic --synthetic-images 256 --image-size 1x8x8 --model cnn "
            "--width 4 --projector 32-32 --batch 64 --micro-batch 32 --epochs 1 --threads 1 "
-           "--opt lars --lr 0.5 --out %s/run",
+           "--opt lars --lr 0.5 --grey-jitter --out %s/run",
            dir);
   cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "pretrained: loss"), "%s", out);
@@ -146,7 +146,7 @@ Test(linear_eval, command_evaluates_a_pretraining_checkpoint) {
   json[fread(json, 1, sizeof json - 1, f)] = '\0';
   fclose(f);
   cr_assert(strstr(json, "\"barlow-twins\"") && strstr(json, "\"projector\":") &&
-                strstr(json, "\"lambda\":\t0.005"),
+                strstr(json, "\"lambda\":\t0.005") && strstr(json, "\"grey_jitter\":\ttrue"),
             "run.json does not describe the method: %s", json);
   /* no classifier, so no train top-1: NaN, not a 0 that reads as a result */
   snprintf(path, sizeof path, "%s/run/epochs.csv", dir);

@@ -134,6 +134,13 @@ static int table(train_args *a, cli_opt *o) {
                      "(crops of 20-100%, no blur: SimCLR's CIFAR variant)",
                      &a->views,
                      NULL};
+  o[n++] = (cli_opt){"--grey-jitter",
+                     NULL,
+                     NULL,
+                     "the colour jitter's brightness and contrast on 1-channel images too, as "
+                     "torchvision on grey images (default: colour steps skip them)",
+                     NULL,
+                     &a->grey_jitter};
   o[n++] = (cli_opt){"--projector-no-bn", NULL, NULL, "leave out the projector's batch norms", NULL,
                      &a->projector_no_bn};
   return n;
@@ -275,6 +282,7 @@ static int apply_method(const train_args *a, vkl_train_config *c) {
   if (a->views && strcmp(a->views, "official") != 0 && strcmp(a->views, "small") != 0)
     return cli_usage_error(cmd_name, "--views is official or small, not '%s'", a->views);
   c->ssl_small = a->views && strcmp(a->views, "small") == 0;
+  c->ssl_grey_jitter = a->grey_jitter;
   c->knn_k = 20;
   c->knn_bank = 10000;
   if ((rc = cli_parse_u32(cmd_name, "--knn", a->knn, 0, 100000, &c->knn_k)) ||

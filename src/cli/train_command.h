@@ -18,7 +18,7 @@ typedef struct train_args {
       *threads, *label_smoothing, *on_nonfinite, *width, *init, *resume, *save_every, *keep, *eval_every,
       *synthetic_images, *image_size, *method, *projector, *bt_lambda, *knn, *knn_bank, *views;
   int no_augment, no_shuffle, imagenet_stem, no_crop, no_flip, no_rotate, force, skip_bad,
-      projector_no_bn;
+      projector_no_bn, grey_jitter;
 } train_args;
 
 /* The parse's result: the trainer's configuration and the storage its

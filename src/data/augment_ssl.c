@@ -171,6 +171,7 @@ static void draw_jitter(data_rng *r, const vkl_augment_ssl_config *cfg, int on,
   }
   double ub = data_rng_unit(r), uc = data_rng_unit(r), us = data_rng_unit(r), uh = data_rng_unit(r);
   p->jitter = on;
+  p->grey_jitter = cfg->grey_jitter;
   for (int k = 0; k < 4; k++) p->jitter_order[k] = on ? order[k] : (uint8_t)k;
   p->brightness = on ? (float)lerp(fmax(0, 1 - cfg->brightness), 1 + cfg->brightness, ub) : 1;
   p->contrast = on ? (float)lerp(fmax(0, 1 - cfg->contrast), 1 + cfg->contrast, uc) : 1;
@@ -269,17 +270,19 @@ static uint8_t blend_u8(float a, float x, float f) {
   return t <= 0.0f ? 0 : t >= 255.0f ? 255 : (uint8_t)t;
 }
 
-void vkl_ssl_brightness(uint8_t *img, uint32_t h, uint32_t w, float factor) {
-  for (size_t i = 0; i < (size_t)3 * h * w; i++) img[i] = blend_u8(0, img[i], factor);
+void vkl_ssl_brightness(uint8_t *img, uint32_t c, uint32_t h, uint32_t w, float factor) {
+  for (size_t i = 0; i < (size_t)c * h * w; i++) img[i] = blend_u8(0, img[i], factor);
 }
 
-void vkl_ssl_contrast(uint8_t *img, uint32_t h, uint32_t w, float factor) {
+/* c is 1 (the grey value is the pixel) or 3 (its luma). */
+void vkl_ssl_contrast(uint8_t *img, uint32_t c, uint32_t h, uint32_t w, float factor) {
   const size_t hw = (size_t)h * w;
   uint64_t sum = 0;
-  for (size_t i = 0; i < hw; i++) sum += vkl_ssl_luma(img[i], img[hw + i], img[2 * hw + i]);
+  for (size_t i = 0; i < hw; i++)
+    sum += c == 3 ? vkl_ssl_luma(img[i], img[hw + i], img[2 * hw + i]) : img[i];
   /* PIL: int(ImageStat.Stat(image.convert("L")).mean[0] + 0.5) */
   float mean = (float)(uint32_t)((double)sum / (double)hw + 0.5);
-  for (size_t i = 0; i < 3 * hw; i++) img[i] = blend_u8(mean, img[i], factor);
+  for (size_t i = 0; i < (size_t)c * hw; i++) img[i] = blend_u8(mean, img[i], factor);
 }
 
 void vkl_ssl_saturation(uint8_t *img, uint32_t h, uint32_t w, float factor) {
@@ -323,20 +326,23 @@ void vkl_ssl_grayscale(uint8_t *img, uint32_t h, uint32_t w) {
     img[i] = img[hw + i] = img[2 * hw + i] = vkl_ssl_luma(img[i], img[hw + i], img[2 * hw + i]);
 }
 
-/* The jitter's adjustments in the drawn order; identity factors skipped. */
-static void jitter(uint8_t *img, uint32_t h, uint32_t w, const vkl_augment_ssl_params *p) {
+/* The jitter's adjustments in the drawn order; identity factors skipped.
+ * A grey image (c = 1) takes brightness and contrast only: saturation and
+ * hue have no colour to act on. */
+static void jitter(uint8_t *img, uint32_t c, uint32_t h, uint32_t w,
+                   const vkl_augment_ssl_params *p) {
   for (int k = 0; k < 4; k++) switch (p->jitter_order[k]) {
       case VKL_SSL_BRIGHTNESS:
-        if (p->brightness != 1) vkl_ssl_brightness(img, h, w, p->brightness);
+        if (p->brightness != 1) vkl_ssl_brightness(img, c, h, w, p->brightness);
         break;
       case VKL_SSL_CONTRAST:
-        if (p->contrast != 1) vkl_ssl_contrast(img, h, w, p->contrast);
+        if (p->contrast != 1) vkl_ssl_contrast(img, c, h, w, p->contrast);
         break;
       case VKL_SSL_SATURATION:
-        if (p->saturation != 1) vkl_ssl_saturation(img, h, w, p->saturation);
+        if (c == 3 && p->saturation != 1) vkl_ssl_saturation(img, h, w, p->saturation);
         break;
       case VKL_SSL_HUE:
-        if (p->hue != 0) vkl_ssl_hue(img, h, w, p->hue);
+        if (c == 3 && p->hue != 0) vkl_ssl_hue(img, h, w, p->hue);
         break;
     }
 }
@@ -424,7 +430,7 @@ void vkl_augment_ssl_apply_u8(uint8_t *dst, const uint8_t *src, float *tmp, uint
   else
     vkl_ssl_resized_crop(dst, src, c, h, w, p->crop_y, p->crop_x, p->crop_h, p->crop_w);
   if (p->flip) vkl_ssl_hflip(dst, c, h, w);
-  if (c == 3 && p->jitter) jitter(dst, h, w, p);
+  if (p->jitter && (c == 3 || (c == 1 && p->grey_jitter))) jitter(dst, c, h, w, p);
   if (c == 3 && p->gray) vkl_ssl_grayscale(dst, h, w);
   if (p->blur) vkl_ssl_blur(dst, tmp, c, h, w, p->blur_sigma);
   if (p->solarize) vkl_ssl_solarize(dst, c, h, w);

@@ -67,7 +67,9 @@
  *  - colour steps (3 and 4) act on 3-channel images only: on 1 channel
  *    (MNIST, Fashion-MNIST) and any other count they do nothing, although
  *    torchvision would still apply brightness and contrast to a grey PIL
- *    image. Their random values are still drawn.
+ *    image. grey_jitter does as torchvision: brightness and contrast on 1
+ *    channel (contrast's mean is the image's own), saturation, hue and
+ *    grayscale still nothing. Their random values are drawn either way.
  *  - random numbers come from counter-based streams, not torch's generator:
  *    the same distributions, not the same numbers.
  *
@@ -99,6 +101,7 @@ typedef struct vkl_augment_ssl_config {
   float saturation;    /* S (0.2) */
   float hue;           /* Hu: shift U[-Hu, Hu], at most 0.5 (0.1) */
   float p_gray;        /* 0.2 */
+  int grey_jitter;     /* brightness and contrast on 1-channel images too (0) */
   float p_blur;        /* view 0: 1, view 1: 0.1 */
   float blur_sigma[2]; /* (0.1, 2) */
   float p_solarize;    /* view 0: 0, view 1: 0.2 */
@@ -114,6 +117,7 @@ typedef struct vkl_augment_ssl_params {
   float crop_ratio;
   int flip;
   int jitter;                                  /* colour jitter applied */
+  int grey_jitter;                             /* ... to 1-channel images too */
   uint8_t jitter_order[4];                     /* a permutation of VKL_SSL_BRIGHTNESS.. */
   float brightness, contrast, saturation, hue; /* factors; 1, 1, 1, 0: none */
   int gray;
@@ -145,9 +149,12 @@ void vkl_ssl_resized_crop(uint8_t *dst /* (C,H,W) */, const uint8_t *src /* (C,H
                           uint32_t bw);
 /* Step 2, in place. */
 void vkl_ssl_hflip(uint8_t *img /* (C,H,W) */, uint32_t c, uint32_t h, uint32_t w);
-/* Step 3's adjustments and step 4, in place on 3-channel images. */
-void vkl_ssl_brightness(uint8_t *img /* (3,H,W) */, uint32_t h, uint32_t w, float factor);
-void vkl_ssl_contrast(uint8_t *img /* (3,H,W) */, uint32_t h, uint32_t w, float factor);
+/* Step 3's adjustments and step 4, in place; brightness and contrast also
+ * on 1 channel, the others on 3. */
+void vkl_ssl_brightness(uint8_t *img /* (C,H,W) */, uint32_t c, uint32_t h, uint32_t w,
+                        float factor);
+void vkl_ssl_contrast(uint8_t *img /* (C,H,W), C 1 or 3 */, uint32_t c, uint32_t h, uint32_t w,
+                      float factor);
 void vkl_ssl_saturation(uint8_t *img /* (3,H,W) */, uint32_t h, uint32_t w, float factor);
 void vkl_ssl_hue(uint8_t *img /* (3,H,W) */, uint32_t h, uint32_t w, float shift);
 void vkl_ssl_grayscale(uint8_t *img /* (3,H,W) */, uint32_t h, uint32_t w);

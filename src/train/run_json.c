@@ -44,6 +44,7 @@ static void add_method(const trainer *tr, cJSON *o) {
   snprintf(lambda, sizeof lambda, "%.7g", c->bt_lambda > 0 ? c->bt_lambda : 0.005);
   cJSON_AddNumberToObject(mj, "lambda", strtod(lambda, NULL));
   cJSON_AddStringToObject(mj, "views", c->ssl_small ? "small" : "official");
+  cJSON_AddBoolToObject(mj, "grey_jitter", c->ssl_grey_jitter);
   cJSON_AddNumberToObject(mj, "knn_k", c->knn_k);
   cJSON_AddNumberToObject(mj, "knn_bank", (double)c->knn_bank);
   cJSON_AddStringToObject(mj, "loss",

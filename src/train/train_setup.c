@@ -71,6 +71,7 @@ static vkl_status make_loader(trainer *tr) {
     lc.views = 2;
     for (uint32_t v = 0; v < 2; v++) {
       lc.ssl[v] = vkl_augment_ssl_barlow(name, v);
+      lc.ssl[v].grey_jitter = c->ssl_grey_jitter;
       if (c->ssl_small) {
         lc.ssl[v].crop_scale[0] = 0.2f;
         lc.ssl[v].p_blur = 0;

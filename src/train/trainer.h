@@ -74,6 +74,10 @@ typedef struct vkl_train_config {
    * of 8-100%, and no blur (at 28 or 32 pixels an 8% crop is a few pixels
    * and a sigma-2 blur erases the rest) */
   int ssl_small;
+  /* 1: the colour jitter's brightness and contrast act on 1-channel images
+   * too, as torchvision's do on a grey PIL image (0: colour steps leave
+   * them alone); saturation and hue have no colour to act on either way */
+  int ssl_grey_jitter;
   const char *data;     /* data set name; NULL: fashion-mnist */
   const char *data_dir; /* NULL: the data set's default */
   /* Other data options (image size, synthetic count and classes); may be
