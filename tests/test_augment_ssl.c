@@ -489,15 +489,21 @@ Test(augment_ssl, views_differ_and_repeat) {
   for (int k = 0; k < 3; k++) free(v[k]);
 }
 
+/* Every colour step on, strongly; nothing else. */
+static vkl_augment_ssl_config colour_steps_only(int grey_jitter) {
+  return (vkl_augment_ssl_config){.p_jitter = 1,
+                                  .brightness = 0.9f,
+                                  .contrast = 0.9f,
+                                  .saturation = 0.9f,
+                                  .hue = 0.5f,
+                                  .p_gray = 1,
+                                  .grey_jitter = grey_jitter};
+}
+
 /* The colour steps pass 1-channel images through; on 3 channels the same
  * draws change the image, so the comparison can fail. */
 Test(augment_ssl, one_channel_ignores_colour_steps) {
-  vkl_augment_ssl_config cfg = {.p_jitter = 1,
-                                .brightness = 0.9f,
-                                .contrast = 0.9f,
-                                .saturation = 0.9f,
-                                .hue = 0.5f,
-                                .p_gray = 1};
+  vkl_augment_ssl_config cfg = colour_steps_only(0);
   test_rng r = {10};
   for (uint32_t c = 1; c <= 3; c += 2) {
     const uint32_t H = 5, W = 7;
@@ -527,13 +533,7 @@ Test(augment_ssl, one_channel_ignores_colour_steps) {
 /* grey_jitter: a 1-channel image takes the drawn brightness and contrast,
  * in the drawn order; saturation, hue and grayscale still do nothing. */
 Test(augment_ssl, grey_jitter_adjusts_one_channel) {
-  vkl_augment_ssl_config cfg = {.p_jitter = 1,
-                                .brightness = 0.9f,
-                                .contrast = 0.9f,
-                                .saturation = 0.9f,
-                                .hue = 0.5f,
-                                .p_gray = 1,
-                                .grey_jitter = 1};
+  vkl_augment_ssl_config cfg = colour_steps_only(1);
   test_rng r = {12};
   const uint32_t H = 6, W = 5;
   const size_t n = H * W;
