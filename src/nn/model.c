@@ -224,8 +224,6 @@ static void build_mlp(builder *b, const vkl_model_config *cfg) {
   head(b, cfg, "fc3", x);
 }
 
-/* Two conv-bn-relu-maxpool stages and a linear classifier: small enough to
- * train Fashion-MNIST in minutes on a CPU device. */
 /* Stage `index` (from 1) of the cnns: conv{index} 3x3 (pad 1, no bias),
  * bn{index}, relu. */
 static uint32_t conv_bn_relu(builder *b, uint32_t index, uint32_t x, uint32_t channels) {
@@ -235,6 +233,8 @@ static uint32_t conv_bn_relu(builder *b, uint32_t index, uint32_t x, uint32_t ch
   return simple(b, NN_RELU, bn(b, bn_name, conv(b, conv_name, x, channels, 3, 1, 1, 0)));
 }
 
+/* Two conv-bn-relu-maxpool stages and a linear classifier: small enough to
+ * train Fashion-MNIST in minutes on a CPU device. */
 static uint32_t cnn_stages(builder *b, const vkl_model_config *cfg) {
   uint32_t w = cfg->width ? cfg->width : 16;
   uint32_t x = maxpool(b, conv_bn_relu(b, 1, b->m->input, w), 2, 2, 0);
