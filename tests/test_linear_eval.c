@@ -171,6 +171,11 @@ Test(linear_eval, command_evaluates_a_pretraining_checkpoint) {
     cr_assert(strstr(out, "linear evaluation test top-1"), "%s", out);
     cr_assert(strstr(out, "(256 test images; trained on 256"), "%s", out);
     cr_assert(!random || strstr(out, "randomly initialised"), "%s", out);
+    /* cnn width 4: 8 x 2 x 2 = 32 features */
+    const char *r = strstr(out, "32 features, effective rank ");
+    double rank = 0;
+    cr_assert(r && sscanf(r, "32 features, effective rank %lf", &rank) == 1, "%s", out);
+    cr_assert(rank > 1 && rank <= 32, "rank %g: %s", rank, out);
   }
   /* eval wants a classifier: it says what to run instead */
   snprintf(args, sizeof args, "eval %s/run/checkpoint.safetensors", dir);
@@ -232,4 +237,20 @@ Test(linear_eval, pretrain_defaults_to_an_averaged_backbone) {
            dir);
   cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "vklars: cnn-gap on synthetic"), "%s", out);
+}
+
+/* The effective rank costs O(F^3): above VKL_FEATURE_RANK_MAX features the
+ * report says it was skipped rather than taking minutes. cnn width 130 on
+ * 8x8 images: 260 x 2 x 2 = 1040 features. */
+Test(linear_eval, rank_is_skipped_for_many_features) {
+  char dir[] = "/tmp/vklars-rankmax-XXXXXX", args[512], out[8192];
+  cr_assert(mkdtemp(dir));
+  snprintf(args, sizeof args,
+           "pretrain --data synthetic --synthetic-images 64 --image-size 1x8x8 --model cnn "
+           "--width 130 --projector 8 --batch 32 --epochs 1 --knn 0 --threads 1 --out %s/run",
+           dir);
+  cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
+  snprintf(args, sizeof args, "linear-eval %s/run/checkpoint.safetensors --epochs 1", dir);
+  cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
+  cr_assert(strstr(out, "1040 features, effective rank not computed (over 512)"), "%s", out);
 }

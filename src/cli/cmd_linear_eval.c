@@ -2,6 +2,7 @@
  * src/train/linear_eval.h): frozen features of the train and test splits,
  * a linear classifier trained on the first, top-1 and top-5 on the second.
  * The data options come from the checkpoint, as for `vklars eval`. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "cli/ckpt_data_args.h"
 #include "cli/cli.h"
 #include "cli/signals.h"
+#include "train/feature_rank.h"
 #include "train/linear_eval.h"
 
 typedef struct lin_args {
@@ -101,13 +103,18 @@ static int evaluate(const lin_args *a, const char *ckpt, vkl_linear_eval_config 
   }
   if (st) return cli_status_error("linear-eval", st, err);
   const vkl_probe_result *r = &rep.probe;
+  char rank[64];
+  if (isnan(rep.feature_rank))
+    snprintf(rank, sizeof rank, "not computed (over %d)", VKL_FEATURE_RANK_MAX);
+  else
+    snprintf(rank, sizeof rank, "%.1f", rep.feature_rank);
   printf(
       "%s (%s%s, %llu steps) on %s: linear evaluation test top-1 %.2f%% top-5 %.2f%% "
-      "(%llu test images; trained on %llu: loss %.4f, top-1 %.2f%%; %u features; %.1f s "
-      "features, %.1f s classifier)\n",
+      "(%llu test images; trained on %llu: loss %.4f, top-1 %.2f%%; %u features, effective "
+      "rank %s; %.1f s features, %.1f s classifier)\n",
       ckpt, rep.model, c->random_init ? ", randomly initialised" : "", (unsigned long long)rep.step,
       rep.data, 100 * r->test_top1, 100 * r->test_top5, (unsigned long long)r->test_images,
-      (unsigned long long)rep.train_images, r->train_loss, 100 * r->train_top1, rep.features,
+      (unsigned long long)rep.train_images, r->train_loss, 100 * r->train_top1, rep.features, rank,
       rep.features_s, rep.probe_s);
   return VKL_EXIT_OK;
 }

@@ -9,6 +9,7 @@
 
 #include "nn/net.h"
 #include "train/checkpoint.h"
+#include "train/feature_rank.h"
 #include "train/features.h"
 
 typedef struct lin_eval {
@@ -147,6 +148,13 @@ static vkl_status run(lin_eval *le, vkl_linear_eval_report *rep) {
   double t1 = now_s();
   uint32_t F = vkl_net_output_floats(le->net);
   standardize(le, F);
+  /* on the standardized features, as the classifier sees them: a raw
+   * feature's scale would weigh it, and scales differ by orders of
+   * magnitude between a trained and a freshly initialised backbone */
+  rep->feature_rank = NAN;
+  if (F <= VKL_FEATURE_RANK_MAX &&
+      (st = vkl_feature_rank(le->x[0], le->n[0], F, &rep->feature_rank, le->err, le->errlen)))
+    return st;
   vkl_probe_data train = {le->x[0], le->y[0], le->n[0]}, test = {le->x[1], le->y[1], le->n[1]};
   vkl_probe_config pc = c->probe;
   pc.stop = c->stop;

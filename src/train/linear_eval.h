@@ -41,6 +41,10 @@ typedef struct vkl_linear_eval_report {
   char model[32], data[64];
   uint64_t step;     /* the checkpoint's optimizer steps */
   uint32_t features; /* F: the backbone's output per image */
+  /* RankMe's effective rank (feature_rank.h) of the standardized train
+   * features, how many of the F the classifier gets in effect; NaN above
+   * VKL_FEATURE_RANK_MAX features */
+  double feature_rank;
   uint64_t train_images;
   double features_s, probe_s; /* wall time of each phase */
 } vkl_linear_eval_report;
