@@ -226,16 +226,23 @@ Test(linear_eval, knn_votes_by_weighted_cosine) {
                VKL_ERR_INVALID_ARGUMENT);
 }
 
+/* A one-epoch pretraining of 64 synthetic 8x8 images into dir/run, with
+ * the backbone model_args; its output in out. */
+static void pretrain_tiny(char *dir, const char *model_args, char *out, size_t n) {
+  char args[512];
+  cr_assert(mkdtemp(dir));
+  snprintf(args, sizeof args,
+           "pretrain --data synthetic --synthetic-images 64 --image-size 1x8x8 %s "
+           "--projector 8 --batch 32 --epochs 1 --knn 0 --threads 1 --out %s/run",
+           model_args, dir);
+  cr_assert_eq(vklars(args, out, n), 0, "%s", out);
+}
+
 /* pretrain's default backbone is cnn-gap: a self-supervised backbone's
  * features are averaged over the image. */
 Test(linear_eval, pretrain_defaults_to_an_averaged_backbone) {
-  char dir[] = "/tmp/vklars-ptdefault-XXXXXX", args[512], out[8192];
-  cr_assert(mkdtemp(dir));
-  snprintf(args, sizeof args,
-           "pretrain --data synthetic --synthetic-images 64 --image-size 1x8x8 --width 2 "
-           "--projector 8 --batch 32 --epochs 1 --knn 0 --threads 1 --out %s/run",
-           dir);
-  cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
+  char dir[] = "/tmp/vklars-ptdefault-XXXXXX", out[8192];
+  pretrain_tiny(dir, "--width 2", out, sizeof out);
   cr_assert(strstr(out, "vklars: cnn-gap on synthetic"), "%s", out);
 }
 
@@ -244,12 +251,7 @@ Test(linear_eval, pretrain_defaults_to_an_averaged_backbone) {
  * 8x8 images: 260 x 2 x 2 = 1040 features. */
 Test(linear_eval, rank_is_skipped_for_many_features) {
   char dir[] = "/tmp/vklars-rankmax-XXXXXX", args[512], out[8192];
-  cr_assert(mkdtemp(dir));
-  snprintf(args, sizeof args,
-           "pretrain --data synthetic --synthetic-images 64 --image-size 1x8x8 --model cnn "
-           "--width 130 --projector 8 --batch 32 --epochs 1 --knn 0 --threads 1 --out %s/run",
-           dir);
-  cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
+  pretrain_tiny(dir, "--model cnn --width 130", out, sizeof out);
   snprintf(args, sizeof args, "linear-eval %s/run/checkpoint.safetensors --epochs 1", dir);
   cr_assert_eq(vklars(args, out, sizeof out), 0, "%s", out);
   cr_assert(strstr(out, "1040 features, effective rank not computed (over 512)"), "%s", out);
