@@ -14,7 +14,11 @@ typedef struct feature {
   int present;
 } feature;
 
-static int features_of(const vkl_device_info *d, feature *out) {
+/* How many optional features features_of lists. A fixed count, rather than
+ * one returned at run time, lets the compiler see every entry filled. */
+enum { FEATURE_COUNT = 11 };
+
+static void features_of(const vkl_device_info *d, feature out[FEATURE_COUNT]) {
   feature f[] = {
       {"fp16", d->fp16},
       {"int8", d->int8},
@@ -28,9 +32,8 @@ static int features_of(const vkl_device_info *d, feature *out) {
       {"cooperative_matrix", d->cooperative_matrix},
       {"timestamps", d->timestamps},
   };
-  int n = (int)(sizeof f / sizeof f[0]);
-  for (int i = 0; i < n; i++) out[i] = f[i];
-  return n;
+  _Static_assert(sizeof f / sizeof f[0] == FEATURE_COUNT, "features_of: update FEATURE_COUNT");
+  for (int i = 0; i < FEATURE_COUNT; i++) out[i] = f[i];
 }
 
 static void api_str(uint32_t v, char *out, size_t n) {
@@ -57,13 +60,13 @@ static void print_text(const vkl_device_info *devs, uint32_t n, int selected) {
            d->max_workgroup_count[0], d->max_workgroup_count[1], d->max_workgroup_count[2],
            d->max_workgroup_size[0], d->max_workgroup_size[1], d->max_workgroup_size[2],
            d->max_workgroup_invocations);
-    feature f[16];
-    int nf = features_of(d, f);
+    feature f[FEATURE_COUNT];
+    features_of(d, f);
     printf("    features:");
-    for (int k = 0; k < nf; k++)
+    for (int k = 0; k < FEATURE_COUNT; k++)
       if (f[k].present) printf(" %s", f[k].name);
     printf("\n    absent:  ");
-    for (int k = 0; k < nf; k++)
+    for (int k = 0; k < FEATURE_COUNT; k++)
       if (!f[k].present) printf(" %s", f[k].name);
     printf("\n");
     if (!d->usable) printf("    NOT USABLE: %s\n", d->unusable_reason);
@@ -110,9 +113,9 @@ static cJSON *device_json(const vkl_device_info *d) {
                                              3));
   cJSON_AddNumberToObject(o, "max_workgroup_invocations", d->max_workgroup_invocations);
   cJSON *features = cJSON_AddObjectToObject(o, "features");
-  feature f[16];
-  int nf = features_of(d, f);
-  for (int k = 0; k < nf; k++) cJSON_AddBoolToObject(features, f[k].name, f[k].present);
+  feature f[FEATURE_COUNT];
+  features_of(d, f);
+  for (int k = 0; k < FEATURE_COUNT; k++) cJSON_AddBoolToObject(features, f[k].name, f[k].present);
   cJSON_AddBoolToObject(o, "usable", d->usable);
   if (!d->usable) cJSON_AddStringToObject(o, "unusable_reason", d->unusable_reason);
   return o;
